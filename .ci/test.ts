@@ -1,0 +1,30 @@
+// The test runner behind `deno task test`: runs the suite with `deno test`
+// and ends with one line `tests: N passed, M failed`.
+const out = new URL("./out/", import.meta.url);
+await Deno.mkdir(out, { recursive: true });
+const junit = new URL("junit-deno.xml", out).pathname;
+
+const cmd = new Deno.Command(Deno.execPath(), {
+  args: ["test", "-A", "--unstable-kv", `--junit-path=${junit}`, ...Deno.args],
+  stdout: "inherit",
+  stderr: "inherit",
+});
+const { code } = await cmd.output();
+
+let passed = 0;
+let failed = 0;
+try {
+  const xml = await Deno.readTextFile(junit);
+  const m = xml.match(/<testsuites[^>]*\btests="(\d+)"[^>]*\bfailures="(\d+)"/);
+  const e = xml.match(/<testsuites[^>]*\berrors="(\d+)"/);
+  if (m) {
+    const total = Number(m[1]);
+    failed = Number(m[2]) + Number(e?.[1] ?? 0);
+    passed = total - failed;
+  }
+} catch {
+  // No report: the run itself failed.
+}
+if (code !== 0 && failed === 0) failed = 1;
+console.log(`tests: ${passed} passed, ${failed} failed`);
+Deno.exit(failed > 0 ? 1 : 0);

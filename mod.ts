@@ -1,0 +1,74 @@
+/**
+ * edge-resilience: production resilience patterns — retry, circuit breaker,
+ * timeout, fallback and health checks — for Deno, Cloudflare Workers, Node
+ * and Bun, built on web standards only.
+ *
+ * @example The seed's "Combining Patterns", in TypeScript
+ * ```ts
+ * import { circuitBreaker, fallback, retry, timeout } from "edge-resilience";
+ *
+ * const cachedFallback = () => ({ cached: true });
+ *
+ * class Api {
+ *   @circuitBreaker({ name: "api", failureThreshold: 5 })
+ *   @retry({ maxAttempts: 3, initialDelay: 500 })
+ *   @timeout(10_000)
+ *   @fallback(cachedFallback)
+ *   async reliableApiCall() {
+ *     return (await fetch("https://api.example/data")).json();
+ *   }
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
+export { currentContext, type ResilienceContext } from "./src/context.ts";
+export { CircuitState, HealthStatus } from "./src/circuit_state.ts";
+export { CircuitOpenError, ResilienceError, ResilienceTimeoutError } from "./src/errors.ts";
+export { type Logger, setDefaultLogger } from "./src/logger.ts";
+export type { Policy } from "./src/policy.ts";
+export type { ErrorClass } from "./src/validate.ts";
+export {
+  type JitterStrategy,
+  retry,
+  type RetryEvent,
+  type RetryOptions,
+  type RetryPolicy,
+} from "./src/retry.ts";
+export {
+  type CircuitBreaker,
+  circuitBreaker,
+  type CircuitBreakerOptions,
+  type CircuitStats,
+  clearCircuitBreakers,
+  getCircuitBreaker,
+  listCircuitBreakers,
+  type StateChangeEvent,
+  type TransitionReason,
+} from "./src/circuit_breaker.ts";
+export {
+  timeout,
+  type TimeoutOptions,
+  type TimeoutPolicy,
+  withTimeout,
+  type WithTimeoutOptions,
+} from "./src/timeout.ts";
+export {
+  Fallback,
+  fallback,
+  type FallbackChainOptions,
+  type FallbackOptions,
+} from "./src/fallback.ts";
+export {
+  type CheckFunction,
+  type CheckOutcome,
+  type CheckResult,
+  HealthCheck,
+  type HealthCheckOptions,
+  type HealthDict,
+  type RegisterOptions,
+  SystemHealth,
+} from "./src/health_check.ts";
+export { compose } from "./src/compose.ts";

@@ -1,0 +1,221 @@
+/**
+ * Cancellation context shared by nested policies.
+ *
+ * Every policy call runs its work inside a *scope*. A scope can be aborted by
+ * the policy that owns it (a timeout firing, a retry giving an attempt up) or
+ * by its parent (an outer policy, or the caller's own `AbortSignal`). The
+ * user's code sees a scope as a {@linkcode ResilienceContext}: an
+ * `AbortSignal` (created only when read) and the attempt number.
+ *
+ * @module
+ */
+
+/**
+ * What the protected code may know about the call it runs in.
+ *
+ * @example Reading the context in `execute` style
+ * ```ts
+ * import { timeout } from "edge-resilience";
+ *
+ * const res = await timeout(5_000).execute(({ signal, attempt }) => {
+ *   console.log("attempt", attempt);
+ *   return fetch("https://example.com", { signal });
+ * });
+ * ```
+ */
+export interface ResilienceContext {
+  /**
+   * Aborted when an enclosing timeout fires, when a retry gives the attempt
+   * up, or when the caller's signal aborts. The reason is the error that
+   * caused it (e.g. a `ResilienceTimeoutError`). Created on first read.
+   */
+  readonly signal: AbortSignal;
+  /** 1-based attempt number of the nearest enclosing `retry` (1 without one). */
+  readonly attempt: number;
+}
+
+type Listener = (reason: unknown) => void;
+const noop = () => {};
+
+/** @internal A node of the cancellation tree. Exported for the policies only. */
+export class Scope implements ResilienceContext {
+  readonly attempt: number;
+  #parent: Scope | undefined;
+  #external: AbortSignal | undefined;
+  #aborted = false;
+  #reason: unknown = undefined;
+  #listeners: Listener[] | undefined = undefined;
+  #unlink: (() => void) | undefined = undefined;
+  #signal: AbortSignal | undefined = undefined;
+
+  constructor(parent?: Scope, attempt?: number, external?: AbortSignal) {
+    this.#parent = parent;
+    this.#external = external;
+    this.attempt = attempt ?? parent?.attempt ?? 1;
+  }
+
+  /** True once this scope or an ancestor was aborted. */
+  get aborted(): boolean {
+    if (this.#aborted) return true;
+    const ext = this.#external;
+    if (ext?.aborted) {
+      this.abort(ext.reason);
+      return true;
+    }
+    const p = this.#parent;
+    if (p?.aborted) {
+      this.abort(p.reason);
+      return true;
+    }
+    return false;
+  }
+
+  /** The abort reason (meaningful once {@linkcode aborted} is true). */
+  get reason(): unknown {
+    return this.aborted ? this.#reason : undefined;
+  }
+
+  /** Aborts this scope and, through listeners, every linked descendant. */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    this.#unlinkParent();
+    if (listeners) { for (const l of listeners) l(reason); }
+  }
+
+  /**
+   * Calls `listener` once when the scope aborts (at once if it already has).
+   * Returns an unsubscribe function.
+   */
+  onAbort(listener: Listener): () => void {
+    if (this.aborted) {
+      listener(this.#reason);
+      return noop;
+    }
+    const list = (this.#listeners ??= []);
+    list.push(listener);
+    this.#linkParent();
+    return () => {
+      const l = this.#listeners;
+      if (!l) return;
+      const i = l.indexOf(listener);
+      if (i >= 0) l.splice(i, 1);
+    };
+  }
+
+  get signal(): AbortSignal {
+    let s = this.#signal;
+    if (s === undefined) {
+      if (this.#external && !this.#parent) {
+        // A root scope made from the caller's signal: hand it through as is.
+        s = this.#external;
+      } else {
+        const ctl = new AbortController();
+        this.onAbort((r) => ctl.abort(r));
+        s = ctl.signal;
+      }
+      this.#signal = s;
+    }
+    return s;
+  }
+
+  /** Detaches from the parent and the caller's signal once the call settled. */
+  dispose(): void {
+    this.#listeners = undefined;
+    this.#unlinkParent();
+  }
+
+  #linkParent(): void {
+    if (this.#unlink) return;
+    const ext = this.#external;
+    const parent = this.#parent;
+    let a = noop;
+    let b = noop;
+    if (ext) {
+      const onAbort = () => this.abort(ext.reason);
+      ext.addEventListener("abort", onAbort, { once: true });
+      a = () => ext.removeEventListener("abort", onAbort);
+    }
+    if (parent) b = parent.onAbort((r) => this.abort(r));
+    this.#unlink = () => {
+      a();
+      b();
+    };
+  }
+
+  #unlinkParent(): void {
+    const u = this.#unlink;
+    if (u) {
+      this.#unlink = noop;
+      u();
+    }
+  }
+}
+
+let current: Scope | undefined;
+
+/**
+ * The context of the policy call whose function is starting right now.
+ *
+ * Policies set it while they *synchronously* start the function they wrap, so
+ * call it at the top of a wrapped function or decorated method, before the
+ * first `await`. Outside that window it returns `undefined`. Nested wrapped
+ * functions started in that window inherit the context automatically.
+ *
+ * @example Getting the signal inside a decorated method
+ * ```ts
+ * import { currentContext, timeout } from "edge-resilience";
+ *
+ * class Api {
+ *   @timeout(5_000)
+ *   async load(url: string): Promise<Response> {
+ *     const ctx = currentContext(); // before the first await
+ *     return await fetch(url, { signal: ctx?.signal });
+ *   }
+ * }
+ * ```
+ */
+export function currentContext(): ResilienceContext | undefined {
+  return current;
+}
+
+/** @internal The scope a newly started policy call should treat as parent. */
+export function parentScope(): Scope | undefined {
+  return current;
+}
+
+/** @internal Calls `fn` with `scope` as the current context. */
+export function callIn<R>(
+  scope: Scope,
+  fn: (...args: never[]) => R,
+  thisArg: unknown,
+  args: readonly unknown[],
+): R {
+  const prev = current;
+  current = scope;
+  try {
+    return (fn as (...a: unknown[]) => R).apply(thisArg, args as unknown[]);
+  } finally {
+    current = prev;
+  }
+}
+
+/**
+ * @internal Starts a call whose parent is the current scope, or — when the
+ * caller passed a signal — a scope made from that signal, detached once the
+ * call settles so that a long-lived signal does not collect listeners.
+ */
+export function underSignal<T>(
+  signal: AbortSignal | undefined,
+  start: (parent: Scope | undefined) => Promise<T>,
+): Promise<T> {
+  if (!signal) return start(current);
+  const root = new Scope(current, undefined, signal);
+  const p = start(root);
+  const detach = () => root.dispose();
+  p.then(detach, detach);
+  return p;
+}

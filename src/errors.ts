@@ -1,0 +1,114 @@
+/**
+ * Error classes thrown by the patterns. All are `instanceof`-testable and
+ * keep what caused them in `cause`.
+ *
+ * @module
+ */
+
+import type { CircuitState } from "./circuit_state.ts";
+
+/**
+ * Base class of the errors this library creates itself.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceError } from "edge-resilience";
+ *
+ * try {
+ *   // ... a protected call
+ * } catch (e) {
+ *   if (e instanceof ResilienceError) console.log("rejected by a policy");
+ * }
+ * ```
+ */
+export class ResilienceError extends Error {
+  /** Creates the error; `options.cause` is kept as `cause`. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Thrown when a circuit breaker rejects a call without running it: the
+ * circuit is OPEN, or HALF_OPEN with all trial permits in use.
+ *
+ * @example
+ * ```ts
+ * import { CircuitOpenError, circuitBreaker } from "edge-resilience";
+ *
+ * const breaker = circuitBreaker({ name: "payments" });
+ * try {
+ *   await breaker.execute(() => fetch("https://payments.example"));
+ * } catch (e) {
+ *   if (e instanceof CircuitOpenError) {
+ *     console.log(`${e.breakerName} retry in ${e.timeUntilReset}ms`);
+ *   }
+ * }
+ * ```
+ */
+export class CircuitOpenError extends ResilienceError {
+  /** Name of the breaker that rejected the call. */
+  readonly breakerName: string;
+  /** Milliseconds until the breaker lets a trial call through (0 in HALF_OPEN). */
+  readonly timeUntilReset: number;
+  /** State of the breaker when it rejected the call. */
+  readonly state: CircuitState;
+
+  /** Creates the error (the message follows the seed library's wording). */
+  constructor(
+    breakerName: string,
+    timeUntilReset: number,
+    state: CircuitState,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      state === "half_open"
+        ? `Circuit breaker '${breakerName}' is half-open and all trial calls are in use`
+        : `Circuit breaker '${breakerName}' is open. Resets in ${
+          (timeUntilReset / 1000).toFixed(1)
+        }s`,
+      options,
+    );
+    this.breakerName = breakerName;
+    this.timeUntilReset = timeUntilReset;
+    this.state = state;
+  }
+}
+
+/**
+ * Thrown (and used as the abort reason of the context signal) when a
+ * `timeout` or `withTimeout` deadline passes.
+ *
+ * @example
+ * ```ts
+ * import { ResilienceTimeoutError, withTimeout } from "edge-resilience";
+ *
+ * try {
+ *   await withTimeout(new Promise(() => {}), 10);
+ * } catch (e) {
+ *   if (e instanceof ResilienceTimeoutError) console.log(e.timeout); // 10
+ * }
+ * ```
+ */
+export class ResilienceTimeoutError extends ResilienceError {
+  /** Name of the operation that timed out. */
+  readonly operation: string;
+  /** The deadline in milliseconds. */
+  readonly timeout: number;
+
+  /** Creates the error; `message` overrides the default wording. */
+  constructor(
+    operation: string,
+    timeout: number,
+    options?: { cause?: unknown; message?: string },
+  ) {
+    super(
+      options?.message ??
+        `Operation '${operation}' timed out after ${timeout}ms`,
+      options,
+    );
+    this.operation = operation;
+    this.timeout = timeout;
+  }
+}

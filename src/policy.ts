@@ -1,0 +1,163 @@
+/**
+ * The shape every pattern shares: a {@linkcode Policy} wraps functions,
+ * decorates class methods, and runs context-aware work with `execute`.
+ *
+ * @module
+ */
+
+import { callIn, parentScope, type ResilienceContext, type Scope, underSignal } from "./context.ts";
+
+/**
+ * A resilience policy (retry, circuit breaker, timeout, fallback or a
+ * composition of them).
+ *
+ * - `policy(fn)` wraps a sync or async function of any arguments; the wrapper
+ *   keeps the parameter types and returns a promise of the result.
+ * - `@policy` decorates an (async) class method, TC39 / TypeScript 5 style.
+ * - `policy.execute(fn, signal?)` runs `fn({ signal, attempt })` once under
+ *   the policy; `signal` is the caller's own abort signal.
+ *
+ * @example The three styles
+ * ```ts
+ * import { retry } from "edge-resilience";
+ *
+ * const policy = retry({ maxAttempts: 3, initialDelay: 100 });
+ *
+ * // 1. wrapper
+ * const getUser = policy(async (id: string) => ({ id }));
+ * await getUser("42");
+ *
+ * // 2. decorator
+ * class Users {
+ *   @policy
+ *   async get(id: string) {
+ *     return { id };
+ *   }
+ * }
+ * await new Users().get("42");
+ *
+ * // 3. execute, with the context signal and the caller's signal
+ * const controller = new AbortController();
+ * await policy.execute(
+ *   ({ signal }) => fetch("https://example.com", { signal }),
+ *   controller.signal,
+ * );
+ * ```
+ */
+export interface Policy {
+  /** Wraps `fn`: every call of the result runs under this policy. */
+  <A extends unknown[], R>(
+    fn: (...args: A) => R,
+  ): (...args: A) => Promise<Awaited<R>>;
+  /** Decorates a class method (TC39 decorators, TypeScript 5+). */
+  <This, A extends unknown[], R>(
+    method: (this: This, ...args: A) => R,
+    context: ClassMethodDecoratorContext<This>,
+  ): (this: This, ...args: A) => Promise<Awaited<R>>;
+  /**
+   * Runs `fn` once under this policy. `fn` receives the context (an
+   * `AbortSignal` and the attempt number); `signal` is the caller's signal,
+   * whose abort cancels waits and aborts the context signal.
+   */
+  execute<T>(
+    fn: (context: ResilienceContext) => T | PromiseLike<T>,
+    signal?: AbortSignal,
+  ): Promise<T>;
+}
+
+/**
+ * @internal How a pattern runs one call: `invoke(scope)` starts the inner
+ * work with `scope` as its context; `thisArg` and `args` are the caller's,
+ * for fallbacks that take the same arguments.
+ */
+export type Runner = <T>(
+  invoke: (scope: Scope) => T | PromiseLike<T>,
+  parent: Scope | undefined,
+  thisArg: unknown,
+  args: readonly unknown[],
+  operation: string,
+) => Promise<T>;
+
+/** @internal Builds the callable policy object around a runner. */
+export function createPolicy<P extends Policy>(
+  where: string,
+  run: Runner,
+  extra?: object,
+  onWrap?: (fn: (...args: never[]) => unknown) => void,
+): P {
+  const wrap = (fn: (...args: unknown[]) => unknown): unknown => {
+    if (typeof fn !== "function") {
+      throw new TypeError(`${where}: expected a function to wrap, got ${typeof fn}`);
+    }
+    onWrap?.(fn);
+    const operation = fn.name || "anonymous";
+    return function (this: unknown, ...args: unknown[]) {
+      return run(
+        (scope) => callIn(scope, fn, this, args),
+        parentScope(),
+        this,
+        args,
+        operation,
+      );
+    };
+  };
+  const policy = function (fn: (...args: unknown[]) => unknown, context?: unknown) {
+    if (context !== undefined) {
+      const kind = (context as { kind?: unknown }).kind;
+      if (kind !== "method") {
+        throw new TypeError(`${where}: can only decorate methods, not a ${String(kind)}`);
+      }
+    }
+    return wrap(fn);
+  } as unknown as P;
+  const execute = <T>(
+    fn: (context: ResilienceContext) => T | PromiseLike<T>,
+    signal?: AbortSignal,
+  ): Promise<T> => {
+    if (typeof fn !== "function") {
+      return Promise.reject(
+        new TypeError(`${where}: execute expects a function, got ${typeof fn}`),
+      );
+    }
+    return underSignal(
+      signal,
+      (parent) =>
+        run(
+          (scope) => callIn(scope, fn, undefined, [scope]),
+          parent,
+          undefined,
+          [],
+          fn.name || "anonymous",
+        ),
+    );
+  };
+  Object.defineProperty(policy, "execute", { value: execute });
+  if (extra) Object.defineProperties(policy, Object.getOwnPropertyDescriptors(extra));
+  return policy;
+}
+
+/**
+ * @internal For `Fallback.add` and `HealthCheck.register` used as decorators:
+ * returns a function that calls `fn` bound to its class (static methods), or
+ * `fn` itself for plain functions. Instance methods are refused.
+ */
+export function registrable<F extends (...args: never[]) => unknown>(
+  where: string,
+  fn: F,
+  context?: ClassMethodDecoratorContext,
+): F {
+  if (typeof fn !== "function") {
+    throw new TypeError(`${where}: expected a function, got ${typeof fn}`);
+  }
+  if (context === undefined) return fn;
+  if (context.kind !== "method" || !context.static) {
+    throw new TypeError(
+      `${where}: can decorate functions and static methods only (an instance method has no instance to call)`,
+    );
+  }
+  let target: F = fn;
+  context.addInitializer(function (this: unknown) {
+    target = fn.bind(this) as F;
+  });
+  return ((...args: never[]) => target(...args)) as F;
+}

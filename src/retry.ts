@@ -1,0 +1,287 @@
+/**
+ * Retry with exponential backoff, a delay cap and jitter.
+ *
+ * @module
+ */
+
+import { type Clock, systemClock } from "./clock.ts";
+import { Scope } from "./context.ts";
+import { getDefaultLogger, type Logger } from "./logger.ts";
+import { createPolicy, type Policy } from "./policy.ts";
+import {
+  checkFunction,
+  checkNumber,
+  checkObject,
+  checkString,
+  type ErrorClass,
+  errorMatcher,
+} from "./validate.ts";
+
+/**
+ * How the backoff delay is randomised.
+ *
+ * - `true` / `"proportional"`: the seed's ±25% (delay × U[0.75, 1.25]).
+ * - `"full"`: U[0, delay] (AWS "full jitter").
+ * - `"equal"`: delay/2 + U[0, delay/2] (AWS "equal jitter").
+ * - `"decorrelated"`: U[initialDelay, previous × 3] (AWS "decorrelated jitter").
+ * - `false` / `"none"`: exact delays.
+ *
+ * Whatever the strategy, the result never exceeds `maxDelay`.
+ */
+export type JitterStrategy =
+  | boolean
+  | "none"
+  | "proportional"
+  | "full"
+  | "equal"
+  | "decorrelated";
+
+/** What `onRetry` is told before each wait. */
+export interface RetryEvent {
+  /** The policy's name (or the wrapped function's). */
+  readonly name: string;
+  /** The attempt that just failed (1-based). */
+  readonly attempt: number;
+  /** Total attempts allowed. */
+  readonly maxAttempts: number;
+  /** Milliseconds the policy waits before the next attempt. */
+  readonly delay: number;
+  /** The error of the failed attempt (absent when a result was retried). */
+  readonly error?: unknown;
+  /** The result that `retryOnResult` rejected (absent for errors). */
+  readonly result?: unknown;
+}
+
+/** Options of {@linkcode retry}. Durations are in milliseconds. */
+export interface RetryOptions {
+  /** Total calls, the first included. Integer >= 1. Default 3. */
+  maxAttempts?: number;
+  /** Delay before the 2nd attempt. Default 1000. */
+  initialDelay?: number;
+  /** Each further delay is multiplied by this (>= 1). Default 2. */
+  backoffFactor?: number;
+  /** Upper bound of every delay, jitter included. Default 60000. */
+  maxDelay?: number;
+  /** Randomisation of delays. Default `true` (±25%). */
+  jitter?: JitterStrategy;
+  /**
+   * Which errors are retried: error classes or a predicate. Default: every
+   * error. Others are thrown at once.
+   */
+  retryOn?: readonly ErrorClass[] | ((error: unknown) => boolean);
+  /**
+   * Retry when the function *returns* a value for which this is true (e.g. a
+   * `Response` with status 503). After the last attempt that value is returned.
+   */
+  retryOnResult?: (value: unknown) => boolean;
+  /** Called before each wait. */
+  onRetry?: (event: RetryEvent) => void;
+  /** Name used in logs and events (default: the wrapped function's name). */
+  name?: string;
+  /** Where the seed's log messages go (default: see `setDefaultLogger`). */
+  logger?: Logger;
+  /** Time source (tests pass a `FakeClock`). */
+  clock?: Clock;
+  /** Source of randomness in [0, 1) for jitter. Default `Math.random`. */
+  random?: () => number;
+}
+
+/** A {@linkcode Policy} made by {@linkcode retry}. */
+export interface RetryPolicy extends Policy {
+  /** The resolved options. */
+  readonly options: Readonly<ResolvedBackoff & { maxAttempts: number }>;
+}
+
+/** @internal Backoff settings after defaults and validation. */
+export interface ResolvedBackoff {
+  initialDelay: number;
+  backoffFactor: number;
+  maxDelay: number;
+  jitter: "none" | "proportional" | "full" | "equal" | "decorrelated";
+}
+
+const JITTERS = ["none", "proportional", "full", "equal", "decorrelated"];
+
+/**
+ * @internal The delay before attempt `failed + 1`, given the previous delay
+ * (for decorrelated jitter) and a random number in [0, 1).
+ */
+export function backoffDelay(
+  b: ResolvedBackoff,
+  failed: number,
+  previous: number,
+  r: number,
+): number {
+  const cap = b.maxDelay;
+  const base = Math.min(
+    b.initialDelay * Math.pow(b.backoffFactor, failed - 1),
+    cap,
+  );
+  let d: number;
+  switch (b.jitter) {
+    case "none":
+      d = base;
+      break;
+    case "proportional":
+      d = base * (0.75 + 0.5 * r);
+      break;
+    case "full":
+      d = base * r;
+      break;
+    case "equal":
+      d = base / 2 + (base / 2) * r;
+      break;
+    default: {
+      const lo = b.initialDelay;
+      const hi = Math.max(lo, previous * 3);
+      d = lo + (hi - lo) * r;
+    }
+  }
+  return Math.min(d, cap);
+}
+
+/**
+ * Retries a failing call with exponential backoff.
+ *
+ * The delay before attempt n+1 is `initialDelay × backoffFactor^(n-1)`,
+ * randomised by `jitter` and capped by `maxDelay` (after jitter). The wait is
+ * cancelled at once when the caller's signal aborts. After the last attempt
+ * the last error itself is thrown (same identity, no wrapper). Each failed
+ * attempt's context signal is aborted, so work it left running is cancelled.
+ *
+ * Logs (seed wording): warn `Attempt i/N failed for NAME: E. Retrying in
+ * D.DDs`, error `All N retries failed for NAME: E`.
+ *
+ * @example Wrapper, decorator and execute
+ * ```ts
+ * import { retry } from "edge-resilience";
+ *
+ * const fetchJson = retry({ maxAttempts: 3, initialDelay: 500 })(
+ *   async (url: string) => (await fetch(url)).json(),
+ * );
+ *
+ * class Api {
+ *   @retry({ maxAttempts: 5, jitter: "full", retryOn: [TypeError] })
+ *   async data() {
+ *     return (await fetch("https://example.com/data")).json();
+ *   }
+ * }
+ *
+ * const res = await retry({ retryOnResult: (r) => (r as Response).status >= 500 })
+ *   .execute(({ signal }) => fetch("https://example.com", { signal }));
+ * ```
+ */
+export function retry(options: RetryOptions = {}): RetryPolicy {
+  const W = "retry";
+  checkObject(W, "options", options);
+  const maxAttempts = checkNumber(W, "maxAttempts", options.maxAttempts ?? 3, 1, {
+    integer: true,
+    max: 10_000,
+  });
+  const b: ResolvedBackoff = {
+    initialDelay: checkNumber(W, "initialDelay", options.initialDelay ?? 1000, 0),
+    backoffFactor: checkNumber(W, "backoffFactor", options.backoffFactor ?? 2, 1, {
+      max: 1_000,
+    }),
+    maxDelay: checkNumber(W, "maxDelay", options.maxDelay ?? 60_000, 0),
+    jitter: "proportional",
+  };
+  if (b.initialDelay > b.maxDelay) {
+    throw new RangeError(
+      `${W}: option 'initialDelay' (${b.initialDelay}) must not exceed option 'maxDelay' (${b.maxDelay})`,
+    );
+  }
+  const j = options.jitter ?? true;
+  if (j === true) b.jitter = "proportional";
+  else if (j === false) b.jitter = "none";
+  else if (typeof j === "string" && JITTERS.includes(j)) {
+    b.jitter = j as ResolvedBackoff["jitter"];
+  } else {
+    throw new TypeError(
+      `${W}: option 'jitter' must be a boolean or one of ${JITTERS.join(", ")}, got ${String(j)}`,
+    );
+  }
+  const shouldRetry = errorMatcher(W, "retryOn", options.retryOn) ?? (() => true);
+  const { retryOnResult, onRetry, name, logger } = options;
+  checkFunction(W, "retryOnResult", retryOnResult);
+  checkFunction(W, "onRetry", onRetry);
+  checkString(W, "name", name);
+  checkObject(W, "logger", logger);
+  checkObject(W, "clock", options.clock);
+  checkFunction(W, "random", options.random);
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+
+  return createPolicy<RetryPolicy>(
+    W,
+    async (invoke, parent, _this, _args, operation) => {
+      let previous = b.initialDelay;
+      for (let attempt = 1;; attempt++) {
+        if (parent?.aborted) throw parent.reason;
+        const scope = new Scope(parent, attempt);
+        let value: Awaited<ReturnType<typeof invoke>>;
+        let error: unknown;
+        let failed = false;
+        try {
+          value = await invoke(scope);
+        } catch (e) {
+          failed = true;
+          error = e;
+        }
+        const label = name ?? operation;
+        if (failed) {
+          scope.abort(error);
+          scope.dispose();
+          if (!shouldRetry(error) || parent?.aborted) throw error;
+          if (attempt >= maxAttempts) {
+            (logger ?? getDefaultLogger()).error(
+              `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
+              { name: label, attempts: attempt, error },
+            );
+            throw error;
+          }
+        } else {
+          scope.dispose();
+          if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value!)) {
+            return value!;
+          }
+        }
+        const delay = backoffDelay(b, attempt, previous, random());
+        previous = delay;
+        const event: RetryEvent = failed
+          ? { name: label, attempt, maxAttempts, delay, error }
+          : { name: label, attempt, maxAttempts, delay, result: value! };
+        (logger ?? getDefaultLogger()).warn(
+          `Attempt ${attempt}/${maxAttempts} failed for ${label}: ${
+            failed ? describe(error) : "unwanted result"
+          }. Retrying in ${(delay / 1000).toFixed(2)}s`,
+          { ...event },
+        );
+        onRetry?.(event);
+        if (delay > 0) await sleep(clock, delay, parent);
+      }
+    },
+    { options: { maxAttempts, ...b } },
+  );
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+/** Waits `ms`; rejects with the abort reason as soon as `scope` aborts. */
+function sleep(clock: Clock, ms: number, scope?: Scope): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let off: (() => void) | undefined;
+    const t = clock.setTimeout(() => {
+      off?.();
+      resolve();
+    }, ms);
+    if (scope) {
+      off = scope.onAbort((reason) => {
+        clock.clearTimeout(t);
+        reject(reason);
+      });
+    }
+  });
+}

@@ -1,0 +1,222 @@
+/**
+ * Timeouts that really abort: the context signal is aborted with a
+ * {@linkcode ResilienceTimeoutError} when the deadline passes.
+ *
+ * @module
+ */
+
+import { type Clock, systemClock } from "./clock.ts";
+import { callIn, type ResilienceContext, Scope, underSignal } from "./context.ts";
+import { ResilienceTimeoutError } from "./errors.ts";
+import { getDefaultLogger, type Logger } from "./logger.ts";
+import { createPolicy, type Policy } from "./policy.ts";
+import { checkFunction, checkNumber, checkObject, checkString } from "./validate.ts";
+
+/** Options of {@linkcode timeout}. */
+export interface TimeoutOptions {
+  /**
+   * Called with the call's own arguments when the deadline passes; its result
+   * becomes the call's result. Without it the call rejects with
+   * {@linkcode ResilienceTimeoutError}.
+   */
+  fallback?: (...args: never[]) => unknown;
+  /** Replaces the default error message. */
+  errorMessage?: string;
+  /** Operation name for the error and log (default: the function's name). */
+  name?: string;
+  /** Where the timeout warning goes (default: see `setDefaultLogger`). */
+  logger?: Logger;
+  /** Time source (tests pass a `FakeClock`). */
+  clock?: Clock;
+}
+
+/** A {@linkcode Policy} made by {@linkcode timeout}. */
+export interface TimeoutPolicy extends Policy {
+  /** The deadline in milliseconds. */
+  readonly timeout: number;
+}
+
+const W = "timeout";
+
+/**
+ * @internal Runs `invoke` in a new scope under a deadline of `ms`; used by
+ * {@linkcode timeout} and {@linkcode withTimeout}. On expiry the scope is
+ * aborted with the timeout error and `onTimeout(error)` decides the outcome.
+ */
+export function runWithDeadline<T>(
+  clock: Clock,
+  ms: number,
+  parent: Scope | undefined,
+  operation: string,
+  errorMessage: string | undefined,
+  invoke: (scope: Scope) => T | PromiseLike<T>,
+  onTimeout: (error: ResilienceTimeoutError) => T | PromiseLike<T>,
+): Promise<T> {
+  if (parent?.aborted) return Promise.reject(parent.reason);
+  const scope = new Scope(parent);
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const finish = () => {
+      settled = true;
+      clock.clearTimeout(timer);
+      offParent();
+      scope.dispose();
+    };
+    const timer = clock.setTimeout(() => {
+      if (settled) return;
+      const error = new ResilienceTimeoutError(operation, ms, { message: errorMessage });
+      finish();
+      scope.abort(error);
+      let r: T | PromiseLike<T>;
+      try {
+        r = onTimeout(error);
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      resolve(r);
+    }, ms);
+    // The caller giving up ends the wait at once (the work is aborted too).
+    const offParent = parent
+      ? parent.onAbort((reason) => {
+        if (settled) return;
+        finish();
+        reject(reason);
+      })
+      : () => {};
+    let work: T | PromiseLike<T>;
+    try {
+      work = invoke(scope);
+    } catch (e) {
+      if (!settled) {
+        finish();
+        reject(e);
+      }
+      return;
+    }
+    Promise.resolve(work).then(
+      (v) => {
+        if (settled) return;
+        finish();
+        resolve(v);
+      },
+      (e) => {
+        if (settled) return;
+        finish();
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Limits a call to `ms` milliseconds. At the deadline the context signal is
+ * aborted (reason: a {@linkcode ResilienceTimeoutError}), so `fetch(url, {
+ * signal })` is really cancelled; then the call rejects with that error, or
+ * resolves with `fallback(...sameArguments)`. A `ResilienceTimeoutError`
+ * thrown by the work itself is passed through, never mistaken for ours.
+ *
+ * Logs (seed wording, ms): warn `Timeout after Nms: OP`.
+ *
+ * @example Decorator with a fallback, and execute with the signal
+ * ```ts
+ * import { timeout } from "edge-resilience";
+ *
+ * class Cache {
+ *   @timeout(5_000, { fallback: () => "default_value" })
+ *   async quickLookup(key: string): Promise<string> {
+ *     return key;
+ *   }
+ * }
+ *
+ * const res = await timeout(10_000).execute(({ signal }) =>
+ *   fetch("https://example.com", { signal })
+ * );
+ * ```
+ */
+export function timeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy {
+  checkNumber(W, "ms", ms, 0, { exclusiveMin: true });
+  checkObject(W, "options", options);
+  const { fallback, errorMessage, name, logger } = options;
+  checkFunction(W, "fallback", fallback);
+  checkString(W, "errorMessage", errorMessage);
+  checkString(W, "name", name);
+  checkObject(W, "logger", logger);
+  checkObject(W, "clock", options.clock);
+  const clock = options.clock ?? systemClock;
+  const fb = fallback as ((...args: unknown[]) => unknown) | undefined;
+  return createPolicy<TimeoutPolicy>(
+    W,
+    (invoke, parent, thisArg, args, operation) => {
+      const op = name ?? operation;
+      return runWithDeadline(clock, ms, parent, op, errorMessage, invoke, (error) => {
+        (logger ?? getDefaultLogger()).warn(`Timeout after ${ms}ms: ${op}`, {
+          operation: op,
+          timeout: ms,
+        });
+        if (!fb) throw error;
+        // The fallback runs with the same arguments (and `this`).
+        return callIn(parent ?? new Scope(), fb, thisArg, args) as never;
+      });
+    },
+    { timeout: ms },
+  );
+}
+
+/** Options of {@linkcode withTimeout}. */
+export interface WithTimeoutOptions<F> {
+  /**
+   * Returned instead of throwing when the deadline passes. Any value is
+   * valid, `undefined` and `null` included: it is used when the key is present.
+   */
+  fallbackValue?: F;
+  /** The caller's signal: its abort rejects at once and aborts the work. */
+  signal?: AbortSignal;
+  /** Operation name for the error (default `"withTimeout"`). */
+  name?: string;
+  /** Time source (tests pass a `FakeClock`). */
+  clock?: Clock;
+}
+
+/**
+ * A one-off timeout. Pass a promise (which cannot be cancelled, only raced)
+ * or a function that receives the context, whose signal is aborted at the
+ * deadline.
+ *
+ * @example
+ * ```ts
+ * import { withTimeout } from "edge-resilience";
+ *
+ * const value = await withTimeout(
+ *   ({ signal }) => fetch("https://example.com", { signal }).then((r) => r.text()),
+ *   10_000,
+ *   { fallbackValue: "timeout_default" },
+ * );
+ * ```
+ */
+export function withTimeout<T, F = never>(
+  work: PromiseLike<T> | ((context: ResilienceContext) => T | PromiseLike<T>),
+  ms: number,
+  options: WithTimeoutOptions<F> = {},
+): Promise<T | F> {
+  const w = "withTimeout";
+  checkNumber(w, "ms", ms, 0, { exclusiveMin: true });
+  checkObject(w, "options", options);
+  checkString(w, "name", options.name);
+  checkObject(w, "clock", options.clock);
+  checkObject(w, "signal", options.signal);
+  const hasFallback = "fallbackValue" in options;
+  return underSignal(options.signal, (parent) =>
+    runWithDeadline<T | F>(
+      options.clock ?? systemClock,
+      ms,
+      parent,
+      options.name ?? w,
+      undefined,
+      typeof work === "function" ? (scope) => callIn(scope, work, undefined, [scope]) : () => work,
+      (error) => {
+        if (hasFallback) return options.fallbackValue as F;
+        throw error;
+      },
+    ));
+}

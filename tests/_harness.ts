@@ -1,0 +1,139 @@
+// Test harness shared by every test file: wraps node:test's `test` so that
+// each test fails if it leaves a real timer pending or lets a rejection go
+// unhandled. Works on Deno, Node and Bun.
+import { test as nodeTest } from "node:test";
+import process from "node:process";
+import type { Logger } from "../mod.ts";
+
+type Handle = unknown;
+const live = new Set<Handle>();
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+const realSetInterval = globalThis.setInterval;
+const realClearInterval = globalThis.clearInterval;
+
+globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+  const h: Handle = realSetTimeout(() => {
+    live.delete(h);
+    fn(...args);
+  }, ms);
+  live.add(h);
+  return h;
+}) as unknown as typeof setTimeout;
+globalThis.clearTimeout = ((h: Handle) => {
+  live.delete(h);
+  realClearTimeout(h as number);
+}) as typeof clearTimeout;
+globalThis.setInterval = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+  const h: Handle = realSetInterval(fn, ms, ...args);
+  live.add(h);
+  return h;
+}) as unknown as typeof setInterval;
+globalThis.clearInterval = ((h: Handle) => {
+  live.delete(h);
+  realClearInterval(h as number);
+}) as typeof clearInterval;
+
+const unhandled = new Set<unknown>();
+const g = globalThis as {
+  addEventListener?: (type: string, l: (e: PromiseRejectionEvent) => void) => void;
+};
+if (typeof g.addEventListener === "function") {
+  // Deno (and Bun): the web event, which the runner would otherwise fail on.
+  g.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    unhandled.add(e.reason);
+  });
+}
+process.on("unhandledRejection", (reason: unknown) => {
+  unhandled.add(reason);
+});
+
+/** Waits one real macrotask turn, untracked. */
+export function macrotask(): Promise<void> {
+  return new Promise((r) => realSetTimeout(r, 0));
+}
+
+/**
+ * Runs `fn` and returns the problems found: timers it left pending (cleared
+ * here so they cannot leak into the next test) and unhandled rejections.
+ */
+export async function checked(fn: () => unknown): Promise<string[]> {
+  const before = new Set(live);
+  unhandled.clear();
+  let failure: unknown;
+  try {
+    await fn();
+  } catch (e) {
+    failure = e;
+  }
+  await macrotask();
+  await macrotask();
+  const problems: string[] = [];
+  const leaked = [...live].filter((h) => !before.has(h));
+  if (leaked.length) {
+    for (const h of leaked) {
+      realClearTimeout(h as number);
+      realClearInterval(h as number);
+      live.delete(h);
+    }
+    problems.push(`${leaked.length} timer(s) left pending`);
+  }
+  if (unhandled.size) {
+    problems.push(`unhandled rejection(s): ${[...unhandled].map(String).join(", ")}`);
+    unhandled.clear();
+  }
+  if (failure !== undefined) throw failure;
+  return problems;
+}
+
+const denoTest = (globalThis as {
+  Deno?: { test(name: string, fn: () => Promise<void>): void };
+}).Deno?.test;
+
+/**
+ * Registers a test with the leak checks of {@linkcode checked}: `node:test`
+ * on Node and Bun; on Deno, `Deno.test` directly, because Deno's `node:test`
+ * layer fails a test on an unhandled rejection before a listener can see it,
+ * which would make the harness's own detection untestable there.
+ */
+export function test(name: string, fn: () => unknown): void {
+  const body = async () => {
+    const problems = await checked(fn);
+    if (problems.length) throw new Error(`${name}: ${problems.join("; ")}`);
+  };
+  if (denoTest) denoTest(name, body);
+  else nodeTest(name, body);
+}
+
+/** A logger that records messages by level. */
+export function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (m) => void lines.push(`INFO ${m}`),
+    warn: (m) => void lines.push(`WARN ${m}`),
+    error: (m) => void lines.push(`ERROR ${m}`),
+  };
+}
+
+/** A logger that drops everything. */
+export const silent: Logger = { info() {}, warn() {}, error() {} };
+
+/** A promise and its resolvers. */
+export function deferred<T = void>(): {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+} {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((a, b) => {
+    resolve = a;
+    reject = b;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Number of fast-check runs: 1,000 in CI, more with FC_RUNS. */
+export const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);

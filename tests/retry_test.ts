@@ -1,0 +1,287 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { retry, type RetryEvent } from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { backoffDelay, type ResolvedBackoff } from "../src/retry.ts";
+import { FC_RUNS, recordingLogger, silent, test } from "./_harness.ts";
+
+test("retry: succeeds first time without waiting or retrying", async () => {
+  const clock = new FakeClock();
+  let calls = 0;
+  const f = retry({ clock, logger: silent })(async (a: number, b: number) => {
+    calls++;
+    return a + b;
+  });
+  assert.equal(await f(2, 3), 5);
+  assert.equal(calls, 1);
+  assert.equal(clock.pending, 0);
+});
+
+test("retry: backoff schedule is initialDelay * factor^(n-1) without jitter", async () => {
+  const clock = new FakeClock();
+  const events: RetryEvent[] = [];
+  const starts: number[] = [];
+  const p = retry({
+    clock,
+    maxAttempts: 5,
+    initialDelay: 1000,
+    backoffFactor: 2,
+    jitter: false,
+    logger: silent,
+    onRetry: (e) => events.push(e),
+  }).execute(() => {
+    starts.push(clock.now());
+    throw new Error("down");
+  });
+  const done = p.catch((e) => e);
+  await clock.tickAsync(20_000);
+  const err = await done;
+  assert.equal(err.message, "down");
+  assert.deepEqual(starts, [0, 1000, 3000, 7000, 15000]);
+  assert.deepEqual(events.map((e) => [e.attempt, e.delay]), [[1, 1000], [2, 2000], [3, 4000], [
+    4,
+    8000,
+  ]]);
+});
+
+test("retry: maxDelay caps the delay", async () => {
+  const clock = new FakeClock();
+  const delays: number[] = [];
+  const p = retry({
+    clock,
+    maxAttempts: 6,
+    initialDelay: 1000,
+    maxDelay: 3000,
+    jitter: false,
+    logger: silent,
+    onRetry: (e) => delays.push(e.delay),
+  }).execute(() => Promise.reject(new Error("x")));
+  const done = p.catch(() => {});
+  await clock.tickAsync(60_000);
+  await done;
+  assert.deepEqual(delays, [1000, 2000, 3000, 3000, 3000]);
+});
+
+test("retry: throws the original last error (same identity) after the last attempt", async () => {
+  const errors = [new Error("a"), new Error("b"), new Error("c")];
+  let i = 0;
+  const log = recordingLogger();
+  const f = retry({ initialDelay: 0, maxAttempts: 3, logger: log })(function fetchThing() {
+    throw errors[i++];
+  });
+  await assert.rejects(f(), (e) => e === errors[2]);
+  assert.deepEqual(log.lines, [
+    "WARN Attempt 1/3 failed for fetchThing: Error: a. Retrying in 0.00s",
+    "WARN Attempt 2/3 failed for fetchThing: Error: b. Retrying in 0.00s",
+    "ERROR All 3 retries failed for fetchThing: Error: c",
+  ]);
+});
+
+test("retry: non-retryable errors propagate at once", async () => {
+  class Fatal extends Error {}
+  let calls = 0;
+  const f = retry({ initialDelay: 0, retryOn: [TypeError], logger: silent })(() => {
+    calls++;
+    throw new Fatal("no");
+  });
+  await assert.rejects(f(), Fatal);
+  assert.equal(calls, 1);
+  // A predicate works too, and a lone class is accepted.
+  let calls2 = 0;
+  await assert.rejects(
+    retry({ initialDelay: 0, retryOn: TypeError as never, logger: silent })(() => {
+      calls2++;
+      throw new RangeError("r");
+    })(),
+    RangeError,
+  );
+  assert.equal(calls2, 1);
+  let calls3 = 0;
+  await assert.rejects(
+    retry({ initialDelay: 0, retryOn: (e) => (e as Error).message === "again", logger: silent })(
+      () => {
+        calls3++;
+        throw new Error(calls3 < 2 ? "again" : "stop");
+      },
+    )(),
+    /stop/,
+  );
+  assert.equal(calls3, 2);
+});
+
+test("retry: retryOnResult retries on a value and returns the last value", async () => {
+  let n = 0;
+  const f = retry({ initialDelay: 0, maxAttempts: 3, logger: silent, retryOnResult: (v) => v === 503 })(
+    () => [503, 503, 200][n++],
+  );
+  assert.equal(await f(), 200);
+  n = 0;
+  const g = retry({ initialDelay: 0, maxAttempts: 2, logger: silent, retryOnResult: () => true })(
+    () => ++n,
+  );
+  assert.equal(await g(), 2);
+});
+
+test("retry: the context gives the attempt number and a signal aborted on give-up", async () => {
+  const signals: AbortSignal[] = [];
+  const attempts: number[] = [];
+  await assert.rejects(
+    retry({ initialDelay: 0, maxAttempts: 3, logger: silent }).execute(({ signal, attempt }) => {
+      signals.push(signal);
+      attempts.push(attempt);
+      throw new Error(`fail ${attempt}`);
+    }),
+  );
+  assert.deepEqual(attempts, [1, 2, 3]);
+  assert.ok(signals.every((s) => s.aborted));
+  assert.equal((signals[0].reason as Error).message, "fail 1");
+});
+
+test("retry: the signal of a successful attempt is not aborted", async () => {
+  let seen: AbortSignal | undefined;
+  await retry({ logger: silent }).execute(({ signal }) => {
+    seen = signal;
+    return 1;
+  });
+  assert.equal(seen!.aborted, false);
+});
+
+test("retry: caller abort cancels the backoff sleep at once", async () => {
+  const clock = new FakeClock();
+  const ctl = new AbortController();
+  let calls = 0;
+  const p = retry({ clock, initialDelay: 10_000, logger: silent }).execute(() => {
+    calls++;
+    throw new Error("x");
+  }, ctl.signal);
+  const done = p.catch((e) => e);
+  await clock.tickAsync(1);
+  assert.equal(clock.pending, 1);
+  ctl.abort(new Error("caller gave up"));
+  const e = await done;
+  assert.equal((e as Error).message, "caller gave up");
+  assert.equal(calls, 1);
+  assert.equal(clock.pending, 0);
+});
+
+test("retry: an already aborted caller signal runs nothing", async () => {
+  const ctl = new AbortController();
+  ctl.abort(new Error("before"));
+  let calls = 0;
+  await assert.rejects(
+    retry({ logger: silent }).execute(() => calls++, ctl.signal),
+    /before/,
+  );
+  assert.equal(calls, 0);
+});
+
+test("retry: the caller's signal reaches the work and its abort stops retrying", async () => {
+  const ctl = new AbortController();
+  let calls = 0;
+  const p = retry({ initialDelay: 0, maxAttempts: 5, logger: silent }).execute(({ signal }) => {
+    calls++;
+    return new Promise((_, reject) => {
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+  }, ctl.signal);
+  await Promise.resolve();
+  ctl.abort(new Error("stop"));
+  await assert.rejects(p, /stop/);
+  assert.equal(calls, 1);
+});
+
+test("retry: wrapper keeps `this` and arguments; decorator works on methods", async () => {
+  class Svc {
+    factor = 3;
+    calls = 0;
+    @retry({ initialDelay: 0, logger: silent })
+    async times(x: number): Promise<number> {
+      if (++this.calls < 2) throw new Error("flaky");
+      return x * this.factor;
+    }
+  }
+  const s = new Svc();
+  assert.equal(await s.times(5), 15);
+  assert.equal(s.calls, 2);
+});
+
+const BACKOFF = fc.record({
+  initialDelay: fc.integer({ min: 0, max: 10_000 }),
+  backoffFactor: fc.double({ min: 1, max: 5, noNaN: true }),
+  extra: fc.integer({ min: 0, max: 100_000 }),
+  jitter: fc.constantFrom("none", "proportional", "full", "equal", "decorrelated") as fc.Arbitrary<
+    ResolvedBackoff["jitter"]
+  >,
+  failed: fc.integer({ min: 1, max: 40 }),
+  previous: fc.double({ min: 0, max: 200_000, noNaN: true }),
+  r: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+});
+
+test("retry: every jitter strategy stays within its bounds and never exceeds maxDelay", () => {
+  fc.assert(
+    fc.property(BACKOFF, ({ initialDelay, backoffFactor, extra, jitter, failed, previous, r }) => {
+      const b: ResolvedBackoff = {
+        initialDelay,
+        backoffFactor,
+        maxDelay: initialDelay + extra,
+        jitter,
+      };
+      const d = backoffDelay(b, failed, previous, r);
+      const base = Math.min(initialDelay * Math.pow(backoffFactor, failed - 1), b.maxDelay);
+      assert.ok(d >= 0 && d <= b.maxDelay, `delay ${d} outside [0, ${b.maxDelay}]`);
+      const eps = 1e-9 * Math.max(1, base);
+      switch (jitter) {
+        case "none":
+          assert.equal(d, base);
+          break;
+        case "proportional":
+          assert.ok(d >= base * 0.75 - eps && d <= Math.min(base * 1.25, b.maxDelay) + eps);
+          break;
+        case "full":
+          assert.ok(d <= base + eps);
+          break;
+        case "equal":
+          assert.ok(d >= base / 2 - eps && d <= base + eps);
+          break;
+        case "decorrelated":
+          assert.ok(
+            d >= Math.min(initialDelay, b.maxDelay) - eps &&
+              d <= Math.max(initialDelay, previous * 3) + eps,
+          );
+      }
+    }),
+    { numRuns: FC_RUNS },
+  );
+});
+
+test("retry: proportional jitter spans ±25% around the base delay", () => {
+  const b: ResolvedBackoff = {
+    initialDelay: 1000,
+    backoffFactor: 2,
+    maxDelay: 60_000,
+    jitter: "proportional",
+  };
+  assert.equal(backoffDelay(b, 1, 0, 0), 750);
+  assert.equal(backoffDelay(b, 2, 0, 0.5), 2000);
+  assert.ok(Math.abs(backoffDelay(b, 3, 0, 0.999999) - 5000) < 0.01);
+  // The cap holds after jitter (the seed could exceed maxDelay by 25%).
+  assert.equal(backoffDelay({ ...b, maxDelay: 4000 }, 3, 0, 0.99), 4000);
+});
+
+test("retry: injected random drives the jitter seen by onRetry", async () => {
+  const delays: number[] = [];
+  const clock = new FakeClock();
+  const p = retry({
+    clock,
+    maxAttempts: 3,
+    initialDelay: 100,
+    jitter: "full",
+    random: () => 0.5,
+    logger: silent,
+    onRetry: (e) => delays.push(e.delay),
+  }).execute(() => Promise.reject(new Error("x")));
+  const done = p.catch(() => {});
+  await clock.tickAsync(1000);
+  await done;
+  assert.deepEqual(delays, [50, 100]);
+});

@@ -3,6 +3,7 @@
 const out = new URL("./out/", import.meta.url);
 await Deno.mkdir(out, { recursive: true });
 const junit = new URL("junit-deno.xml", out).pathname;
+await Deno.remove(junit).catch(() => {});
 
 const cmd = new Deno.Command(Deno.execPath(), {
   args: ["test", "-A", "--unstable-kv", `--junit-path=${junit}`, ...Deno.args],

@@ -167,12 +167,12 @@ class Breaker {
   constructor(name: string, o: CircuitBreakerOptions) {
     this.name = name;
     this.opts = o;
-    this.threshold = checkNumber(W, "failureThreshold", o.failureThreshold ?? 5, 1, {
+    this.threshold = checkNumber(W, "failureThreshold", o.failureThreshold, 5, 1, {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
     });
-    this.resetTimeout = checkNumber(W, "resetTimeout", o.resetTimeout ?? 60_000, 0);
-    this.halfOpenMax = checkNumber(W, "halfOpenMaxCalls", o.halfOpenMaxCalls ?? 3, 1, {
+    this.resetTimeout = checkNumber(W, "resetTimeout", o.resetTimeout, 60_000, 0);
+    this.halfOpenMax = checkNumber(W, "halfOpenMaxCalls", o.halfOpenMaxCalls, 3, 1, {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
     });

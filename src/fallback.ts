@@ -190,15 +190,16 @@ export class Fallback<T = unknown, A extends unknown[] = []> {
 
   /**
    * Appends `fn` to the chain and returns it unchanged, so it also works as
-   * a decorator of functions and of static methods (bound to the class).
+   * a decorator (`@fb.add`) of functions and of static methods (bound to the
+   * class). It is bound to the chain, so it can be passed around detached.
    */
-  add<F extends (...args: A) => T | PromiseLike<T>>(
+  readonly add = <F extends (...args: A) => T | PromiseLike<T>>(
     fn: F,
     context?: ClassMethodDecoratorContext,
-  ): F {
+  ): F => {
     this.#fns.push(registrable("Fallback.add", fn, context));
     return fn;
-  }
+  };
 
   /** Number of functions in the chain. */
   get size(): number {

@@ -223,7 +223,7 @@ export class HealthCheck {
     checkString(W, "version", options.version);
     checkObject(W, "clock", options.clock);
     this.version = options.version ?? "unknown";
-    this.#defaultTimeout = checkNumber(W, "defaultTimeout", options.defaultTimeout ?? 10_000, 0, {
+    this.#defaultTimeout = checkNumber(W, "defaultTimeout", options.defaultTimeout, 10_000, 0, {
       exclusiveMin: true,
     });
     this.#clock = options.clock ?? systemClock;
@@ -277,10 +277,10 @@ export class HealthCheck {
     if (this.#checks.has(name)) {
       throw new TypeError(`${W}: a check named '${name}' is already registered`);
     }
-    const timeout = checkNumber(W, "timeout", options?.timeout ?? this.#defaultTimeout, 0, {
+    const timeout = checkNumber(W, "timeout", options?.timeout, this.#defaultTimeout, 0, {
       exclusiveMin: true,
     });
-    const critical = options?.critical ?? true;
+    const critical = options?.critical === undefined ? true : options.critical;
     if (typeof critical !== "boolean") {
       throw new TypeError(`${W}: option 'critical' must be a boolean`);
     }

@@ -174,16 +174,16 @@ export function backoffDelay(
 export function retry(options: RetryOptions = {}): RetryPolicy {
   const W = "retry";
   checkObject(W, "options", options);
-  const maxAttempts = checkNumber(W, "maxAttempts", options.maxAttempts ?? 3, 1, {
+  const maxAttempts = checkNumber(W, "maxAttempts", options.maxAttempts, 3, 1, {
     integer: true,
     max: 10_000,
   });
   const b: ResolvedBackoff = {
-    initialDelay: checkNumber(W, "initialDelay", options.initialDelay ?? 1000, 0),
-    backoffFactor: checkNumber(W, "backoffFactor", options.backoffFactor ?? 2, 1, {
+    initialDelay: checkNumber(W, "initialDelay", options.initialDelay, 1000, 0),
+    backoffFactor: checkNumber(W, "backoffFactor", options.backoffFactor, 2, 1, {
       max: 1_000,
     }),
-    maxDelay: checkNumber(W, "maxDelay", options.maxDelay ?? 60_000, 0),
+    maxDelay: checkNumber(W, "maxDelay", options.maxDelay, 60_000, 0),
     jitter: "proportional",
   };
   if (b.initialDelay > b.maxDelay) {
@@ -191,7 +191,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       `${W}: option 'initialDelay' (${b.initialDelay}) must not exceed option 'maxDelay' (${b.maxDelay})`,
     );
   }
-  const j = options.jitter ?? true;
+  const j = options.jitter === undefined ? true : options.jitter;
   if (j === true) b.jitter = "proportional";
   else if (j === false) b.jitter = "none";
   else if (typeof j === "string" && JITTERS.includes(j)) {

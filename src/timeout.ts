@@ -65,8 +65,8 @@ export function runWithDeadline<T>(
     const timer = clock.setTimeout(() => {
       if (settled) return;
       const error = new ResilienceTimeoutError(operation, ms, { message: errorMessage });
-      finish();
       scope.abort(error);
+      finish();
       let r: T | PromiseLike<T>;
       try {
         r = onTimeout(error);
@@ -80,6 +80,7 @@ export function runWithDeadline<T>(
     const offParent = parent
       ? parent.onAbort((reason) => {
         if (settled) return;
+        scope.abort(reason);
         finish();
         reject(reason);
       })
@@ -135,7 +136,7 @@ export function runWithDeadline<T>(
  * ```
  */
 export function timeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy {
-  checkNumber(W, "ms", ms, 0, { exclusiveMin: true });
+  checkNumber(W, "ms", ms, undefined, 0, { exclusiveMin: true });
   checkObject(W, "options", options);
   const { fallback, errorMessage, name, logger } = options;
   checkFunction(W, "fallback", fallback);
@@ -200,7 +201,7 @@ export function withTimeout<T, F = never>(
   options: WithTimeoutOptions<F> = {},
 ): Promise<T | F> {
   const w = "withTimeout";
-  checkNumber(w, "ms", ms, 0, { exclusiveMin: true });
+  checkNumber(w, "ms", ms, undefined, 0, { exclusiveMin: true });
   checkObject(w, "options", options);
   checkString(w, "name", options.name);
   checkObject(w, "clock", options.clock);

@@ -11,10 +11,13 @@ function show(v: unknown): string {
 export function checkNumber(
   where: string,
   name: string,
-  value: unknown,
+  given: unknown,
+  fallback: number | undefined,
   min: number,
   { integer = false, exclusiveMin = false, max = MAX_TIMER_MS } = {},
 ): number {
+  // Only an absent option (undefined) takes the default: null is an error.
+  const value = given === undefined ? fallback : given;
   if (typeof value !== "number") {
     throw new TypeError(
       `${where}: option '${name}' must be a number, got ${typeof value}`,

@@ -137,3 +137,7 @@ export function deferred<T = void>(): {
 
 /** Number of fast-check runs: 1,000 in CI, more with FC_RUNS. */
 export const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
+
+// Policies created without a logger stay quiet in tests.
+import { setDefaultLogger } from "../mod.ts";
+setDefaultLogger(silent);

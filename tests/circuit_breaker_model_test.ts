@@ -2,7 +2,7 @@
 // random sequences of successes, failures, time steps and concurrent calls.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { CircuitOpenError, circuitBreaker } from "../mod.ts";
+import { circuitBreaker, CircuitOpenError } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { deferred, FC_RUNS, silent, test } from "./_harness.ts";
 

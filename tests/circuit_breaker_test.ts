@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import {
-  CircuitOpenError,
   circuitBreaker,
+  CircuitOpenError,
   CircuitState,
   clearCircuitBreakers,
   getCircuitBreaker,
@@ -87,8 +87,7 @@ test("breaker: HALF_OPEN admits at most halfOpenMaxCalls concurrent trials", asy
   const calls = Array.from({ length: 10 }, () =>
     b.execute(() => {
       return gates[started++].promise;
-    }).catch((e) => e)
-  );
+    }).catch((e) => e));
   await Promise.resolve();
   assert.equal(started, 2);
   assert.equal(b.getStats().halfOpenInFlight, 2);
@@ -219,7 +218,8 @@ test("breaker: registry returns the same breaker; different options throw", () =
   assert.throws(
     () => circuitBreaker({ ...opts, failureThreshold: 3 }),
     (e: Error) =>
-      e instanceof TypeError && /payments/.test(e.message) && /failureThreshold: 5 vs 3/.test(e.message),
+      e instanceof TypeError && /payments/.test(e.message) &&
+      /failureThreshold: 5 vs 3/.test(e.message),
   );
   clearCircuitBreakers();
   assert.equal(getCircuitBreaker("payments"), undefined);

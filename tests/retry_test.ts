@@ -111,7 +111,12 @@ test("retry: non-retryable errors propagate at once", async () => {
 
 test("retry: retryOnResult retries on a value and returns the last value", async () => {
   let n = 0;
-  const f = retry({ initialDelay: 0, maxAttempts: 3, logger: silent, retryOnResult: (v) => v === 503 })(
+  const f = retry({
+    initialDelay: 0,
+    maxAttempts: 3,
+    logger: silent,
+    retryOnResult: (v) => v === 503,
+  })(
     () => [503, 503, 200][n++],
   );
   assert.equal(await f(), 200);

@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import {
+  circuitBreaker,
+  CircuitOpenError,
+  clearCircuitBreakers,
+  compose,
+  currentContext,
+  fallback,
+  getCircuitBreaker,
+  ResilienceTimeoutError,
+  retry,
+  timeout,
+} from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { silent, test } from "./_harness.ts";
+
+test("compose: the seed's stacked decorators run breaker → retry → timeout → fallback → fn", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const order: string[] = [];
+  const cachedFallback = () => {
+    order.push("fallback");
+    return "last_known_good";
+  };
+  class Api {
+    @circuitBreaker({ name: "api", failureThreshold: 5, clock, logger: silent })
+    @retry({ maxAttempts: 3, initialDelay: 500, clock, logger: silent })
+    @timeout(10_000, { clock, logger: silent })
+    @fallback(cachedFallback, { logger: silent })
+    async reliableApiCall(): Promise<string> {
+      order.push(`fn attempt ${currentContext()!.attempt}`);
+      throw new Error("external api down");
+    }
+  }
+  // The fallback is innermost: it catches fn's error, so retry, timeout and
+  // the breaker all see a success.
+  assert.equal(await new Api().reliableApiCall(), "last_known_good");
+  assert.deepEqual(order, ["fn attempt 1", "fallback"]);
+  assert.equal(getCircuitBreaker("api")!.getStats().totalSuccesses, 1);
+});
+
+test("compose(a, b, c)(fn) equals the decorators @a @b @c, outermost first", async () => {
+  const trace: string[] = [];
+  const tracer = (name: string) =>
+    fallback(() => {
+      trace.push(`${name} fallback`);
+      throw new Error(name);
+    }, { logger: silent });
+  const f = compose(tracer("outer"), tracer("inner"))(() => {
+    trace.push("fn");
+    throw new Error("fn");
+  });
+  await assert.rejects(f(), /outer/);
+  assert.deepEqual(trace, ["fn", "inner fallback", "outer fallback"]);
+});
+
+test("compose: recommended order — fallback(breaker(retry(timeout(fn))))", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  let calls = 0;
+  const signals: AbortSignal[] = [];
+  const resilient = compose(
+    fallback(() => "cached", { logger: silent }),
+    circuitBreaker({ name: "upstream", failureThreshold: 2, clock, logger: silent }),
+    retry({ maxAttempts: 3, initialDelay: 100, jitter: false, clock, logger: silent }),
+    timeout(1000, { clock, logger: silent }),
+  );
+  const call = resilient(async (id: string) => {
+    calls++;
+    signals.push(currentContext()!.signal);
+    await new Promise(() => {}); // hangs: every attempt times out
+    return id;
+  });
+  const p = call("1");
+  await clock.tickAsync(1000 + 100 + 1000 + 200 + 1000);
+  assert.equal(await p, "cached");
+  assert.equal(calls, 3);
+  assert.ok(signals.every((s) => s.aborted && s.reason instanceof ResilienceTimeoutError));
+  const b = getCircuitBreaker("upstream")!;
+  assert.equal(b.getStats().failureCount, 1); // one logical failure after retries
+  // Second logical failure opens the breaker; the third call is answered by the fallback at once.
+  const p2 = call("2");
+  await clock.tickAsync(3300);
+  assert.equal(await p2, "cached");
+  assert.equal(b.state, "open");
+  const before = calls;
+  assert.equal(await call("3"), "cached");
+  assert.equal(calls, before);
+  assert.equal(clock.pending, 0);
+});
+
+test("compose: execute passes context and caller signal through every layer", async () => {
+  const ctl = new AbortController();
+  const policy = compose(
+    retry({ maxAttempts: 2, initialDelay: 0, logger: silent }),
+    timeout(10_000),
+  );
+  let seen: AbortSignal | undefined;
+  const p = policy.execute(({ signal, attempt }) => {
+    seen = signal;
+    assert.equal(attempt, 1);
+    return new Promise((_, reject) =>
+      signal.addEventListener("abort", () => reject(signal.reason))
+    );
+  }, ctl.signal);
+  ctl.abort(new Error("cancelled by caller"));
+  await assert.rejects(p, /cancelled by caller/);
+  assert.equal(seen!.aborted, true);
+});
+
+test("compose: open breaker as the outermost layer fails fast without calling fn", async () => {
+  clearCircuitBreakers();
+  const b = circuitBreaker({ name: "x", failureThreshold: 1, logger: silent });
+  b.open();
+  let calls = 0;
+  const f = compose(b, retry({ initialDelay: 0, logger: silent }))(() => calls++);
+  await assert.rejects(f(), CircuitOpenError);
+  assert.equal(calls, 0);
+});
+
+test("compose: rejects non-policies", () => {
+  assert.throws(() => compose(), TypeError);
+  assert.throws(() => compose((() => {}) as never), /argument #1 is not a policy/);
+});

@@ -1,0 +1,191 @@
+// Table-driven: every option rejects bad values at construction with a
+// RangeError or TypeError that names the option.
+import assert from "node:assert/strict";
+import {
+  circuitBreaker,
+  clearCircuitBreakers,
+  compose,
+  Fallback,
+  fallback,
+  HealthCheck,
+  retry,
+  timeout,
+  withTimeout,
+} from "../mod.ts";
+import { test } from "./_harness.ts";
+
+type Ctor = (value: unknown) => unknown;
+type Row = [
+  where: string,
+  option: string,
+  make: Ctor,
+  bad: [unknown, typeof RangeError | typeof TypeError][],
+];
+
+const NUMBER_BAD: [unknown, typeof RangeError | typeof TypeError][] = [
+  [NaN, RangeError],
+  [-1, RangeError],
+  [Infinity, RangeError],
+  ["5", TypeError],
+  [null, TypeError],
+];
+const FN_BAD: [unknown, typeof TypeError][] = [[42, TypeError], ["f", TypeError], [{}, TypeError]];
+const OBJ_BAD: [unknown, typeof TypeError][] = [[42, TypeError], ["x", TypeError], [
+  null,
+  TypeError,
+]];
+const STR_BAD: [unknown, typeof TypeError][] = [[42, TypeError], ["", TypeError], [{}, TypeError]];
+
+const cb = (o: string) => (v: unknown) => {
+  clearCircuitBreakers();
+  return circuitBreaker({ [o]: v });
+};
+
+const rows: Row[] = [
+  ["retry", "maxAttempts", (v) => retry({ maxAttempts: v as number }), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+    [1.5, RangeError],
+  ]],
+  ["retry", "initialDelay", (v) => retry({ initialDelay: v as number }), NUMBER_BAD],
+  ["retry", "backoffFactor", (v) => retry({ backoffFactor: v as number }), [
+    ...NUMBER_BAD,
+    [0.5, RangeError],
+  ]],
+  ["retry", "maxDelay", (v) => retry({ maxDelay: v as number, initialDelay: 0 }), NUMBER_BAD],
+  ["retry", "initialDelay", (v) => retry({ initialDelay: v as number, maxDelay: 100 }), [[
+    101,
+    RangeError,
+  ]]],
+  ["retry", "jitter", (v) => retry({ jitter: v as boolean }), [["random", TypeError], [
+    1,
+    TypeError,
+  ], [null, TypeError]]],
+  ["retry", "retryOn", (v) => retry({ retryOn: v as never }), [[42, TypeError], [
+    [42],
+    TypeError,
+  ]]],
+  ["retry", "retryOnResult", (v) => retry({ retryOnResult: v as never }), FN_BAD],
+  ["retry", "onRetry", (v) => retry({ onRetry: v as never }), FN_BAD],
+  ["retry", "name", (v) => retry({ name: v as string }), STR_BAD],
+  ["retry", "logger", (v) => retry({ logger: v as never }), OBJ_BAD],
+  ["retry", "clock", (v) => retry({ clock: v as never }), OBJ_BAD],
+  ["retry", "random", (v) => retry({ random: v as never }), FN_BAD],
+  ["retry", "options", (v) => retry(v as never), [[42, TypeError], [null, TypeError]]],
+  ["circuitBreaker", "failureThreshold", cb("failureThreshold"), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+    [2.5, RangeError],
+  ]],
+  ["circuitBreaker", "resetTimeout", cb("resetTimeout"), NUMBER_BAD],
+  ["circuitBreaker", "halfOpenMaxCalls", cb("halfOpenMaxCalls"), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+  ]],
+  ["circuitBreaker", "isFailure", cb("isFailure"), FN_BAD],
+  ["circuitBreaker", "excludedErrors", cb("excludedErrors"), [[42, TypeError], [
+    ["x"],
+    TypeError,
+  ]]],
+  ["circuitBreaker", "fallback", cb("fallback"), FN_BAD],
+  ["circuitBreaker", "onStateChange", cb("onStateChange"), FN_BAD],
+  ["circuitBreaker", "logger", cb("logger"), OBJ_BAD],
+  ["circuitBreaker", "clock", cb("clock"), OBJ_BAD],
+  ["circuitBreaker", "name", cb("name"), STR_BAD],
+  ["timeout", "ms", (v) => timeout(v as number), [...NUMBER_BAD, [0, RangeError], [
+    2 ** 31,
+    RangeError,
+  ]]],
+  ["timeout", "fallback", (v) => timeout(10, { fallback: v as never }), FN_BAD],
+  ["timeout", "errorMessage", (v) => timeout(10, { errorMessage: v as string }), STR_BAD],
+  ["timeout", "name", (v) => timeout(10, { name: v as string }), STR_BAD],
+  ["timeout", "logger", (v) => timeout(10, { logger: v as never }), OBJ_BAD],
+  ["timeout", "clock", (v) => timeout(10, { clock: v as never }), OBJ_BAD],
+  ["withTimeout", "ms", (v) => withTimeout(Promise.resolve(1), v as number), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+  ]],
+  ["withTimeout", "signal", (v) => withTimeout(Promise.resolve(1), 5, { signal: v as never }), [[
+    "s",
+    TypeError,
+  ]]],
+  ["fallback", "shouldFallback", (v) => fallback({ shouldFallback: v as never }), FN_BAD],
+  ["fallback", "fallback #1", (v) => fallback(v as never, () => 1), [[42, TypeError]]],
+  ["fallback", "name", (v) => fallback({ name: v as string }), STR_BAD],
+  ["Fallback", "name", (v) => new Fallback({ name: v as string }), STR_BAD],
+  ["Fallback", "shouldFallback", (v) => new Fallback({ shouldFallback: v as never }), FN_BAD],
+  ["Fallback", "logger", (v) => new Fallback({ logger: v as never }), OBJ_BAD],
+  ["HealthCheck", "version", (v) => new HealthCheck({ version: v as string }), STR_BAD],
+  ["HealthCheck", "defaultTimeout", (v) => new HealthCheck({ defaultTimeout: v as number }), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+  ]],
+  ["HealthCheck", "clock", (v) => new HealthCheck({ clock: v as never }), OBJ_BAD],
+  [
+    "HealthCheck.register",
+    "timeout",
+    (v) => new HealthCheck().register("x", () => true, { timeout: v as number }),
+    [
+      ...NUMBER_BAD,
+      [0, RangeError],
+    ],
+  ],
+  [
+    "HealthCheck.register",
+    "critical",
+    (v) => new HealthCheck().register("x", () => true, { critical: v as boolean }),
+    [["yes", TypeError], [
+      null,
+      TypeError,
+    ]],
+  ],
+  ["HealthCheck.register", "name", (v) => new HealthCheck().register(v as string, () => true), [
+    ["", TypeError],
+    [1, TypeError],
+  ]],
+  ["compose", "#1", (v) => compose(v as never), [[42, TypeError]]],
+];
+
+test("options: every bad option throws a typed error naming it, at construction", async () => {
+  let cases = 0;
+  for (const [where, option, make, bad] of rows) {
+    for (const [value, ErrorClass] of bad) {
+      cases++;
+      let thrown: unknown;
+      try {
+        const r = make(value);
+        if (r instanceof Promise) await r; // withTimeout validates synchronously: never reached
+      } catch (e) {
+        thrown = e;
+      }
+      assert.ok(
+        thrown instanceof ErrorClass,
+        `${where} ${option}=${String(value)}: expected ${ErrorClass.name}, got ${String(thrown)}`,
+      );
+      assert.ok(
+        (thrown as Error).message.includes(option) && (thrown as Error).message.includes(where),
+        `${where} ${option}=${String(value)}: message does not name it: ${
+          (thrown as Error).message
+        }`,
+      );
+    }
+  }
+  assert.ok(cases > 100);
+});
+
+test("options: valid edge values are accepted", () => {
+  clearCircuitBreakers();
+  retry({ maxAttempts: 1, initialDelay: 0, maxDelay: 0, backoffFactor: 1, jitter: "decorrelated" });
+  circuitBreaker({ failureThreshold: 1, resetTimeout: 0, halfOpenMaxCalls: 1 });
+  timeout(2 ** 31 - 1);
+  new HealthCheck({ defaultTimeout: 1 });
+  fallback();
+});
+
+test("options: wrapping a non-function and decorating a non-method are refused", () => {
+  assert.throws(() => retry()(42 as never), /retry: expected a function/);
+  assert.throws(
+    () => timeout(10)((() => {}) as never, { kind: "field" } as never),
+    /timeout: can only decorate methods/,
+  );
+});

@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { ResilienceTimeoutError, timeout, withTimeout } from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { recordingLogger, silent, test } from "./_harness.ts";
+
+const never = () => new Promise<never>(() => {});
+
+test("timeout: rejects with ResilienceTimeoutError and aborts the context signal", async () => {
+  const clock = new FakeClock();
+  const log = recordingLogger();
+  let signal: AbortSignal | undefined;
+  const p = timeout(5000, { clock, logger: log }).execute(async (ctx) => {
+    signal = ctx.signal;
+    await never();
+  }).catch((e) => e);
+  await clock.tickAsync(4999);
+  assert.equal(signal!.aborted, false);
+  await clock.tickAsync(1);
+  const e = await p;
+  assert.ok(e instanceof ResilienceTimeoutError);
+  assert.equal(e.timeout, 5000);
+  assert.equal(signal!.aborted, true);
+  assert.equal(signal!.reason, e);
+  assert.deepEqual(log.lines, ["WARN Timeout after 5000ms: anonymous"]);
+  assert.equal(clock.pending, 0);
+});
+
+test("timeout: really aborts a fetch-like operation that listens to the signal", async () => {
+  let aborted = false;
+  const slowFetch = (signal: AbortSignal) =>
+    new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => resolve("late"), 10_000);
+      signal.addEventListener("abort", () => {
+        aborted = true;
+        clearTimeout(t);
+        reject(signal.reason);
+      });
+    });
+  const f = timeout(20, { logger: silent })(function load() {
+    return slowFetch(currentSignal());
+  });
+  await assert.rejects(f(), (e) => e instanceof ResilienceTimeoutError && e.operation === "load");
+  assert.equal(aborted, true);
+});
+
+import { currentContext } from "../mod.ts";
+function currentSignal(): AbortSignal {
+  return currentContext()!.signal;
+}
+
+test("timeout: fallback is called with the same arguments and this", async () => {
+  const clock = new FakeClock();
+  class Lookup {
+    prefix = "cached:";
+    @timeout(100, {
+      clock,
+      logger: silent,
+      fallback: function (this: Lookup, key: string) {
+        return this.prefix + key;
+      } as never,
+    })
+    async get(_key: string): Promise<string> {
+      return await never();
+    }
+  }
+  const p = new Lookup().get("k");
+  await clock.tickAsync(100);
+  assert.equal(await p, "cached:k");
+});
+
+test("timeout: a ResilienceTimeoutError thrown by the work is not mistaken for ours", async () => {
+  const inner = new ResilienceTimeoutError("inner-op", 1);
+  const fallbackCalls: unknown[] = [];
+  const f = timeout(10_000, { fallback: () => fallbackCalls.push(1), logger: silent })(() => {
+    throw inner;
+  });
+  await assert.rejects(f(), (e) => e === inner);
+  assert.deepEqual(fallbackCalls, []);
+});
+
+test("timeout: fast work resolves and clears its timer", async () => {
+  const clock = new FakeClock();
+  const f = timeout(1000, { clock })(async (x: number) => x * 2);
+  assert.equal(await f(21), 42);
+  assert.equal(clock.pending, 0);
+});
+
+test("timeout: the caller's abort rejects at once with its reason", async () => {
+  const clock = new FakeClock();
+  const ctl = new AbortController();
+  let signal: AbortSignal | undefined;
+  const p = timeout(10_000, { clock }).execute((ctx) => {
+    signal = ctx.signal;
+    return never();
+  }, ctl.signal);
+  ctl.abort(new Error("client went away"));
+  await assert.rejects(p, /client went away/);
+  assert.equal(signal!.aborted, true);
+  assert.equal(clock.pending, 0);
+});
+
+test("timeout: custom error message", async () => {
+  await assert.rejects(
+    timeout(5, { errorMessage: "too slow", logger: silent }).execute(never),
+    /^ResilienceTimeoutError: too slow$/,
+  );
+});
+
+test("withTimeout: promise, function and every fallback value", async () => {
+  const clock = new FakeClock();
+  assert.equal(await withTimeout(Promise.resolve(1), 100, { clock }), 1);
+  for (const fallbackValue of [undefined, null, 0, "", "timeout_default"]) {
+    const p = withTimeout(never(), 100, { clock, fallbackValue });
+    await clock.tickAsync(100);
+    assert.equal(await p, fallbackValue);
+  }
+  const p = withTimeout(never(), 100, { clock });
+  const r = p.catch((e) => e);
+  await clock.tickAsync(100);
+  const e = await r;
+  assert.ok(e instanceof ResilienceTimeoutError);
+  assert.equal(e.operation, "withTimeout");
+  assert.equal(e.timeout, 100);
+
+  let sig: AbortSignal | undefined;
+  const q = withTimeout(
+    ({ signal }) => {
+      sig = signal;
+      return never();
+    },
+    50,
+    { clock, fallbackValue: "fb" },
+  );
+  await clock.tickAsync(50);
+  assert.equal(await q, "fb");
+  assert.equal(sig!.aborted, true);
+  assert.equal(clock.pending, 0);
+});
+
+test("withTimeout: a promise that rejects after the deadline is handled", async () => {
+  const late = new Promise((_, reject) => setTimeout(() => reject(new Error("late")), 5));
+  await assert.rejects(withTimeout(late, 1), ResilienceTimeoutError);
+  await new Promise((r) => setTimeout(r, 10)); // the late rejection must not be unhandled
+});
+
+test("withTimeout: caller signal", async () => {
+  const ctl = new AbortController();
+  const p = withTimeout(never(), 10_000, { signal: ctl.signal });
+  ctl.abort(new Error("stop"));
+  await assert.rejects(p, /stop/);
+});

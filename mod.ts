@@ -56,6 +56,7 @@ export {
   type WithTimeoutOptions,
 } from "./src/timeout.ts";
 export {
+  type AnyFunction,
   Fallback,
   fallback,
   type FallbackChainOptions,

@@ -25,7 +25,9 @@ export interface FallbackOptions<D = unknown> {
   logger?: Logger;
 }
 
-type AnyFn = (...args: never[]) => unknown;
+/** Any function, as accepted by {@linkcode fallback}. */
+export type AnyFunction = (...args: never[]) => unknown;
+type AnyFn = AnyFunction;
 
 /**
  * Tries `fns` in order with the same `this` and arguments; the first result
@@ -115,7 +117,7 @@ function splitArgs(
  * ```
  */
 export function fallback(
-  ...fallbacksAndOptions: (AnyFn | FallbackOptions)[]
+  ...fallbacksAndOptions: (AnyFunction | FallbackOptions)[]
 ): Policy {
   const W = "fallback";
   const [fns, opts] = splitArgs(W, fallbacksAndOptions);

@@ -236,6 +236,18 @@ export class HealthCheck {
    * `@health.register("database", timeout=5.0)`.
    */
   register(name: string, fn: CheckFunction, options?: RegisterOptions): this;
+  /**
+   * Returns a decorator that registers the function or static method it
+   * decorates as check `name`.
+   *
+   * @example
+   * ```ts
+   * import { HealthCheck } from "edge-resilience";
+   *
+   * const health = new HealthCheck({ version: "1.0.0" });
+   * const check = health.register("cache", { critical: false })(() => ({ healthy: true }));
+   * ```
+   */
   register(
     name: string,
     options?: RegisterOptions,

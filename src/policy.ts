@@ -91,7 +91,7 @@ export function createPolicy<P extends Policy>(
     }
     onWrap?.(fn);
     const operation = fn.name || "anonymous";
-    return function (this: unknown, ...args: unknown[]) {
+    const wrapped = function (this: unknown, ...args: unknown[]) {
       return run(
         (scope) => callIn(scope, fn, this, args),
         parentScope(),
@@ -100,6 +100,9 @@ export function createPolicy<P extends Policy>(
         operation,
       );
     };
+    // Keep the name so that outer policies log and report the real operation.
+    Object.defineProperty(wrapped, "name", { value: fn.name });
+    return wrapped;
   };
   const policy = function (fn: (...args: unknown[]) => unknown, context?: unknown) {
     if (context !== undefined) {

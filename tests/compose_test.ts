@@ -122,3 +122,16 @@ test("compose: rejects non-policies", () => {
   assert.throws(() => compose(), TypeError);
   assert.throws(() => compose((() => {}) as never), /argument #1 is not a policy/);
 });
+
+test("compose: wrapped functions keep their name, so every layer logs the operation", async () => {
+  const { recordingLogger } = await import("./_harness.ts");
+  const log = recordingLogger();
+  const f = compose(retry({ maxAttempts: 2, initialDelay: 0, logger: log }), timeout(1000))(
+    function loadProfile() {
+      throw new Error("x");
+    },
+  );
+  assert.equal(f.name, "loadProfile");
+  await assert.rejects(f());
+  assert.ok(log.lines.every((l) => l.includes("loadProfile")), log.lines.join("\n"));
+});

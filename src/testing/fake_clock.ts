@@ -37,7 +37,7 @@ export class FakeClock implements Clock {
   #nextId = 1;
 
   /** Starts at monotonic time `start` and wall time `wallStart` (epoch ms). */
-  constructor(start = 0, wallStart = Date.UTC(2026, 0, 1)) {
+  constructor(start: number = 0, wallStart: number = Date.UTC(2026, 0, 1)) {
     this.#now = start;
     this.#wall = wallStart - start;
   }

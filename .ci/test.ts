@@ -5,6 +5,14 @@ await Deno.mkdir(out, { recursive: true });
 const junit = new URL("junit-deno.xml", out).pathname;
 await Deno.remove(junit).catch(() => {});
 
+// Static checks (fmt, lint, type check with doc examples, doc lint) count as one test.
+const check = await new Deno.Command(Deno.execPath(), {
+  args: ["task", "check"],
+  stdout: "inherit",
+  stderr: "inherit",
+}).output();
+console.log(`static checks (deno task check) ... ${check.code === 0 ? "ok" : "FAILED"}`);
+
 const cmd = new Deno.Command(Deno.execPath(), {
   args: ["test", "-A", "--unstable-kv", `--junit-path=${junit}`, ...Deno.args],
   stdout: "inherit",
@@ -27,5 +35,7 @@ try {
   // No report: the run itself failed.
 }
 if (code !== 0 && failed === 0) failed = 1;
+if (check.code === 0) passed++;
+else failed++;
 console.log(`tests: ${passed} passed, ${failed} failed`);
 Deno.exit(failed > 0 ? 1 : 0);

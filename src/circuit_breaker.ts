@@ -6,7 +6,7 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { CircuitState } from "./circuit_state.ts";
-import { Scope } from "./context.ts";
+import { Scope, start } from "./context.ts";
 import { CircuitOpenError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
@@ -409,7 +409,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   let named = name !== undefined;
   const breaker = createPolicy<CircuitBreaker>(
     W,
-    async (invoke, parent, thisArg, args) => {
+    async (fn, thisArg, args, parent) => {
       const clock = core.clock;
       const gen = core.admit(clock.now());
       if (gen === REJECT) {
@@ -419,7 +419,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
       }
       let value;
       try {
-        value = await invoke(parent ?? new Scope());
+        value = await start(parent ?? new Scope(), fn, thisArg, args);
       } catch (e) {
         core.settle(gen, core.countsAsFailure(e) ? "failure" : "neutral");
         throw e;

@@ -219,3 +219,27 @@ export function underSignal<T>(
   p.then(detach, detach);
   return p;
 }
+
+/**
+ * @internal Marks a call made by `execute`: the function receives the
+ * context as its only argument.
+ */
+export const WITH_CONTEXT: readonly unknown[] = Object.freeze([]);
+
+/** @internal A function a policy protects. */
+export type Target = (...args: never[]) => unknown;
+
+/**
+ * @internal Starts `fn` in `scope`: with the caller's `this` and arguments,
+ * or, for `execute`, with the context as its argument. No per-call closure.
+ */
+export function start(
+  scope: Scope,
+  fn: Target,
+  thisArg: unknown,
+  args: readonly unknown[],
+): unknown {
+  return args === WITH_CONTEXT
+    ? callIn(scope, fn, undefined, [scope])
+    : callIn(scope, fn, thisArg, args);
+}

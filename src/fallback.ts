@@ -5,7 +5,7 @@
  * @module
  */
 
-import { callIn, parentScope, Scope } from "./context.ts";
+import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
 import { checkFunction, checkObject, checkString } from "./validate.ts";
@@ -35,6 +35,7 @@ type AnyFn = AnyFunction;
  * `cause` (when it had none) becomes an `AggregateError` of every error.
  */
 async function runChain(
+  primary: AnyFn | undefined,
   fns: readonly AnyFn[],
   scope: Scope,
   thisArg: unknown,
@@ -43,14 +44,17 @@ async function runChain(
   label: string,
 ): Promise<unknown> {
   const errors: unknown[] = [];
-  for (let i = 0; i < fns.length; i++) {
+  const first = primary ? -1 : 0;
+  for (let i = first; i < fns.length; i++) {
     try {
-      return await callIn(scope, fns[i], thisArg, args);
+      return await (i < 0
+        ? start(scope, primary!, thisArg, args)
+        : callIn(scope, fns[i], thisArg, args === WITH_CONTEXT ? [] : args));
     } catch (e) {
       if (opts.shouldFallback && !opts.shouldFallback(e)) throw e;
       errors.push(e);
       (opts.logger ?? getDefaultLogger()).warn(
-        `Fallback '${label}': option ${i + 1}/${fns.length} failed: ${String(e)}`,
+        `Fallback '${label}': option ${i - first + 1}/${fns.length - first} failed: ${String(e)}`,
         { name: label, index: i, error: e },
       );
     }
@@ -123,18 +127,8 @@ export function fallback(
   const [fns, opts] = splitArgs(W, fallbacksAndOptions);
   return createPolicy<Policy>(
     W,
-    (invoke, parent, thisArg, args, operation) => {
-      const scope = parent ?? new Scope();
-      const primary = (() => invoke(scope)) as AnyFn;
-      return runChain(
-        [primary, ...fns],
-        scope,
-        thisArg,
-        args,
-        opts,
-        opts.name ?? operation,
-      ) as never;
-    },
+    (fn, thisArg, args, parent, operation) =>
+      runChain(fn, fns, parent ?? new Scope(), thisArg, args, opts, opts.name ?? operation),
   );
 }
 
@@ -219,6 +213,7 @@ export class Fallback<T = unknown, A extends unknown[] = []> {
       );
     }
     return runChain(
+      undefined,
       this.#fns,
       parentScope() ?? new Scope(),
       undefined,

@@ -7,7 +7,7 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { HealthStatus } from "./circuit_state.ts";
-import { type Scope, underSignal } from "./context.ts";
+import { type Scope, type Target, underSignal, WITH_CONTEXT } from "./context.ts";
 import { registrable } from "./policy.ts";
 import { runWithDeadline } from "./timeout.ts";
 import { checkNumber, checkObject, checkString } from "./validate.ts";
@@ -326,7 +326,9 @@ export class HealthCheck {
         parent,
         name,
         timedOut,
-        (scope) => r.fn({ signal: scope.signal }),
+        r.fn as Target,
+        undefined,
+        WITH_CONTEXT,
         () => TIMED_OUT,
       );
       if (result === TIMED_OUT || clock.now() - start > r.timeout) {

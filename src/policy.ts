@@ -5,7 +5,14 @@
  * @module
  */
 
-import { callIn, parentScope, type ResilienceContext, type Scope, underSignal } from "./context.ts";
+import {
+  parentScope,
+  type ResilienceContext,
+  type Scope,
+  type Target,
+  underSignal,
+  WITH_CONTEXT,
+} from "./context.ts";
 
 /**
  * A resilience policy (retry, circuit breaker, timeout, fallback or a
@@ -66,17 +73,18 @@ export interface Policy {
 }
 
 /**
- * @internal How a pattern runs one call: `invoke(scope)` starts the inner
- * work with `scope` as its context; `thisArg` and `args` are the caller's,
- * for fallbacks that take the same arguments.
+ * @internal How a pattern runs one call: `start(scope, fn, thisArg, args)`
+ * starts the inner work with `scope` as its context; `thisArg` and `args`
+ * are the caller's (fallbacks take the same), or `args` is `WITH_CONTEXT`
+ * for `execute`.
  */
-export type Runner = <T>(
-  invoke: (scope: Scope) => T | PromiseLike<T>,
-  parent: Scope | undefined,
+export type Runner = (
+  fn: Target,
   thisArg: unknown,
   args: readonly unknown[],
+  parent: Scope | undefined,
   operation: string,
-) => Promise<T>;
+) => Promise<unknown>;
 
 /** @internal Builds the callable policy object around a runner. */
 export function createPolicy<P extends Policy>(
@@ -92,13 +100,7 @@ export function createPolicy<P extends Policy>(
     onWrap?.(fn);
     const operation = fn.name || "anonymous";
     const wrapped = function (this: unknown, ...args: unknown[]) {
-      return run(
-        (scope) => callIn(scope, fn, this, args),
-        parentScope(),
-        this,
-        args,
-        operation,
-      );
+      return run(fn, this, args, parentScope(), operation);
     };
     // Keep the name so that outer policies log and report the real operation.
     Object.defineProperty(wrapped, "name", { value: fn.name });
@@ -125,13 +127,7 @@ export function createPolicy<P extends Policy>(
     return underSignal(
       signal,
       (parent) =>
-        run(
-          (scope) => callIn(scope, fn, undefined, [scope]),
-          parent,
-          undefined,
-          [],
-          fn.name || "anonymous",
-        ),
+        run(fn as Target, undefined, WITH_CONTEXT, parent, fn.name || "anonymous") as Promise<T>,
     );
   };
   Object.defineProperty(policy, "execute", { value: execute });

@@ -5,7 +5,7 @@
  */
 
 import { type Clock, systemClock } from "./clock.ts";
-import { Scope } from "./context.ts";
+import { Scope, start } from "./context.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import {
@@ -214,16 +214,16 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
 
   return createPolicy<RetryPolicy>(
     W,
-    async (invoke, parent, _this, _args, operation) => {
+    async (fn, thisArg, args, parent, operation) => {
       let previous = b.initialDelay;
       for (let attempt = 1;; attempt++) {
         if (parent?.aborted) throw parent.reason;
         const scope = new Scope(parent, attempt);
-        let value: Awaited<ReturnType<typeof invoke>>;
+        let value: unknown;
         let error: unknown;
         let failed = false;
         try {
-          value = await invoke(scope);
+          value = await start(scope, fn, thisArg, args);
         } catch (e) {
           failed = true;
           error = e;
@@ -242,15 +242,15 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
           }
         } else {
           scope.dispose();
-          if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value!)) {
-            return value!;
+          if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) {
+            return value;
           }
         }
         const delay = backoffDelay(b, attempt, previous, random());
         previous = delay;
         const event: RetryEvent = failed
           ? { name: label, attempt, maxAttempts, delay, error }
-          : { name: label, attempt, maxAttempts, delay, result: value! };
+          : { name: label, attempt, maxAttempts, delay, result: value };
         (logger ?? getDefaultLogger()).warn(
           `Attempt ${attempt}/${maxAttempts} failed for ${label}: ${
             failed ? describe(error) : "unwanted result"

@@ -6,7 +6,15 @@
  */
 
 import { type Clock, systemClock } from "./clock.ts";
-import { callIn, type ResilienceContext, Scope, underSignal } from "./context.ts";
+import {
+  callIn,
+  type ResilienceContext,
+  Scope,
+  start,
+  type Target,
+  underSignal,
+  WITH_CONTEXT,
+} from "./context.ts";
 import { ResilienceTimeoutError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
@@ -49,7 +57,9 @@ export function runWithDeadline<T>(
   parent: Scope | undefined,
   operation: string,
   errorMessage: string | undefined,
-  invoke: (scope: Scope) => T | PromiseLike<T>,
+  fn: Target,
+  thisArg: unknown,
+  args: readonly unknown[],
   onTimeout: (error: ResilienceTimeoutError) => T | PromiseLike<T>,
 ): Promise<T> {
   if (parent?.aborted) return Promise.reject(parent.reason);
@@ -87,7 +97,7 @@ export function runWithDeadline<T>(
       : () => {};
     let work: T | PromiseLike<T>;
     try {
-      work = invoke(scope);
+      work = start(scope, fn, thisArg, args) as T | PromiseLike<T>;
     } catch (e) {
       if (!settled) {
         finish();
@@ -148,9 +158,9 @@ export function timeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy
   const fb = fallback as ((...args: unknown[]) => unknown) | undefined;
   return createPolicy<TimeoutPolicy>(
     W,
-    (invoke, parent, thisArg, args, operation) => {
+    (fn, thisArg, args, parent, operation) => {
       const op = name ?? operation;
-      return runWithDeadline(clock, ms, parent, op, errorMessage, invoke, (error) => {
+      return runWithDeadline(clock, ms, parent, op, errorMessage, fn, thisArg, args, (error) => {
         (logger ?? getDefaultLogger()).warn(`Timeout after ${ms}ms: ${op}`, {
           operation: op,
           timeout: ms,
@@ -214,7 +224,9 @@ export function withTimeout<T, F = never>(
       parent,
       options.name ?? w,
       undefined,
-      typeof work === "function" ? (scope) => callIn(scope, work, undefined, [scope]) : () => work,
+      typeof work === "function" ? work as Target : () => work,
+      undefined,
+      typeof work === "function" ? WITH_CONTEXT : [],
       (error) => {
         if (hasFallback) return options.fallbackValue as F;
         throw error;

@@ -74,6 +74,14 @@ export interface RetryOptions {
    * `Response` with status 503). After the last attempt that value is returned.
    */
   retryOnResult?: (value: unknown) => boolean;
+  /**
+   * A server-suggested delay in ms for a failed attempt (e.g. from a
+   * `Retry-After` header). When it returns a finite number >= 0, that
+   * replaces the backoff delay, still capped by `maxDelay`.
+   */
+  delayHint?: (
+    outcome: { error?: unknown; result?: unknown; attempt: number },
+  ) => number | undefined;
   /** Called before each wait. */
   onRetry?: (event: RetryEvent) => void;
   /** Name used in logs and events (default: the wrapped function's name). */
@@ -202,8 +210,9 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     );
   }
   const shouldRetry = errorMatcher(W, "retryOn", options.retryOn) ?? (() => true);
-  const { retryOnResult, onRetry, name, logger } = options;
+  const { retryOnResult, onRetry, name, logger, delayHint } = options;
   checkFunction(W, "retryOnResult", retryOnResult);
+  checkFunction(W, "delayHint", delayHint);
   checkFunction(W, "onRetry", onRetry);
   checkString(W, "name", name);
   checkObject(W, "logger", logger);
@@ -246,7 +255,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
             return value;
           }
         }
-        const delay = backoffDelay(b, attempt, previous, random());
+        let delay = backoffDelay(b, attempt, previous, random());
+        if (delayHint) {
+          const hint = delayHint(failed ? { error, attempt } : { result: value, attempt });
+          if (typeof hint === "number" && hint >= 0 && Number.isFinite(hint)) {
+            delay = Math.min(hint, b.maxDelay);
+          }
+        }
         previous = delay;
         const event: RetryEvent = failed
           ? { name: label, attempt, maxAttempts, delay, error }

@@ -67,6 +67,7 @@ const rows: Row[] = [
   ]]],
   ["retry", "retryOnResult", (v) => retry({ retryOnResult: v as never }), FN_BAD],
   ["retry", "onRetry", (v) => retry({ onRetry: v as never }), FN_BAD],
+  ["retry", "delayHint", (v) => retry({ delayHint: v as never }), FN_BAD],
   ["retry", "name", (v) => retry({ name: v as string }), STR_BAD],
   ["retry", "logger", (v) => retry({ logger: v as never }), OBJ_BAD],
   ["retry", "clock", (v) => retry({ clock: v as never }), OBJ_BAD],

@@ -290,3 +290,19 @@ test("retry: injected random drives the jitter seen by onRetry", async () => {
   await done;
   assert.deepEqual(delays, [50, 100]);
 });
+
+test("retry: delayHint replaces the backoff delay, capped by maxDelay", async () => {
+  const delays: number[] = [];
+  let n = 0;
+  const f = retry({
+    initialDelay: 0,
+    maxDelay: 5,
+    maxAttempts: 4,
+    jitter: false,
+    retryOnResult: (v) => v !== "ok",
+    delayHint: ({ result }) => (result === "wait-3" ? 3 : result === "wait-long" ? 1e9 : undefined),
+    onRetry: (e) => delays.push(e.delay),
+  })(() => ["wait-3", "wait-long", "no-hint", "ok"][n++]);
+  assert.equal(await f(), "ok");
+  assert.deepEqual(delays, [3, 5, 0]);
+});

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { ResilienceTimeoutError } from "../mod.ts";
+import { type ResilienceEnv, routeTimeout } from "../src/hono/mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { test } from "./_harness.ts";
+import { startUpstream, until } from "./_upstream.ts";
+
+test("routeTimeout: the upstream fetch is really aborted at the deadline (upstream sees the disconnect)", async () => {
+  const up = await startUpstream(() => {/* never answers */});
+  try {
+    const app = new Hono<ResilienceEnv>();
+    let fetchError: unknown;
+    app.get("/slow", routeTimeout(100), async (c) => {
+      try {
+        const r = await fetch(`${up.url}/data`, { signal: c.var.signal });
+        return new Response(r.body, r);
+      } catch (e) {
+        fetchError = e;
+        throw e;
+      }
+    });
+    const res = await app.request("/slow");
+    assert.equal(res.status, 504);
+    assert.equal(res.headers.get("content-type"), "application/problem+json");
+    const body = await res.json();
+    assert.equal(body.status, 504);
+    assert.equal(body.title, "Gateway Timeout");
+    await until(() => up.disconnects === 1);
+    await until(() => fetchError !== undefined);
+    assert.ok(
+      fetchError instanceof ResilienceTimeoutError || (fetchError as Error).name === "AbortError",
+    );
+  } finally {
+    await up.close();
+  }
+});
+
+test("routeTimeout: fast handlers are untouched and the signal is not aborted", async () => {
+  const app = new Hono<ResilienceEnv>();
+  let signal: AbortSignal | undefined;
+  app.get("/fast", routeTimeout(1000), (c) => {
+    signal = c.var.signal;
+    return c.text("ok");
+  });
+  const res = await app.request("/fast");
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "ok");
+  assert.equal(signal!.aborted, false);
+});
+
+test("routeTimeout: custom Response and HTTPException answers", async () => {
+  const clock = new FakeClock();
+  const app = new Hono<ResilienceEnv>();
+  const hang = () => new Promise<Response>(() => {});
+  app.get("/custom", routeTimeout(50, { clock, onTimeout: (c) => c.text("too slow", 503) }), hang);
+  app.get(
+    "/exception",
+    routeTimeout(50, {
+      clock,
+      onTimeout: () => new HTTPException(504, { message: "upstream slow" }),
+    }),
+    hang,
+  );
+  const p1 = app.request("/custom");
+  const p2 = app.request("/exception");
+  await clock.tickAsync(50);
+  const r1 = await p1;
+  assert.equal(r1.status, 503);
+  assert.equal(await r1.text(), "too slow");
+  const r2 = await p2;
+  assert.equal(r2.status, 504);
+  assert.equal(await r2.text(), "upstream slow");
+  assert.equal(clock.pending, 0);
+});
+
+test("routeTimeout: a client disconnect aborts the handler's signal", async () => {
+  const app = new Hono<ResilienceEnv>();
+  let signal: AbortSignal | undefined;
+  app.get("/x", routeTimeout(10_000), (c) => {
+    signal = c.var.signal;
+    return new Promise<Response>((_, reject) =>
+      c.var.signal.addEventListener("abort", () => reject(c.var.signal.reason))
+    );
+  });
+  const ctl = new AbortController();
+  const p = app.request(new Request("http://localhost/x", { signal: ctl.signal }));
+  await until(() => signal !== undefined);
+  ctl.abort(new Error("client gone"));
+  const res = await p;
+  assert.equal(res.status, 500); // nobody is listening any more; the work stopped
+  assert.equal(signal!.aborted, true);
+});
+
+test("routeTimeout: bad options fail at setup", () => {
+  assert.throws(() => routeTimeout(0), RangeError);
+  assert.throws(() => routeTimeout(NaN), RangeError);
+  assert.throws(() => routeTimeout(10, { onTimeout: 5 as never }), /onTimeout/);
+});

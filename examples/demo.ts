@@ -1,97 +1,130 @@
 /**
- * The core demo: a simulated flaky upstream called through
- * fallback → circuit breaker → retry → timeout, printing a timeline of what
- * the policies do: retries, timeouts, the circuit opening, fallbacks,
- * half-open trials and recovery. Runs for about four seconds on embedded
- * defaults and exits 0.
+ * The demo: the example app (examples/app.ts) served on loopback by
+ * Deno.serve, in front of a simulated flaky upstream, with traffic driven
+ * through failure → open → fallback → half-open → recovery. Prints a timeline
+ * of state transitions, retries, timeouts and health, then exits 0.
  *
- *   npx -y deno@2.9.6 task demo
+ *   npx -y deno@2.9.6 task demo            # about 5 seconds, then exits
+ *   npx -y deno@2.9.6 task demo --serve    # keep serving for a browser (PORT, default 8080)
+ *
+ * Only embedded defaults: no external service is used.
  */
-import {
-  circuitBreaker,
-  compose,
-  currentContext,
-  fallback,
-  HealthCheck,
-  type Logger,
-  retry,
-  timeout,
-} from "../mod.ts";
+import { listCircuitBreakers, type Logger } from "../mod.ts";
+import { createApp } from "./app.ts";
+import { type Mode, startFlakyUpstream } from "./flaky_upstream.ts";
 
+const keepServing = Deno.args.includes("--serve");
 const t0 = performance.now();
-const stamp = () => `${((performance.now() - t0) / 1000).toFixed(2)}s`.padStart(6);
-const line = (kind: string, msg: string) => console.log(`${stamp()}  ${kind.padEnd(9)} ${msg}`);
+const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+const paint = (code: number, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+const KIND_COLOR: Record<string, number> = {
+  phase: 1,
+  state: 35,
+  retry: 33,
+  timeout: 33,
+  warn: 33,
+  error: 31,
+  request: 36,
+  health: 32,
+};
+function line(kind: string, msg: string) {
+  const t = `${((performance.now() - t0) / 1000).toFixed(2)}s`.padStart(7);
+  console.log(`${t}  ${paint(KIND_COLOR[kind] ?? 0, kind.padEnd(8))} ${msg}`);
+}
 
 const logger: Logger = {
-  info: (m) => line("info", m),
-  warn: (m) => line("warn", m),
+  info: (m) => line(m.includes("Circuit breaker") ? "state" : "info", m),
+  warn: (m) =>
+    line(
+      m.startsWith("Attempt")
+        ? "retry"
+        : m.startsWith("Timeout")
+        ? "timeout"
+        : m.includes("Circuit")
+        ? "state"
+        : "warn",
+      m,
+    ),
   error: (m) => line("error", m),
 };
 
-/** The upstream: healthy, then down (errors and hangs), then healthy again. */
-let phase: "healthy" | "down" | "recovered" = "healthy";
-let upstreamCalls = 0;
-function upstream(id: number): Promise<string> {
-  upstreamCalls++;
-  const signal = currentContext()?.signal;
-  if (phase === "healthy" || phase === "recovered") return Promise.resolve(`live #${id}`);
-  if (upstreamCalls % 2 === 0) return Promise.reject(new Error("502 from upstream"));
-  // Hangs until our timeout aborts it.
-  return new Promise((_, reject) => {
-    signal?.addEventListener("abort", () => {
-      line("aborted", `upstream call for #${id} cancelled (${String(signal.reason)})`);
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
-
-const breaker = circuitBreaker({
-  name: "upstream",
+const upstream = await startFlakyUpstream();
+const app = createApp({
+  upstreamUrl: upstream.url,
   failureThreshold: 2,
-  resetTimeout: 1000,
+  resetTimeoutMs: 1500,
   halfOpenMaxCalls: 1,
+  attemptTimeoutMs: 300,
+  routeTimeoutMs: 1200,
   logger,
-  onStateChange: (e) => line("state", `${e.from} → ${e.to} (${e.reason})`),
+  version: "demo",
 });
+const server = Deno.serve({
+  hostname: "127.0.0.1",
+  port: keepServing ? Number(Deno.env.get("PORT") ?? 8080) : 0,
+  onListen: () => {},
+}, app.fetch);
+const base = `http://127.0.0.1:${server.addr.port}`;
 
-const getData = compose(
-  fallback(() => "cached value", { logger: { ...logger, warn: () => {} } }),
-  breaker,
-  retry({ maxAttempts: 2, initialDelay: 100, logger }),
-  timeout(200, { logger }),
-)(upstream);
-
-const health = new HealthCheck({ version: "demo" });
-health.register("upstream", () => ({
-  healthy: true,
-  degraded: breaker.state !== "closed",
-  message: `circuit ${breaker.state}`,
-}), { critical: false });
-
-async function request(id: number) {
-  const result = await getData(id);
-  const h = await health.runAll();
-  line("request", `#${id} → ${result}  [circuit ${breaker.state}, health ${h.status}]`);
+async function request() {
+  const start = performance.now();
+  const res = await fetch(`${base}/api/quote`);
+  const body = await res.json();
+  const ms = Math.round(performance.now() - start);
+  const source = res.headers.get("x-resilience-fallback") === "last-good"
+    ? "last good quote (fallback)"
+    : body.stale
+    ? "stub (fallback)"
+    : `live quote #${body.quote.n}`;
+  const state = listCircuitBreakers()[0]?.state ?? "closed";
+  line("request", `GET /api/quote → ${res.status} ${source} in ${ms}ms  [circuit ${state}]`);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function health() {
+  const res = await fetch(`${base}/health`);
+  const h = await res.json();
+  line("health", `GET /health → ${res.status} ${h.status}`);
+}
 
-line("phase", "upstream healthy");
-for (let i = 1; i <= 2; i++) await request(i);
-phase = "down";
-line("phase", "upstream down: errors and hangs");
-for (let i = 3; i <= 6; i++) await request(i);
-line("phase", "circuit open: calls answered by the fallback without touching the upstream");
-const before = upstreamCalls;
-for (let i = 7; i <= 8; i++) await request(i);
-line("note", `upstream calls while open: ${upstreamCalls - before}`);
-phase = "recovered";
-line("phase", "upstream recovered; waiting for the reset timeout");
-await sleep(1100);
-for (let i = 9; i <= 10; i++) await request(i);
-const s = breaker.getStats();
+function setMode(mode: Mode, why: string) {
+  upstream.mode = mode;
+  line("phase", `upstream → ${mode}: ${why}`);
+}
+
+line("phase", `app on ${base}, upstream on ${upstream.url}`);
+setMode("ok", "healthy");
+await request();
+await request();
+await health();
+
+setMode("flaky", "errors and hangs; retries and per-attempt timeouts kick in");
+await request();
+await request();
+await health();
+
+line("phase", "circuit open: answered at once from the fallback, upstream untouched");
+const before = upstream.calls;
+await request();
+await request();
+line("note", `upstream calls while open: ${upstream.calls - before}`);
+
+setMode("ok", "recovered; waiting for the reset timeout (1.5 s)");
+await new Promise((r) => setTimeout(r, 1600));
+await request(); // the half-open trial
+await request();
+await health();
 line(
-  "stats",
-  `state=${s.state} calls=${s.totalCalls} failures=${s.totalFailures} rejections=${s.totalRejections}`,
+  "note",
+  `upstream: ${upstream.calls} calls, ${upstream.aborted} cancelled by our timeouts`,
 );
-console.log("\nhealth:", JSON.stringify(await health.runAll(), null, 2));
+
+if (keepServing) {
+  line("phase", `serving: open ${base}/api/quote and ${base}/health (Ctrl-C to stop)`);
+  line(
+    "phase",
+    `switch the upstream: curl -X POST ${upstream.url}/__mode/error (ok|error|hang|flaky)`,
+  );
+} else {
+  await server.shutdown();
+  await upstream.close();
+}

@@ -268,7 +268,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
           : { name: label, attempt, maxAttempts, delay, result: value };
         (logger ?? getDefaultLogger()).warn(
           `Attempt ${attempt}/${maxAttempts} failed for ${label}: ${
-            failed ? describe(error) : "unwanted result"
+            failed ? describe(error) : describeResult(value)
           }. Retrying in ${(delay / 1000).toFixed(2)}s`,
           { ...event },
         );
@@ -278,6 +278,11 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     },
     { options: { maxAttempts, ...b } },
   );
+}
+
+function describeResult(v: unknown): string {
+  const status = (v as { status?: unknown } | null)?.status;
+  return typeof status === "number" ? `status ${status}` : "unwanted result";
 }
 
 function describe(e: unknown): string {

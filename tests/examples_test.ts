@@ -1,0 +1,135 @@
+// The example app: in-process through app.request(), and served for real by
+// Deno, Node (@hono/node-server), Bun, and workerd (miniflare).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { Miniflare } from "miniflare";
+import { clearCircuitBreakers } from "../mod.ts";
+import { createApp } from "../examples/app.ts";
+import { startFlakyUpstream } from "../examples/flaky_upstream.ts";
+import { macrotask, test } from "./_harness.ts";
+import { bundle, bunPath, denoPath, startServer } from "./_runtimes.ts";
+
+/** The same checks against any way of serving the example app. */
+async function exercise(
+  get: (path: string, init?: RequestInit) => Response | Promise<Response>,
+  up: {
+    url: string;
+    mode: string;
+  },
+) {
+  const setMode = (m: string) =>
+    fetch(`${up.url}/__mode/${m}`, { method: "POST" }).then((r) => r.text());
+  await setMode("ok");
+  let res = await get("/api/quote");
+  assert.equal(res.status, 200);
+  const live = await res.json();
+  assert.equal(live.stale, false);
+  assert.equal(typeof live.quote.text, "string");
+  await macrotask(); // last good copy stored in the background
+  await setMode("error");
+  // Each failing request is answered with the last good quote; after 2 the breaker opens.
+  for (let i = 0; i < 3; i++) {
+    res = await get("/api/quote");
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("x-resilience-fallback"), "last-good");
+    assert.deepEqual(await res.json(), live);
+  }
+  res = await get("/health");
+  assert.equal(res.status, 200);
+  const h = await res.json();
+  assert.equal(h.status, "degraded");
+  assert.ok(
+    h.checks.some((c: { name: string; details: { state?: string } }) =>
+      c.name.startsWith("circuit:") && c.details.state === "open"
+    ),
+  );
+  res = await get("/health", { headers: { accept: "application/health+json" } });
+  assert.equal(res.headers.get("content-type"), "application/health+json");
+  assert.equal((await res.json()).status, "warn");
+}
+
+const ENV = (upstream: string) => ({ UPSTREAM_URL: upstream, PORT: "0" });
+const APP_OPTS = { failureThreshold: 2, resetTimeoutMs: 60_000, attemptTimeoutMs: 300 };
+
+test("example app in-process (app.request): fallback, breaker, health", async () => {
+  clearCircuitBreakers();
+  const up = await startFlakyUpstream();
+  try {
+    const app = createApp({ upstreamUrl: up.url, ...APP_OPTS, name: "inproc" });
+    await exercise((p, init) => app.request(p, init), up);
+  } finally {
+    await up.close();
+  }
+});
+
+test("example app in-process: a hanging upstream is aborted at the attempt deadline", async () => {
+  clearCircuitBreakers();
+  const up = await startFlakyUpstream(0, "hang");
+  try {
+    const app = createApp({ upstreamUrl: up.url, ...APP_OPTS, name: "hang", routeTimeoutMs: 2000 });
+    const res = await app.request("/api/quote");
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { quote: null, stale: true }); // no last good: the stub
+    assert.equal(up.calls, 2); // maxAttempts 2
+    for (let i = 0; i < 100 && up.aborted < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(up.aborted, 2); // both attempts were really cancelled
+  } finally {
+    await up.close();
+  }
+});
+
+async function served(cmd: string, args: string[]) {
+  const up = await startFlakyUpstream();
+  const server = await startServer(cmd, args, ENV(up.url));
+  try {
+    await exercise((p, init) => fetch(server.url + p, init), up);
+  } finally {
+    await server.stop();
+    await up.close();
+  }
+}
+
+test("example server on Deno (Deno.serve)", async () => {
+  const deno = denoPath();
+  assert.ok(deno, "this test runs under Deno (the suite's primary runtime)");
+  await served(deno, ["run", "-A", "--unstable-no-legacy-abort", "examples/deno_server.ts"]);
+});
+
+test("example server on Node (@hono/node-server)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edge-resilience-node-"));
+  try {
+    const file = join(dir, "server.mjs");
+    writeFileSync(file, await bundle("examples/node_server.ts", "node"));
+    await served(process.env.NODE_BINARY ?? "node", [file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("example server on Bun (Bun.serve)", async () => {
+  const bun = bunPath();
+  assert.ok(bun, "Bun is installed by `deno task test` (npm package bun, install script allowed)");
+  await served(bun, ["examples/bun_server.ts"]);
+});
+
+test("example Worker in workerd (miniflare): real responses and headers", async () => {
+  const up = await startFlakyUpstream();
+  const mf = new Miniflare({
+    modules: true,
+    script: await bundle("examples/worker.ts", "neutral"),
+    compatibilityDate: "2025-01-01",
+    bindings: { UPSTREAM_URL: up.url },
+  });
+  try {
+    await exercise(async (p, init) => {
+      const r = await mf.dispatchFetch(`http://localhost${p}`, init as never);
+      return new Response(await r.arrayBuffer(), { status: r.status, headers: r.headers as never });
+    }, up);
+  } finally {
+    await mf.dispose();
+    await up.close();
+  }
+});

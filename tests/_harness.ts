@@ -11,14 +11,21 @@ const live = new Set<Handle>();
 const foreign = new WeakSet<object>();
 const foreignIds = new Set<number>();
 
-/** True when the first caller frame outside this file is in node_modules. */
+/**
+ * True when the first caller frame outside this file is a dependency's
+ * (node_modules) or the runtime's own (node:internal, e.g. undici's
+ * keep-alive timers behind Node's fetch).
+ */
 function fromDependency(): boolean {
-  const frames = (new Error().stack ?? "").split("\n").slice(1);
-  const caller = frames.find((f) => f.includes("/") && !f.includes("_harness.ts"));
-  return caller !== undefined && caller.includes("/node_modules/");
+  // Frames: this function, track(), the patched setTimeout, then the caller.
+  const caller = (new Error().stack ?? "").split("\n").filter((f) => /^\s*at /.test(f))[3];
+  return caller !== undefined && /\/node_modules\/|[( ]node:/.test(caller);
 }
+/** Where each live timer was created (reported when one leaks). */
+const origin = new Map<Handle, string>();
 function track(h: Handle): void {
   live.add(h);
+  origin.set(h, (new Error().stack ?? "").split("\n").slice(3, 7).join(" | "));
   if (typeof h === "object" && h !== null && fromDependency()) foreign.add(h);
   else if (typeof h === "number" && fromDependency()) foreignIds.add(h);
 }
@@ -32,6 +39,7 @@ const realClearInterval = globalThis.clearInterval;
 globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
   const h: Handle = realSetTimeout(() => {
     live.delete(h);
+    origin.delete(h);
     fn(...args);
   }, ms);
   track(h);
@@ -39,6 +47,7 @@ globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: u
 }) as unknown as typeof setTimeout;
 globalThis.clearTimeout = ((h: Handle) => {
   live.delete(h);
+  origin.delete(h);
   realClearTimeout(h as number);
 }) as typeof clearTimeout;
 globalThis.setInterval = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
@@ -62,9 +71,12 @@ if (typeof g.addEventListener === "function") {
     unhandled.add(e.reason);
   });
 }
-process.on("unhandledRejection", (reason: unknown) => {
-  unhandled.add(reason);
-});
+// Node and Bun (workerd has only the web event above).
+if (typeof process.on === "function") {
+  process.on("unhandledRejection", (reason: unknown) => {
+    unhandled.add(reason);
+  });
+}
 
 /** Waits one real macrotask turn, untracked. */
 export function macrotask(): Promise<void> {
@@ -97,6 +109,7 @@ export async function checked(fn: () => unknown): Promise<string[]> {
       live.delete(h);
     }
     problems.push(`${leaked.length} timer(s) left pending`);
+    if (process.env?.HARNESS_DEBUG) { for (const h of leaked) console.error(origin.get(h)); }
   }
   if (unhandled.size) {
     problems.push(`unhandled rejection(s): ${[...unhandled].map(String).join(", ")}`);
@@ -110,17 +123,42 @@ const denoTest = (globalThis as {
   Deno?: { test(name: string, fn: () => Promise<void>): void };
 }).Deno?.test;
 
+/** The runtimes the suite runs on. */
+export type Runtime = "deno" | "node" | "bun" | "workerd";
+
+/** The runtime running this test file. */
+export const RUNTIME: Runtime = denoTest
+  ? "deno"
+  : (process as { versions?: { bun?: string } }).versions?.bun
+  ? "bun"
+  : (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ===
+      "Cloudflare-Workers"
+  ? "workerd"
+  : "node";
+
 /**
  * Registers a test with the leak checks of {@linkcode checked}: `node:test`
  * on Node and Bun; on Deno, `Deno.test` directly, because Deno's `node:test`
  * layer fails a test on an unhandled rejection before a listener can see it,
  * which would make the harness's own detection untestable there.
+ *
+ * `options.runtimes` lists where a test can run; elsewhere it is reported as
+ * skipped, by name, with the reason.
  */
-export function test(name: string, fn: () => unknown): void {
+export function test(
+  name: string,
+  fn: () => unknown,
+  options: { runtimes?: Runtime[]; why?: string } = {},
+): void {
   const body = async () => {
     const problems = await checked(fn);
     if (problems.length) throw new Error(`${name}: ${problems.join("; ")}`);
   };
+  if (options.runtimes && !options.runtimes.includes(RUNTIME)) {
+    const skip = `needs ${options.runtimes.join(" or ")}${options.why ? `: ${options.why}` : ""}`;
+    nodeTest(`${name} [${RUNTIME}: skipped, ${skip}]`, { skip }, () => {});
+    return;
+  }
   if (denoTest) denoTest(name, body);
   else nodeTest(name, body);
 }
@@ -155,7 +193,7 @@ export function deferred<T = void>(): {
 }
 
 /** Number of fast-check runs: 1,000 in CI, more with FC_RUNS. */
-export const FC_RUNS = Number(process.env.FC_RUNS ?? 1000);
+export const FC_RUNS = Number(process.env?.FC_RUNS ?? 1000);
 
 // Policies created without a logger stay quiet in tests.
 import { setDefaultLogger } from "../mod.ts";

@@ -2,11 +2,11 @@
 // spawning servers and reading their "listening on URL" line.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import process from "node:process";
 import * as esbuild from "esbuild";
+import { ROOT } from "./_root.ts";
 
-export const ROOT = fileURLToPath(new URL("../", import.meta.url));
+export { ROOT };
 
 /** Bundles `entry` (relative to the repo) into one ESM file's text. */
 export async function bundle(entry: string, platform: "node" | "neutral"): Promise<string> {

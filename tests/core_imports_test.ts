@@ -2,11 +2,11 @@
 // no node:, npm:, Deno. or Hono imports, no Deno globals.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { test } from "./_harness.ts";
+import { ROOT } from "./_root.ts";
 
-const SRC = fileURLToPath(new URL("../src/", import.meta.url));
+const SRC = ROOT + "src/";
 /** Folders of src/ that may import their platform (adapters, integrations). */
 const PLATFORM_DIRS = new Set(["hono", "adapters", "stores"]);
 

@@ -28,4 +28,4 @@ test("demo: runs the whole story on embedded defaults and exits 0", () => {
     ]
   ) assert.match(out, expected);
   assert.doesNotMatch(out, /legacy behavior/);
-});
+}, { runtimes: ["deno"], why: "the demo is `deno task demo`" });

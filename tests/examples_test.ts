@@ -96,7 +96,7 @@ test("example server on Deno (Deno.serve)", async () => {
   const deno = denoPath();
   assert.ok(deno, "this test runs under Deno (the suite's primary runtime)");
   await served(deno, ["run", "-A", "--unstable-no-legacy-abort", "examples/deno_server.ts"]);
-});
+}, { runtimes: ["deno"], why: "spawns the Deno binary running the suite" });
 
 test("example server on Node (@hono/node-server)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "edge-resilience-node-"));

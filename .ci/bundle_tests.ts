@@ -1,0 +1,90 @@
+// Turns the test files into JavaScript that runs against the *built* npm
+// package: imports of mod.ts and src/** become imports of npm/esm/**.js;
+// tests, helpers and examples are bundled; npm packages stay external.
+import * as esbuild from "esbuild";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+const toBuiltPackage = (shims: Record<string, string>): esbuild.Plugin => ({
+  name: "to-built-package",
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind === "entry-point") return undefined;
+      if (shims[args.path]) return { path: shims[args.path] };
+      if (!args.path.startsWith(".")) return { path: args.path, external: true };
+      const abs = new URL(args.path, `file://${args.resolveDir}/`).pathname;
+      const rel = abs.slice(ROOT.length);
+      if (rel === "mod.ts" || rel.startsWith("src/")) {
+        return { path: `${ROOT}npm/esm/${rel.replace(/\.ts$/, ".js")}`, external: true };
+      }
+      return undefined; // tests/ and examples/: bundled
+    });
+  },
+});
+
+/** Bundles `files` (paths relative to the repo) into `outdir` as `*.test.mjs`. */
+export async function bundleTests(
+  files: string[],
+  outdir: string,
+  platform: "node" | "neutral" = "node",
+): Promise<string[]> {
+  await Deno.remove(outdir, { recursive: true }).catch(() => {});
+  await esbuild.build({
+    entryPoints: Object.fromEntries(
+      files.map((f) => [f.replace(/^tests\//, "").replace(/_test\.ts$/, ".test"), ROOT + f]),
+    ),
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    format: "esm",
+    platform,
+    target: "es2022",
+    plugins: [toBuiltPackage({})],
+    logLevel: "warning",
+  });
+  await esbuild.stop();
+  return files.map((f) =>
+    `${outdir}/${f.replace(/^tests\//, "").replace(/_test\.ts$/, ".test")}.mjs`
+  );
+}
+
+/**
+ * Bundles the conformance tests into one Worker module: `node:test` is
+ * replaced by a recorder, and `fetch` runs every test and answers JSON.
+ */
+export async function bundleWorker(files: string[]): Promise<string> {
+  const entry = `${files.map((f) => `import ${JSON.stringify(ROOT + f)};`).join("\n")}
+import { run } from ${JSON.stringify(ROOT + ".ci/worker_test_shim.ts")};
+export default { fetch: () => run().then((r) => Response.json(r)) };`;
+  const r = await esbuild.build({
+    stdin: { contents: entry, resolveDir: ROOT, loader: "ts" },
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    write: false,
+    mainFields: ["module", "main"],
+    conditions: ["workerd", "worker", "browser"],
+    plugins: [{
+      name: "worker-shims",
+      setup(build) {
+        build.onResolve(
+          { filter: /^node:test$/ },
+          () => ({ path: ROOT + ".ci/worker_test_shim.ts" }),
+        );
+        build.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, external: true }));
+        build.onResolve({ filter: /^\./ }, (args) => {
+          const abs = new URL(args.path, `file://${args.resolveDir}/`).pathname;
+          const rel = abs.slice(ROOT.length);
+          if (rel === "mod.ts" || rel.startsWith("src/")) {
+            return { path: `${ROOT}npm/esm/${rel.replace(/\.ts$/, ".js")}` };
+          }
+          return undefined;
+        });
+      },
+    }],
+    logLevel: "warning",
+  });
+  await esbuild.stop();
+  return r.outputFiles[0].text;
+}

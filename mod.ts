@@ -73,3 +73,17 @@ export {
   SystemHealth,
 } from "./src/health_check.ts";
 export { compose } from "./src/compose.ts";
+export {
+  acquirePermit,
+  applyOutcomes,
+  type CircuitStore,
+  initialSharedState,
+  MemoryStore,
+  type Outcome,
+  parseSharedState,
+  type PermitAnswer,
+  type SharedConfig,
+  type SharedState,
+  storeKey,
+} from "./src/store.ts";
+export type { StoreOptions, StoreStatusEvent } from "./src/store_sync.ts";

@@ -6,10 +6,17 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { CircuitState } from "./circuit_state.ts";
-import { Scope, start } from "./context.ts";
+import { Scope, start, type Target } from "./context.ts";
 import { CircuitOpenError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
+import type { CircuitStore, SharedConfig, SharedState } from "./store.ts";
+import {
+  type BreakerCore,
+  StoreLink,
+  type StoreOptions,
+  type StoreStatusEvent,
+} from "./store_sync.ts";
 import {
   checkFunction,
   checkNumber,
@@ -27,7 +34,8 @@ export type TransitionReason =
   | "recovered"
   | "manual_open"
   | "isolated"
-  | "reset";
+  | "reset"
+  | "shared";
 
 /** Emitted on every state transition. */
 export interface StateChangeEvent {
@@ -78,6 +86,17 @@ export interface CircuitBreakerOptions {
   logger?: Logger;
   /** Monotonic time source (tests pass a `FakeClock`). */
   clock?: Clock;
+  /**
+   * Shares the circuit through a state store (Durable Object, Workers KV,
+   * Deno KV, `MemoryStore`) instead of keeping it in this isolate only.
+   */
+  store?: CircuitStore;
+  /** The breaker's key in the store. Default: `name` (required with a store). */
+  storeKey?: string;
+  /** Timeouts, batching and the behaviour while the store is unavailable. */
+  storeOptions?: StoreOptions;
+  /** Called when the store becomes unavailable (once per outage) and when it recovers. */
+  onStoreStatus?: (event: StoreStatusEvent) => void;
 }
 
 /** A snapshot of a breaker, from {@linkcode CircuitBreaker.getStats}. */
@@ -137,13 +156,21 @@ export interface CircuitBreaker extends Policy {
   isolate(): () => void;
   /** Subscribes to transitions; returns an unsubscribe function. */
   onStateChange(listener: (event: StateChangeEvent) => void): () => void;
+  /**
+   * Sends outcomes not yet reported to the store, refreshes the local view,
+   * and waits for background store work (a no-op without a store). On
+   * Workers: `ctx.waitUntil(breaker.flush())`.
+   */
+  flush(): Promise<void>;
 }
 
 const W = "circuitBreaker";
 const REJECT = -1;
 
-class Breaker {
+class Breaker implements BreakerCore {
   name: string;
+  link: StoreLink | undefined;
+  readonly localListeners: ((to: CircuitState, generation: number) => void)[] = [];
   readonly threshold: number;
   readonly resetTimeout: number;
   readonly halfOpenMax: number;
@@ -188,19 +215,75 @@ class Breaker {
     const isFailure = o.isFailure;
     this.countsAsFailure = (e) => !(excluded?.(e)) && (isFailure ? isFailure(e) : true);
     this.clock = o.clock ?? systemClock;
+    checkFunction(W, "onStoreStatus", o.onStoreStatus);
+    if (o.store !== undefined) {
+      const key = o.storeKey ?? o.name;
+      if (typeof key !== "string" || key === "") {
+        throw new TypeError(`${W}: option 'storeKey' (or 'name') is required with option 'store'`);
+      }
+      this.link = new StoreLink(this, o.store, key, o.storeOptions);
+    }
+  }
+
+  get config(): SharedConfig {
+    return {
+      failureThreshold: this.threshold,
+      resetTimeout: this.resetTimeout,
+      halfOpenMaxCalls: this.halfOpenMax,
+      permitTtl: this.opts.storeOptions?.permitTtl ?? 30_000,
+    };
+  }
+
+  logger(): Logger {
+    return this.opts.logger ?? getDefaultLogger();
+  }
+
+  admitLocal(now: number): number {
+    return this.admit(now);
+  }
+
+  /** The local machine takes over from a shared state (outage, or a broadcast OPEN). */
+  adopt(s: SharedState, wallNow: number, now: number): void {
+    if (s.state === CircuitState.OPEN) {
+      const left = this.resetTimeout - (wallNow - s.openedAt);
+      if (left <= 0 || (this.state === CircuitState.OPEN && this.remaining(now) >= left)) return;
+      if (this.state !== CircuitState.OPEN) this.transition(CircuitState.OPEN, "shared");
+      this.openedAt = now - (this.resetTimeout - left);
+    } else if (s.state === CircuitState.CLOSED && this.state !== CircuitState.CLOSED) {
+      this.transition(CircuitState.CLOSED, "shared");
+    }
+  }
+
+  onLocalTransition(listener: (to: CircuitState, generation: number) => void): void {
+    this.localListeners.push(listener);
+  }
+
+  storeStatus(e: StoreStatusEvent): void {
+    try {
+      this.opts.onStoreStatus?.(e);
+    } catch (err) {
+      this.logger().error(`Circuit breaker '${this.name}' store listener threw: ${String(err)}`);
+    }
   }
 
   /** Milliseconds left in OPEN at `now` (0 once elapsed, Infinity if isolated). */
   remaining(now: number): number {
+    const v = this.link?.view;
+    if (v && !this.isolated) {
+      return v.state === CircuitState.OPEN
+        ? Math.max(0, this.resetTimeout - (this.clock.wallNow() - v.openedAt))
+        : 0;
+    }
     if (this.state !== CircuitState.OPEN) return 0;
     if (this.isolated) return Infinity;
     return Math.max(0, this.resetTimeout - (now - this.openedAt));
   }
 
   viewState(now: number): CircuitState {
-    return this.state === CircuitState.OPEN && this.remaining(now) === 0
+    const state = (!this.isolated && this.link?.view?.state) || this.state;
+    return state === CircuitState.OPEN && this.remaining(now) === 0
       ? CircuitState.HALF_OPEN
-      : this.state;
+      : state;
   }
 
   /** Admits a call: its generation token, or REJECT. */
@@ -250,7 +333,29 @@ class Breaker {
     this.inFlight = 0;
     if (to === CircuitState.OPEN) this.openedAt = this.clock.now();
     else this.failures = 0;
-    const log = this.opts.logger ?? getDefaultLogger();
+    this.emit(from, to, reason, failureCount, this.gen);
+    if (reason !== "shared") { for (const l of this.localListeners) l(to, this.gen); }
+  }
+
+  /** A transition decided by the shared store. */
+  announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void {
+    this.emit(
+      from,
+      to,
+      to === CircuitState.OPEN ? "failure_threshold" : "shared",
+      failures,
+      generation,
+    );
+  }
+
+  emit(
+    from: CircuitState,
+    to: CircuitState,
+    reason: TransitionReason,
+    failureCount: number,
+    generation: number,
+  ): void {
+    const log = this.logger();
     const n = this.name;
     if (to === CircuitState.OPEN) {
       log.warn(
@@ -277,7 +382,7 @@ class Breaker {
       to,
       reason,
       failureCount,
-      generation: this.gen,
+      generation,
     };
     const notify = (l: (e: StateChangeEvent) => void) => {
       try {
@@ -295,20 +400,21 @@ class Breaker {
 
   stats(): CircuitStats {
     const now = this.clock.now();
+    const v = this.isolated ? undefined : this.link?.view;
     return {
       name: this.name,
       state: this.viewState(now),
-      failureCount: this.failures,
-      successCount: this.successes,
+      failureCount: v ? v.failures : this.failures,
+      successCount: v ? v.successes : this.successes,
       timeUntilReset: this.remaining(now),
-      halfOpenInFlight: this.inFlight,
+      halfOpenInFlight: v ? v.permits.length : this.inFlight,
       totalCalls: this.totalCalls,
       totalSuccesses: this.totalSuccesses,
       totalFailures: this.totalFailures,
       totalRejections: this.totalRejections,
       lateResults: this.late,
       isolated: this.isolated > 0,
-      generation: this.gen,
+      generation: v ? v.generation : this.gen,
       failureThreshold: this.threshold,
       resetTimeout: this.resetTimeout,
       halfOpenMaxCalls: this.halfOpenMax,
@@ -336,6 +442,9 @@ const COMPARED = [
   "onStateChange",
   "logger",
   "clock",
+  "store",
+  "storeKey",
+  "onStoreStatus",
 ] as const;
 
 function differences(a: CircuitBreakerOptions, b: CircuitBreakerOptions): string[] {
@@ -407,25 +516,69 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   const core = new Breaker(name ?? "anonymous", options);
   const fallback = options.fallback as ((...args: unknown[]) => unknown) | undefined;
   let named = name !== undefined;
+  /** Rejects a call (or answers with the fallback). */
+  const reject = (
+    thisArg: unknown,
+    args: readonly unknown[],
+    left: number,
+    state: CircuitState,
+  ): unknown => {
+    core.totalRejections++;
+    if (fallback) return fallback.apply(thisArg, args as unknown[]);
+    throw new CircuitOpenError(core.name, left, state);
+  };
+  /** A call admitted by the local machine with generation token `gen`. */
+  const runLocal = async (
+    gen: number,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> => {
+    if (gen === REJECT) return reject(thisArg, args, core.remaining(core.clock.now()), core.state);
+    let value;
+    try {
+      value = await start(parent ?? new Scope(), fn, thisArg, args);
+    } catch (e) {
+      core.settle(gen, core.countsAsFailure(e) ? "failure" : "neutral");
+      throw e;
+    }
+    core.settle(gen, "success");
+    return value;
+  };
+  /** A call through the store link (shared token, the local machine, or allowed). */
+  const runShared = async (
+    link: StoreLink,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> => {
+    const a = await link.admit(core.clock.now());
+    if (a.kind === "reject") return reject(thisArg, args, a.timeUntilReset, a.state);
+    if (a.kind === "local") return await runLocal(a.gen, fn, thisArg, args, parent);
+    core.totalCalls++;
+    let value;
+    try {
+      value = await start(parent ?? new Scope(), fn, thisArg, args);
+    } catch (e) {
+      const failed = core.countsAsFailure(e);
+      if (failed) core.totalFailures++;
+      // A neutral (excluded) error shows the service answers: a trial returns its permit as a success.
+      if (a.kind === "shared" && (failed || a.token.permit)) link.settle(a.token, !failed);
+      throw e;
+    }
+    core.totalSuccesses++;
+    if (a.kind === "shared") link.settle(a.token, true);
+    return value;
+  };
   const breaker = createPolicy<CircuitBreaker>(
     W,
     async (fn, thisArg, args, parent) => {
       const clock = core.clock;
-      const gen = core.admit(clock.now());
-      if (gen === REJECT) {
-        core.totalRejections++;
-        if (fallback) return await fallback.apply(thisArg, args as unknown[]) as never;
-        throw new CircuitOpenError(core.name, core.remaining(clock.now()), core.state);
-      }
-      let value;
-      try {
-        value = await start(parent ?? new Scope(), fn, thisArg, args);
-      } catch (e) {
-        core.settle(gen, core.countsAsFailure(e) ? "failure" : "neutral");
-        throw e;
-      }
-      core.settle(gen, "success");
-      return value;
+      const link = core.link;
+      if (link && !core.isolated) return await runShared(link, fn, thisArg, args, parent);
+      return await runLocal(core.admit(clock.now()), fn, thisArg, args, parent);
     },
     {
       get name() {
@@ -452,6 +605,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
           if (core.isolated === 0) core.openedAt = core.clock.now();
         };
       },
+      flush: () => core.link?.flush() ?? Promise.resolve(),
       onStateChange: (listener: (e: StateChangeEvent) => void) => {
         checkFunction(W, "listener", listener);
         core.listeners.add(listener);

@@ -60,7 +60,8 @@ globalThis.clearInterval = ((h: Handle) => {
   realClearInterval(h as number);
 }) as typeof clearInterval;
 
-const unhandled = new Set<unknown>();
+/** Rejected promises without a handler, with their reasons (a late handler removes them). */
+const unhandled = new Map<Promise<unknown> | object, unknown>();
 const g = globalThis as {
   addEventListener?: (type: string, l: (e: PromiseRejectionEvent) => void) => void;
 };
@@ -68,13 +69,19 @@ if (typeof g.addEventListener === "function") {
   // Deno (and Bun): the web event, which the runner would otherwise fail on.
   g.addEventListener("unhandledrejection", (e) => {
     e.preventDefault();
-    unhandled.add(e.reason);
+    unhandled.set(e.promise ?? e, e.reason);
+  });
+  g.addEventListener("rejectionhandled", (e) => {
+    unhandled.delete(e.promise);
   });
 }
 // Node and Bun (workerd has only the web event above).
 if (typeof process.on === "function") {
-  process.on("unhandledRejection", (reason: unknown) => {
-    unhandled.add(reason);
+  process.on("unhandledRejection", (reason: unknown, promise: Promise<unknown>) => {
+    unhandled.set(promise ?? {}, reason);
+  });
+  process.on("rejectionHandled", (promise: Promise<unknown>) => {
+    unhandled.delete(promise);
   });
 }
 
@@ -112,7 +119,7 @@ export async function checked(fn: () => unknown): Promise<string[]> {
     if (process.env?.HARNESS_DEBUG) { for (const h of leaked) console.error(origin.get(h)); }
   }
   if (unhandled.size) {
-    problems.push(`unhandled rejection(s): ${[...unhandled].map(String).join(", ")}`);
+    problems.push(`unhandled rejection(s): ${[...unhandled.values()].map(String).join(", ")}`);
     unhandled.clear();
   }
   if (failure !== undefined) throw failure;

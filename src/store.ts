@@ -1,0 +1,303 @@
+/**
+ * Shared circuit state: the protocol between a breaker and a state store.
+ *
+ * A breaker keeps a local, in-isolate view and syncs it with a
+ * {@linkcode CircuitStore}. *Authoritative* stores (Durable Objects, Deno KV,
+ * {@linkcode MemoryStore}) count outcomes, perform transitions and grant
+ * half-open trial permits atomically, with the pure functions below.
+ * *Advisory* stores (Workers KV) only broadcast that a circuit is OPEN.
+ *
+ * This module is platform-free; the adapters live in `src/cloudflare/` and
+ * `src/deno_kv/`.
+ *
+ * @module
+ */
+
+import { type Clock, systemClock } from "./clock.ts";
+import { CircuitState } from "./circuit_state.ts";
+
+/** The shared state of one breaker, as stored. Times are wall-clock ms. */
+export interface SharedState {
+  /** Current state. */
+  state: CircuitState;
+  /** Increments on every transition; outcomes of older generations are ignored. */
+  generation: number;
+  /** Consecutive failures counted while CLOSED. */
+  failures: number;
+  /** Successful trials while HALF_OPEN. */
+  successes: number;
+  /** When the circuit last opened (epoch ms; 0 if never). */
+  openedAt: number;
+  /** Expiry times (epoch ms) of the half-open trial permits handed out. */
+  permits: number[];
+}
+
+/** The settings a store needs to apply a breaker's rules. */
+export interface SharedConfig {
+  /** Consecutive failures that open the circuit. */
+  failureThreshold: number;
+  /** Milliseconds OPEN before trial calls. */
+  resetTimeout: number;
+  /** Concurrent trials in HALF_OPEN, and successes needed to close. */
+  halfOpenMaxCalls: number;
+  /** Milliseconds after which an unreturned permit is reclaimed (a crashed isolate's). */
+  permitTtl: number;
+}
+
+/** One call's outcome, reported to an authoritative store. */
+export interface Outcome {
+  /** Whether the call succeeded. */
+  ok: boolean;
+  /** The generation the call was admitted in. */
+  generation: number;
+  /** Whether the call held a half-open trial permit. */
+  permit?: boolean;
+}
+
+/** Answer of {@linkcode CircuitStore.acquire}. */
+export interface PermitAnswer {
+  /** Whether the call may run (a trial permit, or the circuit is CLOSED). */
+  granted: boolean;
+  /** The state after the request. */
+  state: SharedState;
+}
+
+/**
+ * Where a breaker's state is shared. Implement it to add a backend; every
+ * method may throw or hang: the breaker bounds each call with its own
+ * timeout and falls back to local state.
+ *
+ * @example A store that shares state between breakers of one process
+ * ```ts
+ * import { circuitBreaker, MemoryStore } from "edge-resilience";
+ *
+ * const store = new MemoryStore();
+ * const a = circuitBreaker({ name: "api-a", store, storeKey: "api" });
+ * const b = circuitBreaker({ name: "api-b", store, storeKey: "api" });
+ * ```
+ */
+export interface CircuitStore {
+  /**
+   * `"authoritative"`: the store counts outcomes and decides transitions
+   * (`sync` applies outcomes, `acquire` grants permits). `"advisory"`: the
+   * store only relays OPEN (`sync` reads, `publish` writes).
+   */
+  readonly kind: "authoritative" | "advisory";
+  /**
+   * Applies `outcomes` in order (authoritative stores) and returns the state,
+   * or `undefined` when nothing is stored for `key`.
+   */
+  sync(
+    key: string,
+    outcomes: readonly Outcome[],
+    config: SharedConfig,
+  ): Promise<SharedState | undefined>;
+  /** Authoritative stores: moves OPEN → HALF_OPEN when due and grants a trial permit. */
+  acquire?(key: string, config: SharedConfig): Promise<PermitAnswer>;
+  /** Advisory stores: publishes a local transition. */
+  publish?(key: string, state: SharedState): Promise<void>;
+}
+
+/**
+ * A fresh CLOSED state.
+ *
+ * @example
+ * ```ts
+ * import { initialSharedState } from "edge-resilience";
+ *
+ * console.log(initialSharedState().state); // "closed"
+ * ```
+ */
+export function initialSharedState(): SharedState {
+  return {
+    state: CircuitState.CLOSED,
+    generation: 0,
+    failures: 0,
+    successes: 0,
+    openedAt: 0,
+    permits: [],
+  };
+}
+
+function go(s: SharedState, to: CircuitState, now: number): void {
+  s.state = to;
+  s.generation++;
+  s.successes = 0;
+  s.permits = [];
+  if (to === CircuitState.OPEN) s.openedAt = now;
+  else s.failures = 0;
+}
+
+/**
+ * Applies outcomes in order; outcomes of another generation are ignored.
+ * Pure: returns a new state. Used by every authoritative store.
+ *
+ * @example
+ * ```ts
+ * import { applyOutcomes, initialSharedState } from "edge-resilience";
+ *
+ * const cfg = { failureThreshold: 2, resetTimeout: 1000, halfOpenMaxCalls: 1, permitTtl: 1000 };
+ * const s = applyOutcomes(initialSharedState(), [
+ *   { ok: false, generation: 0 },
+ *   { ok: false, generation: 0 },
+ * ], cfg, Date.now());
+ * console.log(s.state); // "open"
+ * ```
+ */
+export function applyOutcomes(
+  state: SharedState,
+  outcomes: readonly Outcome[],
+  config: SharedConfig,
+  now: number,
+): SharedState {
+  const s: SharedState = { ...state, permits: state.permits.slice() };
+  for (const o of outcomes) {
+    if (o.generation !== s.generation) continue;
+    const half = s.state === CircuitState.HALF_OPEN;
+    if (half) {
+      if (!o.permit) continue;
+      s.permits.shift();
+      if (!o.ok) go(s, CircuitState.OPEN, now);
+      else if (++s.successes >= config.halfOpenMaxCalls) go(s, CircuitState.CLOSED, now);
+    } else if (s.state === CircuitState.CLOSED) {
+      if (o.ok) s.failures = 0;
+      else if (++s.failures >= config.failureThreshold) go(s, CircuitState.OPEN, now);
+    }
+  }
+  return s;
+}
+
+/**
+ * Grants a call: always while CLOSED; while OPEN only once the reset timeout
+ * passed (moving to HALF_OPEN); in HALF_OPEN while fewer than
+ * `halfOpenMaxCalls` permits are out (expired permits are reclaimed). Pure.
+ *
+ * @example
+ * ```ts
+ * import { acquirePermit, initialSharedState } from "edge-resilience";
+ *
+ * const cfg = { failureThreshold: 1, resetTimeout: 0, halfOpenMaxCalls: 1, permitTtl: 1000 };
+ * const { granted } = acquirePermit(initialSharedState(), cfg, Date.now());
+ * console.log(granted); // true
+ * ```
+ */
+export function acquirePermit(
+  state: SharedState,
+  config: SharedConfig,
+  now: number,
+): PermitAnswer {
+  const s: SharedState = { ...state, permits: state.permits.filter((t) => t > now) };
+  if (s.state === CircuitState.CLOSED) return { granted: true, state: s };
+  if (s.state === CircuitState.OPEN) {
+    if (now - s.openedAt < config.resetTimeout) return { granted: false, state: s };
+    go(s, CircuitState.HALF_OPEN, now);
+  }
+  if (s.permits.length >= config.halfOpenMaxCalls) return { granted: false, state: s };
+  s.permits.push(now + config.permitTtl);
+  return { granted: true, state: s };
+}
+
+const STATES: readonly string[] = [CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN];
+const count = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const time = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+
+/**
+ * Checks data read from a store; throws a `TypeError` if it is not a
+ * {@linkcode SharedState}. Anything read from a store goes through it.
+ *
+ * @example
+ * ```ts
+ * import { parseSharedState } from "edge-resilience";
+ *
+ * parseSharedState({ state: "open" }); // throws TypeError
+ * ```
+ */
+export function parseSharedState(data: unknown): SharedState {
+  const d = data as Partial<SharedState> | null;
+  if (
+    typeof d !== "object" || d === null || !STATES.includes(d.state as string) ||
+    !count(d.generation) || !count(d.failures) || !count(d.successes) || !time(d.openedAt) ||
+    !Array.isArray(d.permits) || d.permits.length > 10_000 || !d.permits.every(time)
+  ) {
+    throw new TypeError("malformed circuit state from the store");
+  }
+  return {
+    state: d.state as CircuitState,
+    generation: d.generation!,
+    failures: d.failures!,
+    successes: d.successes!,
+    openedAt: d.openedAt!,
+    permits: d.permits.slice(),
+  };
+}
+
+/**
+ * Validates a breaker name for use in a store key: a non-empty string of at
+ * most `maxBytes` UTF-8 bytes once prefixed. Names are encoded
+ * (`encodeURIComponent`), so they cannot escape the prefix.
+ *
+ * @example
+ * ```ts
+ * import { storeKey } from "edge-resilience";
+ *
+ * console.log(storeKey("er:cb:", "api/../x")); // "er:cb:api%2F..%2Fx"
+ * ```
+ */
+export function storeKey(prefix: string, name: string, maxBytes = 512): string {
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError("store key: the breaker name must be a non-empty string");
+  }
+  const key = prefix + encodeURIComponent(name);
+  if (new TextEncoder().encode(key).length > maxBytes) {
+    throw new RangeError(`store key: '${key.slice(0, 40)}…' is longer than ${maxBytes} bytes`);
+  }
+  return key;
+}
+
+/**
+ * An authoritative store in this process's memory: breakers sharing it
+ * share one state, exactly as they would through a Durable Object. Useful
+ * to share a circuit between several call sites, and in tests.
+ *
+ * @example
+ * ```ts
+ * import { circuitBreaker, MemoryStore } from "edge-resilience";
+ *
+ * const store = new MemoryStore();
+ * const breaker = circuitBreaker({ name: "api", store });
+ * ```
+ */
+export class MemoryStore implements CircuitStore {
+  /** Always authoritative. */
+  readonly kind = "authoritative" as const;
+  readonly #states = new Map<string, SharedState>();
+  readonly #clock: Clock;
+
+  /** `clock.wallNow()` is the store's time. */
+  constructor(options: { clock?: Clock } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Applies outcomes; returns the state. */
+  sync(key: string, outcomes: readonly Outcome[], config: SharedConfig): Promise<SharedState> {
+    const s = applyOutcomes(
+      this.#states.get(key) ?? initialSharedState(),
+      outcomes,
+      config,
+      this.#clock.wallNow(),
+    );
+    this.#states.set(key, s);
+    return Promise.resolve(s);
+  }
+
+  /** Grants a permit when due. */
+  acquire(key: string, config: SharedConfig): Promise<PermitAnswer> {
+    const r = acquirePermit(
+      this.#states.get(key) ?? initialSharedState(),
+      config,
+      this.#clock.wallNow(),
+    );
+    this.#states.set(key, r.state);
+    return Promise.resolve(r);
+  }
+}

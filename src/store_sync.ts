@@ -1,0 +1,315 @@
+// The breaker side of shared state: a local view of the store's state, kept
+// fresh in the background, batched outcome reports, synchronous permit
+// requests only when OPEN is due to end, and a local fallback whenever the
+// store fails (throws, hangs, is slow, or returns malformed data).
+import type { Clock } from "./clock.ts";
+import { CircuitState } from "./circuit_state.ts";
+import type { Logger } from "./logger.ts";
+import {
+  type CircuitStore,
+  initialSharedState,
+  type Outcome,
+  parseSharedState,
+  type SharedConfig,
+  type SharedState,
+} from "./store.ts";
+import { checkNumber, checkObject } from "./validate.ts";
+
+/** Tuning of a breaker's store link (option `storeOptions`). Durations in ms. */
+export interface StoreOptions {
+  /** Bound of every store operation; past it the store counts as unavailable. Default 500. */
+  timeout?: number;
+  /** Age after which the local view is refreshed (in the background). Default 1000. */
+  refreshInterval?: number;
+  /** Successes are reported in batches of this size (failures at once). Default 20. */
+  batchSize?: number;
+  /** After a failure, the store is tried again (in the background) after this. Default 5000. */
+  retryInterval?: number;
+  /** Half-open permits not returned within this are reclaimed. Default 30000. */
+  permitTtl?: number;
+  /**
+   * While the store is unavailable: `"local"` (default) — this isolate's own
+   * breaker decides, starting from the last shared state it saw; `"allow"` —
+   * every call runs; `"reject"` — every call fails fast.
+   */
+  whenUnavailable?: "local" | "allow" | "reject";
+}
+
+/** Emitted when a breaker's store becomes unavailable or recovers. */
+export interface StoreStatusEvent {
+  /** Breaker name. */
+  readonly name: string;
+  /** Whether the store is usable again. */
+  readonly available: boolean;
+  /** What failed (when it became unavailable). */
+  readonly error?: unknown;
+}
+
+/** What the link needs from the breaker it serves. */
+export interface BreakerCore {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly config: SharedConfig;
+  logger(): Logger;
+  /** Local state machine, used while the store is unavailable. */
+  admitLocal(now: number): number;
+  /** Makes the local machine take over from a shared state (monotonic now). */
+  adopt(state: SharedState, wallNow: number, now: number): void;
+  /** Logs and emits a transition seen in the shared state. */
+  announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void;
+  /** Local transitions, for advisory stores to publish. */
+  onLocalTransition(listener: (to: CircuitState, generation: number) => void): void;
+  /** Store availability events. */
+  storeStatus(e: StoreStatusEvent): void;
+}
+
+/** A call admitted through the store. */
+export interface SharedToken {
+  generation: number;
+  permit: boolean;
+}
+
+/** Admission answers: a token, LOCAL (use the local machine), ALLOW, or rejection ms. */
+export type Admission =
+  | { kind: "shared"; token: SharedToken }
+  | { kind: "local"; gen: number }
+  | { kind: "allow" }
+  | { kind: "reject"; timeUntilReset: number; state: CircuitState };
+
+const FAILED: unique symbol = Symbol("store failed");
+
+export class StoreLink {
+  readonly #core: BreakerCore;
+  readonly #store: CircuitStore;
+  readonly #key: string;
+  readonly #timeout: number;
+  readonly #refresh: number;
+  readonly #batch: number;
+  readonly #retry: number;
+  readonly #mode: "local" | "allow" | "reject";
+  #view: SharedState | undefined;
+  #fetchedAt = -Infinity;
+  #pending: Outcome[] = [];
+  #chain: Promise<void> = Promise.resolve();
+  #background = new Set<Promise<void>>();
+  #down = false;
+  #retryAt = 0;
+  #initial: Promise<void> | undefined;
+
+  constructor(core: BreakerCore, store: CircuitStore, key: string, o: StoreOptions = {}) {
+    const W = "circuitBreaker";
+    checkObject(W, "storeOptions", o);
+    if (
+      typeof store !== "object" || store === null || typeof store.sync !== "function" ||
+      (store.kind !== "authoritative" && store.kind !== "advisory") ||
+      (store.kind === "authoritative" && typeof store.acquire !== "function")
+    ) {
+      throw new TypeError(`${W}: option 'store' must be a CircuitStore`);
+    }
+    this.#core = core;
+    this.#store = store;
+    this.#key = key;
+    this.#timeout = checkNumber(W, "storeOptions.timeout", o.timeout, 500, 0, {
+      exclusiveMin: true,
+    });
+    this.#refresh = checkNumber(W, "storeOptions.refreshInterval", o.refreshInterval, 1000, 0);
+    this.#batch = checkNumber(W, "storeOptions.batchSize", o.batchSize, 20, 1, {
+      integer: true,
+      max: 10_000,
+    });
+    this.#retry = checkNumber(W, "storeOptions.retryInterval", o.retryInterval, 5000, 0);
+    const mode = o.whenUnavailable ?? "local";
+    if (mode !== "local" && mode !== "allow" && mode !== "reject") {
+      throw new TypeError(
+        `${W}: option 'storeOptions.whenUnavailable' must be "local", "allow" or "reject"`,
+      );
+    }
+    this.#mode = mode;
+    if (store.kind === "advisory") {
+      core.onLocalTransition((to, generation) => {
+        if (this.#down || (to !== CircuitState.OPEN && to !== CircuitState.CLOSED)) return;
+        const s = initialSharedState();
+        s.state = to;
+        s.generation = generation;
+        s.openedAt = to === CircuitState.OPEN ? core.clock.wallNow() : 0;
+        this.#spawn(this.#op(() => store.publish!(this.#key, s)).then(() => {}));
+      });
+    }
+  }
+
+  get available(): boolean {
+    return !this.#down;
+  }
+
+  /** The shared view, when the store is in use (authoritative stores). */
+  get view(): SharedState | undefined {
+    return this.#down || this.#store.kind === "advisory" ? undefined : this.#view;
+  }
+
+  /**
+   * Runs a store operation under the timeout and validates its answer;
+   * FAILED (and outage handling) on any fault.
+   */
+  async #op<T>(fn: () => Promise<T>, check?: (r: T) => T): Promise<T | typeof FAILED> {
+    const clock = this.#core.clock;
+    let timer: unknown;
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = clock.setTimeout(
+          () => reject(new Error(`store did not answer within ${this.#timeout}ms`)),
+          this.#timeout,
+        );
+      });
+      let r: T = await Promise.race([Promise.resolve().then(fn), deadline]);
+      if (check) r = check(r);
+      this.#up();
+      return r;
+    } catch (e) {
+      this.#fail(e);
+      return FAILED;
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
+  #fail(error: unknown): void {
+    const now = this.#core.clock.now();
+    this.#retryAt = now + this.#retry;
+    if (this.#down) return;
+    this.#down = true;
+    const core = this.#core;
+    core.logger().warn(
+      `Circuit breaker '${core.name}': state store unavailable (${String(error)}); using ${
+        this.#mode === "local" ? "local state" : `'${this.#mode}' mode`
+      }`,
+      { name: core.name, error },
+    );
+    if (this.#view && this.#store.kind === "authoritative") {
+      core.adopt(this.#view, core.clock.wallNow(), now);
+    }
+    core.storeStatus({ name: core.name, available: false, error });
+  }
+
+  #up(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    const core = this.#core;
+    core.logger().info(`Circuit breaker '${core.name}': state store available again`, {
+      name: core.name,
+    });
+    core.storeStatus({ name: core.name, available: true });
+  }
+
+  #spawn(p: Promise<void>): void {
+    this.#background.add(p);
+    p.then(() => this.#background.delete(p));
+  }
+
+  #setView(s: SharedState): void {
+    const old = this.#view;
+    this.#view = s;
+    this.#fetchedAt = this.#core.clock.now();
+    if (this.#store.kind === "advisory") {
+      // Adopt a broadcast OPEN that is still running.
+      if (s.state === CircuitState.OPEN) {
+        this.#core.adopt(s, this.#core.clock.wallNow(), this.#core.clock.now());
+      }
+    } else if (old && old.generation !== s.generation && old.state !== s.state) {
+      this.#core.announce(old.state, s.state, old.failures, s.generation);
+    }
+  }
+
+  /** Sends pending outcomes (in order) and refreshes the view. */
+  #flush(): Promise<void> {
+    const run = async () => {
+      const batch = this.#pending;
+      this.#pending = [];
+      const cfg = this.#core.config;
+      const r = await this.#op(
+        () => this.#store.sync(this.#key, batch, cfg),
+        (v) => (v === undefined ? initialSharedState() : parseSharedState(v)),
+      );
+      if (r !== FAILED) this.#setView(r!);
+    };
+    this.#chain = this.#chain.then(run);
+    return this.#chain;
+  }
+
+  /** Decides how a call at monotonic `now` proceeds. */
+  async admit(now: number): Promise<Admission> {
+    if (this.#down) {
+      if (now >= this.#retryAt) {
+        this.#retryAt = now + this.#retry;
+        this.#spawn(this.#flush());
+      }
+      return this.#unavailable(now);
+    }
+    if (this.#view === undefined) {
+      // The first calls of this isolate learn the shared state: one fetch for all of them.
+      this.#initial ??= this.#flush().then(() => {
+        this.#initial = undefined;
+      });
+      await this.#initial;
+      if (this.#down) return this.#unavailable(now);
+    } else if (now - this.#fetchedAt > this.#refresh) {
+      this.#fetchedAt = now; // one refresh at a time
+      this.#spawn(this.#flush());
+    }
+    if (this.#store.kind === "advisory") return { kind: "local", gen: this.#core.admitLocal(now) };
+    const v = this.#view!;
+    const cfg = this.#core.config;
+    if (v.state === CircuitState.CLOSED) {
+      return { kind: "shared", token: { generation: v.generation, permit: false } };
+    }
+    const wall = this.#core.clock.wallNow();
+    if (v.state === CircuitState.OPEN && wall - v.openedAt < cfg.resetTimeout) {
+      return {
+        kind: "reject",
+        timeUntilReset: cfg.resetTimeout - (wall - v.openedAt),
+        state: CircuitState.OPEN,
+      };
+    }
+    // OPEN is due to end, or HALF_OPEN: only the store can grant a trial.
+    const answer = await this.#op(
+      () => this.#store.acquire!(this.#key, cfg),
+      (a) => {
+        if (typeof a?.granted !== "boolean") throw new TypeError("malformed permit answer");
+        return { granted: a.granted, state: parseSharedState(a.state) };
+      },
+    );
+    if (answer === FAILED) return this.#unavailable(now);
+    this.#setView(answer.state);
+    const s = answer.state;
+    if (!answer.granted) {
+      const left = s.state === CircuitState.OPEN ? cfg.resetTimeout - (wall - s.openedAt) : 0;
+      return { kind: "reject", timeUntilReset: Math.max(0, left), state: s.state };
+    }
+    return {
+      kind: "shared",
+      token: { generation: s.generation, permit: s.state === CircuitState.HALF_OPEN },
+    };
+  }
+
+  #unavailable(now: number): Admission {
+    if (this.#mode === "allow") return { kind: "allow" };
+    if (this.#mode === "reject") {
+      return { kind: "reject", timeUntilReset: this.#retry, state: CircuitState.OPEN };
+    }
+    return { kind: "local", gen: this.#core.admitLocal(now) };
+  }
+
+  /** Records a shared call's outcome; failures and trials are sent at once. */
+  settle(token: SharedToken, ok: boolean): void {
+    this.#pending.push({ ok, generation: token.generation, permit: token.permit || undefined });
+    if (!ok || token.permit || this.#pending.length >= this.#batch) this.#spawn(this.#flush());
+  }
+
+  /**
+   * Sends what is pending, refreshes the view, and waits for every
+   * background store operation.
+   */
+  async flush(): Promise<void> {
+    if (!this.#down) this.#spawn(this.#flush());
+    while (this.#background.size) await Promise.all([...this.#background]);
+  }
+}

@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  acquirePermit,
+  applyOutcomes,
+  circuitBreaker,
+  CircuitOpenError,
+  clearCircuitBreakers,
+  initialSharedState,
+  MemoryStore,
+  parseSharedState,
+  type SharedConfig,
+  storeKey,
+  type StoreStatusEvent,
+} from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { FC_RUNS, recordingLogger, silent, test } from "./_harness.ts";
+import { CountingStore, FaultyStore } from "./_stores.ts";
+
+const CFG: SharedConfig = {
+  failureThreshold: 3,
+  resetTimeout: 1000,
+  halfOpenMaxCalls: 2,
+  permitTtl: 5000,
+};
+const boom = () => Promise.reject(new Error("boom"));
+
+/** Several breakers ("isolates") with separate local views sharing one store. */
+function fleet(
+  n: number,
+  store: MemoryStore | CountingStore | FaultyStore,
+  clock: FakeClock,
+  extra = {},
+) {
+  clearCircuitBreakers();
+  return Array.from({ length: n }, (_, i) =>
+    circuitBreaker({
+      name: `isolate-${i}`,
+      storeKey: "api",
+      store,
+      clock,
+      logger: silent,
+      failureThreshold: CFG.failureThreshold,
+      resetTimeout: CFG.resetTimeout,
+      halfOpenMaxCalls: CFG.halfOpenMaxCalls,
+      ...extra,
+    }));
+}
+
+test("shared: the circuit opens after failureThreshold failures in total across isolates", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const [a, b, c] = fleet(3, store, clock);
+  await assert.rejects(a.execute(boom), /boom/);
+  await assert.rejects(b.execute(boom), /boom/);
+  await a.flush();
+  await b.flush();
+  assert.equal(a.state, "closed"); // 2 failures in total, threshold 3
+  await assert.rejects(c.execute(boom), /boom/); // the third, from a third isolate
+  await c.flush();
+  assert.equal(c.state, "open");
+  // Each isolate's view refreshes in the background (TTL); then every one fails fast.
+  for (const x of [a, b]) await x.flush();
+  let ran = 0;
+  for (const x of [a, b, c]) await assert.rejects(x.execute(() => ran++), CircuitOpenError);
+  assert.equal(ran, 0);
+  assert.equal(b.getStats().failureCount, 3);
+  assert.ok(b.getTimeUntilReset() > 0);
+});
+
+test("shared: a new isolate starts from the shared state, not CLOSED", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const [a] = fleet(1, store, clock, { failureThreshold: 1 });
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  clearCircuitBreakers();
+  const fresh = circuitBreaker({ name: "fresh", storeKey: "api", store, clock, logger: silent });
+  let ran = false;
+  await assert.rejects(fresh.execute(() => (ran = true)), CircuitOpenError);
+  assert.equal(ran, false);
+});
+
+test("shared: under 200 concurrent calls in HALF_OPEN, probes never exceed halfOpenMaxCalls", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const breakers = fleet(5, store, clock, { failureThreshold: 1 });
+  await assert.rejects(breakers[0].execute(boom));
+  await breakers[0].flush();
+  clock.tick(CFG.resetTimeout);
+  let running = 0;
+  let maxRunning = 0;
+  let admitted = 0;
+  const release: (() => void)[] = [];
+  const calls = Array.from({ length: 200 }, (_, i) =>
+    breakers[i % 5].execute(() => {
+      admitted++;
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      return new Promise<void>((r) =>
+        release.push(() => {
+          running--;
+          r();
+        })
+      );
+    }).catch((e) => e));
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(admitted <= CFG.halfOpenMaxCalls, `admitted ${admitted}`);
+  for (const r of release.splice(0)) r();
+  const results = await Promise.all(calls);
+  assert.ok(maxRunning <= CFG.halfOpenMaxCalls);
+  assert.equal(results.filter((r) => r instanceof CircuitOpenError).length, 200 - admitted);
+  for (const b of breakers) await b.flush();
+  const s = await store.sync("api", [], CFG);
+  assert.equal(s.state, "closed"); // 2 successful trials closed it
+});
+
+test("shared: zero synchronous store round trips per call while CLOSED; outcomes batched", async () => {
+  const clock = new FakeClock();
+  const store = new CountingStore(new MemoryStore({ clock }));
+  const [b] = fleet(1, store, clock, { storeOptions: { batchSize: 50, refreshInterval: 60_000 } });
+  await b.execute(() => 1); // the first call learns the shared state (one round trip)
+  await b.flush();
+  const before = store.total;
+  // A store that never answers would stall any call that waited for it: none does.
+  for (let i = 0; i < 500; i++) assert.equal(await b.execute(() => i), i);
+  await b.flush();
+  assert.equal(store.ops.acquire, 0);
+  assert.equal(store.total - before, 11); // 10 batches of 50 successes + the final flush
+  assert.equal(store.outcomes, 501); // the first call's, and the 500
+});
+
+test("shared: the CLOSED hot path never waits for the store (a hanging store cannot slow calls)", async () => {
+  const clock = new FakeClock();
+  const faulty = new FaultyStore(new MemoryStore({ clock }));
+  const [b] = fleet(1, faulty, clock, { storeOptions: { refreshInterval: 0, batchSize: 1 } });
+  await b.execute(() => 1);
+  faulty.fault = "hang";
+  for (let i = 0; i < 50; i++) assert.equal(await b.execute(() => i), i);
+  faulty.heal();
+  await b.flush();
+});
+
+test("shared: store faults never fail the user's call (1,000+ faulted calls per fault kind)", async () => {
+  for (const fault of ["throw", "reject-sync", "hang", "slow", "corrupt"] as const) {
+    const clock = new FakeClock();
+    const faulty = new FaultyStore(new MemoryStore({ clock }), 10_000);
+    const statuses: StoreStatusEvent[] = [];
+    const log = recordingLogger();
+    const [b] = fleet(1, faulty, clock, {
+      failureThreshold: 1_000_000,
+      logger: log,
+      onStoreStatus: (e: StoreStatusEvent) => statuses.push(e),
+      storeOptions: { timeout: 50, refreshInterval: 0, batchSize: 1, retryInterval: 100 },
+    });
+    faulty.fault = fault;
+    const results: unknown[] = [];
+    const own = new Error("user's own error");
+    for (let chunk = 0; chunk < 10; chunk++) {
+      const ps = Array.from({ length: 100 }, (_, j) => {
+        const i = chunk * 100 + j;
+        return b.execute(() => (i % 3 === 0 ? Promise.reject(own) : i)).then((v) => v, (e) => e);
+      });
+      if (fault === "hang" || fault === "slow") await clock.tickAsync(60);
+      results.push(...await Promise.all(ps));
+      clock.tick(150); // past retryInterval: the store is tried again, and fails again
+    }
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(results[i], i % 3 === 0 ? own : i, `${fault} #${i}`);
+    }
+    // Logged once per outage, not per call; an event says so.
+    assert.equal(log.lines.filter((l) => l.includes("state store unavailable")).length, 1, fault);
+    assert.deepEqual(statuses.map((s) => s.available), [false], fault);
+    // It recovers by itself.
+    faulty.heal();
+    clock.tick(200);
+    await b.execute(() => "after");
+    await clock.tickAsync(60);
+    await b.flush();
+    await b.execute(() => "after");
+    await b.flush();
+    assert.equal(statuses.at(-1)?.available, true, `${fault} recovers`);
+    assert.ok(log.lines.some((l) => l.includes("state store available again")), fault);
+  }
+});
+
+test("shared: while the store is down the local breaker protects (from the last shared state)", async () => {
+  const clock = new FakeClock();
+  const faulty = new FaultyStore(new MemoryStore({ clock }));
+  const [b] = fleet(1, faulty, clock, {
+    failureThreshold: 2,
+    storeOptions: { refreshInterval: 0, batchSize: 1, retryInterval: 60_000 },
+  });
+  await b.execute(() => 1);
+  faulty.fault = "throw";
+  await assert.rejects(b.execute(boom), /boom/); // the report fails: store down
+  await b.flush();
+  await assert.rejects(b.execute(boom), /boom/);
+  await assert.rejects(b.execute(boom), /boom/);
+  await assert.rejects(b.execute(() => 1), CircuitOpenError); // local breaker opened
+});
+
+test("shared: whenUnavailable 'allow' and 'reject'", async () => {
+  for (const mode of ["allow", "reject"] as const) {
+    const clock = new FakeClock();
+    const faulty = new FaultyStore(new MemoryStore({ clock }));
+    faulty.fault = "throw";
+    const [b] = fleet(1, faulty, clock, { storeOptions: { whenUnavailable: mode } });
+    if (mode === "allow") assert.equal(await b.execute(() => 7), 7);
+    else await assert.rejects(b.execute(() => 7), CircuitOpenError);
+  }
+});
+
+test("shared: transitions seen in the store are logged and emitted on every instance", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  clearCircuitBreakers();
+  const log = recordingLogger();
+  const events: string[] = [];
+  const mk = (name: string) =>
+    circuitBreaker({
+      name,
+      storeKey: "svc",
+      store,
+      clock,
+      logger: log,
+      failureThreshold: 1,
+      resetTimeout: 100,
+      halfOpenMaxCalls: 1,
+      onStateChange: (e) => events.push(`${name}:${e.from}>${e.to}`),
+      storeOptions: { refreshInterval: 0 },
+    });
+  const a = mk("a");
+  const b = mk("b");
+  await b.execute(() => 1);
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.execute(() => 1).catch(() => {});
+  await b.flush();
+  assert.ok(events.includes("a:closed>open"), events.join());
+  assert.ok(events.includes("b:closed>open"), events.join());
+  assert.ok(log.lines.some((l) => l.includes("OPEN after")));
+});
+
+test("store protocol: applyOutcomes ignores other generations; permits are bounded and expire", () => {
+  let s = initialSharedState();
+  s = applyOutcomes(s, [{ ok: false, generation: 0 }, { ok: false, generation: 7 }], CFG, 0);
+  assert.equal(s.failures, 1);
+  s = applyOutcomes(s, [{ ok: false, generation: 0 }, { ok: false, generation: 0 }], CFG, 10);
+  assert.equal(s.state, "open");
+  assert.equal(s.openedAt, 10);
+  assert.equal(acquirePermit(s, CFG, 500).granted, false);
+  let r = acquirePermit(s, CFG, 1010);
+  assert.equal(r.granted, true);
+  assert.equal(r.state.state, "half_open");
+  r = acquirePermit(r.state, CFG, 1011);
+  assert.equal(r.granted, true);
+  assert.equal(acquirePermit(r.state, CFG, 1012).granted, false);
+  // A crashed isolate's permits are reclaimed after permitTtl.
+  assert.equal(acquirePermit(r.state, CFG, 1011 + CFG.permitTtl + 1).granted, true);
+});
+
+test("store protocol: applyOutcomes matches the local breaker semantics (property)", () => {
+  fc.assert(
+    fc.property(fc.array(fc.boolean(), { maxLength: 50 }), (oks) => {
+      let s = initialSharedState();
+      let consecutive = 0;
+      for (const ok of oks) {
+        if (s.state !== "closed") break;
+        s = applyOutcomes(s, [{ ok, generation: s.generation }], CFG, 0);
+        consecutive = ok ? 0 : consecutive + 1;
+        assert.equal(s.state, consecutive >= CFG.failureThreshold ? "open" : "closed");
+      }
+    }),
+    { numRuns: FC_RUNS },
+  );
+});
+
+test("store data is validated; keys are namespaced and bounded", () => {
+  assert.throws(() => parseSharedState(null), TypeError);
+  assert.throws(() => parseSharedState({ ...initialSharedState(), state: "weird" }), TypeError);
+  assert.throws(() => parseSharedState({ ...initialSharedState(), generation: -1 }), TypeError);
+  assert.throws(() => parseSharedState({ ...initialSharedState(), permits: [NaN] }), TypeError);
+  assert.deepEqual(
+    parseSharedState(JSON.parse(JSON.stringify(initialSharedState()))),
+    initialSharedState(),
+  );
+  assert.equal(storeKey("cb:", "a/b:c"), "cb:a%2Fb%3Ac");
+  assert.throws(() => storeKey("cb:", ""), TypeError);
+  assert.throws(() => storeKey("cb:", "x".repeat(600)), RangeError);
+});
+
+test("store options are validated at construction", () => {
+  clearCircuitBreakers();
+  const store = new MemoryStore();
+  assert.throws(() => circuitBreaker({ store }), /'storeKey'/);
+  assert.throws(() => circuitBreaker({ name: "x", store: {} as never }), /'store'/);
+  assert.throws(
+    () => circuitBreaker({ name: "y", store, storeOptions: { timeout: 0 } }),
+    RangeError,
+  );
+  assert.throws(
+    () => circuitBreaker({ name: "z", store, storeOptions: { whenUnavailable: "maybe" as never } }),
+    /whenUnavailable/,
+  );
+});

@@ -28,6 +28,8 @@ export const ENTRIES: Record<string, string> = {
   ".": "mod.ts",
   "./testing": "src/testing/mod.ts",
   "./hono": "src/hono/mod.ts",
+  "./cloudflare": "src/cloudflare/mod.ts",
+  "./deno-kv": "src/deno_kv/mod.ts",
 };
 
 /** gzip budgets in bytes (minified + gzip), for what each snippet pulls in. */
@@ -37,6 +39,8 @@ export const BUDGETS: { name: string; code: string; max?: number }[] = [
   { name: "circuitBreaker alone", code: 'export { circuitBreaker } from "./mod.ts";', max: 1500 },
   { name: "timeout alone", code: 'export { timeout } from "./mod.ts";' },
   { name: "edge-resilience/hono", code: 'export * from "./src/hono/mod.ts";' },
+  { name: "edge-resilience/cloudflare", code: 'export * from "./src/cloudflare/mod.ts";' },
+  { name: "edge-resilience/deno-kv", code: 'export * from "./src/deno_kv/mod.ts";' },
 ];
 
 const LICENSE = `MIT License
@@ -120,6 +124,8 @@ function declarations(files: string[]): void {
     strict: true,
     skipLibCheck: true,
     types: [],
+    // Type-check against our stand-in; the emitted .d.ts keeps "cloudflare:workers".
+    paths: { "cloudflare:workers": [ROOT + "src/cloudflare/workers_types.ts"] },
   };
   const program = ts.createProgram(files.map((f) => ROOT + f), options);
   const result = program.emit();
@@ -175,7 +181,7 @@ export async function measureSizes(): Promise<{ lines: string[]; ok: boolean }> 
       platform: "neutral",
       target: "es2022",
       write: false,
-      external: ["hono", "hono/*"],
+      external: ["hono", "hono/*", "cloudflare:*"],
     });
     const min = r.outputFiles[0].contents;
     const gz = gzipSync(min).length;

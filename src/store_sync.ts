@@ -10,6 +10,7 @@ import {
   initialSharedState,
   type Outcome,
   parseSharedState,
+  type PermitAnswer,
   type SharedConfig,
   type SharedState,
 } from "./store.ts";
@@ -95,6 +96,10 @@ export class StoreLink {
   #down = false;
   #retryAt = 0;
   #initial: Promise<void> | undefined;
+  /** Permit requests of this instance go one at a time (no request storms). */
+  #permitQueue: Promise<void> = Promise.resolve();
+  /** A denial reused by queued callers until a trial settles or the view ages. */
+  #denied: { at: number; state: SharedState } | undefined;
 
   constructor(core: BreakerCore, store: CircuitStore, key: string, o: StoreOptions = {}) {
     const W = "circuitBreaker";
@@ -219,11 +224,12 @@ export class StoreLink {
     }
   }
 
-  /** Sends pending outcomes (in order) and refreshes the view. */
+  /** Sends pending outcomes (in order, after earlier sends) and refreshes the view. */
   #flush(): Promise<void> {
+    // Taken now: outcomes recorded while a slow send is under way go in the next batch.
+    const batch = this.#pending;
+    this.#pending = [];
     const run = async () => {
-      const batch = this.#pending;
-      this.#pending = [];
       const cfg = this.#core.config;
       const r = await this.#op(
         () => this.#store.sync(this.#key, batch, cfg),
@@ -270,13 +276,7 @@ export class StoreLink {
       };
     }
     // OPEN is due to end, or HALF_OPEN: only the store can grant a trial.
-    const answer = await this.#op(
-      () => this.#store.acquire!(this.#key, cfg),
-      (a) => {
-        if (typeof a?.granted !== "boolean") throw new TypeError("malformed permit answer");
-        return { granted: a.granted, state: parseSharedState(a.state) };
-      },
-    );
+    const answer = await this.#acquire();
     if (answer === FAILED) return this.#unavailable(now);
     this.#setView(answer.state);
     const s = answer.state;
@@ -290,6 +290,34 @@ export class StoreLink {
     };
   }
 
+  /** One permit request at a time; a fresh denial answers the callers queued behind it. */
+  async #acquire(): Promise<PermitAnswer | typeof FAILED> {
+    const previous = this.#permitQueue;
+    let release!: () => void;
+    this.#permitQueue = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      const d = this.#denied;
+      if (d && this.#core.clock.now() - d.at < this.#refresh) {
+        return { granted: false, state: d.state };
+      }
+      const cfg = this.#core.config;
+      const answer = await this.#op(
+        () => this.#store.acquire!(this.#key, cfg),
+        (a) => {
+          if (typeof a?.granted !== "boolean") throw new TypeError("malformed permit answer");
+          return { granted: a.granted, state: parseSharedState(a.state) };
+        },
+      );
+      this.#denied = answer !== FAILED && !answer.granted
+        ? { at: this.#core.clock.now(), state: answer.state }
+        : undefined;
+      return answer;
+    } finally {
+      release();
+    }
+  }
+
   #unavailable(now: number): Admission {
     if (this.#mode === "allow") return { kind: "allow" };
     if (this.#mode === "reject") {
@@ -300,6 +328,7 @@ export class StoreLink {
 
   /** Records a shared call's outcome; failures and trials are sent at once. */
   settle(token: SharedToken, ok: boolean): void {
+    if (token.permit) this.#denied = undefined; // a trial ended: permits may be free again
     this.#pending.push({ ok, generation: token.generation, permit: token.permit || undefined });
     if (!ok || token.permit || this.#pending.length >= this.#batch) this.#spawn(this.#flush());
   }

@@ -20,7 +20,11 @@ export async function bundle(entry: string, platform: "node" | "neutral"): Promi
       write: false,
       logLevel: "silent",
       ...(platform === "neutral"
-        ? { mainFields: ["module", "main"], conditions: ["workerd", "worker", "browser"] }
+        ? {
+          mainFields: ["module", "main"],
+          conditions: ["workerd", "worker", "browser"],
+          external: ["cloudflare:*"],
+        }
         : {}),
     });
     return r.outputFiles[0].text;

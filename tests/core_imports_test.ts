@@ -8,7 +8,7 @@ import { ROOT } from "./_root.ts";
 
 const SRC = ROOT + "src/";
 /** Folders of src/ that may import their platform (adapters, integrations). */
-const PLATFORM_DIRS = new Set(["hono", "adapters", "stores"]);
+const PLATFORM_DIRS = new Set(["hono", "cloudflare", "deno_kv"]);
 
 function coreFiles(dir: string, top = true): string[] {
   const out: string[] = [];

@@ -14,7 +14,9 @@ import assert from "node:assert/strict";
 import { CircuitOpenError, circuitBreaker, retry, withTimeout } from "edge-resilience";
 import { routeCircuitBreaker, routeTimeout } from "edge-resilience/hono";
 import { FakeClock } from "edge-resilience/testing";
+import { denoKvStore } from "edge-resilience/deno-kv";
 import { Hono } from "hono";
+assert.equal(typeof denoKvStore, "function");
 let n = 0;
 assert.equal(await retry({ initialDelay: 0 })(() => (++n < 2 ? Promise.reject(new Error("x")) : n))(), 2);
 const b = circuitBreaker({ name: "esm", failureThreshold: 1 });
@@ -88,7 +90,13 @@ test("npm package: packs, installs, works via ESM import, CJS require and tsc", 
   const deno = denoPath()!;
   sh(deno, ["run", "-A", "build_npm.ts", "--ignore-budgets"], ROOT);
   const pkg = JSON.parse(readFileSync(join(ROOT, "npm/package.json"), "utf8"));
-  assert.deepEqual(Object.keys(pkg.exports).sort(), [".", "./hono", "./testing"]);
+  assert.deepEqual(Object.keys(pkg.exports).sort(), [
+    ".",
+    "./cloudflare",
+    "./deno-kv",
+    "./hono",
+    "./testing",
+  ]);
   assert.equal(pkg.sideEffects, false);
   assert.equal(pkg.peerDependenciesMeta.hono.optional, true);
   const version = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")).version;

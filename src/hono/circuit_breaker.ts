@@ -8,7 +8,7 @@ import {
 } from "../circuit_breaker.ts";
 import { CircuitOpenError } from "../errors.ts";
 import { checkFunction, checkString } from "../validate.ts";
-import { problemResponse } from "./problem.ts";
+import { problemResponse, waitUntil } from "./problem.ts";
 
 /** Options of {@linkcode routeCircuitBreaker}. */
 export interface RouteCircuitBreakerOptions
@@ -116,11 +116,14 @@ export function routeCircuitBreaker(
         if (isFailure(c.res, c.error)) throw new FailedResponse();
       });
     } catch (e) {
+      if (breakerOptions.store) waitUntil(c, breaker.flush());
       if (e instanceof FailedResponse) return; // the failing response goes out as it is
       if (e instanceof CircuitOpenError) {
         return fallback ? await fallback(c, e) : circuitOpenResponse(e);
       }
       throw e;
     }
+    // With a shared store, outcomes are reported in the background (waitUntil on Workers).
+    if (breakerOptions.store) waitUntil(c, breaker.flush());
   });
 }

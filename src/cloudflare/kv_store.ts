@@ -1,0 +1,108 @@
+import type { Clock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
+import { CircuitState } from "../circuit_state.ts";
+import { type CircuitStore, parseSharedState, type SharedState, storeKey } from "../store.ts";
+import { checkNumber, checkObject, checkString } from "../validate.ts";
+
+/** The Workers KV binding (structural: the subset used). */
+export interface KvNamespaceLike {
+  /** Reads a key as JSON. */
+  get(key: string, options: { type: "json"; cacheTtl?: number }): Promise<unknown>;
+  /** Writes a key. */
+  put(key: string, value: string, options?: { expirationTtl?: number }): Promise<void>;
+}
+
+/** Options of {@linkcode workersKvStore}. */
+export interface WorkersKvStoreOptions {
+  /** Key prefix. Default `"cb:"`. */
+  prefix?: string;
+  /** How long this isolate reuses a read, in ms. Default 10000. */
+  cacheTtl?: number;
+  /** Minimum ms between two writes of one key (KV allows 1 per second). Default 1000. */
+  minWriteInterval?: number;
+  /** Seconds before a stored entry expires (KV's minimum is 60). Default 86400. */
+  expirationTtl?: number;
+  /** Time source. */
+  clock?: Clock;
+}
+
+/**
+ * An **advisory** {@linkcode CircuitStore} on Workers KV. KV is eventually
+ * consistent (other locations may see a write 60 s or more later), allows
+ * one write per second per key and has no atomic operations, so it is used
+ * only to broadcast that a circuit OPENED (and when), read through a
+ * per-isolate cache. Each isolate still counts its own failures and runs its
+ * own half-open trials. What it promises: once an OPEN is visible at a
+ * location, new isolates there fail fast instead of starting CLOSED. What it
+ * cannot: a global failure count, a global limit on trial calls, or prompt
+ * propagation. Writes are rate-limited per key; one read per `cacheTtl`.
+ *
+ * @example
+ * ```ts ignore
+ * import { circuitBreaker } from "edge-resilience";
+ * import { workersKvStore } from "edge-resilience/cloudflare";
+ *
+ * const breaker = circuitBreaker({ name: "search", store: workersKvStore(env.CIRCUIT_KV) });
+ * ```
+ */
+export function workersKvStore(
+  kv: KvNamespaceLike,
+  options: WorkersKvStoreOptions = {},
+): CircuitStore {
+  const W = "workersKvStore";
+  if (!kv || typeof kv.get !== "function" || typeof kv.put !== "function") {
+    throw new TypeError(`${W}: expected a KV namespace binding`);
+  }
+  checkObject(W, "options", options);
+  checkString(W, "prefix", options.prefix);
+  checkObject(W, "clock", options.clock);
+  const prefix = options.prefix ?? "cb:";
+  const cacheTtl = checkNumber(W, "cacheTtl", options.cacheTtl, 10_000, 0);
+  const minWrite = checkNumber(W, "minWriteInterval", options.minWriteInterval, 1000, 1000);
+  const expirationTtl = checkNumber(W, "expirationTtl", options.expirationTtl, 86_400, 60, {
+    integer: true,
+    max: 365 * 86_400,
+  });
+  const clock = options.clock ?? systemClock;
+  const cache = new Map<string, { at: number; value: SharedState | undefined }>();
+  const lastWrite = new Map<string, number>();
+  /** Writes held back by the rate limit, sent by the next operation after it. */
+  const held = new Map<string, SharedState>();
+  const write = async (key: string, state: SharedState, now: number) => {
+    lastWrite.set(key, now);
+    held.delete(key);
+    cache.set(key, { at: now, value: state });
+    await kv.put(key, JSON.stringify(state), { expirationTtl });
+  };
+  const due = (key: string, now: number) => {
+    const last = lastWrite.get(key);
+    return last === undefined || now - last >= minWrite;
+  };
+  return {
+    kind: "advisory",
+    async sync(name) {
+      const key = storeKey(prefix, name);
+      const now = clock.now();
+      const pending = held.get(key);
+      if (pending && due(key, now)) await write(key, pending, now);
+      const hit = cache.get(key);
+      if (hit && now - hit.at < cacheTtl) return hit.value;
+      // cacheTtl (seconds, min 60) lets KV serve hot keys from the local edge cache.
+      const raw = await kv.get(key, { type: "json", cacheTtl: 60 });
+      const value = raw === null || raw === undefined ? undefined : parseSharedState(raw);
+      cache.set(key, { at: now, value });
+      return value;
+    },
+    async publish(name, state) {
+      const key = storeKey(prefix, name);
+      const now = clock.now();
+      if (due(key, now)) return await write(key, state, now);
+      // KV accepts one write per second per key: hold the latest (an OPEN is never
+      // replaced by a CLOSED while held) and send it with the next operation.
+      const h = held.get(key);
+      if (!h || h.state !== CircuitState.OPEN || state.state === CircuitState.OPEN) {
+        held.set(key, state);
+      }
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * Cloudflare adapters: the `CircuitBreakerObject` Durable Object and its
+ * authoritative store, and an advisory Workers KV store.
+ *
+ * @example
+ * ```ts ignore
+ * import { circuitBreaker } from "edge-resilience";
+ * import { durableObjectStore } from "edge-resilience/cloudflare";
+ * export { CircuitBreakerObject } from "edge-resilience/cloudflare";
+ *
+ * const breaker = circuitBreaker({ name: "api", store: durableObjectStore(env.CIRCUITS) });
+ * ```
+ *
+ * @module
+ */
+export { CircuitBreakerObject } from "./durable_object.ts";
+export {
+  type CircuitBreakerNamespace,
+  type CircuitBreakerObjectStub,
+  durableObjectStore,
+  type DurableObjectStoreOptions,
+} from "./durable_object_store.ts";
+export { type KvNamespaceLike, workersKvStore, type WorkersKvStoreOptions } from "./kv_store.ts";

@@ -1,0 +1,172 @@
+// A Worker for tests/cloudflare_test.ts, run in workerd by miniflare: it
+// exports the CircuitBreakerObject and drives scenarios in which several
+// breaker instances — standing for isolates, each with its own local view —
+// share one Durable Object or one KV namespace.
+import {
+  type CircuitBreaker,
+  circuitBreaker,
+  CircuitOpenError,
+  type CircuitStore,
+  clearCircuitBreakers,
+} from "../mod.ts";
+import {
+  type CircuitBreakerNamespace,
+  durableObjectStore,
+  type KvNamespaceLike,
+  workersKvStore,
+} from "../src/cloudflare/mod.ts";
+import { CountingStore } from "./_stores.ts";
+
+export { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+
+interface Env {
+  CIRCUITS: CircuitBreakerNamespace;
+  CIRCUIT_KV: KvNamespaceLike;
+}
+
+const silent = { info() {}, warn() {}, error() {} };
+const boom = () => Promise.reject(new Error("boom"));
+
+function fleet(n: number, store: CircuitStore, key: string, opts: Record<string, unknown> = {}) {
+  clearCircuitBreakers();
+  return Array.from({ length: n }, (_, i) =>
+    circuitBreaker({
+      name: `${key}-isolate-${i}`,
+      storeKey: key,
+      store,
+      logger: silent,
+      failureThreshold: 5,
+      resetTimeout: 300,
+      halfOpenMaxCalls: 3,
+      storeOptions: { timeout: 5000 },
+      ...opts,
+    }));
+}
+
+async function flushAll(bs: CircuitBreaker[]) {
+  for (const b of bs) await b.flush();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const scenarios: Record<string, (env: Env, key: string) => Promise<unknown>> = {
+  /** Failures spread over 4 instances open the circuit at the threshold in total. */
+  async threshold(env, key) {
+    const bs = fleet(4, durableObjectStore(env.CIRCUITS), key);
+    const statesAfter: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await bs[i % 4].execute(boom).catch(() => {});
+      await bs[i % 4].flush();
+      statesAfter.push(bs[i % 4].state);
+    }
+    await flushAll(bs);
+    let ran = 0;
+    const failFast: boolean[] = [];
+    for (const b of bs) {
+      const e = await b.execute(() => ran++).catch((e) => e);
+      failFast.push(e instanceof CircuitOpenError);
+    }
+    return { statesAfter, failFast, ran, failureCount: bs[0].getStats().failureCount };
+  },
+
+  /** 200 concurrent calls in HALF_OPEN across 5 instances: probes never exceed halfOpenMaxCalls. */
+  async halfopen(env, key) {
+    const bs = fleet(5, durableObjectStore(env.CIRCUITS), key, { failureThreshold: 1 });
+    await bs[0].execute(boom).catch(() => {});
+    await flushAll(bs);
+    await sleep(350);
+    let running = 0;
+    let maxRunning = 0;
+    let admitted = 0;
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        bs[i % 5].execute(async () => {
+          admitted++;
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          await sleep(30);
+          running--;
+          return "ok";
+        }).catch((e) => (e instanceof CircuitOpenError ? "rejected" : String(e)))),
+    );
+    await flushAll(bs);
+    return {
+      admitted,
+      maxRunning,
+      rejected: results.filter((r) => r === "rejected").length,
+      other: results.filter((r) => r !== "ok" && r !== "rejected"),
+      stateAfter: bs[0].getStats().state,
+    };
+  },
+
+  /** Store operations while CLOSED: none on the call path, batched in the background. */
+  async ops(env, key) {
+    const store = new CountingStore(durableObjectStore(env.CIRCUITS));
+    const [b] = fleet(1, store, key, { storeOptions: { batchSize: 25, refreshInterval: 60_000 } });
+    await b.execute(() => 0);
+    await b.flush();
+    const before = store.total;
+    let waitedOnStore = 0;
+    for (let i = 0; i < 100; i++) {
+      const opsBefore = store.total;
+      await b.execute(() => i);
+      if (store.ops.acquire > 0 || store.total - opsBefore > 1) waitedOnStore++;
+    }
+    await b.flush();
+    return { waitedOnStore, ops: store.total - before, outcomes: store.outcomes };
+  },
+
+  /** Opens the circuit (for the persistence test). */
+  async open(env, key) {
+    const [b] = fleet(1, durableObjectStore(env.CIRCUITS), key, {
+      failureThreshold: 1,
+      resetTimeout: 600_000,
+    });
+    await b.execute(boom).catch(() => {});
+    await b.flush();
+    return { state: b.state };
+  },
+
+  /** A fresh instance (a new isolate) learns the shared state on its first call. */
+  async fresh(env, key) {
+    const [b] = fleet(1, durableObjectStore(env.CIRCUITS), key, { resetTimeout: 600_000 });
+    let ran = false;
+    const e = await b.execute(() => (ran = true)).catch((e) => e);
+    return { ran, failFast: e instanceof CircuitOpenError, state: b.state };
+  },
+
+  /** KV: one instance opens and broadcasts; another (fresh) isolate fails fast from its first call. */
+  async kv(env, key) {
+    const store = workersKvStore(env.CIRCUIT_KV, { cacheTtl: 0 });
+    const [a] = fleet(1, store, key, { failureThreshold: 2, resetTimeout: 60_000 });
+    await a.execute(boom).catch(() => {});
+    await a.execute(boom).catch(() => {});
+    await a.flush();
+    const [b] = fleet(1, workersKvStore(env.CIRCUIT_KV, { cacheTtl: 0 }), key, {
+      failureThreshold: 2,
+      resetTimeout: 60_000,
+    });
+    let ran = false;
+    const e = await b.execute(() => (ran = true)).catch((e) => e);
+    return {
+      aState: a.state,
+      bRan: ran,
+      bFailFast: e instanceof CircuitOpenError,
+      bState: b.state,
+    };
+  },
+};
+
+export default {
+  async fetch(req: Request, env: Env) {
+    const url = new URL(req.url);
+    const name = url.pathname.slice(1);
+    const run = scenarios[name];
+    if (!run) return new Response("no such scenario", { status: 404 });
+    try {
+      return Response.json(await run(env, url.searchParams.get("key") ?? name));
+    } catch (e) {
+      return Response.json({ error: String(e), stack: (e as Error).stack }, { status: 500 });
+    }
+  },
+};

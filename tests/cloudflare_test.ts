@@ -1,0 +1,93 @@
+// Durable Object and Workers KV stores inside real workerd (miniflare), with
+// real DO (SQLite-backed) and KV bindings; no mock of either.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { test } from "./_harness.ts";
+import { bundle } from "./_runtimes.ts";
+
+let script: string | undefined;
+
+async function worker(persist?: string) {
+  script ??= await bundle("tests/_cloudflare_fixture.ts", "neutral");
+  return new Miniflare({
+    modules: true,
+    script,
+    compatibilityDate: "2025-01-01",
+    durableObjects: { CIRCUITS: { className: "CircuitBreakerObject", useSQLite: true } },
+    kvNamespaces: ["CIRCUIT_KV"],
+    ...(persist ? { durableObjectsPersist: persist } : {}),
+  });
+}
+
+async function scenario(mf: Miniflare, name: string, key = name) {
+  const res = await mf.dispatchFetch(`http://localhost/${name}?key=${key}`);
+  const body = await res.json() as Record<string, unknown>;
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body;
+}
+
+test("Durable Object store in workerd: threshold in total, fail fast everywhere, probes bounded, no sync round trips", async () => {
+  const mf = await worker();
+  try {
+    const t = await scenario(mf, "threshold");
+    assert.deepEqual(t.statesAfter, ["closed", "closed", "closed", "closed", "open"]);
+    assert.deepEqual(t.failFast, [true, true, true, true]);
+    assert.equal(t.ran, 0);
+    assert.equal(t.failureCount, 5);
+
+    const h = await scenario(mf, "halfopen");
+    assert.ok((h.admitted as number) >= 1 && (h.admitted as number) <= 3, `admitted ${h.admitted}`);
+    assert.ok((h.maxRunning as number) <= 3);
+    assert.equal((h.rejected as number) + (h.admitted as number), 200);
+    assert.deepEqual(h.other, []);
+
+    const o = await scenario(mf, "ops");
+    assert.equal(o.waitedOnStore, 0);
+    assert.equal(o.ops, 5); // 100 successes in batches of 25, plus the final flush
+    assert.equal(o.outcomes, 101);
+
+    const f1 = await scenario(mf, "open", "shared-fresh");
+    assert.equal(f1.state, "open");
+    const f2 = await scenario(mf, "fresh", "shared-fresh");
+    assert.deepEqual(f2, { ran: false, failFast: true, state: "open" });
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("Durable Object state survives a restart (SQLite-backed storage persisted)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "edge-resilience-do-"));
+  try {
+    let mf = await worker(dir);
+    try {
+      assert.equal((await scenario(mf, "open", "durable")).state, "open");
+    } finally {
+      await mf.dispose();
+    }
+    mf = await worker(dir);
+    try {
+      assert.deepEqual(await scenario(mf, "fresh", "durable"), {
+        ran: false,
+        failFast: true,
+        state: "open",
+      });
+    } finally {
+      await mf.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("Workers KV store in workerd: an OPEN broadcast makes a fresh isolate fail fast", async () => {
+  const mf = await worker();
+  try {
+    const k = await scenario(mf, "kv");
+    assert.deepEqual(k, { aState: "open", bRan: false, bFailFast: true, bState: "open" });
+  } finally {
+    await mf.dispose();
+  }
+});

@@ -6,10 +6,10 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { CircuitState } from "./circuit_state.ts";
-import { Scope, start, type Target } from "./context.ts";
+import { type Scope, start, type Target } from "./context.ts";
 import { CircuitOpenError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
-import { createPolicy, type Policy } from "./policy.ts";
+import { createPolicy, type Policy, policyProto } from "./policy.ts";
 import type { CircuitStore, SharedConfig, SharedState } from "./store.ts";
 import {
   type BreakerCore,
@@ -170,13 +170,14 @@ const REJECT = -1;
 class Breaker implements BreakerCore {
   name: string;
   link: StoreLink | undefined;
-  readonly localListeners: ((to: CircuitState, generation: number) => void)[] = [];
+  localListeners: ((to: CircuitState, generation: number) => void)[] | undefined;
   readonly threshold: number;
   readonly resetTimeout: number;
   readonly halfOpenMax: number;
   readonly opts: CircuitBreakerOptions;
   readonly clock: Clock;
-  readonly listeners = new Set<(e: StateChangeEvent) => void>();
+  listeners: Set<(e: StateChangeEvent) => void> | undefined;
+  readonly fallback: ((...args: unknown[]) => unknown) | undefined;
   state: CircuitState = CircuitState.CLOSED;
   gen = 0;
   failures = 0;
@@ -215,6 +216,7 @@ class Breaker implements BreakerCore {
     const isFailure = o.isFailure;
     this.countsAsFailure = (e) => !(excluded?.(e)) && (isFailure ? isFailure(e) : true);
     this.clock = o.clock ?? systemClock;
+    this.fallback = o.fallback as ((...args: unknown[]) => unknown) | undefined;
     checkFunction(W, "onStoreStatus", o.onStoreStatus);
     if (o.store !== undefined) {
       const key = o.storeKey ?? o.name;
@@ -238,8 +240,8 @@ class Breaker implements BreakerCore {
     return this.opts.logger ?? getDefaultLogger();
   }
 
-  admitLocal(now: number): number {
-    return this.admit(now);
+  admitLocal(): number {
+    return this.admit();
   }
 
   /** The local machine takes over from a shared state (outage, or a broadcast OPEN). */
@@ -255,7 +257,95 @@ class Breaker implements BreakerCore {
   }
 
   onLocalTransition(listener: (to: CircuitState, generation: number) => void): void {
-    this.localListeners.push(listener);
+    (this.localListeners ??= []).push(listener);
+  }
+
+  /** An unnamed breaker takes the name of the first function it wraps. */
+  nameAfter(fn: { name: string }): void {
+    if (this.name === "anonymous" && fn.name) this.name = fn.name;
+  }
+
+  /** Rejects a call: the fallback's answer, or a CircuitOpenError (no stack trace: fail fast). */
+  reject(
+    thisArg: unknown,
+    args: readonly unknown[],
+    left: number,
+    state: CircuitState,
+  ): Promise<unknown> {
+    this.totalRejections++;
+    if (this.fallback) {
+      try {
+        return Promise.resolve(this.fallback.apply(thisArg, args as unknown[]));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return Promise.reject(CircuitOpenError.fast(this.name, left, state));
+  }
+
+  /** One call: the hot path (local state, CLOSED) reads no clock and allocates no scope. */
+  run(
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    if (this.link && !this.isolated) return this.runShared(this.link, fn, thisArg, args, parent);
+    const gen = this.admit();
+    if (gen === REJECT) {
+      return this.reject(thisArg, args, this.remaining(this.clock.now()), this.state);
+    }
+    return this.runLocal(gen, fn, thisArg, args, parent);
+  }
+
+  async runLocal(
+    gen: number,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    let value;
+    try {
+      value = await start(parent, fn, thisArg, args);
+    } catch (e) {
+      this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
+      throw e;
+    }
+    this.settle(gen, "success");
+    return value;
+  }
+
+  /** A call through the store link (shared token, the local machine, or allowed). */
+  async runShared(
+    link: StoreLink,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    const a = await link.admit(this.clock.now());
+    if (a.kind === "reject") return await this.reject(thisArg, args, a.timeUntilReset, a.state);
+    if (a.kind === "local") {
+      if (a.gen === REJECT) {
+        return await this.reject(thisArg, args, this.remaining(this.clock.now()), this.state);
+      }
+      return await this.runLocal(a.gen, fn, thisArg, args, parent);
+    }
+    this.totalCalls++;
+    let value;
+    try {
+      value = await start(parent, fn, thisArg, args);
+    } catch (e) {
+      const failed = this.countsAsFailure(e);
+      if (failed) this.totalFailures++;
+      // A neutral (excluded) error shows the service answers: a trial returns its permit as a success.
+      if (a.kind === "shared" && (failed || a.token.permit)) link.settle(a.token, !failed);
+      throw e;
+    }
+    this.totalSuccesses++;
+    if (a.kind === "shared") link.settle(a.token, true);
+    return value;
   }
 
   storeStatus(e: StoreStatusEvent): void {
@@ -286,10 +376,14 @@ class Breaker implements BreakerCore {
       : state;
   }
 
-  /** Admits a call: its generation token, or REJECT. */
-  admit(now: number): number {
+  /** Admits a call: its generation token, or REJECT. CLOSED needs no clock. */
+  admit(): number {
+    if (this.state === CircuitState.CLOSED) {
+      this.totalCalls++;
+      return this.gen;
+    }
     if (this.state === CircuitState.OPEN) {
-      if (this.remaining(now) > 0) return REJECT;
+      if (this.remaining(this.clock.now()) > 0) return REJECT;
       this.transition(CircuitState.HALF_OPEN, "reset_timeout");
     }
     if (this.state === CircuitState.HALF_OPEN) {
@@ -334,7 +428,9 @@ class Breaker implements BreakerCore {
     if (to === CircuitState.OPEN) this.openedAt = this.clock.now();
     else this.failures = 0;
     this.emit(from, to, reason, failureCount, this.gen);
-    if (reason !== "shared") { for (const l of this.localListeners) l(to, this.gen); }
+    if (reason !== "shared" && this.localListeners) {
+      for (const l of this.localListeners) l(to, this.gen);
+    }
   }
 
   /** A transition decided by the shared store. */
@@ -395,7 +491,7 @@ class Breaker implements BreakerCore {
       }
     };
     if (this.opts.onStateChange) notify(this.opts.onStateChange);
-    for (const l of this.listeners) notify(l);
+    if (this.listeners) { for (const l of this.listeners) notify(l); }
   }
 
   stats(): CircuitStats {
@@ -430,6 +526,56 @@ class Breaker implements BreakerCore {
     this.totalRejections = this.late = 0;
   }
 }
+
+const CORE: unique symbol = Symbol("breaker");
+type WithCore = { [CORE]: Breaker };
+
+/** Methods of every breaker, shared through the prototype chain. */
+const breakerProto = Object.setPrototypeOf({
+  get name(): string {
+    return (this as unknown as WithCore)[CORE].name;
+  },
+  get state(): CircuitState {
+    const core = (this as unknown as WithCore)[CORE];
+    return core.viewState(core.clock.now());
+  },
+  getStats(this: WithCore): CircuitStats {
+    return this[CORE].stats();
+  },
+  getTimeUntilReset(this: WithCore): number {
+    const core = this[CORE];
+    return core.remaining(core.clock.now());
+  },
+  reset(this: WithCore): void {
+    this[CORE].reset();
+  },
+  open(this: WithCore): void {
+    const core = this[CORE];
+    if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "manual_open");
+    else core.openedAt = core.clock.now();
+  },
+  isolate(this: WithCore): () => void {
+    const core = this[CORE];
+    core.isolated++;
+    if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "isolated");
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (core.isolated > 0) core.isolated--;
+      if (core.isolated === 0) core.openedAt = core.clock.now();
+    };
+  },
+  onStateChange(this: WithCore, listener: (e: StateChangeEvent) => void): () => void {
+    checkFunction(W, "listener", listener);
+    const core = this[CORE];
+    (core.listeners ??= new Set()).add(listener);
+    return () => void core.listeners?.delete(listener);
+  },
+  flush(this: WithCore): Promise<void> {
+    return this[CORE].link?.flush() ?? Promise.resolve();
+  },
+}, policyProto);
 
 const registry = new Map<string, { breaker: CircuitBreaker; options: CircuitBreakerOptions }>();
 
@@ -514,111 +660,15 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
     }
   }
   const core = new Breaker(name ?? "anonymous", options);
-  const fallback = options.fallback as ((...args: unknown[]) => unknown) | undefined;
-  let named = name !== undefined;
-  /** Rejects a call (or answers with the fallback). */
-  const reject = (
-    thisArg: unknown,
-    args: readonly unknown[],
-    left: number,
-    state: CircuitState,
-  ): unknown => {
-    core.totalRejections++;
-    if (fallback) return fallback.apply(thisArg, args as unknown[]);
-    throw new CircuitOpenError(core.name, left, state);
-  };
-  /** A call admitted by the local machine with generation token `gen`. */
-  const runLocal = async (
-    gen: number,
-    fn: Target,
-    thisArg: unknown,
-    args: readonly unknown[],
-    parent: Scope | undefined,
-  ): Promise<unknown> => {
-    if (gen === REJECT) return reject(thisArg, args, core.remaining(core.clock.now()), core.state);
-    let value;
-    try {
-      value = await start(parent ?? new Scope(), fn, thisArg, args);
-    } catch (e) {
-      core.settle(gen, core.countsAsFailure(e) ? "failure" : "neutral");
-      throw e;
-    }
-    core.settle(gen, "success");
-    return value;
-  };
-  /** A call through the store link (shared token, the local machine, or allowed). */
-  const runShared = async (
-    link: StoreLink,
-    fn: Target,
-    thisArg: unknown,
-    args: readonly unknown[],
-    parent: Scope | undefined,
-  ): Promise<unknown> => {
-    const a = await link.admit(core.clock.now());
-    if (a.kind === "reject") return reject(thisArg, args, a.timeUntilReset, a.state);
-    if (a.kind === "local") return await runLocal(a.gen, fn, thisArg, args, parent);
-    core.totalCalls++;
-    let value;
-    try {
-      value = await start(parent ?? new Scope(), fn, thisArg, args);
-    } catch (e) {
-      const failed = core.countsAsFailure(e);
-      if (failed) core.totalFailures++;
-      // A neutral (excluded) error shows the service answers: a trial returns its permit as a success.
-      if (a.kind === "shared" && (failed || a.token.permit)) link.settle(a.token, !failed);
-      throw e;
-    }
-    core.totalSuccesses++;
-    if (a.kind === "shared") link.settle(a.token, true);
-    return value;
-  };
   const breaker = createPolicy<CircuitBreaker>(
     W,
-    async (fn, thisArg, args, parent) => {
-      const clock = core.clock;
-      const link = core.link;
-      if (link && !core.isolated) return await runShared(link, fn, thisArg, args, parent);
-      return await runLocal(core.admit(clock.now()), fn, thisArg, args, parent);
-    },
-    {
-      get name() {
-        return core.name;
-      },
-      get state() {
-        return core.viewState(core.clock.now());
-      },
-      getStats: () => core.stats(),
-      getTimeUntilReset: () => core.remaining(core.clock.now()),
-      reset: () => core.reset(),
-      open: () => {
-        if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "manual_open");
-        else core.openedAt = core.clock.now();
-      },
-      isolate: () => {
-        core.isolated++;
-        if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "isolated");
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          if (core.isolated > 0) core.isolated--;
-          if (core.isolated === 0) core.openedAt = core.clock.now();
-        };
-      },
-      flush: () => core.link?.flush() ?? Promise.resolve(),
-      onStateChange: (listener: (e: StateChangeEvent) => void) => {
-        checkFunction(W, "listener", listener);
-        core.listeners.add(listener);
-        return () => void core.listeners.delete(listener);
-      },
-    },
-    (fn) => {
-      if (!named && fn.name) {
-        core.name = fn.name;
-        named = true;
-      }
-    },
+    (fn, thisArg, args, parent) => core.run(fn, thisArg, args, parent),
+    breakerProto,
+    name === undefined ? (fn) => core.nameAfter(fn) : undefined,
   );
+  // The function's own `name` would hide the prototype's getter.
+  delete (breaker as { name?: string }).name;
+  (breaker as unknown as { [CORE]: Breaker })[CORE] = core;
   if (name !== undefined) registry.set(name, { breaker, options });
   return breaker;
 }

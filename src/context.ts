@@ -155,6 +155,8 @@ export class Scope implements ResilienceContext {
   }
 }
 
+/** Marks "inside a policy call that has no scope of its own" (no allocation per call). */
+const NO_SCOPE = {} as Scope;
 let current: Scope | undefined;
 
 /**
@@ -179,23 +181,24 @@ let current: Scope | undefined;
  * ```
  */
 export function currentContext(): ResilienceContext | undefined {
-  return current;
+  // Inside a policy with nothing that can abort: a fresh, never-aborted context.
+  return current === NO_SCOPE ? new Scope() : current;
 }
 
 /** @internal The scope a newly started policy call should treat as parent. */
 export function parentScope(): Scope | undefined {
-  return current;
+  return current === NO_SCOPE ? undefined : current;
 }
 
 /** @internal Calls `fn` with `scope` as the current context. */
 export function callIn<R>(
-  scope: Scope,
+  scope: Scope | undefined,
   fn: (...args: never[]) => R,
   thisArg: unknown,
   args: readonly unknown[],
 ): R {
   const prev = current;
-  current = scope;
+  current = scope ?? NO_SCOPE;
   try {
     return (fn as (...a: unknown[]) => R).apply(thisArg, args as unknown[]);
   } finally {
@@ -212,8 +215,8 @@ export function underSignal<T>(
   signal: AbortSignal | undefined,
   start: (parent: Scope | undefined) => Promise<T>,
 ): Promise<T> {
-  if (!signal) return start(current);
-  const root = new Scope(current, undefined, signal);
+  if (!signal) return start(parentScope());
+  const root = new Scope(parentScope(), undefined, signal);
   const p = start(root);
   const detach = () => root.dispose();
   p.then(detach, detach);
@@ -234,12 +237,12 @@ export type Target = (...args: never[]) => unknown;
  * or, for `execute`, with the context as its argument. No per-call closure.
  */
 export function start(
-  scope: Scope,
+  scope: Scope | undefined,
   fn: Target,
   thisArg: unknown,
   args: readonly unknown[],
 ): unknown {
-  return args === WITH_CONTEXT
-    ? callIn(scope, fn, undefined, [scope])
-    : callIn(scope, fn, thisArg, args);
+  if (args !== WITH_CONTEXT) return callIn(scope, fn, thisArg, args);
+  const ctx = scope ?? new Scope(); // execute's function always gets a context
+  return callIn(ctx, fn, undefined, [ctx]);
 }

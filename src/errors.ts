@@ -74,6 +74,21 @@ export class CircuitOpenError extends ResilienceError {
     this.timeUntilReset = timeUntilReset;
     this.state = state;
   }
+
+  /**
+   * Creates the error without capturing a stack trace: breakers reject many
+   * calls per second while open, and a stack says nothing useful there.
+   */
+  static fast(breakerName: string, timeUntilReset: number, state: CircuitState): CircuitOpenError {
+    const E = Error as { stackTraceLimit?: number };
+    const limit = E.stackTraceLimit;
+    E.stackTraceLimit = 0;
+    try {
+      return new CircuitOpenError(breakerName, timeUntilReset, state);
+    } finally {
+      E.stackTraceLimit = limit;
+    }
+  }
 }
 
 /**

@@ -86,16 +86,51 @@ export type Runner = (
   operation: string,
 ) => Promise<unknown>;
 
+/** @internal Where a policy keeps its runner. */
+export const RUN: unique symbol = Symbol("run");
+
+/** @internal A policy function, with its runner. */
+type PolicyFn = Policy & { [RUN]: Runner; where: string };
+
+/**
+ * @internal Methods shared by every policy (through the prototype chain, so
+ * a policy costs one function object and its runner, not a set of closures).
+ */
+export const policyProto: object = Object.setPrototypeOf({
+  execute<T>(
+    this: PolicyFn,
+    fn: (context: ResilienceContext) => T | PromiseLike<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    if (typeof fn !== "function") {
+      return Promise.reject(new TypeError(`execute expects a function, got ${typeof fn}`));
+    }
+    const run = this[RUN];
+    return underSignal(
+      signal,
+      (parent) =>
+        run(fn as Target, undefined, WITH_CONTEXT, parent, fn.name || "anonymous") as Promise<T>,
+    );
+  },
+}, Function.prototype);
+
 /** @internal Builds the callable policy object around a runner. */
 export function createPolicy<P extends Policy>(
   where: string,
   run: Runner,
-  extra?: object,
+  proto: object = policyProto,
   onWrap?: (fn: (...args: never[]) => unknown) => void,
 ): P {
-  const wrap = (fn: (...args: unknown[]) => unknown): unknown => {
+  const policy = function (fn: (...args: unknown[]) => unknown, context?: unknown) {
     if (typeof fn !== "function") {
       throw new TypeError(`${where}: expected a function to wrap, got ${typeof fn}`);
+    }
+    if (context !== undefined && (context as { kind?: unknown }).kind !== "method") {
+      throw new TypeError(
+        `${where}: can only decorate methods, not a ${
+          String((context as { kind?: unknown }).kind)
+        }`,
+      );
     }
     onWrap?.(fn);
     const operation = fn.name || "anonymous";
@@ -105,34 +140,10 @@ export function createPolicy<P extends Policy>(
     // Keep the name so that outer policies log and report the real operation.
     Object.defineProperty(wrapped, "name", { value: fn.name });
     return wrapped;
-  };
-  const policy = function (fn: (...args: unknown[]) => unknown, context?: unknown) {
-    if (context !== undefined) {
-      const kind = (context as { kind?: unknown }).kind;
-      if (kind !== "method") {
-        throw new TypeError(`${where}: can only decorate methods, not a ${String(kind)}`);
-      }
-    }
-    return wrap(fn);
-  } as unknown as P;
-  const execute = <T>(
-    fn: (context: ResilienceContext) => T | PromiseLike<T>,
-    signal?: AbortSignal,
-  ): Promise<T> => {
-    if (typeof fn !== "function") {
-      return Promise.reject(
-        new TypeError(`${where}: execute expects a function, got ${typeof fn}`),
-      );
-    }
-    return underSignal(
-      signal,
-      (parent) =>
-        run(fn as Target, undefined, WITH_CONTEXT, parent, fn.name || "anonymous") as Promise<T>,
-    );
-  };
-  Object.defineProperty(policy, "execute", { value: execute });
-  if (extra) Object.defineProperties(policy, Object.getOwnPropertyDescriptors(extra));
-  return policy;
+  } as unknown as PolicyFn;
+  policy[RUN] = run;
+  Object.setPrototypeOf(policy, proto);
+  return policy as unknown as P;
 }
 
 /**

@@ -221,7 +221,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
 
-  return createPolicy<RetryPolicy>(
+  const policy = createPolicy<RetryPolicy>(
     W,
     async (fn, thisArg, args, parent, operation) => {
       let previous = b.initialDelay;
@@ -276,8 +276,9 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         if (delay > 0) await sleep(clock, delay, parent);
       }
     },
-    { options: { maxAttempts, ...b } },
   );
+  (policy as { options: RetryPolicy["options"] }).options = { maxAttempts, ...b };
+  return policy;
 }
 
 function describeResult(v: unknown): string {

@@ -156,7 +156,7 @@ export function timeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy
   checkObject(W, "clock", options.clock);
   const clock = options.clock ?? systemClock;
   const fb = fallback as ((...args: unknown[]) => unknown) | undefined;
-  return createPolicy<TimeoutPolicy>(
+  const policy = createPolicy<TimeoutPolicy>(
     W,
     (fn, thisArg, args, parent, operation) => {
       const op = name ?? operation;
@@ -170,8 +170,9 @@ export function timeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy
         return callIn(parent ?? new Scope(), fb, thisArg, args) as never;
       });
     },
-    { timeout: ms },
   );
+  (policy as { timeout: number }).timeout = ms;
+  return policy;
 }
 
 /** Options of {@linkcode withTimeout}. */

@@ -1,0 +1,165 @@
+// The benchmark cases: identical work (`fn = async () => 42`, built once and
+// shared) through each library, built once. Every case is checked before
+// timing (see `verify`), so no library is timed doing less work.
+import {
+  circuitBreaker as ourBreaker,
+  clearCircuitBreakers,
+  compose,
+  fallback as ourFallback,
+  retry as ourRetry,
+  timeout as ourTimeout,
+} from "../mod.ts";
+import {
+  circuitBreaker as ckBreaker,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  fallback as ckFallback,
+  handleAll,
+  retry as ckRetry,
+  timeout as ckTimeout,
+  TimeoutStrategy,
+  wrap,
+} from "cockatiel";
+import CircuitBreaker from "opossum";
+import pRetry from "p-retry";
+import pTimeout from "p-timeout";
+
+const silent = { info() {}, warn() {}, error() {} };
+
+let calls = 0;
+/** The shared work. */
+export const fn = async () => {
+  calls++;
+  return 42;
+};
+/** A pre-built error, for the raw-reject baseline. */
+export const prebuilt = new Error("pre-built");
+
+export type Case = {
+  name: string;
+  run: () => Promise<unknown>;
+  expectCalls: number;
+  expect?: unknown;
+};
+
+clearCircuitBreakers();
+
+// --- ours
+const ours = {
+  retry: ourRetry({ maxAttempts: 3, initialDelay: 100, logger: silent })(fn),
+  breaker: ourBreaker({ name: "bench-ok", logger: silent })(fn),
+  open: (() => {
+    const b = ourBreaker({ name: "bench-open", logger: silent });
+    b.open();
+    return b(fn);
+  })(),
+  timeout: ourTimeout(10_000, { logger: silent })(fn),
+  composed: compose(
+    ourFallback(() => 0, { logger: silent }),
+    ourBreaker({ name: "bench-composed", logger: silent }),
+    ourRetry({ maxAttempts: 3, initialDelay: 100, logger: silent }),
+    ourTimeout(10_000, { logger: silent }),
+  )(fn),
+};
+
+// --- cockatiel
+const ck = {
+  retry: ckRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }),
+  breaker: ckBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+  open: ckBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+  timeout: ckTimeout(10_000, TimeoutStrategy.Cooperative),
+  composed: wrap(
+    ckFallback(handleAll, () => 0),
+    ckBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+    ckRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }),
+    ckTimeout(10_000, TimeoutStrategy.Cooperative),
+  ),
+};
+const ckIsolation = ck.open.isolate(); // held open for the whole run
+void ckIsolation;
+
+// --- opossum
+const op = {
+  breaker: new CircuitBreaker(fn, { timeout: false }),
+  open: new CircuitBreaker(fn, { timeout: false }),
+  timeout: new CircuitBreaker(fn, { timeout: 10_000 }),
+};
+op.open.open();
+
+const swallow = (p: Promise<unknown>) => p.catch(() => "rejected");
+
+/** Every case, by group. The first of each group is its baseline. */
+export const groups: Record<string, Case[]> = {
+  "retry-ok": [
+    { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+    { name: "edge-resilience", run: () => ours.retry(), expectCalls: 1, expect: 42 },
+    { name: "cockatiel", run: () => ck.retry.execute(fn), expectCalls: 1, expect: 42 },
+    { name: "p-retry", run: () => pRetry(fn, { retries: 2 }), expectCalls: 1, expect: 42 },
+  ],
+  "breaker-ok": [
+    { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+    { name: "edge-resilience", run: () => ours.breaker(), expectCalls: 1, expect: 42 },
+    { name: "cockatiel", run: () => ck.breaker.execute(fn), expectCalls: 1, expect: 42 },
+    { name: "opossum", run: () => op.breaker.fire(), expectCalls: 1, expect: 42 },
+  ],
+  "breaker-open": [
+    {
+      name: "raw-reject",
+      run: () => swallow(Promise.reject(prebuilt)),
+      expectCalls: 0,
+      expect: "rejected",
+    },
+    { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+    {
+      name: "edge-resilience",
+      run: () => swallow(ours.open()),
+      expectCalls: 0,
+      expect: "rejected",
+    },
+    {
+      name: "cockatiel",
+      run: () => swallow(ck.open.execute(fn)),
+      expectCalls: 0,
+      expect: "rejected",
+    },
+    { name: "opossum", run: () => swallow(op.open.fire()), expectCalls: 0, expect: "rejected" },
+  ],
+  "timeout-ok": [
+    { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+    { name: "edge-resilience", run: () => ours.timeout(), expectCalls: 1, expect: 42 },
+    { name: "cockatiel", run: () => ck.timeout.execute(fn), expectCalls: 1, expect: 42 },
+    {
+      name: "p-timeout",
+      run: () => pTimeout(fn(), { milliseconds: 10_000 }),
+      expectCalls: 1,
+      expect: 42,
+    },
+    { name: "opossum", run: () => op.timeout.fire(), expectCalls: 1, expect: 42 },
+  ],
+  "composed-ok": [
+    { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+    { name: "edge-resilience", run: () => ours.composed(), expectCalls: 1, expect: 42 },
+    { name: "cockatiel", run: () => ck.composed.execute(fn), expectCalls: 1, expect: 42 },
+  ],
+};
+
+/** Runs every case once and checks its result and the number of calls of `fn`. */
+export async function verify(): Promise<void> {
+  for (const [group, cases] of Object.entries(groups)) {
+    for (const c of cases) {
+      const before = calls;
+      const r = await c.run();
+      const n = calls - before;
+      if (n !== c.expectCalls || (c.expect !== undefined && r !== c.expect)) {
+        throw new Error(
+          `${group}/${c.name}: expected ${c.expect} with ${c.expectCalls} call(s), got ${r} with ${n}`,
+        );
+      }
+    }
+  }
+}
+
+/** Releases what the cases hold (opossum's interval timers). */
+export function shutdown(): void {
+  for (const b of Object.values(op)) b.shutdown();
+}

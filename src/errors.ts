@@ -62,34 +62,52 @@ export class CircuitOpenError extends ResilienceError {
     state: CircuitState,
     options?: { cause?: unknown },
   ) {
-    super(
-      state === "half_open"
-        ? `Circuit breaker '${breakerName}' is half-open and all trial calls are in use`
-        : `Circuit breaker '${breakerName}' is open. Resets in ${
-          (timeUntilReset / 1000).toFixed(1)
-        }s`,
-      options,
-    );
+    super(openMessage(breakerName, timeUntilReset, state), options);
     this.breakerName = breakerName;
     this.timeUntilReset = timeUntilReset;
     this.state = state;
   }
 
   /**
-   * Creates the error without capturing a stack trace: breakers reject many
-   * calls per second while open, and a stack says nothing useful there.
+   * Creates the error without running the `Error` constructor, so no stack
+   * trace is captured: an open breaker rejects many calls per second and a
+   * stack says nothing useful there. It is still an `instanceof`
+   * `CircuitOpenError` (and `Error`), with the same fields; `message` and
+   * `stack` are computed when read.
    */
   static fast(breakerName: string, timeUntilReset: number, state: CircuitState): CircuitOpenError {
-    const E = Error as { stackTraceLimit?: number };
-    const limit = E.stackTraceLimit;
-    E.stackTraceLimit = 0;
-    try {
-      return new CircuitOpenError(breakerName, timeUntilReset, state);
-    } finally {
-      E.stackTraceLimit = limit;
-    }
+    const e = Object.create(CircuitOpenError.prototype) as {
+      -readonly [K in keyof CircuitOpenError]: CircuitOpenError[K];
+    };
+    e.breakerName = breakerName;
+    e.timeUntilReset = timeUntilReset;
+    e.state = state;
+    return e as CircuitOpenError;
   }
 }
+
+function openMessage(name: string, left: number, state: CircuitState): string {
+  return state === "half_open"
+    ? `Circuit breaker '${name}' is half-open and all trial calls are in use`
+    : `Circuit breaker '${name}' is open. Resets in ${(left / 1000).toFixed(1)}s`;
+}
+
+// For errors made by `CircuitOpenError.fast` (constructed ones have their own).
+Object.defineProperties(CircuitOpenError.prototype, {
+  name: { value: "CircuitOpenError", writable: true, configurable: true },
+  message: {
+    get(this: CircuitOpenError) {
+      return openMessage(this.breakerName, this.timeUntilReset, this.state);
+    },
+    configurable: true,
+  },
+  stack: {
+    get(this: CircuitOpenError) {
+      return `${this.name}: ${this.message}`;
+    },
+    configurable: true,
+  },
+});
 
 /**
  * Thrown (and used as the abort reason of the context signal) when a

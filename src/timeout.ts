@@ -18,6 +18,7 @@ import {
 import { ResilienceTimeoutError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
+import { addDeadline, cancelDeadline } from "./scheduler.ts";
 import { checkFunction, checkNumber, checkObject, checkString } from "./validate.ts";
 
 /** Options of {@linkcode timeout}. */
@@ -64,60 +65,63 @@ export function runWithDeadline<T>(
 ): Promise<T> {
   if (parent?.aborted) return Promise.reject(parent.reason);
   const scope = new Scope(parent);
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const finish = () => {
-      settled = true;
-      clock.clearTimeout(timer);
-      offParent();
-      scope.dispose();
-    };
-    const timer = clock.setTimeout(() => {
-      if (settled) return;
-      const error = new ResilienceTimeoutError(operation, ms, { message: errorMessage });
-      scope.abort(error);
-      finish();
-      let r: T | PromiseLike<T>;
-      try {
-        r = onTimeout(error);
-      } catch (e) {
-        reject(e);
-        return;
-      }
-      resolve(r);
-    }, ms);
-    // The caller giving up ends the wait at once (the work is aborted too).
-    const offParent = parent
-      ? parent.onAbort((reason) => {
-        if (settled) return;
-        scope.abort(reason);
-        finish();
-        reject(reason);
-      })
-      : () => {};
-    let work: T | PromiseLike<T>;
-    try {
-      work = start(scope, fn, thisArg, args) as T | PromiseLike<T>;
-    } catch (e) {
-      if (!settled) {
-        finish();
-        reject(e);
-      }
-      return;
-    }
-    Promise.resolve(work).then(
-      (v) => {
-        if (settled) return;
-        finish();
-        resolve(v);
-      },
-      (e) => {
-        if (settled) return;
-        finish();
-        reject(e);
-      },
-    );
+  let resolve!: (v: T | PromiseLike<T>) => void;
+  let reject!: (e: unknown) => void;
+  const result = new Promise<T>((a, b) => {
+    resolve = a;
+    reject = b;
   });
+  let settled = false;
+  let offParent: (() => void) | undefined;
+  const finish = () => {
+    settled = true;
+    cancelDeadline(clock, deadline);
+    offParent?.();
+    scope.dispose();
+  };
+  const deadline = addDeadline(clock, ms, () => {
+    if (settled) return;
+    const error = new ResilienceTimeoutError(operation, ms, { message: errorMessage });
+    scope.abort(error);
+    finish();
+    try {
+      resolve(onTimeout(error));
+    } catch (e) {
+      reject(e);
+    }
+  });
+  // The caller giving up ends the wait at once (the work is aborted too).
+  if (parent) {
+    offParent = parent.onAbort((reason) => {
+      if (settled) return;
+      scope.abort(reason);
+      finish();
+      reject(reason);
+    });
+  }
+  let work: unknown;
+  try {
+    work = start(scope, fn, thisArg, args);
+  } catch (e) {
+    if (!settled) {
+      finish();
+      reject(e);
+    }
+    return result;
+  }
+  Promise.resolve(work as T).then(
+    (v) => {
+      if (settled) return;
+      finish();
+      resolve(v);
+    },
+    (e) => {
+      if (settled) return;
+      finish();
+      reject(e);
+    },
+  );
+  return result;
 }
 
 /**

@@ -4,6 +4,7 @@
 import { test as nodeTest } from "node:test";
 import process from "node:process";
 import type { Logger } from "../mod.ts";
+import { stopIdleScheduler } from "../src/scheduler.ts";
 
 type Handle = unknown;
 const live = new Set<Handle>();
@@ -107,6 +108,10 @@ export async function checked(fn: () => unknown): Promise<string[]> {
   await macrotask();
   await macrotask();
   const problems: string[] = [];
+  // The shared deadline timer may stay armed with nothing due: stop it. A
+  // deadline still pending is a leak, reported below with its timer.
+  const pendingDeadlines = stopIdleScheduler();
+  if (pendingDeadlines) problems.push(`${pendingDeadlines} timeout deadline(s) left pending`);
   // Our timers only: a dependency's internal timers (node_modules) are its own business.
   const leaked = [...live].filter((h) => !before.has(h) && !isForeign(h));
   if (leaked.length) {

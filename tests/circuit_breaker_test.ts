@@ -48,6 +48,14 @@ test("breaker: opens after failureThreshold consecutive failures, logs the seed 
   assert.equal(err.breakerName, "api");
   assert.equal(err.timeUntilReset, 1000);
   assert.equal(err.message, "Circuit breaker 'api' is open. Resets in 1.0s");
+  assert.ok(err instanceof Error);
+  assert.equal(err.name, "CircuitOpenError");
+  assert.equal(String(err), "CircuitOpenError: Circuit breaker 'api' is open. Resets in 1.0s");
+  assert.match(String(err.stack), /^CircuitOpenError: Circuit breaker 'api' is open/);
+  // A constructed one is an ordinary error with a stack trace.
+  const built = new CircuitOpenError("x", 2000, "open");
+  assert.equal(built.message, "Circuit breaker 'x' is open. Resets in 2.0s");
+  assert.match(String(built.stack), /at /);
   clock.tick(400);
   assert.equal(b.getTimeUntilReset(), 600);
   clock.tick(600);

@@ -190,6 +190,8 @@ class Breaker implements BreakerCore {
   totalFailures = 0;
   totalRejections = 0;
   late = 0;
+  /** Milliseconds until reset computed by the last rejecting `admit()`. */
+  left = 0;
   countsAsFailure: (e: unknown) => boolean;
 
   constructor(name: string, o: CircuitBreakerOptions) {
@@ -293,7 +295,7 @@ class Breaker implements BreakerCore {
     if (this.link && !this.isolated) return this.runShared(this.link, fn, thisArg, args, parent);
     const gen = this.admit();
     if (gen === REJECT) {
-      return this.reject(thisArg, args, this.remaining(this.clock.now()), this.state);
+      return this.reject(thisArg, args, this.left, this.state);
     }
     return this.runLocal(gen, fn, thisArg, args, parent);
   }
@@ -328,7 +330,7 @@ class Breaker implements BreakerCore {
     if (a.kind === "reject") return await this.reject(thisArg, args, a.timeUntilReset, a.state);
     if (a.kind === "local") {
       if (a.gen === REJECT) {
-        return await this.reject(thisArg, args, this.remaining(this.clock.now()), this.state);
+        return await this.reject(thisArg, args, this.left, this.state);
       }
       return await this.runLocal(a.gen, fn, thisArg, args, parent);
     }
@@ -383,11 +385,18 @@ class Breaker implements BreakerCore {
       return this.gen;
     }
     if (this.state === CircuitState.OPEN) {
-      if (this.remaining(this.clock.now()) > 0) return REJECT;
+      const left = this.remaining(this.clock.now());
+      if (left > 0) {
+        this.left = left; // for the rejection, without reading the clock again
+        return REJECT;
+      }
       this.transition(CircuitState.HALF_OPEN, "reset_timeout");
     }
     if (this.state === CircuitState.HALF_OPEN) {
-      if (this.inFlight >= this.halfOpenMax) return REJECT;
+      if (this.inFlight >= this.halfOpenMax) {
+        this.left = 0;
+        return REJECT;
+      }
       this.inFlight++;
     }
     this.totalCalls++;

@@ -48,10 +48,18 @@ export class Scope implements ResilienceContext {
   #unlink: (() => void) | undefined = undefined;
   #signal: AbortSignal | undefined = undefined;
 
-  constructor(parent?: Scope, attempt?: number, external?: AbortSignal) {
+  /**
+   * Whether this scope can be aborted while work under it runs: it has the
+   * caller's signal, or it (or an ancestor) belongs to a timeout. Scopes that
+   * cannot (a retry attempt's, without either) need no abort listeners.
+   */
+  readonly live: boolean;
+
+  constructor(parent?: Scope, attempt?: number, external?: AbortSignal, live = false) {
     this.#parent = parent;
     this.#external = external;
     this.attempt = attempt ?? parent?.attempt ?? 1;
+    this.live = live || external !== undefined || (parent?.live ?? false);
   }
 
   /** True once this scope or an ancestor was aborted. */

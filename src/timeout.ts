@@ -64,7 +64,7 @@ export function runWithDeadline<T>(
   onTimeout: (error: ResilienceTimeoutError) => T | PromiseLike<T>,
 ): Promise<T> {
   if (parent?.aborted) return Promise.reject(parent.reason);
-  const scope = new Scope(parent);
+  const scope = new Scope(parent, undefined, undefined, true);
   let resolve!: (v: T | PromiseLike<T>) => void;
   let reject!: (e: unknown) => void;
   const result = new Promise<T>((a, b) => {
@@ -91,7 +91,7 @@ export function runWithDeadline<T>(
     }
   });
   // The caller giving up ends the wait at once (the work is aborted too).
-  if (parent) {
+  if (parent?.live) {
     offParent = parent.onAbort((reason) => {
       if (settled) return;
       scope.abort(reason);

@@ -22,6 +22,9 @@ const toBuiltPackage = (shims: Record<string, string>): esbuild.Plugin => ({
   },
 });
 
+const outName = (f: string) =>
+  f.replace(/^(tests|bench)\//, "").replace(/_test\.ts$/, ".test").replace(/\.ts$/, "");
+
 /** Bundles `files` (paths relative to the repo) into `outdir` as `*.test.mjs`. */
 export async function bundleTests(
   files: string[],
@@ -30,9 +33,7 @@ export async function bundleTests(
 ): Promise<string[]> {
   await Deno.remove(outdir, { recursive: true }).catch(() => {});
   await esbuild.build({
-    entryPoints: Object.fromEntries(
-      files.map((f) => [f.replace(/^tests\//, "").replace(/_test\.ts$/, ".test"), ROOT + f]),
-    ),
+    entryPoints: Object.fromEntries(files.map((f) => [outName(f), ROOT + f])),
     outdir,
     outExtension: { ".js": ".mjs" },
     bundle: true,

@@ -163,3 +163,23 @@ export async function verify(): Promise<void> {
 export function shutdown(): void {
   for (const b of Object.values(op)) b.shutdown();
 }
+
+// --- Hono: the same route bare and behind our middleware stack.
+import { Hono } from "hono";
+import { routeCircuitBreaker, routeFallback, routeTimeout } from "../src/hono/mod.ts";
+
+const bare = new Hono();
+bare.get("/x", (c) => c.text("42"));
+const guarded = new Hono();
+guarded.get(
+  "/x",
+  routeFallback({ response: (c) => c.text("fallback") }),
+  routeCircuitBreaker({ name: "bench-route", logger: silent }),
+  routeTimeout(10_000, { logger: silent }),
+  (c) => c.text("42"),
+);
+const request = (app: Hono) => async () => await (await app.request("/x")).text();
+groups["hono-request"] = [
+  { name: "bare route", run: request(bare), expectCalls: 0, expect: "42" },
+  { name: "edge-resilience stack", run: request(guarded), expectCalls: 0, expect: "42" },
+];

@@ -177,7 +177,6 @@ class Breaker implements BreakerCore {
   readonly opts: CircuitBreakerOptions;
   readonly clock: Clock;
   listeners: Set<(e: StateChangeEvent) => void> | undefined;
-  readonly fallback: ((...args: unknown[]) => unknown) | undefined;
   state: CircuitState = CircuitState.CLOSED;
   gen = 0;
   failures = 0;
@@ -192,7 +191,8 @@ class Breaker implements BreakerCore {
   late = 0;
   /** Milliseconds until reset computed by the last rejecting `admit()`. */
   left = 0;
-  countsAsFailure: (e: unknown) => boolean;
+  /** Excluded error classes, as a matcher (undefined when none). */
+  readonly excluded: ((e: unknown) => boolean) | undefined;
 
   constructor(name: string, o: CircuitBreakerOptions) {
     this.name = name;
@@ -215,10 +215,8 @@ class Breaker implements BreakerCore {
     if (o.excludedErrors !== undefined && !Array.isArray(o.excludedErrors)) {
       throw new TypeError(`${W}: option 'excludedErrors' must be an array of error classes`);
     }
-    const isFailure = o.isFailure;
-    this.countsAsFailure = (e) => !(excluded?.(e)) && (isFailure ? isFailure(e) : true);
+    this.excluded = excluded;
     this.clock = o.clock ?? systemClock;
-    this.fallback = o.fallback as ((...args: unknown[]) => unknown) | undefined;
     checkFunction(W, "onStoreStatus", o.onStoreStatus);
     if (o.store !== undefined) {
       const key = o.storeKey ?? o.name;
@@ -262,9 +260,19 @@ class Breaker implements BreakerCore {
     (this.localListeners ??= []).push(listener);
   }
 
+  /** Whether an error counts as a failure (not excluded, and `isFailure` agrees). */
+  countsAsFailure(e: unknown): boolean {
+    if (this.excluded?.(e)) return false;
+    const isFailure = this.opts.isFailure;
+    return isFailure ? isFailure(e) : true;
+  }
+
   /** An unnamed breaker takes the name of the first function it wraps. */
-  nameAfter(fn: { name: string }): void {
-    if (this.name === "anonymous" && fn.name) this.name = fn.name;
+  nameAfter(fn: { name: string }, policy: object): void {
+    if (this.name === "anonymous" && fn.name) {
+      this.name = fn.name;
+      Object.defineProperty(policy, "name", { value: fn.name });
+    }
   }
 
   /** Rejects a call: the fallback's answer, or a CircuitOpenError (no stack trace: fail fast). */
@@ -275,9 +283,10 @@ class Breaker implements BreakerCore {
     state: CircuitState,
   ): Promise<unknown> {
     this.totalRejections++;
-    if (this.fallback) {
+    const fallback = this.opts.fallback as ((...a: unknown[]) => unknown) | undefined;
+    if (fallback) {
       try {
-        return Promise.resolve(this.fallback.apply(thisArg, args as unknown[]));
+        return Promise.resolve(fallback.apply(thisArg, args as unknown[]));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -541,9 +550,6 @@ type WithCore = { [CORE]: Breaker };
 
 /** Methods of every breaker, shared through the prototype chain. */
 const breakerProto = Object.setPrototypeOf({
-  get name(): string {
-    return (this as unknown as WithCore)[CORE].name;
-  },
   get state(): CircuitState {
     const core = (this as unknown as WithCore)[CORE];
     return core.viewState(core.clock.now());
@@ -669,14 +675,13 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
     }
   }
   const core = new Breaker(name ?? "anonymous", options);
-  const breaker = createPolicy<CircuitBreaker>(
+  const breaker: CircuitBreaker = createPolicy<CircuitBreaker>(
     W,
-    (fn, thisArg, args, parent) => core.run(fn, thisArg, args, parent),
+    core,
     breakerProto,
-    name === undefined ? (fn) => core.nameAfter(fn) : undefined,
+    name === undefined ? (fn) => core.nameAfter(fn, breaker) : undefined,
+    core.name, // the function's own `name` is the breaker's name
   );
-  // The function's own `name` would hide the prototype's getter.
-  delete (breaker as { name?: string }).name;
   (breaker as unknown as { [CORE]: Breaker })[CORE] = core;
   if (name !== undefined) registry.set(name, { breaker, options });
   return breaker;

@@ -90,7 +90,7 @@ export type Runner = (
 export const RUN: unique symbol = Symbol("run");
 
 /** @internal A policy function, with its runner. */
-type PolicyFn = Policy & { [RUN]: Runner; where: string };
+type PolicyFn = Policy & { [RUN]: { run: Runner }; where: string };
 
 /**
  * @internal Methods shared by every policy (through the prototype chain, so
@@ -105,11 +105,19 @@ export const policyProto: object = Object.setPrototypeOf({
     if (typeof fn !== "function") {
       return Promise.reject(new TypeError(`execute expects a function, got ${typeof fn}`));
     }
-    const run = this[RUN];
+    const target = this[RUN];
     return underSignal(
       signal,
       (parent) =>
-        run(fn as Target, undefined, WITH_CONTEXT, parent, fn.name || "anonymous") as Promise<T>,
+        target.run(
+          fn as Target,
+          undefined,
+          WITH_CONTEXT,
+          parent,
+          fn.name || "anonymous",
+        ) as Promise<
+          T
+        >,
     );
   },
 }, Function.prototype);
@@ -117,31 +125,37 @@ export const policyProto: object = Object.setPrototypeOf({
 /** @internal Builds the callable policy object around a runner. */
 export function createPolicy<P extends Policy>(
   where: string,
-  run: Runner,
+  runner: Runner | { run: Runner },
   proto: object = policyProto,
   onWrap?: (fn: (...args: never[]) => unknown) => void,
+  name = where,
 ): P {
-  const policy = function (fn: (...args: unknown[]) => unknown, context?: unknown) {
-    if (typeof fn !== "function") {
-      throw new TypeError(`${where}: expected a function to wrap, got ${typeof fn}`);
-    }
-    if (context !== undefined && (context as { kind?: unknown }).kind !== "method") {
-      throw new TypeError(
-        `${where}: can only decorate methods, not a ${
-          String((context as { kind?: unknown }).kind)
-        }`,
-      );
-    }
-    onWrap?.(fn);
-    const operation = fn.name || "anonymous";
-    const wrapped = function (this: unknown, ...args: unknown[]) {
-      return run(fn, this, args, parentScope(), operation);
-    };
-    // Keep the name so that outer policies log and report the real operation.
-    Object.defineProperty(wrapped, "name", { value: fn.name });
-    return wrapped;
-  } as unknown as PolicyFn;
-  policy[RUN] = run;
+  // An object with a `run` method (a breaker's state) saves a closure per policy.
+  const target = typeof runner === "function" ? { run: runner } : runner;
+  // A computed key names the function at creation (defineProperty would make it slow and big).
+  const policy = {
+    [name]: function (fn: (...args: unknown[]) => unknown, context?: unknown) {
+      if (typeof fn !== "function") {
+        throw new TypeError(`${where}: expected a function to wrap, got ${typeof fn}`);
+      }
+      if (context !== undefined && (context as { kind?: unknown }).kind !== "method") {
+        throw new TypeError(
+          `${where}: can only decorate methods, not a ${
+            String((context as { kind?: unknown }).kind)
+          }`,
+        );
+      }
+      onWrap?.(fn);
+      const operation = fn.name || "anonymous";
+      // Keeps the name, so that outer policies log and report the real operation.
+      return {
+        [fn.name]: function (this: unknown, ...args: unknown[]) {
+          return target.run(fn, this, args, parentScope(), operation);
+        },
+      }[fn.name];
+    },
+  }[name] as unknown as PolicyFn;
+  policy[RUN] = target;
   Object.setPrototypeOf(policy, proto);
   return policy as unknown as P;
 }

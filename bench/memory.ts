@@ -1,0 +1,73 @@
+// Bytes per live breaker (10,000 instances, GC before and after) and timers
+// held by an idle breaker. Runs on Deno (--v8-flags=--expose-gc) and Node
+// (--expose-gc); prints JSON.
+import { circuitBreaker } from "../mod.ts";
+import { circuitBreaker as ckBreaker, ConsecutiveBreaker, handleAll } from "cockatiel";
+import CircuitBreaker from "opossum";
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error("run with --expose-gc");
+const heap = (): number => {
+  const p = (globalThis as { process?: { memoryUsage(): { heapUsed: number } } }).process;
+  const d = (globalThis as { Deno?: { memoryUsage(): { heapUsed: number } } }).Deno;
+  return (d ? d.memoryUsage() : p!.memoryUsage()).heapUsed;
+};
+
+// Count timers started (and not cleared) while breakers are built.
+let live = 0;
+const realSet = globalThis.setInterval;
+const realClear = globalThis.clearInterval;
+const realSetT = globalThis.setTimeout;
+const realClearT = globalThis.clearTimeout;
+globalThis.setInterval = ((...a: Parameters<typeof setInterval>) => {
+  live++;
+  return realSet(...a);
+}) as typeof setInterval;
+globalThis.clearInterval = ((h: Parameters<typeof clearInterval>[0]) => {
+  live--;
+  return realClear(h);
+}) as typeof clearInterval;
+globalThis.setTimeout = ((...a: Parameters<typeof setTimeout>) => {
+  live++;
+  return realSetT(...a);
+}) as typeof setTimeout;
+globalThis.clearTimeout = ((h: Parameters<typeof clearTimeout>[0]) => {
+  live--;
+  return realClearT(h);
+}) as typeof clearTimeout;
+
+const fn = async () => 42;
+const N = 10_000;
+const makers: Record<string, () => unknown> = {
+  "edge-resilience": () => circuitBreaker({}),
+  cockatiel: () =>
+    ckBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
+  opossum: () => new CircuitBreaker(fn, { timeout: false }),
+};
+
+const result: Record<string, { bytesPerBreaker: number; timersPerIdleBreaker: number }> = {};
+for (const [name, make] of Object.entries(makers)) {
+  make(); // warm up code paths
+  const warm = live;
+  gc();
+  gc();
+  const before = heap();
+  const timersBefore = live;
+  const held: unknown[] = new Array(N);
+  for (let i = 0; i < N; i++) held[i] = make();
+  gc();
+  gc();
+  const after = heap();
+  result[name] = {
+    bytesPerBreaker: Math.round((after - before) / N),
+    timersPerIdleBreaker: (live - timersBefore) / N,
+  };
+  void warm;
+  for (const b of held) (b as { shutdown?: () => void }).shutdown?.();
+  held.length = 0;
+}
+// The warm-up opossum breaker holds intervals too.
+console.log(JSON.stringify(result));
+// deno-lint-ignore no-explicit-any
+(globalThis as any).process?.exit?.(0);
+(globalThis as { Deno?: { exit(c: number): void } }).Deno?.exit(0);

@@ -1,0 +1,31 @@
+// A runtime-neutral timing loop (for Node, which has no `deno bench`): every
+// group's cases run interleaved in rounds, and each figure is the median of
+// per-round ratios to the group's baseline, measured side by side.
+import { groups, shutdown, verify } from "./cases.ts";
+
+const ROUNDS = 15;
+const ITERS = 4000;
+
+async function timeCase(run: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < ITERS; i++) await run();
+  return ((performance.now() - t0) * 1e6) / ITERS; // ns per call
+}
+
+const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+await verify();
+const out: Record<string, Record<string, number>> = {};
+for (const [group, cases] of Object.entries(groups)) {
+  const base = group === "breaker-open" ? "raw-reject" : cases[0].name;
+  const ratios: Record<string, number[]> = {};
+  for (const c of cases) await timeCase(c.run); // warm up
+  for (let r = 0; r < ROUNDS; r++) {
+    const t: Record<string, number> = {};
+    for (const c of cases) t[c.name] = await timeCase(c.run);
+    for (const c of cases) (ratios[c.name] ??= []).push(t[c.name] / t[base]);
+  }
+  out[group] = Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, median(v)]));
+}
+shutdown();
+console.log(JSON.stringify(out));

@@ -44,9 +44,7 @@ export async function bundleTests(
     logLevel: "warning",
   });
   await esbuild.stop();
-  return files.map((f) =>
-    `${outdir}/${f.replace(/^tests\//, "").replace(/_test\.ts$/, ".test")}.mjs`
-  );
+  return files.map((f) => `${outdir}/${outName(f)}.mjs`);
 }
 
 /**

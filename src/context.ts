@@ -35,36 +35,39 @@ export interface ResilienceContext {
 }
 
 type Listener = (reason: unknown) => void;
+const NOT_ABORTED: unique symbol = Symbol("not aborted");
+/** The part of a scope that exists only once something listens to it. */
+type Lazy = { listeners?: Listener[]; unlink?: () => void; signal?: AbortSignal };
 const noop = () => {};
 
 /** @internal A node of the cancellation tree. Exported for the policies only. */
 export class Scope implements ResilienceContext {
   readonly attempt: number;
-  #parent: Scope | undefined;
-  #external: AbortSignal | undefined;
-  #aborted = false;
-  #reason: unknown = undefined;
-  #listeners: Listener[] | undefined = undefined;
-  #unlink: (() => void) | undefined = undefined;
-  #signal: AbortSignal | undefined = undefined;
-
   /**
    * Whether this scope can be aborted while work under it runs: it has the
    * caller's signal, or it (or an ancestor) belongs to a timeout. Scopes that
    * cannot (a retry attempt's, without either) need no abort listeners.
    */
   readonly live: boolean;
+  #parent: Scope | undefined;
+  #external: AbortSignal | undefined;
+  /** The abort reason, or NOT_ABORTED. */
+  #reason: unknown;
+  /** Listeners, parent link and signal: allocated only when something listens. */
+  #x: Lazy | undefined;
 
   constructor(parent?: Scope, attempt?: number, external?: AbortSignal, live = false) {
     this.#parent = parent;
     this.#external = external;
+    this.#reason = NOT_ABORTED;
+    this.#x = undefined;
     this.attempt = attempt ?? parent?.attempt ?? 1;
     this.live = live || external !== undefined || (parent?.live ?? false);
   }
 
   /** True once this scope or an ancestor was aborted. */
   get aborted(): boolean {
-    if (this.#aborted) return true;
+    if (this.#reason !== NOT_ABORTED) return true;
     const ext = this.#external;
     if (ext?.aborted) {
       this.abort(ext.reason);
@@ -85,11 +88,12 @@ export class Scope implements ResilienceContext {
 
   /** Aborts this scope and, through listeners, every linked descendant. */
   abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
+    if (this.#reason !== NOT_ABORTED) return;
     this.#reason = reason;
-    const listeners = this.#listeners;
-    this.#listeners = undefined;
+    const x = this.#x;
+    if (!x) return;
+    const listeners = x.listeners;
+    x.listeners = undefined;
     this.#unlinkParent();
     if (listeners) { for (const l of listeners) l(reason); }
   }
@@ -103,11 +107,11 @@ export class Scope implements ResilienceContext {
       listener(this.#reason);
       return noop;
     }
-    const list = (this.#listeners ??= []);
-    list.push(listener);
-    this.#linkParent();
+    const x = (this.#x ??= {});
+    (x.listeners ??= []).push(listener);
+    this.#linkParent(x);
     return () => {
-      const l = this.#listeners;
+      const l = x.listeners;
       if (!l) return;
       const i = l.indexOf(listener);
       if (i >= 0) l.splice(i, 1);
@@ -115,7 +119,8 @@ export class Scope implements ResilienceContext {
   }
 
   get signal(): AbortSignal {
-    let s = this.#signal;
+    const x = (this.#x ??= {});
+    let s = x.signal;
     if (s === undefined) {
       if (this.#external && !this.#parent) {
         // A root scope made from the caller's signal: hand it through as is.
@@ -125,19 +130,21 @@ export class Scope implements ResilienceContext {
         this.onAbort((r) => ctl.abort(r));
         s = ctl.signal;
       }
-      this.#signal = s;
+      x.signal = s;
     }
     return s;
   }
 
   /** Detaches from the parent and the caller's signal once the call settled. */
   dispose(): void {
-    this.#listeners = undefined;
+    const x = this.#x;
+    if (!x) return;
+    x.listeners = undefined;
     this.#unlinkParent();
   }
 
-  #linkParent(): void {
-    if (this.#unlink) return;
+  #linkParent(x: Lazy): void {
+    if (x.unlink) return;
     const ext = this.#external;
     const parent = this.#parent;
     let a = noop;
@@ -148,16 +155,17 @@ export class Scope implements ResilienceContext {
       a = () => ext.removeEventListener("abort", onAbort);
     }
     if (parent) b = parent.onAbort((r) => this.abort(r));
-    this.#unlink = () => {
+    x.unlink = () => {
       a();
       b();
     };
   }
 
   #unlinkParent(): void {
-    const u = this.#unlink;
+    const x = this.#x;
+    const u = x?.unlink;
     if (u) {
-      this.#unlink = noop;
+      x!.unlink = noop;
       u();
     }
   }

@@ -248,7 +248,7 @@ export class StoreLink {
         this.#retryAt = now + this.#retry;
         this.#spawn(this.#flush());
       }
-      return this.#unavailable(now);
+      return this.#unavailable();
     }
     if (this.#view === undefined) {
       // The first calls of this isolate learn the shared state: one fetch for all of them.
@@ -256,7 +256,7 @@ export class StoreLink {
         this.#initial = undefined;
       });
       await this.#initial;
-      if (this.#down) return this.#unavailable(now);
+      if (this.#down) return this.#unavailable();
     } else if (now - this.#fetchedAt > this.#refresh) {
       this.#fetchedAt = now; // one refresh at a time
       this.#spawn(this.#flush());
@@ -277,7 +277,7 @@ export class StoreLink {
     }
     // OPEN is due to end, or HALF_OPEN: only the store can grant a trial.
     const answer = await this.#acquire();
-    if (answer === FAILED) return this.#unavailable(now);
+    if (answer === FAILED) return this.#unavailable();
     this.#setView(answer.state);
     const s = answer.state;
     if (!answer.granted) {
@@ -318,7 +318,7 @@ export class StoreLink {
     }
   }
 
-  #unavailable(now: number): Admission {
+  #unavailable(): Admission {
     if (this.#mode === "allow") return { kind: "allow" };
     if (this.#mode === "reject") {
       return { kind: "reject", timeUntilReset: this.#retry, state: CircuitState.OPEN };

@@ -71,7 +71,7 @@ export function routeTimeout(
   });
   return createMiddleware<ResilienceEnv>(async (c, next) => {
     // Nested deadlines: an inner routeTimeout also follows an outer one.
-    const parent = (c.var.signal as AbortSignal | undefined) ?? c.req.raw.signal;
+    const parent = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;
     let handler: Promise<void> | undefined;
     try {
       await policy.execute(({ signal }) => {

@@ -109,3 +109,11 @@ export function stopIdleScheduler(): number {
   }
   return pending;
 }
+
+/**
+ * @internal Whether deadlines with the system clock share one timer here
+ * (false on Cloudflare Workers, where each gets its own).
+ */
+export function sharedDeadlineTimer(): boolean {
+  return !perRequestTimers;
+}

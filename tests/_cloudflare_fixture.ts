@@ -8,6 +8,8 @@ import {
   CircuitOpenError,
   type CircuitStore,
   clearCircuitBreakers,
+  ResilienceTimeoutError,
+  timeout,
 } from "../mod.ts";
 import {
   type CircuitBreakerNamespace,
@@ -16,6 +18,7 @@ import {
   workersKvStore,
 } from "../src/cloudflare/mod.ts";
 import { CountingStore } from "./_stores.ts";
+import { sharedDeadlineTimer } from "../src/scheduler.ts";
 
 export { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
 
@@ -49,7 +52,25 @@ async function flushAll(bs: CircuitBreaker[]) {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const longTimeout = timeout(10_000, { logger: silent });
+const shortTimeout = timeout(50, { logger: silent });
+
 const scenarios: Record<string, (env: Env, key: string) => Promise<unknown>> = {
+  /** A 10 s deadline set (and finished) in one request... */
+  async "timeout-first"() {
+    return { value: await longTimeout.execute(() => 1) };
+  },
+  /** ...must not break a 50 ms deadline in the next request (timers belong to their request). */
+  async "timeout-second"() {
+    const t0 = Date.now();
+    const e = await shortTimeout.execute(() => new Promise(() => {})).catch((e) => e);
+    return {
+      timedOut: e instanceof ResilienceTimeoutError,
+      ms: Date.now() - t0,
+      sharedTimer: sharedDeadlineTimer(),
+    };
+  },
+
   /** Failures spread over 4 instances open the circuit at the threshold in total. */
   async threshold(env, key) {
     const bs = fleet(4, durableObjectStore(env.CIRCUITS), key);

@@ -91,3 +91,16 @@ test("Workers KV store in workerd: an OPEN broadcast makes a fresh isolate fail 
     await mf.dispose();
   }
 });
+
+test("workerd: timeouts use per-request timers (a deadline from one request never serves another)", async () => {
+  const mf = await worker();
+  try {
+    assert.deepEqual(await scenario(mf, "timeout-first"), { value: 1 });
+    const r = await scenario(mf, "timeout-second");
+    assert.equal(r.timedOut, true);
+    assert.equal(r.sharedTimer, false); // the scheduler detected Workers and fell back
+    assert.ok((r.ms as number) < 5000, `took ${r.ms}ms`);
+  } finally {
+    await mf.dispose();
+  }
+});

@@ -149,3 +149,30 @@ test("withTimeout: caller signal", async () => {
   ctl.abort(new Error("stop"));
   await assert.rejects(p, /stop/);
 });
+
+import { sharedDeadlineTimer, stopIdleScheduler } from "../src/scheduler.ts";
+
+test("timeout: with the system clock, deadlines share one timer (outside Workers)", async () => {
+  assert.equal(sharedDeadlineTimer(), true);
+  let armed = 0;
+  const real = globalThis.setTimeout;
+  globalThis.setTimeout = ((...a: Parameters<typeof setTimeout>) => {
+    armed++;
+    return real(...a);
+  }) as typeof setTimeout;
+  try {
+    const t = timeout(10_000);
+    for (let i = 0; i < 100; i++) assert.equal(await t.execute(() => i), i);
+    // 100 deadlines, at most one real timer (armed for the first deadline).
+    assert.ok(armed <= 1, `armed ${armed} timers`);
+    // Concurrent deadlines of several durations still fire on time.
+    const slow = () => new Promise(() => {});
+    const results = await Promise.all(
+      [30, 10, 20].map((ms) => timeout(ms).execute(slow).catch((e) => e.timeout)),
+    );
+    assert.deepEqual(results, [30, 10, 20]);
+  } finally {
+    globalThis.setTimeout = real;
+  }
+  assert.equal(stopIdleScheduler(), 0);
+}, { runtimes: ["deno", "node", "bun"], why: "Workers use per-request timers" });

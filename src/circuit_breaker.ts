@@ -309,22 +309,38 @@ class Breaker implements BreakerCore {
     return this.runLocal(gen, fn, thisArg, args, parent);
   }
 
-  async runLocal(
+  runLocal(
     gen: number,
     fn: Target,
     thisArg: unknown,
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
-    let value;
+    let r: unknown;
     try {
-      value = await start(parent, fn, thisArg, args);
+      r = start(parent, fn, thisArg, args);
     } catch (e) {
       this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
-      throw e;
+      return Promise.reject(e);
     }
+    if (!(r instanceof Promise)) {
+      // A synchronous function (or a thenable): settle on its eventual value.
+      return Promise.resolve(r).then(
+        (v) => this.#done(gen, v),
+        (e) => this.#failed(gen, e),
+      );
+    }
+    return r.then((v) => this.#done(gen, v), (e) => this.#failed(gen, e));
+  }
+
+  #done(gen: number, v: unknown): unknown {
     this.settle(gen, "success");
-    return value;
+    return v;
+  }
+
+  #failed(gen: number, e: unknown): never {
+    this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
+    throw e;
   }
 
   /** A call through the store link (shared token, the local machine, or allowed). */

@@ -35,28 +35,32 @@ type AnyFn = AnyFunction;
  * `cause` (when it had none) becomes an `AggregateError` of every error.
  */
 async function runChain(
-  primary: AnyFn | undefined,
+  primaryFailed: boolean,
+  primaryError: unknown,
   fns: readonly AnyFn[],
-  scope: Scope,
+  scope: Scope | undefined,
   thisArg: unknown,
   args: readonly unknown[],
   opts: FallbackOptions,
   label: string,
 ): Promise<unknown> {
   const errors: unknown[] = [];
-  const first = primary ? -1 : 0;
-  for (let i = first; i < fns.length; i++) {
+  const first = primaryFailed ? -1 : 0;
+  const total = fns.length - first;
+  const failedWith = (e: unknown, i: number) => {
+    if (opts.shouldFallback && !opts.shouldFallback(e)) throw e;
+    errors.push(e);
+    (opts.logger ?? getDefaultLogger()).warn(
+      `Fallback '${label}': option ${i - first + 1}/${total} failed: ${String(e)}`,
+      { name: label, index: i, error: e },
+    );
+  };
+  if (primaryFailed) failedWith(primaryError, -1);
+  for (let i = 0; i < fns.length; i++) {
     try {
-      return await (i < 0
-        ? start(scope, primary!, thisArg, args)
-        : callIn(scope, fns[i], thisArg, args === WITH_CONTEXT ? [] : args));
+      return await callIn(scope, fns[i], thisArg, args === WITH_CONTEXT ? [] : args);
     } catch (e) {
-      if (opts.shouldFallback && !opts.shouldFallback(e)) throw e;
-      errors.push(e);
-      (opts.logger ?? getDefaultLogger()).warn(
-        `Fallback '${label}': option ${i - first + 1}/${fns.length - first} failed: ${String(e)}`,
-        { name: label, index: i, error: e },
-      );
+      failedWith(e, i);
     }
   }
   if ("default" in opts) return opts.default;
@@ -127,8 +131,16 @@ export function fallback(
   const [fns, opts] = splitArgs(W, fallbacksAndOptions);
   return createPolicy<Policy>(
     W,
-    (fn, thisArg, args, parent, operation) =>
-      runChain(fn, fns, parent ?? new Scope(), thisArg, args, opts, opts.name ?? operation),
+    (fn, thisArg, args, parent, operation) => {
+      // The primary runs without an async frame; the chain only when it fails.
+      const chain = (e: unknown) =>
+        runChain(true, e, fns, parent, thisArg, args, opts, opts.name ?? operation);
+      try {
+        return Promise.resolve(start(parent, fn, thisArg, args)).then(undefined, chain);
+      } catch (e) {
+        return chain(e);
+      }
+    },
   );
 }
 
@@ -213,6 +225,7 @@ export class Fallback<T = unknown, A extends unknown[] = []> {
       );
     }
     return runChain(
+      false,
       undefined,
       this.#fns,
       parentScope() ?? new Scope(),

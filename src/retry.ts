@@ -5,7 +5,7 @@
  */
 
 import { type Clock, systemClock } from "./clock.ts";
-import { Scope, start } from "./context.ts";
+import { Scope, start, type Target } from "./context.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import {
@@ -221,60 +221,91 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
 
+  /**
+   * Handles the outcome of `attempt` and runs the next attempts (the slow
+   * path: only once an attempt failed or its result is to be retried).
+   */
+  async function after(
+    attempt: number,
+    failed: boolean,
+    error: unknown,
+    value: unknown,
+    scope: Scope,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+    operation: string,
+  ): Promise<unknown> {
+    let previous = b.initialDelay;
+    for (;;) {
+      const label = name ?? operation;
+      if (failed) {
+        scope.abort(error);
+        scope.dispose();
+        if (!shouldRetry(error) || parent?.aborted) throw error;
+        if (attempt >= maxAttempts) {
+          (logger ?? getDefaultLogger()).error(
+            `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
+            { name: label, attempts: attempt, error },
+          );
+          throw error;
+        }
+      } else {
+        scope.dispose();
+        if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
+      }
+      let delay = backoffDelay(b, attempt, previous, random());
+      if (delayHint) {
+        const hint = delayHint(failed ? { error, attempt } : { result: value, attempt });
+        if (typeof hint === "number" && hint >= 0 && Number.isFinite(hint)) {
+          delay = Math.min(hint, b.maxDelay);
+        }
+      }
+      previous = delay;
+      const event: RetryEvent = failed
+        ? { name: label, attempt, maxAttempts, delay, error }
+        : { name: label, attempt, maxAttempts, delay, result: value };
+      (logger ?? getDefaultLogger()).warn(
+        `Attempt ${attempt}/${maxAttempts} failed for ${label}: ${
+          failed ? describe(error) : describeResult(value)
+        }. Retrying in ${(delay / 1000).toFixed(2)}s`,
+        { ...event },
+      );
+      onRetry?.(event);
+      if (delay > 0) await sleep(clock, delay, parent);
+      attempt++;
+      if (parent?.aborted) throw parent.reason;
+      scope = new Scope(parent, attempt);
+      try {
+        value = await start(scope, fn, thisArg, args);
+        failed = false;
+      } catch (e) {
+        failed = true;
+        error = e;
+      }
+    }
+  }
+
   const policy = createPolicy<RetryPolicy>(
     W,
-    async (fn, thisArg, args, parent, operation) => {
-      let previous = b.initialDelay;
-      for (let attempt = 1;; attempt++) {
-        if (parent?.aborted) throw parent.reason;
-        const scope = new Scope(parent, attempt);
-        let value: unknown;
-        let error: unknown;
-        let failed = false;
-        try {
-          value = await start(scope, fn, thisArg, args);
-        } catch (e) {
-          failed = true;
-          error = e;
-        }
-        const label = name ?? operation;
-        if (failed) {
-          scope.abort(error);
-          scope.dispose();
-          if (!shouldRetry(error) || parent?.aborted) throw error;
-          if (attempt >= maxAttempts) {
-            (logger ?? getDefaultLogger()).error(
-              `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
-              { name: label, attempts: attempt, error },
-            );
-            throw error;
-          }
-        } else {
-          scope.dispose();
-          if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) {
-            return value;
-          }
-        }
-        let delay = backoffDelay(b, attempt, previous, random());
-        if (delayHint) {
-          const hint = delayHint(failed ? { error, attempt } : { result: value, attempt });
-          if (typeof hint === "number" && hint >= 0 && Number.isFinite(hint)) {
-            delay = Math.min(hint, b.maxDelay);
-          }
-        }
-        previous = delay;
-        const event: RetryEvent = failed
-          ? { name: label, attempt, maxAttempts, delay, error }
-          : { name: label, attempt, maxAttempts, delay, result: value };
-        (logger ?? getDefaultLogger()).warn(
-          `Attempt ${attempt}/${maxAttempts} failed for ${label}: ${
-            failed ? describe(error) : describeResult(value)
-          }. Retrying in ${(delay / 1000).toFixed(2)}s`,
-          { ...event },
-        );
-        onRetry?.(event);
-        if (delay > 0) await sleep(clock, delay, parent);
+    (fn, thisArg, args, parent, operation) => {
+      // The first attempt without an async frame: most calls succeed.
+      if (parent?.aborted) return Promise.reject(parent.reason);
+      const scope = new Scope(parent, 1);
+      let r: unknown;
+      try {
+        r = start(scope, fn, thisArg, args);
+      } catch (e) {
+        return after(1, true, e, undefined, scope, fn, thisArg, args, parent, operation);
       }
+      return Promise.resolve(r).then(
+        (v) =>
+          retryOnResult && maxAttempts > 1
+            ? after(1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
+            : (scope.dispose(), v),
+        (e) => after(1, true, e, undefined, scope, fn, thisArg, args, parent, operation),
+      );
     },
   );
   (policy as { options: RetryPolicy["options"] }).options = { maxAttempts, ...b };

@@ -123,6 +123,8 @@ test("resilientFetch: network errors are retried; bad options are refused", asyn
   assert.throws(() => resilientFetch("http://x/", { maxAttempts: 51 }), RangeError);
   assert.throws(() => resilientFetch("http://x/", { attemptTimeout: 0 }), RangeError);
   assert.throws(() => resilientFetch("http://x/", { fetch: 1 as never }), TypeError);
+  assert.throws(() => resilientFetch("http://x/", { retryStatuses: [503, 9000] }), /retryStatuses/);
+  assert.throws(() => resilientFetch("http://x/", { initialDelay: -1 }), RangeError);
 });
 
 test("parseRetryAfter: seconds, HTTP dates, garbage", () => {

@@ -115,4 +115,5 @@ test("healthHandler: bad options fail at setup", () => {
   assert.throws(() => healthHandler({} as never), TypeError);
   assert.throws(() => healthHandler(new HealthCheck(), { format: "xml" as never }), /'format'/);
   assert.throws(() => healthHandler(new HealthCheck(), { breakers: "all" as never }), /'breakers'/);
+  assert.throws(() => healthHandler(new HealthCheck(), { serviceId: 7 as never }), /'serviceId'/);
 });

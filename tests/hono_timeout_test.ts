@@ -97,4 +97,5 @@ test("routeTimeout: bad options fail at setup", () => {
   assert.throws(() => routeTimeout(0), RangeError);
   assert.throws(() => routeTimeout(NaN), RangeError);
   assert.throws(() => routeTimeout(10, { onTimeout: 5 as never }), /onTimeout/);
+  assert.throws(() => routeTimeout(10, { clock: 5 as never }), /'clock'/);
 });

@@ -8,6 +8,7 @@ import {
   Fallback,
   fallback,
   HealthCheck,
+  MemoryStore,
   retry,
   timeout,
   withTimeout,
@@ -110,9 +111,48 @@ const rows: Row[] = [
     "s",
     TypeError,
   ]]],
+  [
+    "withTimeout",
+    "name",
+    (v) => withTimeout(Promise.resolve(1), 5, { name: v as string }),
+    STR_BAD,
+  ],
+  [
+    "withTimeout",
+    "clock",
+    (v) => withTimeout(Promise.resolve(1), 5, { clock: v as never }),
+    OBJ_BAD,
+  ],
+  ["circuitBreaker", "onStoreStatus", cb("onStoreStatus"), FN_BAD],
+  ["circuitBreaker", "store", (v) => {
+    clearCircuitBreakers();
+    return circuitBreaker({ name: "s", store: v as never });
+  }, [[42, TypeError], [{}, TypeError], [{ kind: "authoritative", sync() {} }, TypeError]]],
+  ["circuitBreaker", "storeKey", (v) => {
+    clearCircuitBreakers();
+    return circuitBreaker({ store: new MemoryStore(), storeKey: v as string });
+  }, [["", TypeError], [42, TypeError]]],
+  ...(["timeout", "refreshInterval", "batchSize", "retryInterval"] as const).map((k): Row => [
+    "circuitBreaker",
+    `storeOptions.${k}`,
+    (v) => {
+      clearCircuitBreakers();
+      return circuitBreaker({ name: "so", store: new MemoryStore(), storeOptions: { [k]: v } });
+    },
+    k === "batchSize" ? [...NUMBER_BAD, [0, RangeError], [1.5, RangeError]] : NUMBER_BAD,
+  ]),
+  ["circuitBreaker", "storeOptions.whenUnavailable", (v) => {
+    clearCircuitBreakers();
+    return circuitBreaker({
+      name: "wu",
+      store: new MemoryStore(),
+      storeOptions: { whenUnavailable: v as never },
+    });
+  }, [["sometimes", TypeError], [1, TypeError]]],
   ["fallback", "shouldFallback", (v) => fallback({ shouldFallback: v as never }), FN_BAD],
   ["fallback", "fallback #1", (v) => fallback(v as never, () => 1), [[42, TypeError]]],
   ["fallback", "name", (v) => fallback({ name: v as string }), STR_BAD],
+  ["fallback", "logger", (v) => fallback({ logger: v as never }), OBJ_BAD],
   ["Fallback", "name", (v) => new Fallback({ name: v as string }), STR_BAD],
   ["Fallback", "shouldFallback", (v) => new Fallback({ shouldFallback: v as never }), FN_BAD],
   ["Fallback", "logger", (v) => new Fallback({ logger: v as never }), OBJ_BAD],

@@ -120,8 +120,11 @@ export function resilientFetch(
     exclusiveMin: true,
   });
   const total = checkNumber(W, "totalTimeout", totalTimeout, 30_000, 0, { exclusiveMin: true });
-  if (!Array.isArray(retryStatuses)) {
-    throw new TypeError(`${W}: option 'retryStatuses' must be an array of status codes`);
+  if (
+    !Array.isArray(retryStatuses) ||
+    !retryStatuses.every((n) => Number.isInteger(n) && n >= 100 && n <= 599)
+  ) {
+    throw new TypeError(`${W}: option 'retryStatuses' must be an array of HTTP status codes`);
   }
   const { signal, ...rest } = requestInit;
   const request = new Request(input, rest);

@@ -2,7 +2,7 @@ import type { Context, Handler } from "hono";
 import { type CircuitBreaker, listCircuitBreakers } from "../circuit_breaker.ts";
 import { CircuitState, HealthStatus } from "../circuit_state.ts";
 import { type CheckOutcome, type HealthCheck, SystemHealth } from "../health_check.ts";
-import { checkObject } from "../validate.ts";
+import { checkObject, checkString } from "../validate.ts";
 
 /** Options of {@linkcode healthHandler}. */
 export interface HealthHandlerOptions {
@@ -131,6 +131,8 @@ export function healthHandler(health: HealthCheck, options: HealthHandlerOptions
     throw new TypeError(`${W}: expected a HealthCheck`);
   }
   checkObject(W, "options", options);
+  checkString(W, "serviceId", options.serviceId);
+  checkString(W, "description", options.description);
   const format = options.format ?? "negotiate";
   if (!["seed", "health+json", "negotiate"].includes(format)) {
     throw new TypeError(

@@ -5,7 +5,7 @@ import type { Clock } from "../clock.ts";
 import { ResilienceTimeoutError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { timeout } from "../timeout.ts";
-import { checkFunction } from "../validate.ts";
+import { checkFunction, checkObject } from "../validate.ts";
 import { problemResponse, waitUntil } from "./problem.ts";
 
 /** Variables our middleware sets on the Hono context (`c.var`). */
@@ -63,6 +63,7 @@ export function routeTimeout(
   ms: number,
   options: RouteTimeoutOptions = {},
 ): MiddlewareHandler<ResilienceEnv> {
+  checkObject("routeTimeout", "options", options);
   checkFunction("routeTimeout", "onTimeout", options.onTimeout);
   const policy = timeout(ms, {
     name: "route",

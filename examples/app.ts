@@ -7,7 +7,7 @@
  *   GET /health     → seed JSON, or application/health+json when asked
  */
 import { Hono } from "hono";
-import { type Clock, HealthCheck, type Logger } from "../mod.ts";
+import { type CircuitStore, type Clock, HealthCheck, type Logger } from "../mod.ts";
 import {
   healthHandler,
   type ResilienceEnv,
@@ -41,6 +41,10 @@ export interface AppOptions {
   fetch?: (request: Request) => Promise<Response>;
   /** Version reported by /health. */
   version?: string;
+  /** Shares the route's circuit through a store (e.g. Deno KV, a Durable Object). */
+  store?: CircuitStore;
+  /** Called when the store becomes unavailable or recovers. */
+  onStoreStatus?: (e: { available: boolean }) => void;
 }
 
 /** Builds the example app. */
@@ -67,6 +71,7 @@ export function createApp(o: AppOptions): Hono<ResilienceEnv> {
       halfOpenMaxCalls: o.halfOpenMaxCalls ?? 1,
       logger: o.logger,
       clock: o.clock,
+      ...(o.store ? { store: o.store, onStoreStatus: o.onStoreStatus } : {}),
     }),
     routeTimeout(o.routeTimeoutMs ?? 1500, { logger: o.logger, clock: o.clock }),
     async (c) => {

@@ -467,15 +467,14 @@ class Breaker implements BreakerCore {
     }
   }
 
-  /** A transition decided by the shared store. */
+  /** A transition decided by the shared store (logged with the seed's wording). */
   announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void {
-    this.emit(
-      from,
-      to,
-      to === CircuitState.OPEN ? "failure_threshold" : "shared",
-      failures,
-      generation,
-    );
+    const reason: TransitionReason = to === CircuitState.OPEN
+      ? (from === CircuitState.HALF_OPEN ? "half_open_failure" : "failure_threshold")
+      : to === CircuitState.CLOSED
+      ? "recovered"
+      : "reset_timeout";
+    this.emit(from, to, reason, failures, generation);
   }
 
   emit(

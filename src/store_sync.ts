@@ -220,7 +220,8 @@ export class StoreLink {
         this.#core.adopt(s, this.#core.clock.wallNow(), this.#core.clock.now());
       }
     } else if (old && old.generation !== s.generation && old.state !== s.state) {
-      this.#core.announce(old.state, s.state, old.failures, s.generation);
+      const failures = s.state === CircuitState.OPEN ? s.failures : old.failures;
+      this.#core.announce(old.state, s.state, failures, s.generation);
     }
   }
 

@@ -13,7 +13,11 @@ import { problemResponse, waitUntil } from "./problem.ts";
 /** Options of {@linkcode routeCircuitBreaker}. */
 export interface RouteCircuitBreakerOptions
   extends Omit<CircuitBreakerOptions, "name" | "fallback" | "isFailure"> {
-  /** Prefix of the breaker names in the registry. Default `"route"`. */
+  /**
+   * Prefix of the breaker names in the registry. Default `"route"`. With a
+   * `store`, the store key is `route:<key>` for every instance, so all
+   * instances (isolates, servers) of the app share each route's circuit.
+   */
   name?: string;
   /**
    * Which breaker a request belongs to: one per route by default
@@ -99,7 +103,10 @@ export function routeCircuitBreaker(
   checkFunction(W, "isFailure", isFailure);
   checkFunction(W, "fallback", fallback);
   // Validate the breaker options now, at setup (an unnamed breaker is not registered).
-  circuitBreaker(breakerOptions);
+  circuitBreaker({
+    ...breakerOptions,
+    ...(breakerOptions.store ? { storeKey: breakerOptions.storeKey ?? "route:setup" } : {}),
+  });
   const breakers = new Map<string, CircuitBreaker>();
   const keyOf = key ?? ((c: Context) => `${c.req.method} ${routePath(c, -1)}`);
 
@@ -107,7 +114,13 @@ export function routeCircuitBreaker(
     const k = keyOf(c);
     let breaker = breakers.get(k);
     if (!breaker) {
-      breaker = circuitBreaker({ ...breakerOptions, name: `${name}:${k}` });
+      // With a store, every instance of the app shares the route's circuit: the store key
+      // is the route key (`name` only tells this instance's breakers apart locally).
+      breaker = circuitBreaker({
+        ...breakerOptions,
+        name: `${name}:${k}`,
+        ...(breakerOptions.store ? { storeKey: breakerOptions.storeKey ?? `route:${k}` } : {}),
+      });
       breakers.set(k, breaker);
     }
     try {

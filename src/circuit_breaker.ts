@@ -564,7 +564,7 @@ const CORE: unique symbol = Symbol("breaker");
 type WithCore = { [CORE]: Breaker };
 
 /** Methods of every breaker, shared through the prototype chain. */
-const breakerProto = Object.setPrototypeOf({
+const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
   get state(): CircuitState {
     const core = (this as unknown as WithCore)[CORE];
     return core.viewState(core.clock.now());

@@ -76,6 +76,7 @@ export class CircuitOpenError extends ResilienceError {
    * `stack` are computed when read.
    */
   static fast(breakerName: string, timeUntilReset: number, state: CircuitState): CircuitOpenError {
+    if (!fastReady) prepareFast();
     const e = Object.create(CircuitOpenError.prototype) as {
       -readonly [K in keyof CircuitOpenError]: CircuitOpenError[K];
     };
@@ -86,28 +87,32 @@ export class CircuitOpenError extends ResilienceError {
   }
 }
 
+let fastReady = false;
+/** Gives fast errors (which have no own message or stack) computed ones; once. */
+function prepareFast(): void {
+  fastReady = true;
+  Object.defineProperties(CircuitOpenError.prototype, {
+    name: { value: "CircuitOpenError", writable: true, configurable: true },
+    message: {
+      get(this: CircuitOpenError) {
+        return openMessage(this.breakerName, this.timeUntilReset, this.state);
+      },
+      configurable: true,
+    },
+    stack: {
+      get(this: CircuitOpenError) {
+        return `${this.name}: ${this.message}`;
+      },
+      configurable: true,
+    },
+  });
+}
+
 function openMessage(name: string, left: number, state: CircuitState): string {
   return state === "half_open"
     ? `Circuit breaker '${name}' is half-open and all trial calls are in use`
     : `Circuit breaker '${name}' is open. Resets in ${(left / 1000).toFixed(1)}s`;
 }
-
-// For errors made by `CircuitOpenError.fast` (constructed ones have their own).
-Object.defineProperties(CircuitOpenError.prototype, {
-  name: { value: "CircuitOpenError", writable: true, configurable: true },
-  message: {
-    get(this: CircuitOpenError) {
-      return openMessage(this.breakerName, this.timeUntilReset, this.state);
-    },
-    configurable: true,
-  },
-  stack: {
-    get(this: CircuitOpenError) {
-      return `${this.name}: ${this.message}`;
-    },
-    configurable: true,
-  },
-});
 
 /**
  * Thrown (and used as the abort reason of the context signal) when a

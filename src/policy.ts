@@ -96,7 +96,7 @@ type PolicyFn = Policy & { [RUN]: { run: Runner }; where: string };
  * @internal Methods shared by every policy (through the prototype chain, so
  * a policy costs one function object and its runner, not a set of closures).
  */
-export const policyProto: object = Object.setPrototypeOf({
+export const policyProto: object = /* @__PURE__ */ Object.setPrototypeOf({
   execute<T>(
     this: PolicyFn,
     fn: (context: ResilienceContext) => T | PromiseLike<T>,

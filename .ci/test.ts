@@ -60,6 +60,7 @@ const CONFORMANCE = [
   "health_check",
   "options",
   "retry",
+  "scheduler",
   "shared_state",
   "timeout",
 ].map((n) => `tests/${n}_test.ts`);

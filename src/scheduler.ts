@@ -15,80 +15,124 @@ class Lane {
   constructor(readonly ms: number) {}
 }
 
-/** A pending deadline of the shared scheduler. */
+/** A pending deadline of a {@linkcode DeadlineScheduler}. */
 class Deadline {
   constructor(public at: number, public fire: (() => void) | undefined, readonly lane: Lane) {}
 }
 
-const lanes = new Map<number, Lane>();
-let timer: TimerHandle | undefined;
-let timerAt = Infinity;
+/** @internal One timer for many deadlines (exported for its tests). */
+export class DeadlineScheduler {
+  readonly #clock: Clock;
+  readonly #lanes = new Map<number, Lane>();
+  #timer: TimerHandle | undefined;
+  #timerAt = Infinity;
+  readonly #tick = () => this.#run();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Calls `fire` after `ms` unless cancelled. */
+  add(ms: number, fire: () => void): Deadline {
+    const now = this.#clock.now();
+    let lane = this.#lanes.get(ms);
+    if (!lane) this.#lanes.set(ms, lane = new Lane(ms));
+    const d = new Deadline(now + ms, fire, lane);
+    lane.items.push(d);
+    this.#arm(d.at, now);
+    return d;
+  }
+
+  /** Cancels a deadline (no timer operation). */
+  cancel(d: Deadline): void {
+    d.fire = undefined;
+    const lane = d.lane;
+    const q = lane.items;
+    // Deadlines usually end in the order they began: drop finished ones at the tail.
+    while (q.length > lane.head && !q[q.length - 1].fire) q.pop();
+    if (q.length === lane.head) {
+      q.length = 0;
+      lane.head = 0;
+    }
+  }
+
+  /** Deadlines still pending. */
+  get pending(): number {
+    let n = 0;
+    for (const lane of this.#lanes.values()) {
+      for (let i = lane.head; i < lane.items.length; i++) if (lane.items[i].fire) n++;
+    }
+    return n;
+  }
+
+  /** Whether the shared timer is armed. */
+  get armed(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /** Stops the timer when nothing is pending; returns the number pending. */
+  stopIfIdle(): number {
+    const n = this.pending;
+    if (n === 0) {
+      this.#lanes.clear();
+      if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+    }
+    return n;
+  }
+
+  #arm(at: number, now: number): void {
+    if (at >= this.#timerAt) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(this.#tick, Math.max(0, at - now));
+  }
+
+  #run(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#clock.now();
+    let next = Infinity;
+    for (const lane of this.#lanes.values()) {
+      const q = lane.items;
+      while (lane.head < q.length) {
+        const d = q[lane.head];
+        if (d.fire && d.at > now) break;
+        lane.head++;
+        const fire = d.fire;
+        d.fire = undefined;
+        fire?.();
+      }
+      if (lane.head >= lane.items.length) this.#lanes.delete(lane.ms);
+      else {
+        if (lane.head > 1024) {
+          lane.items = lane.items.slice(lane.head);
+          lane.head = 0;
+        }
+        next = Math.min(next, lane.items[lane.head].at);
+      }
+    }
+    if (next < Infinity) this.#arm(next, now);
+  }
+}
+
+let shared: DeadlineScheduler | undefined;
 
 const perRequestTimers =
   (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ===
     "Cloudflare-Workers";
 
-function arm(at: number, now: number): void {
-  if (at >= timerAt) return;
-  if (timer !== undefined) systemClock.clearTimeout(timer);
-  timerAt = at;
-  timer = systemClock.setTimeout(tick, Math.max(0, at - now));
-}
-
-function tick(): void {
-  timer = undefined;
-  timerAt = Infinity;
-  const now = systemClock.now();
-  let next = Infinity;
-  for (const lane of lanes.values()) {
-    const q = lane.items;
-    while (lane.head < q.length) {
-      const d = q[lane.head];
-      if (d.fire && d.at > now) break;
-      lane.head++;
-      const fire = d.fire;
-      d.fire = undefined;
-      fire?.();
-    }
-    if (lane.head >= q.length) lanes.delete(lane.ms);
-    else {
-      if (lane.head > 1024) {
-        lane.items = q.slice(lane.head);
-        lane.head = 0;
-      }
-      next = Math.min(next, lane.items[lane.head].at);
-    }
-  }
-  if (next < Infinity) arm(next, now);
-}
-
 /** @internal Calls `fire` after `ms` unless cancelled; returns the handle for {@linkcode cancelDeadline}. */
 export function addDeadline(clock: Clock, ms: number, fire: () => void): unknown {
   if (clock !== systemClock || perRequestTimers) return clock.setTimeout(fire, ms);
-  const now = clock.now();
-  let lane = lanes.get(ms);
-  if (!lane) lanes.set(ms, lane = new Lane(ms));
-  const d = new Deadline(now + ms, fire, lane);
-  lane.items.push(d);
-  arm(d.at, now);
-  return d;
+  return (shared ??= new DeadlineScheduler(systemClock)).add(ms, fire);
 }
 
 /** @internal Cancels a deadline made by {@linkcode addDeadline}. */
 export function cancelDeadline(clock: Clock, handle: unknown): void {
-  if (!(handle instanceof Deadline)) {
-    clock.clearTimeout(handle);
-    return;
-  }
-  handle.fire = undefined;
-  const lane = handle.lane;
-  const q = lane.items;
-  // Deadlines usually end in the order they began: drop finished ones at the tail.
-  while (q.length > lane.head && !q[q.length - 1].fire) q.pop();
-  if (q.length === lane.head) {
-    q.length = 0;
-    lane.head = 0;
-  }
+  if (handle instanceof Deadline) shared!.cancel(handle);
+  else clock.clearTimeout(handle);
 }
 
 /**
@@ -97,17 +141,7 @@ export function cancelDeadline(clock: Clock, handle: unknown): void {
  * number of deadlines still pending.
  */
 export function stopIdleScheduler(): number {
-  let pending = 0;
-  for (const lane of lanes.values()) {
-    for (let i = lane.head; i < lane.items.length; i++) if (lane.items[i].fire) pending++;
-  }
-  if (pending === 0) {
-    lanes.clear();
-    if (timer !== undefined) systemClock.clearTimeout(timer);
-    timer = undefined;
-    timerAt = Infinity;
-  }
-  return pending;
+  return shared?.stopIfIdle() ?? 0;
 }
 
 /**

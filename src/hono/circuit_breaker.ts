@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { createMiddleware } from "hono/factory";
 import { routePath } from "hono/route";
 import {
@@ -36,8 +36,9 @@ export interface RouteCircuitBreakerOptions
   fallback?: (c: Context, error: CircuitOpenError) => Response | Promise<Response>;
 }
 
-/** Thrown inside the breaker to record a failing response; never escapes. */
-class FailedResponse extends Error {}
+/** Thrown inside the breaker to record a failing response; never escapes. Built once. */
+const FAILED_RESPONSE = { failedResponse: true };
+type Guarded = (c: Context, next: Next) => Promise<void>;
 
 const defaultIsFailure = (res: Response, error: Error | undefined) =>
   error !== undefined || res.status >= 500;
@@ -107,36 +108,39 @@ export function routeCircuitBreaker(
     ...breakerOptions,
     ...(breakerOptions.store ? { storeKey: breakerOptions.storeKey ?? "route:setup" } : {}),
   });
-  const breakers = new Map<string, CircuitBreaker>();
+  /** Per key: the breaker, and the route guarded by it (built once, no closure per request). */
+  const guards = new Map<string, { breaker: CircuitBreaker; run: Guarded }>();
   const keyOf = key ?? ((c: Context) => `${c.req.method} ${routePath(c, -1)}`);
+  const guard = async (c: Context, next: Next) => {
+    await next();
+    if (isFailure(c.res, c.error)) throw FAILED_RESPONSE;
+  };
 
   return createMiddleware(async (c, next) => {
     const k = keyOf(c);
-    let breaker = breakers.get(k);
-    if (!breaker) {
+    let g = guards.get(k);
+    if (!g) {
       // With a store, every instance of the app shares the route's circuit: the store key
       // is the route key (`name` only tells this instance's breakers apart locally).
-      breaker = circuitBreaker({
+      const breaker = circuitBreaker({
         ...breakerOptions,
         name: `${name}:${k}`,
         ...(breakerOptions.store ? { storeKey: breakerOptions.storeKey ?? `route:${k}` } : {}),
       });
-      breakers.set(k, breaker);
+      g = { breaker, run: breaker(guard) };
+      guards.set(k, g);
     }
     try {
-      await breaker.execute(async () => {
-        await next();
-        if (isFailure(c.res, c.error)) throw new FailedResponse();
-      });
+      await g.run(c, next);
     } catch (e) {
-      if (breakerOptions.store) waitUntil(c, breaker.flush());
-      if (e instanceof FailedResponse) return; // the failing response goes out as it is
+      if (breakerOptions.store) waitUntil(c, g.breaker.flush());
+      if (e === FAILED_RESPONSE) return; // the failing response goes out as it is
       if (e instanceof CircuitOpenError) {
         return fallback ? await fallback(c, e) : circuitOpenResponse(e);
       }
       throw e;
     }
     // With a shared store, outcomes are reported in the background (waitUntil on Workers).
-    if (breakerOptions.store) waitUntil(c, breaker.flush());
+    if (breakerOptions.store) waitUntil(c, g.breaker.flush());
   });
 }

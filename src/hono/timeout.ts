@@ -4,8 +4,10 @@ import { HTTPException } from "hono/http-exception";
 import type { Clock } from "../clock.ts";
 import { ResilienceTimeoutError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { timeout } from "../timeout.ts";
-import { checkFunction, checkObject } from "../validate.ts";
+import { systemClock } from "../clock.ts";
+import { getDefaultLogger } from "../logger.ts";
+import { addDeadline, cancelDeadline } from "../scheduler.ts";
+import { checkFunction, checkNumber, checkObject } from "../validate.ts";
 import { problemResponse, waitUntil } from "./problem.ts";
 
 /** Variables our middleware sets on the Hono context (`c.var`). */
@@ -65,33 +67,61 @@ export function routeTimeout(
 ): MiddlewareHandler<ResilienceEnv> {
   checkObject("routeTimeout", "options", options);
   checkFunction("routeTimeout", "onTimeout", options.onTimeout);
-  const policy = timeout(ms, {
-    name: "route",
-    logger: options.logger,
-    clock: options.clock,
-  });
+  checkNumber("routeTimeout", "ms", ms, undefined, 0, { exclusiveMin: true });
+  checkObject("routeTimeout", "logger", options.logger);
+  checkObject("routeTimeout", "clock", options.clock);
+  const clock = options.clock ?? systemClock;
   return createMiddleware<ResilienceEnv>(async (c, next) => {
-    // Nested deadlines: an inner routeTimeout also follows an outer one.
-    const parent = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;
-    let handler: Promise<void> | undefined;
+    // The handler's signal follows the client (or an outer routeTimeout) and the deadline.
+    const outer = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;
+    const ctl = new AbortController();
+    const follow = () => ctl.abort(outer.reason);
+    if (outer.aborted) follow();
+    else outer.addEventListener("abort", follow, { once: true });
+    c.set("signal", ctl.signal);
+    let expired: ResilienceTimeoutError | undefined;
+    let wake!: () => void;
+    const deadline = new Promise<void>((r) => (wake = r));
+    const timer = addDeadline(clock, ms, () => {
+      expired = new ResilienceTimeoutError("route", ms);
+      (options.logger ?? getDefaultLogger()).warn(`Timeout after ${ms}ms: route`, {
+        operation: "route",
+        timeout: ms,
+      });
+      ctl.abort(expired);
+      wake();
+    });
+    const handler = next();
     try {
-      await policy.execute(({ signal }) => {
-        c.set("signal", signal);
-        return (handler = next());
-      }, parent);
-    } catch (e) {
-      if (!(e instanceof ResilienceTimeoutError) || e.operation !== "route") throw e;
-      if (handler) waitUntil(c, handler);
-      if (options.onTimeout) {
-        const r = await options.onTimeout(c, e);
-        if (r instanceof HTTPException) throw r;
-        return r;
-      }
-      return problemResponse({
+      await Promise.race([handler, deadline]);
+    } finally {
+      cancelDeadline(clock, timer);
+      outer.removeEventListener("abort", follow);
+    }
+    if (!expired) return;
+    // On Workers the abandoned handler may finish its cleanup in the background.
+    waitUntil(c, handler);
+    // An aborted handler usually fails at once, and Hono then writes its error response into
+    // the context: let that happen first (a macrotask at most), so the answer below wins.
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      handler.then(() => {}, () => {}),
+      new Promise<void>((r) => (grace = setTimeout(r, 0))),
+    ]);
+    clearTimeout(grace);
+    let answer: Response | HTTPException;
+    if (options.onTimeout) answer = await options.onTimeout(c, expired);
+    else {
+      answer = problemResponse({
         title: "Gateway Timeout",
         status: 504,
         detail: `The request did not complete within ${ms}ms.`,
       });
     }
+    if (answer instanceof HTTPException) throw answer;
+    // The aborted handler may already have produced a response (its own error's):
+    // replace it, without merging its headers.
+    c.res = undefined;
+    c.res = answer;
   });
 }

@@ -246,14 +246,18 @@ class Breaker implements BreakerCore {
 
   /** The local machine takes over from a shared state (outage, or a broadcast OPEN). */
   adopt(s: SharedState, wallNow: number, now: number): void {
-    if (s.state === CircuitState.OPEN) {
-      const left = this.resetTimeout - (wallNow - s.openedAt);
-      if (left <= 0 || (this.state === CircuitState.OPEN && this.remaining(now) >= left)) return;
-      if (this.state !== CircuitState.OPEN) this.transition(CircuitState.OPEN, "shared");
-      this.openedAt = now - (this.resetTimeout - left);
-    } else if (s.state === CircuitState.CLOSED && this.state !== CircuitState.CLOSED) {
-      this.transition(CircuitState.CLOSED, "shared");
+    if (s.state === CircuitState.CLOSED) {
+      if (this.state !== CircuitState.CLOSED) this.transition(CircuitState.CLOSED, "shared");
+      return;
     }
+    // OPEN (possibly due) or HALF_OPEN: open locally for what is left of it, so that a
+    // due circuit goes on with (local) trial calls rather than letting everything through.
+    const left = s.state === CircuitState.OPEN
+      ? Math.max(0, this.resetTimeout - (wallNow - s.openedAt))
+      : 0;
+    if (this.state === CircuitState.OPEN && this.remaining(now) >= left) return;
+    if (this.state !== CircuitState.OPEN) this.transition(CircuitState.OPEN, "shared");
+    this.openedAt = now - (this.resetTimeout - left);
   }
 
   onLocalTransition(listener: (to: CircuitState, generation: number) => void): void {

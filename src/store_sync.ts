@@ -215,9 +215,12 @@ export class StoreLink {
     this.#view = s;
     this.#fetchedAt = this.#core.clock.now();
     if (this.#store.kind === "advisory") {
-      // Adopt a broadcast OPEN that is still running.
-      if (s.state === CircuitState.OPEN) {
-        this.#core.adopt(s, this.#core.clock.wallNow(), this.#core.clock.now());
+      // Adopt a broadcast OPEN that is still running (an old one must not disturb).
+      const wall = this.#core.clock.wallNow();
+      if (
+        s.state === CircuitState.OPEN && wall - s.openedAt < this.#core.config.resetTimeout
+      ) {
+        this.#core.adopt(s, wall, this.#core.clock.now());
       }
     } else if (old && old.generation !== s.generation && old.state !== s.state) {
       const failures = s.state === CircuitState.OPEN ? s.failures : old.failures;

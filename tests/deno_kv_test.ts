@@ -60,7 +60,8 @@ test(
   async () => {
     const kv = await openKv(":memory:");
     try {
-      const bs = fleet(4, kv, { failureThreshold: 1 });
+      // A generous store timeout: this test is about permits, not about a slow machine.
+      const bs = fleet(4, kv, { failureThreshold: 1, storeOptions: { timeout: 10_000 } });
       await assert.rejects(bs[0].execute(boom));
       for (const b of bs) await b.flush();
       await new Promise((r) => setTimeout(r, 120));

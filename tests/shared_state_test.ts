@@ -305,3 +305,29 @@ test("store options are validated at construction", () => {
     /whenUnavailable/,
   );
 });
+
+test("shared: an outage while the shared circuit is due to half-open continues with local trials", async () => {
+  const clock = new FakeClock();
+  const faulty = new FaultyStore(new MemoryStore({ clock }));
+  const [b] = fleet(1, faulty, clock, {
+    failureThreshold: 1,
+    halfOpenMaxCalls: 1,
+    storeOptions: { refreshInterval: 0, batchSize: 1, retryInterval: 60_000 },
+  });
+  await assert.rejects(b.execute(boom));
+  await b.flush(); // the shared circuit is OPEN
+  clock.tick(CFG.resetTimeout); // and now due for a trial
+  faulty.fault = "throw"; // ...when the store goes down
+  const release: (() => void)[] = [];
+  let admitted = 0;
+  const calls = Array.from({ length: 10 }, () =>
+    b.execute(() => {
+      admitted++;
+      return new Promise<void>((r) => release.push(r));
+    }).catch((e) => e));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(admitted, 1); // one local trial, not everything
+  for (const r of release) r();
+  const results = await Promise.all(calls);
+  assert.equal(results.filter((r) => r instanceof CircuitOpenError).length, 9);
+});

@@ -34,7 +34,7 @@ function checkConfig(c: SharedConfig): SharedConfig {
  * Export it from your Worker and bind it (see README, "Durable Objects").
  *
  * @example
- * ```ts ignore
+ * ```ts
  * // worker.ts
  * export { CircuitBreakerObject } from "edge-resilience/cloudflare";
  * ```

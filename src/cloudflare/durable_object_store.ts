@@ -34,12 +34,16 @@ export interface DurableObjectStoreOptions {
  * refresh (`storeOptions.refreshInterval`).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { circuitBreaker } from "edge-resilience";
- * import { durableObjectStore } from "edge-resilience/cloudflare";
+ * import { type CircuitBreakerNamespace, durableObjectStore } from "edge-resilience/cloudflare";
+ *
+ * interface Env {
+ *   CIRCUITS: CircuitBreakerNamespace;
+ * }
  *
  * export default {
- *   async fetch(req: Request, env: Env, ctx: ExecutionContext) {
+ *   async fetch(_req: Request, env: Env, ctx: { waitUntil(p: Promise<unknown>): void }) {
  *     const breaker = circuitBreaker({ name: "payments", store: durableObjectStore(env.CIRCUITS) });
  *     const res = await breaker.execute(() => fetch("https://payments.example"));
  *     ctx.waitUntil(breaker.flush());

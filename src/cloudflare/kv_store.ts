@@ -38,10 +38,11 @@ export interface WorkersKvStoreOptions {
  * propagation. Writes are rate-limited per key; one read per `cacheTtl`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { circuitBreaker } from "edge-resilience";
- * import { workersKvStore } from "edge-resilience/cloudflare";
+ * import { type KvNamespaceLike, workersKvStore } from "edge-resilience/cloudflare";
  *
+ * declare const env: { CIRCUIT_KV: KvNamespaceLike };
  * const breaker = circuitBreaker({ name: "search", store: workersKvStore(env.CIRCUIT_KV) });
  * ```
  */

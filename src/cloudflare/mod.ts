@@ -3,11 +3,12 @@
  * authoritative store, and an advisory Workers KV store.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { circuitBreaker } from "edge-resilience";
- * import { durableObjectStore } from "edge-resilience/cloudflare";
+ * import { type CircuitBreakerNamespace, durableObjectStore } from "edge-resilience/cloudflare";
  * export { CircuitBreakerObject } from "edge-resilience/cloudflare";
  *
+ * declare const env: { CIRCUITS: CircuitBreakerNamespace };
  * const breaker = circuitBreaker({ name: "api", store: durableObjectStore(env.CIRCUITS) });
  * ```
  *

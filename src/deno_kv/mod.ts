@@ -3,7 +3,7 @@
  * and half-open permits (compare-and-set on versionstamps).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { circuitBreaker } from "edge-resilience";
  * import { denoKvStore } from "edge-resilience/deno-kv";
  *

@@ -47,7 +47,7 @@ export interface DenoKvStoreOptions {
  * `Deno.openKv(":memory:")`, and Deno Deploy. Needs `--unstable-kv`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { circuitBreaker } from "edge-resilience";
  * import { denoKvStore } from "edge-resilience/deno-kv";
  *

@@ -71,6 +71,9 @@ export function routeTimeout(
   checkObject("routeTimeout", "logger", options.logger);
   checkObject("routeTimeout", "clock", options.clock);
   const clock = options.clock ?? systemClock;
+  // Not `timeout()`'s policy: a route needs exactly one AbortController (for c.var.signal)
+  // and one listener on the request's signal, and this path is per request, so it uses the
+  // shared deadline scheduler directly instead of a chain of scopes.
   return createMiddleware<ResilienceEnv>(async (c, next) => {
     // The handler's signal follows the client (or an outer routeTimeout) and the deadline.
     const outer = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;

@@ -170,7 +170,6 @@ const REJECT = -1;
 class Breaker implements BreakerCore {
   name: string;
   link: StoreLink | undefined;
-  localListeners: ((to: CircuitState, generation: number) => void)[] | undefined;
   readonly threshold: number;
   readonly resetTimeout: number;
   readonly halfOpenMax: number;
@@ -260,10 +259,6 @@ class Breaker implements BreakerCore {
     this.openedAt = now - (this.resetTimeout - left);
   }
 
-  onLocalTransition(listener: (to: CircuitState, generation: number) => void): void {
-    (this.localListeners ??= []).push(listener);
-  }
-
   /** Whether an error counts as a failure (not excluded, and `isFailure` agrees). */
   countsAsFailure(e: unknown): boolean {
     if (this.excluded?.(e)) return false;
@@ -327,15 +322,22 @@ class Breaker implements BreakerCore {
       this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
       return Promise.reject(e);
     }
-    if (!(r instanceof Promise)) {
-      // A synchronous function (or a thenable): settle on its eventual value.
-      return Promise.resolve(r).then(
-        (v) => this.#done(gen, v),
-        (e) => this.#failed(gen, e),
-      );
+    // Settle handlers are made once per generation, not per call.
+    let h = this.#handlers;
+    if (!h || h.gen !== gen) {
+      h = this.#handlers = {
+        gen,
+        ok: (v: unknown) => this.#done(gen, v),
+        err: (e: unknown) => this.#failed(gen, e),
+      };
     }
-    return r.then((v) => this.#done(gen, v), (e) => this.#failed(gen, e));
+    // A synchronous function (or a thenable) settles on its eventual value too.
+    return (r instanceof Promise ? r : Promise.resolve(r)).then(h.ok, h.err);
   }
+
+  #handlers:
+    | { gen: number; ok: (v: unknown) => unknown; err: (e: unknown) => never }
+    | undefined;
 
   #done(gen: number, v: unknown): unknown {
     this.settle(gen, "success");
@@ -466,9 +468,7 @@ class Breaker implements BreakerCore {
     if (to === CircuitState.OPEN) this.openedAt = this.clock.now();
     else this.failures = 0;
     this.emit(from, to, reason, failureCount, this.gen);
-    if (reason !== "shared" && this.localListeners) {
-      for (const l of this.localListeners) l(to, this.gen);
-    }
+    if (reason !== "shared") this.link?.localTransition(to, this.gen);
   }
 
   /** A transition decided by the shared store (logged with the seed's wording). */

@@ -58,8 +58,6 @@ export interface BreakerCore {
   adopt(state: SharedState, wallNow: number, now: number): void;
   /** Logs and emits a transition seen in the shared state. */
   announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void;
-  /** Local transitions, for advisory stores to publish. */
-  onLocalTransition(listener: (to: CircuitState, generation: number) => void): void;
   /** Store availability events. */
   storeStatus(e: StoreStatusEvent): void;
 }
@@ -130,16 +128,18 @@ export class StoreLink {
       );
     }
     this.#mode = mode;
-    if (store.kind === "advisory") {
-      core.onLocalTransition((to, generation) => {
-        if (this.#down || (to !== CircuitState.OPEN && to !== CircuitState.CLOSED)) return;
-        const s = initialSharedState();
-        s.state = to;
-        s.generation = generation;
-        s.openedAt = to === CircuitState.OPEN ? core.clock.wallNow() : 0;
-        this.#spawn(this.#op(() => store.publish!(this.#key, s)).then(() => {}));
-      });
-    }
+  }
+
+  /** A transition of the local machine: advisory stores broadcast OPEN and CLOSED. */
+  localTransition(to: CircuitState, generation: number): void {
+    const store = this.#store;
+    if (store.kind !== "advisory" || this.#down) return;
+    if (to !== CircuitState.OPEN && to !== CircuitState.CLOSED) return;
+    const s = initialSharedState();
+    s.state = to;
+    s.generation = generation;
+    s.openedAt = to === CircuitState.OPEN ? this.#core.clock.wallNow() : 0;
+    this.#spawn(this.#op(() => store.publish!(this.#key, s)).then(() => {}));
   }
 
   get available(): boolean {

@@ -125,6 +125,8 @@ export interface CircuitStats {
   lateResults: number;
   /** True while held open by `isolate()`. */
   isolated: boolean;
+  /** With a `store`: whether it is usable now (else the local state decides). Absent without one. */
+  storeAvailable?: boolean;
   /** Increments on every transition. */
   generation: number;
   /** Configuration in force. */
@@ -547,6 +549,7 @@ class Breaker implements BreakerCore {
       totalRejections: this.totalRejections,
       lateResults: this.late,
       isolated: this.isolated > 0,
+      ...(this.link ? { storeAvailable: this.link.available } : {}),
       generation: v ? v.generation : this.gen,
       failureThreshold: this.threshold,
       resetTimeout: this.resetTimeout,

@@ -187,6 +187,7 @@ test("breaker: stats, timeUntilReset is 0 unless OPEN, reset() clears", async ()
   assert.equal(s.successCount, 1);
   assert.equal(s.timeUntilReset, 0);
   assert.equal(s.totalCalls, 2);
+  assert.equal("storeAvailable" in s, false); // no store, no store status
   await assert.rejects(b.execute(boom));
   clock.tick(100);
   s = b.getStats();

@@ -172,6 +172,7 @@ test("shared: store faults never fail the user's call (1,000+ faulted calls per 
     // Logged once per outage, not per call; an event says so.
     assert.equal(log.lines.filter((l) => l.includes("state store unavailable")).length, 1, fault);
     assert.deepEqual(statuses.map((s) => s.available), [false], fault);
+    assert.equal(b.getStats().storeAvailable, false, fault);
     // It recovers by itself.
     faulty.heal();
     clock.tick(200);
@@ -181,6 +182,7 @@ test("shared: store faults never fail the user's call (1,000+ faulted calls per 
     await b.execute(() => "after");
     await b.flush();
     assert.equal(statuses.at(-1)?.available, true, `${fault} recovers`);
+    assert.equal(b.getStats().storeAvailable, true, fault);
     assert.ok(log.lines.some((l) => l.includes("state store available again")), fault);
   }
 });

@@ -46,6 +46,7 @@ function breakerCheck(b: CircuitBreaker): CheckOutcome {
       state: s.state,
       failureCount: s.failureCount,
       timeUntilReset: s.timeUntilReset,
+      ...(s.storeAvailable !== undefined ? { storeAvailable: s.storeAvailable } : {}),
     },
   };
 }

@@ -78,7 +78,6 @@ export {
   applyOutcomes,
   type CircuitStore,
   initialSharedState,
-  MemoryStore,
   type Outcome,
   parseSharedState,
   type PermitAnswer,
@@ -86,4 +85,5 @@ export {
   type SharedState,
   storeKey,
 } from "./src/store.ts";
-export type { StoreOptions, StoreStatusEvent } from "./src/store_sync.ts";
+export { MemoryStore } from "./src/memory_store.ts";
+export { circuitStore, type StoreOptions, type StoreStatusEvent } from "./src/store_sync.ts";

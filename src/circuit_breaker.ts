@@ -13,7 +13,9 @@ import { createPolicy, type Policy, policyProto } from "./policy.ts";
 import type { CircuitStore, SharedConfig, SharedState } from "./store.ts";
 import {
   type BreakerCore,
-  StoreLink,
+  LINK,
+  type LinkedStore,
+  type StoreLink,
   type StoreOptions,
   type StoreStatusEvent,
 } from "./store_sync.ts";
@@ -224,7 +226,13 @@ class Breaker implements BreakerCore {
       if (typeof key !== "string" || key === "") {
         throw new TypeError(`${W}: option 'storeKey' (or 'name') is required with option 'store'`);
       }
-      this.link = new StoreLink(this, o.store, key, o.storeOptions);
+      const link = (o.store as Partial<LinkedStore> | null)?.[LINK];
+      if (typeof link !== "function") {
+        throw new TypeError(
+          `${W}: option 'store' must be a store of this library or one wrapped with circuitStore()`,
+        );
+      }
+      this.link = link(this, key, o.storeOptions);
     }
   }
 

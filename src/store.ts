@@ -13,7 +13,6 @@
  * @module
  */
 
-import { type Clock, systemClock } from "./clock.ts";
 import { CircuitState } from "./circuit_state.ts";
 
 /** The shared state of one breaker, as stored. Times are wall-clock ms. */
@@ -252,52 +251,4 @@ export function storeKey(prefix: string, name: string, maxBytes = 512): string {
     throw new RangeError(`store key: '${key.slice(0, 40)}…' is longer than ${maxBytes} bytes`);
   }
   return key;
-}
-
-/**
- * An authoritative store in this process's memory: breakers sharing it
- * share one state, exactly as they would through a Durable Object. Useful
- * to share a circuit between several call sites, and in tests.
- *
- * @example
- * ```ts
- * import { circuitBreaker, MemoryStore } from "edge-resilience";
- *
- * const store = new MemoryStore();
- * const breaker = circuitBreaker({ name: "api", store });
- * ```
- */
-export class MemoryStore implements CircuitStore {
-  /** Always authoritative. */
-  readonly kind = "authoritative" as const;
-  readonly #states = new Map<string, SharedState>();
-  readonly #clock: Clock;
-
-  /** `clock.wallNow()` is the store's time. */
-  constructor(options: { clock?: Clock } = {}) {
-    this.#clock = options.clock ?? systemClock;
-  }
-
-  /** Applies outcomes; returns the state. */
-  sync(key: string, outcomes: readonly Outcome[], config: SharedConfig): Promise<SharedState> {
-    const s = applyOutcomes(
-      this.#states.get(key) ?? initialSharedState(),
-      outcomes,
-      config,
-      this.#clock.wallNow(),
-    );
-    this.#states.set(key, s);
-    return Promise.resolve(s);
-  }
-
-  /** Grants a permit when due. */
-  acquire(key: string, config: SharedConfig): Promise<PermitAnswer> {
-    const r = acquirePermit(
-      this.#states.get(key) ?? initialSharedState(),
-      config,
-      this.#clock.wallNow(),
-    );
-    this.#states.set(key, r.state);
-    return Promise.resolve(r);
-  }
 }

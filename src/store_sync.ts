@@ -75,7 +75,61 @@ export type Admission =
   | { kind: "allow" }
   | { kind: "reject"; timeUntilReset: number; state: CircuitState };
 
-const FAILED: unique symbol = Symbol("store failed");
+const FAILED: unique symbol = /* @__PURE__ */ Symbol("store failed");
+
+/** @internal Where a store keeps the function that links it to a breaker. */
+export const LINK: unique symbol = /* @__PURE__ */ Symbol.for("edge-resilience.store-link");
+
+/** @internal A store, as linked by {@linkcode circuitStore}. */
+export type LinkedStore = CircuitStore & {
+  [LINK]: (core: BreakerCore, key: string, options: StoreOptions | undefined) => StoreLink;
+};
+
+/**
+ * Makes a store implementation usable by breakers: checks its shape and
+ * links it to the breaker machinery (which a breaker without a store does
+ * not load). Returns `impl` itself. The stores of this library (MemoryStore,
+ * the Durable Object, Workers KV and Deno KV stores) come linked already;
+ * wrap your own, e.g. a Redis-backed one.
+ *
+ * @example
+ * ```ts
+ * import { acquirePermit, applyOutcomes, circuitBreaker, circuitStore, initialSharedState } from "edge-resilience";
+ *
+ * const states = new Map();
+ * const store = circuitStore({
+ *   kind: "authoritative",
+ *   async sync(key, outcomes, config) {
+ *     const s = applyOutcomes(states.get(key) ?? initialSharedState(), outcomes, config, Date.now());
+ *     states.set(key, s);
+ *     return s;
+ *   },
+ *   async acquire(key, config) {
+ *     const r = acquirePermit(states.get(key) ?? initialSharedState(), config, Date.now());
+ *     states.set(key, r.state);
+ *     return r;
+ *   },
+ * });
+ * const breaker = circuitBreaker({ name: "api", store });
+ * ```
+ */
+export function circuitStore<S extends CircuitStore>(impl: S): S {
+  if (
+    typeof impl !== "object" || impl === null || typeof impl.sync !== "function" ||
+    (impl.kind !== "authoritative" && impl.kind !== "advisory") ||
+    (impl.kind === "authoritative" && typeof impl.acquire !== "function") ||
+    (impl.kind === "advisory" && typeof impl.publish !== "function")
+  ) {
+    throw new TypeError(
+      "circuitStore: expected { kind: 'authoritative', sync, acquire } or { kind: 'advisory', sync, publish }",
+    );
+  }
+  Object.defineProperty(impl, LINK, {
+    value: (core: BreakerCore, key: string, options: StoreOptions | undefined) =>
+      new StoreLink(core, impl, key, options),
+  });
+  return impl;
+}
 
 export class StoreLink {
   readonly #core: BreakerCore;
@@ -102,13 +156,6 @@ export class StoreLink {
   constructor(core: BreakerCore, store: CircuitStore, key: string, o: StoreOptions = {}) {
     const W = "circuitBreaker";
     checkObject(W, "storeOptions", o);
-    if (
-      typeof store !== "object" || store === null || typeof store.sync !== "function" ||
-      (store.kind !== "authoritative" && store.kind !== "advisory") ||
-      (store.kind === "authoritative" && typeof store.acquire !== "function")
-    ) {
-      throw new TypeError(`${W}: option 'store' must be a CircuitStore`);
-    }
     this.#core = core;
     this.#store = store;
     this.#key = key;

@@ -1,5 +1,12 @@
 // Test doubles around real stores: operation counting and fault injection.
-import type { CircuitStore, Outcome, PermitAnswer, SharedConfig, SharedState } from "../mod.ts";
+import {
+  type CircuitStore,
+  circuitStore,
+  type Outcome,
+  type PermitAnswer,
+  type SharedConfig,
+  type SharedState,
+} from "../mod.ts";
 
 /** Counts every store operation, and how many are in flight. */
 export class CountingStore implements CircuitStore {
@@ -8,6 +15,7 @@ export class CountingStore implements CircuitStore {
   outcomes = 0;
   constructor(readonly inner: CircuitStore) {
     this.kind = inner.kind;
+    circuitStore(this);
   }
   get total(): number {
     return this.ops.sync + this.ops.acquire + this.ops.publish;
@@ -36,6 +44,7 @@ export class FaultyStore implements CircuitStore {
   #hung: (() => void)[] = [];
   constructor(readonly inner: CircuitStore, readonly slowMs = 2000) {
     this.kind = inner.kind;
+    circuitStore(this);
   }
   /** Releases hanging calls (they then fail) and stops misbehaving. */
   heal(): void {

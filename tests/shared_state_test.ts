@@ -5,6 +5,7 @@ import {
   applyOutcomes,
   circuitBreaker,
   CircuitOpenError,
+  circuitStore,
   clearCircuitBreakers,
   initialSharedState,
   MemoryStore,
@@ -332,4 +333,30 @@ test("shared: an outage while the shared circuit is due to half-open continues w
   for (const r of release) r();
   const results = await Promise.all(calls);
   assert.equal(results.filter((r) => r instanceof CircuitOpenError).length, 9);
+});
+
+test("circuitStore: validates and links a custom store (returns the same object)", async () => {
+  const impl = {
+    kind: "authoritative" as const,
+    states: new Map<string, ReturnType<typeof initialSharedState>>(),
+    sync(key: string, outcomes: readonly import("../mod.ts").Outcome[], config: SharedConfig) {
+      const s = applyOutcomes(this.states.get(key) ?? initialSharedState(), outcomes, config, 0);
+      this.states.set(key, s);
+      return Promise.resolve(s);
+    },
+    acquire(key: string, config: SharedConfig) {
+      const r = acquirePermit(this.states.get(key) ?? initialSharedState(), config, 0);
+      this.states.set(key, r.state);
+      return Promise.resolve(r);
+    },
+  };
+  clearCircuitBreakers();
+  assert.throws(() => circuitBreaker({ name: "raw", store: impl }), /circuitStore/);
+  assert.equal(circuitStore(impl), impl);
+  const b = circuitBreaker({ name: "custom", store: impl, failureThreshold: 1, logger: silent });
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  assert.equal(impl.states.get("custom")?.state, "open");
+  assert.throws(() => circuitStore({ kind: "advisory", sync: impl.sync } as never), TypeError);
+  assert.throws(() => circuitStore({ kind: "sometimes" } as never), TypeError);
 });

@@ -1,6 +1,7 @@
 import type { CircuitStore, Outcome, PermitAnswer, SharedConfig, SharedState } from "../store.ts";
 import { checkString } from "../validate.ts";
 import { storeKey } from "../store.ts";
+import { circuitStore } from "../store_sync.ts";
 
 /** The RPC surface of a {@linkcode CircuitBreakerObject} stub. */
 export interface CircuitBreakerObjectStub {
@@ -66,9 +67,9 @@ export function durableObjectStore(
   const prefix = options.prefix ?? "cb:";
   // A stub per operation: Workers ties I/O objects to the request that made them.
   const stub = (key: string) => namespace.get(namespace.idFromName(storeKey(prefix, key)) as never);
-  return {
+  return circuitStore({
     kind: "authoritative",
     sync: (key, outcomes, config) => stub(key).sync([...outcomes], config),
     acquire: (key, config) => stub(key).acquire(config),
-  };
+  });
 }

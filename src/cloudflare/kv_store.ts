@@ -3,6 +3,7 @@ import { systemClock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type CircuitStore, parseSharedState, type SharedState, storeKey } from "../store.ts";
 import { checkNumber, checkObject, checkString } from "../validate.ts";
+import { circuitStore } from "../store_sync.ts";
 
 /** The Workers KV binding (structural: the subset used). */
 export interface KvNamespaceLike {
@@ -79,7 +80,7 @@ export function workersKvStore(
     const last = lastWrite.get(key);
     return last === undefined || now - last >= minWrite;
   };
-  return {
+  return circuitStore({
     kind: "advisory",
     async sync(name) {
       const key = storeKey(prefix, name);
@@ -105,5 +106,5 @@ export function workersKvStore(
         held.set(key, state);
       }
     },
-  };
+  });
 }

@@ -7,6 +7,7 @@ import {
   type SharedState,
 } from "../store.ts";
 import { checkNumber, checkObject } from "../validate.ts";
+import { circuitStore } from "../store_sync.ts";
 
 /** A Deno KV key. */
 export type KvKey = readonly (string | number | bigint | boolean | Uint8Array)[];
@@ -95,7 +96,7 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
     }
     throw new Error(`${W}: gave up after ${attempts} conflicting writes`);
   }
-  return {
+  return circuitStore({
     kind: "authoritative",
     sync(name, outcomes, config) {
       if (outcomes.length === 0) {
@@ -114,5 +115,5 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
         return [r.state, r];
       });
     },
-  };
+  });
 }

@@ -1,13 +1,17 @@
 // Deadlines for timeouts. With the system clock, one real timer serves every
 // pending deadline: deadlines of equal duration expire in the order they were
 // set, so each duration has a FIFO lane, and the timer is armed for the
-// earliest head. A deadline that is cancelled costs no timer operation; the
-// timer is left to fire (once) when nothing is due, and then stops.
+// earliest head (at most 250 ms ahead, then re-armed). A deadline that is
+// cancelled costs no timer operation; once nothing is pending the timer fires
+// once more, within 250 ms, and stops: it never keeps a finished program alive.
 //
 // Cloudflare Workers tie a timer to the request that created it, so one timer
 // cannot serve deadlines of several requests: there (and with an injected
 // clock) every deadline gets its own timer.
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+
+/** The shared timer is never armed further ahead than this (ms). */
+const HORIZON = 250;
 
 class Lane {
   items: Deadline[] = [];
@@ -82,7 +86,10 @@ export class DeadlineScheduler {
     return n;
   }
 
-  #arm(at: number, now: number): void {
+  #arm(deadline: number, now: number): void {
+    // Never armed further than HORIZON ahead: once every deadline is done, the timer
+    // ends within HORIZON, so it never keeps a finished program alive for long.
+    const at = Math.min(deadline, now + HORIZON);
     if (at >= this.#timerAt) return;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timerAt = at;
@@ -150,4 +157,9 @@ export function stopIdleScheduler(): number {
  */
 export function sharedDeadlineTimer(): boolean {
   return !perRequestTimers;
+}
+
+/** @internal Whether the shared timer is armed now (for tests). */
+export function sharedTimerArmed(): boolean {
+  return shared?.armed ?? false;
 }

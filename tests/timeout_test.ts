@@ -150,7 +150,7 @@ test("withTimeout: caller signal", async () => {
   await assert.rejects(p, /stop/);
 });
 
-import { sharedDeadlineTimer, stopIdleScheduler } from "../src/scheduler.ts";
+import { sharedDeadlineTimer, sharedTimerArmed, stopIdleScheduler } from "../src/scheduler.ts";
 
 test("timeout: with the system clock, deadlines share one timer (outside Workers)", async () => {
   assert.equal(sharedDeadlineTimer(), true);
@@ -175,4 +175,12 @@ test("timeout: with the system clock, deadlines share one timer (outside Workers
     globalThis.setTimeout = real;
   }
   assert.equal(stopIdleScheduler(), 0);
+}, { runtimes: ["deno", "node", "bun"], why: "Workers use per-request timers" });
+
+test("timeout: the shared timer stops by itself soon after the last deadline ends", async () => {
+  const t = timeout(60_000);
+  assert.equal(await t.execute(() => 1), 1);
+  assert.equal(sharedTimerArmed(), true); // armed at most 250 ms ahead, not 60 s
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(sharedTimerArmed(), false); // it fired, found nothing due, and stopped
 }, { runtimes: ["deno", "node", "bun"], why: "Workers use per-request timers" });

@@ -1,11 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import type { Clock } from "../clock.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { ResilienceTimeoutError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
-import { systemClock } from "../clock.ts";
-import { getDefaultLogger } from "../logger.ts";
+import { getDefaultLogger, type Logger } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
 import { checkFunction, checkNumber, checkObject } from "../validate.ts";
 import { problemResponse, waitUntil } from "./problem.ts";

@@ -68,6 +68,28 @@ test("routeFallback: successes pass through; `when` decides; maxEntries bounds t
 test("routeFallback: bad options fail at setup", () => {
   assert.throws(() => routeFallback({}), /'response' or 'lastGood'/);
   assert.throws(() => routeFallback({ lastGood: { maxEntries: 0 } }), RangeError);
+  assert.throws(() => routeFallback({ lastGood: { maxBytes: 0 } }), /maxBytes/);
   assert.throws(() => routeFallback({ response: "x" as never }), TypeError);
   assert.throws(() => routeFallback(undefined as never), TypeError);
+});
+
+test("routeFallback: bodies over lastGood.maxBytes and event streams are not kept", async () => {
+  const a = new Hono();
+  let fail = false;
+  const big = "x".repeat(2048);
+  a.get("/big", routeFallback({ lastGood: { maxBytes: 1024 } }), (c) => {
+    if (fail) return c.text("down", 500);
+    // A streamed body (no content-length): the copy is abandoned past maxBytes.
+    return new Response(new Blob([big]).stream());
+  });
+  a.get("/events", routeFallback({ lastGood: true }), (c) => {
+    if (fail) return c.text("down", 500);
+    return c.body("data: 1\n\n", 200, { "content-type": "text/event-stream" });
+  });
+  assert.equal((await (await a.request("/big")).text()).length, 2048); // the client gets it all
+  assert.equal(await (await a.request("/events")).text(), "data: 1\n\n");
+  await macrotask();
+  fail = true;
+  assert.equal((await a.request("/big")).status, 500);
+  assert.equal((await a.request("/events")).status, 500);
 });

@@ -28,9 +28,41 @@ export interface RouteFallbackOptions {
     key?: (c: Context) => string;
     /** Entries kept (least recently stored dropped first). Default 100. */
     maxEntries?: number;
+    /**
+     * Larger bodies are not kept (nor event streams). Default 1 MiB. The copy
+     * is read in the background and abandoned as soon as it grows past this.
+     */
+    maxBytes?: number;
   };
   /** Whether to fall back. Default: the handler threw or the status is 5xx. */
   when?: (response: Response, error: Error | undefined) => boolean;
+}
+
+/** Reads a stream whole, or gives up (cancelling it) past `max` bytes. */
+async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<ArrayBuffer | undefined> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out.buffer;
 }
 
 interface Stored {
@@ -72,6 +104,10 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
     integer: true,
     max: 1_000_000,
   });
+  const maxBytes = checkNumber(W, "lastGood.maxBytes", lgOpts.maxBytes, 1 << 20, 1, {
+    integer: true,
+    max: Number.MAX_SAFE_INTEGER,
+  });
   const useLastGood = lg === true || typeof lg === "object";
   if (!useLastGood && !options.response) {
     throw new TypeError(`${W}: give option 'response' or 'lastGood' (or both)`);
@@ -85,13 +121,18 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
     await next();
     const res = c.res;
     if (!when(res, c.error)) {
-      if (useLastGood && c.req.method === "GET" && res.ok && res.body) {
+      const length = Number(res.headers.get("content-length") ?? 0);
+      if (
+        useLastGood && c.req.method === "GET" && res.ok && res.body && length <= maxBytes &&
+        !res.headers.get("content-type")?.includes("text/event-stream")
+      ) {
         const key = keyOf(c);
         const copy = res.clone();
         // Read the copy in the background so streaming responses are not held up.
         waitUntil(
           c,
-          copy.arrayBuffer().then((body) => {
+          readCapped(copy.body!, maxBytes).then((body) => {
+            if (!body) return;
             store.delete(key);
             store.set(key, { body, status: res.status, headers: [...res.headers] });
             if (store.size > maxEntries) store.delete(store.keys().next().value!);

@@ -49,7 +49,7 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
   .sort()
   .map((n) => `tests/${n}`);
 
-/** Core tests that need no Node API beyond node:assert: run inside workerd. */
+/** Tests that need no Node API beyond node:assert (core and Hono middleware): run inside workerd. */
 const CONFORMANCE = [
   "circuit_breaker",
   "circuit_breaker_model",
@@ -58,6 +58,9 @@ const CONFORMANCE = [
   "fallback",
   "harness",
   "health_check",
+  "hono_circuit_breaker",
+  "hono_fallback",
+  "hono_health",
   "options",
   "retry",
   "scheduler",
@@ -157,6 +160,12 @@ if (wanted("bun")) {
 // 6. workerd: the core conformance tests in a real Worker.
 if (wanted("workerd")) {
   banner("workerd (miniflare, built package)");
+  const notHere = TEST_FILES.filter((f) => !CONFORMANCE.includes(f));
+  console.log(
+    `not run in workerd (they need Node APIs — servers, child processes, files, miniflare itself): ${
+      notHere.join(", ")
+    }`,
+  );
   const t: Tally = { runtime: "workerd", passed: 0, failed: 0, skipped: 0 };
   if (build.code !== 0) t.failed = 1;
   else {

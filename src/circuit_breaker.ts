@@ -249,10 +249,6 @@ class Breaker implements BreakerCore {
     return this.opts.logger ?? getDefaultLogger();
   }
 
-  admitLocal(): number {
-    return this.admit();
-  }
-
   /** The local machine takes over from a shared state (outage, or a broadcast OPEN). */
   adopt(s: SharedState, wallNow: number, now: number): void {
     if (s.state === CircuitState.CLOSED) {

@@ -53,7 +53,7 @@ export interface BreakerCore {
   readonly config: SharedConfig;
   logger(): Logger;
   /** Local state machine, used while the store is unavailable. */
-  admitLocal(): number;
+  admit(): number;
   /** Makes the local machine take over from a shared state (monotonic now). */
   adopt(state: SharedState, wallNow: number, now: number): void;
   /** Logs and emits a transition seen in the shared state. */
@@ -312,7 +312,7 @@ export class StoreLink {
       this.#fetchedAt = now; // one refresh at a time
       this.#spawn(this.#flush());
     }
-    if (this.#store.kind === "advisory") return { kind: "local", gen: this.#core.admitLocal() };
+    if (this.#store.kind === "advisory") return { kind: "local", gen: this.#core.admit() };
     const v = this.#view!;
     const cfg = this.#core.config;
     if (v.state === CircuitState.CLOSED) {
@@ -374,7 +374,7 @@ export class StoreLink {
     if (this.#mode === "reject") {
       return { kind: "reject", timeUntilReset: this.#retry, state: CircuitState.OPEN };
     }
-    return { kind: "local", gen: this.#core.admitLocal() };
+    return { kind: "local", gen: this.#core.admit() };
   }
 
   /** Records a shared call's outcome; failures and trials are sent at once. */

@@ -2,7 +2,7 @@
 // option, at construction time.
 
 /** Largest delay `setTimeout` accepts without overflowing (2^31 - 1 ms). */
-export const MAX_TIMER_MS = 2_147_483_647;
+const MAX_TIMER_MS = 2_147_483_647;
 
 function show(v: unknown): string {
   return typeof v === "string" ? JSON.stringify(v) : String(v);

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
 import * as esbuild from "esbuild";
+import { Miniflare, type MiniflareOptions } from "miniflare";
 import { ROOT } from "./_root.ts";
 
 export { ROOT };
@@ -87,4 +88,19 @@ export function startServer(
       reject(new Error(`${cmd} exited with ${code}:\n${output.join("")}`));
     });
   });
+}
+
+/** A Miniflare (workerd) instance running `entry` bundled, with string bindings. */
+export async function workerFor(
+  entry: string,
+  bindings: Record<string, string>,
+  extra: Partial<MiniflareOptions> = {},
+): Promise<Miniflare> {
+  return new Miniflare({
+    modules: true,
+    script: await bundle(entry, "neutral"),
+    compatibilityDate: "2025-01-01",
+    bindings,
+    ...extra,
+  } as MiniflareOptions);
 }

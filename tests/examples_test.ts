@@ -5,12 +5,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { Miniflare } from "miniflare";
 import { clearCircuitBreakers } from "../mod.ts";
 import { createApp } from "../examples/app.ts";
 import { startFlakyUpstream } from "../examples/flaky_upstream.ts";
 import { macrotask, test } from "./_harness.ts";
-import { bundle, bunPath, denoPath, startServer } from "./_runtimes.ts";
+import { bundle, bunPath, denoPath, startServer, workerFor } from "./_runtimes.ts";
 
 /** The same checks against any way of serving the example app. */
 async function exercise(
@@ -117,12 +116,7 @@ test("example server on Bun (Bun.serve)", async () => {
 
 test("example Worker in workerd (miniflare): real responses and headers", async () => {
   const up = await startFlakyUpstream();
-  const mf = new Miniflare({
-    modules: true,
-    script: await bundle("examples/worker.ts", "neutral"),
-    compatibilityDate: "2025-01-01",
-    bindings: { UPSTREAM_URL: up.url },
-  });
+  const mf = await workerFor("examples/worker.ts", { UPSTREAM_URL: up.url });
   try {
     await exercise(async (p, init) => {
       const r = await mf.dispatchFetch(`http://localhost${p}`, init as never);

@@ -1,19 +1,13 @@
 // The route middleware inside real workerd (miniflare): status codes,
 // headers, and a timeout that really cancels the upstream subrequest.
 import assert from "node:assert/strict";
-import { Miniflare } from "miniflare";
 import { test } from "./_harness.ts";
-import { bundle } from "./_runtimes.ts";
+import { workerFor } from "./_runtimes.ts";
 import { startUpstream, until } from "./_upstream.ts";
 
 test("workerd: routeTimeout answers 504 and cancels the upstream subrequest; breaker 503 + Retry-After", async () => {
   const up = await startUpstream(() => {/* never answers */});
-  const mf = new Miniflare({
-    modules: true,
-    script: await bundle("tests/_worker_fixture.ts", "neutral"),
-    compatibilityDate: "2025-01-01",
-    bindings: { UPSTREAM_URL: up.url },
-  });
+  const mf = await workerFor("tests/_worker_fixture.ts", { UPSTREAM_URL: up.url });
   try {
     const slow = await mf.dispatchFetch("http://localhost/slow");
     assert.equal(slow.status, 504);

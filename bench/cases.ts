@@ -165,7 +165,7 @@ export function shutdown(): void {
 }
 
 // --- Hono: the same route bare and behind our middleware stack.
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { routeCircuitBreaker, routeFallback, routeTimeout } from "../src/hono/mod.ts";
 
 const bare = new Hono();
@@ -178,8 +178,28 @@ guarded.get(
   routeTimeout(10_000, { logger: silent }),
   (c) => c.text("42"),
 );
+// Hono's own floor for a stack of three middlewares: three that do nothing.
+const noop: MiddlewareHandler = async (_c, next) => {
+  await next();
+};
+const noops = new Hono();
+noops.get("/x", noop, noop, noop, (c) => c.text("42"));
+// ...and the least a route timeout that really aborts must add: a signal for the handler.
+const withSignal: MiddlewareHandler = async (c, next) => {
+  c.set("signal", new AbortController().signal);
+  await next();
+};
+const noopsSignal = new Hono();
+noopsSignal.get("/x", noop, noop, withSignal, (c) => c.text("42"));
 const request = (app: Hono) => async () => await (await app.request("/x")).text();
 groups["hono-request"] = [
   { name: "bare route", run: request(bare), expectCalls: 0, expect: "42" },
+  { name: "3 no-op middlewares", run: request(noops), expectCalls: 0, expect: "42" },
+  {
+    name: "3 no-op middlewares, one makes a signal",
+    run: request(noopsSignal),
+    expectCalls: 0,
+    expect: "42",
+  },
   { name: "edge-resilience stack", run: request(guarded), expectCalls: 0, expect: "42" },
 ];

@@ -121,9 +121,9 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
     await next();
     const res = c.res;
     if (!when(res, c.error)) {
-      const length = Number(res.headers.get("content-length") ?? 0);
       if (
-        useLastGood && c.req.method === "GET" && res.ok && res.body && length <= maxBytes &&
+        useLastGood && c.req.method === "GET" && res.ok && res.body &&
+        Number(res.headers.get("content-length") ?? 0) <= maxBytes &&
         !res.headers.get("content-type")?.includes("text/event-stream")
       ) {
         const key = keyOf(c);

@@ -10,11 +10,12 @@ import { type Scope, start, type Target } from "./context.ts";
 import { CircuitOpenError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy, policyProto } from "./policy.ts";
-import type { CircuitStore, SharedConfig, SharedState } from "./store.ts";
+import type { CircuitStore } from "./store.ts";
 import {
   type BreakerCore,
   LINK,
   type LinkedStore,
+  REJECT,
   type StoreLink,
   type StoreOptions,
   type StoreStatusEvent,
@@ -169,7 +170,6 @@ export interface CircuitBreaker extends Policy {
 }
 
 const W = "circuitBreaker";
-const REJECT = -1;
 
 class Breaker implements BreakerCore {
   name: string;
@@ -222,47 +222,20 @@ class Breaker implements BreakerCore {
     this.clock = o.clock ?? systemClock;
     checkFunction(W, "onStoreStatus", o.onStoreStatus);
     if (o.store !== undefined) {
-      const key = o.storeKey ?? o.name;
-      if (typeof key !== "string" || key === "") {
-        throw new TypeError(`${W}: option 'storeKey' (or 'name') is required with option 'store'`);
-      }
+      // The link (and its checks of the store options) comes with the store: a breaker
+      // without one does not load it.
       const link = (o.store as Partial<LinkedStore> | null)?.[LINK];
       if (typeof link !== "function") {
         throw new TypeError(
           `${W}: option 'store' must be a store of this library or one wrapped with circuitStore()`,
         );
       }
-      this.link = link(this, key, o.storeOptions);
+      this.link = link(this);
     }
-  }
-
-  get config(): SharedConfig {
-    return {
-      failureThreshold: this.threshold,
-      resetTimeout: this.resetTimeout,
-      halfOpenMaxCalls: this.halfOpenMax,
-      permitTtl: this.opts.storeOptions?.permitTtl ?? 30_000,
-    };
   }
 
   logger(): Logger {
     return this.opts.logger ?? getDefaultLogger();
-  }
-
-  /** The local machine takes over from a shared state (outage, or a broadcast OPEN). */
-  adopt(s: SharedState, wallNow: number, now: number): void {
-    if (s.state === CircuitState.CLOSED) {
-      if (this.state !== CircuitState.CLOSED) this.transition(CircuitState.CLOSED, "shared");
-      return;
-    }
-    // OPEN (possibly due) or HALF_OPEN: open locally for what is left of it, so that a
-    // due circuit goes on with (local) trial calls rather than letting everything through.
-    const left = s.state === CircuitState.OPEN
-      ? Math.max(0, this.resetTimeout - (wallNow - s.openedAt))
-      : 0;
-    if (this.state === CircuitState.OPEN && this.remaining(now) >= left) return;
-    if (this.state !== CircuitState.OPEN) this.transition(CircuitState.OPEN, "shared");
-    this.openedAt = now - (this.resetTimeout - left);
   }
 
   /** Whether an error counts as a failure (not excluded, and `isFailure` agrees). */
@@ -306,7 +279,7 @@ class Breaker implements BreakerCore {
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
-    if (this.link && !this.isolated) return this.runShared(this.link, fn, thisArg, args, parent);
+    if (this.link && !this.isolated) return this.link.run(fn, thisArg, args, parent);
     const gen = this.admit();
     if (gen === REJECT) {
       return this.reject(thisArg, args, this.left, this.state);
@@ -353,46 +326,6 @@ class Breaker implements BreakerCore {
   #failed(gen: number, e: unknown): never {
     this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
     throw e;
-  }
-
-  /** A call through the store link (shared token, the local machine, or allowed). */
-  async runShared(
-    link: StoreLink,
-    fn: Target,
-    thisArg: unknown,
-    args: readonly unknown[],
-    parent: Scope | undefined,
-  ): Promise<unknown> {
-    const a = await link.admit(this.clock.now());
-    if (a.kind === "reject") return await this.reject(thisArg, args, a.timeUntilReset, a.state);
-    if (a.kind === "local") {
-      if (a.gen === REJECT) {
-        return await this.reject(thisArg, args, this.left, this.state);
-      }
-      return await this.runLocal(a.gen, fn, thisArg, args, parent);
-    }
-    this.totalCalls++;
-    let value;
-    try {
-      value = await start(parent, fn, thisArg, args);
-    } catch (e) {
-      const failed = this.countsAsFailure(e);
-      if (failed) this.totalFailures++;
-      // A neutral (excluded) error shows the service answers: a trial returns its permit as a success.
-      if (a.kind === "shared" && (failed || a.token.permit)) link.settle(a.token, !failed);
-      throw e;
-    }
-    this.totalSuccesses++;
-    if (a.kind === "shared") link.settle(a.token, true);
-    return value;
-  }
-
-  storeStatus(e: StoreStatusEvent): void {
-    try {
-      this.opts.onStoreStatus?.(e);
-    } catch (err) {
-      this.logger().error(`Circuit breaker '${this.name}' store listener threw: ${String(err)}`);
-    }
   }
 
   /** Milliseconds left in OPEN at `now` (0 once elapsed, Infinity if isolated). */
@@ -475,16 +408,6 @@ class Breaker implements BreakerCore {
     else this.failures = 0;
     this.emit(from, to, reason, failureCount, this.gen);
     if (reason !== "shared") this.link?.localTransition(to, this.gen);
-  }
-
-  /** A transition decided by the shared store (logged with the seed's wording). */
-  announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void {
-    const reason: TransitionReason = to === CircuitState.OPEN
-      ? (from === CircuitState.HALF_OPEN ? "half_open_failure" : "failure_threshold")
-      : to === CircuitState.CLOSED
-      ? "recovered"
-      : "reset_timeout";
-    this.emit(from, to, reason, failures, generation);
   }
 
   emit(

@@ -2,8 +2,10 @@
 // fresh in the background, batched outcome reports, synchronous permit
 // requests only when OPEN is due to end, and a local fallback whenever the
 // store fails (throws, hangs, is slow, or returns malformed data).
+import type { CircuitBreakerOptions, TransitionReason } from "./circuit_breaker.ts";
 import type { Clock } from "./clock.ts";
 import { CircuitState } from "./circuit_state.ts";
+import { type Scope, start, type Target } from "./context.ts";
 import type { Logger } from "./logger.ts";
 import {
   type CircuitStore,
@@ -46,20 +48,51 @@ export interface StoreStatusEvent {
   readonly error?: unknown;
 }
 
-/** What the link needs from the breaker it serves. */
+/** @internal `admit()`'s answer for a call that must be rejected. */
+export const REJECT = -1;
+
+/** What the link needs from the breaker it serves (its local state machine). */
 export interface BreakerCore {
   readonly name: string;
   readonly clock: Clock;
-  readonly config: SharedConfig;
+  readonly opts: CircuitBreakerOptions;
+  readonly threshold: number;
+  readonly resetTimeout: number;
+  readonly halfOpenMax: number;
+  state: CircuitState;
+  openedAt: number;
+  /** Milliseconds until reset computed by the last rejecting `admit()`. */
+  readonly left: number;
+  totalCalls: number;
+  totalSuccesses: number;
+  totalFailures: number;
   logger(): Logger;
-  /** Local state machine, used while the store is unavailable. */
+  /** Local admission: a generation, or REJECT. */
   admit(): number;
-  /** Makes the local machine take over from a shared state (monotonic now). */
-  adopt(state: SharedState, wallNow: number, now: number): void;
-  /** Logs and emits a transition seen in the shared state. */
-  announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void;
-  /** Store availability events. */
-  storeStatus(e: StoreStatusEvent): void;
+  /** Milliseconds left in OPEN at monotonic `now`. */
+  remaining(now: number): number;
+  transition(to: CircuitState, reason: TransitionReason): void;
+  emit(
+    from: CircuitState,
+    to: CircuitState,
+    reason: TransitionReason,
+    failureCount: number,
+    generation: number,
+  ): void;
+  countsAsFailure(e: unknown): boolean;
+  reject(
+    thisArg: unknown,
+    args: readonly unknown[],
+    left: number,
+    state: CircuitState,
+  ): Promise<unknown>;
+  runLocal(
+    gen: number,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown>;
 }
 
 /** A call admitted through the store. */
@@ -82,7 +115,7 @@ export const LINK: unique symbol = /* @__PURE__ */ Symbol.for("edge-resilience.s
 
 /** @internal A store, as linked by {@linkcode circuitStore}. */
 export type LinkedStore = CircuitStore & {
-  [LINK]: (core: BreakerCore, key: string, options: StoreOptions | undefined) => StoreLink;
+  [LINK]: (core: BreakerCore) => StoreLink;
 };
 
 /**
@@ -125,8 +158,7 @@ export function circuitStore<S extends CircuitStore>(impl: S): S {
     );
   }
   Object.defineProperty(impl, LINK, {
-    value: (core: BreakerCore, key: string, options: StoreOptions | undefined) =>
-      new StoreLink(core, impl, key, options),
+    value: (core: BreakerCore) => new StoreLink(core, impl),
   });
   return impl;
 }
@@ -135,6 +167,7 @@ export class StoreLink {
   readonly #core: BreakerCore;
   readonly #store: CircuitStore;
   readonly #key: string;
+  readonly #config: SharedConfig;
   readonly #timeout: number;
   readonly #refresh: number;
   readonly #batch: number;
@@ -153,12 +186,23 @@ export class StoreLink {
   /** A denial reused by queued callers until a trial settles or the view ages. */
   #denied: { at: number; state: SharedState } | undefined;
 
-  constructor(core: BreakerCore, store: CircuitStore, key: string, o: StoreOptions = {}) {
+  constructor(core: BreakerCore, store: CircuitStore) {
     const W = "circuitBreaker";
-    checkObject(W, "storeOptions", o);
+    const key = core.opts.storeKey ?? core.opts.name;
+    if (typeof key !== "string" || key === "") {
+      throw new TypeError(`${W}: option 'storeKey' (or 'name') is required with option 'store'`);
+    }
+    checkObject(W, "storeOptions", core.opts.storeOptions);
+    const o = core.opts.storeOptions ?? {};
     this.#core = core;
     this.#store = store;
     this.#key = key;
+    this.#config = {
+      failureThreshold: core.threshold,
+      resetTimeout: core.resetTimeout,
+      halfOpenMaxCalls: core.halfOpenMax,
+      permitTtl: o.permitTtl ?? 30_000,
+    };
     this.#timeout = checkNumber(W, "storeOptions.timeout", o.timeout, 500, 0, {
       exclusiveMin: true,
     });
@@ -175,6 +219,74 @@ export class StoreLink {
       );
     }
     this.#mode = mode;
+  }
+
+  /** A call through the store (shared token, the local machine, or allowed). */
+  async run(
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    const core = this.#core;
+    const a = await this.admit(core.clock.now());
+    if (a.kind === "reject") return await core.reject(thisArg, args, a.timeUntilReset, a.state);
+    if (a.kind === "local") {
+      if (a.gen === REJECT) return await core.reject(thisArg, args, core.left, core.state);
+      return await core.runLocal(a.gen, fn, thisArg, args, parent);
+    }
+    core.totalCalls++;
+    let value;
+    try {
+      value = await start(parent, fn, thisArg, args);
+    } catch (e) {
+      const failed = core.countsAsFailure(e);
+      if (failed) core.totalFailures++;
+      // A neutral (excluded) error shows the service answers: a trial returns its permit as a success.
+      if (a.kind === "shared" && (failed || a.token.permit)) this.settle(a.token, !failed);
+      throw e;
+    }
+    core.totalSuccesses++;
+    if (a.kind === "shared") this.settle(a.token, true);
+    return value;
+  }
+
+  /** The local machine takes over from a shared state (outage, or a broadcast OPEN). */
+  #adopt(s: SharedState, wallNow: number, now: number): void {
+    const core = this.#core;
+    if (s.state === CircuitState.CLOSED) {
+      if (core.state !== CircuitState.CLOSED) core.transition(CircuitState.CLOSED, "shared");
+      return;
+    }
+    // OPEN (possibly due) or HALF_OPEN: open locally for what is left of it, so that a
+    // due circuit goes on with (local) trial calls rather than letting everything through.
+    const left = s.state === CircuitState.OPEN
+      ? Math.max(0, core.resetTimeout - (wallNow - s.openedAt))
+      : 0;
+    if (core.state === CircuitState.OPEN && core.remaining(now) >= left) return;
+    if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "shared");
+    core.openedAt = now - (core.resetTimeout - left);
+  }
+
+  /** Store availability events, to `onStoreStatus`. */
+  #status(e: StoreStatusEvent): void {
+    try {
+      this.#core.opts.onStoreStatus?.(e);
+    } catch (err) {
+      this.#core.logger().error(
+        `Circuit breaker '${this.#core.name}' store listener threw: ${String(err)}`,
+      );
+    }
+  }
+
+  /** A transition seen in the shared state, logged and emitted with the seed's wording. */
+  #announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void {
+    const reason: TransitionReason = to === CircuitState.OPEN
+      ? (from === CircuitState.HALF_OPEN ? "half_open_failure" : "failure_threshold")
+      : to === CircuitState.CLOSED
+      ? "recovered"
+      : "reset_timeout";
+    this.#core.emit(from, to, reason, failures, generation);
   }
 
   /** A transition of the local machine: advisory stores broadcast OPEN and CLOSED. */
@@ -237,9 +349,9 @@ export class StoreLink {
       { name: core.name, error },
     );
     if (this.#view && this.#store.kind === "authoritative") {
-      core.adopt(this.#view, core.clock.wallNow(), now);
+      this.#adopt(this.#view, core.clock.wallNow(), now);
     }
-    core.storeStatus({ name: core.name, available: false, error });
+    this.#status({ name: core.name, available: false, error });
   }
 
   #up(): void {
@@ -249,7 +361,7 @@ export class StoreLink {
     core.logger().info(`Circuit breaker '${core.name}': state store available again`, {
       name: core.name,
     });
-    core.storeStatus({ name: core.name, available: true });
+    this.#status({ name: core.name, available: true });
   }
 
   #spawn(p: Promise<void>): void {
@@ -265,13 +377,13 @@ export class StoreLink {
       // Adopt a broadcast OPEN that is still running (an old one must not disturb).
       const wall = this.#core.clock.wallNow();
       if (
-        s.state === CircuitState.OPEN && wall - s.openedAt < this.#core.config.resetTimeout
+        s.state === CircuitState.OPEN && wall - s.openedAt < this.#config.resetTimeout
       ) {
-        this.#core.adopt(s, wall, this.#core.clock.now());
+        this.#adopt(s, wall, this.#core.clock.now());
       }
     } else if (old && old.generation !== s.generation && old.state !== s.state) {
       const failures = s.state === CircuitState.OPEN ? s.failures : old.failures;
-      this.#core.announce(old.state, s.state, failures, s.generation);
+      this.#announce(old.state, s.state, failures, s.generation);
     }
   }
 
@@ -281,7 +393,7 @@ export class StoreLink {
     const batch = this.#pending;
     this.#pending = [];
     const run = async () => {
-      const cfg = this.#core.config;
+      const cfg = this.#config;
       const r = await this.#op(
         () => this.#store.sync(this.#key, batch, cfg),
         (v) => (v === undefined ? initialSharedState() : parseSharedState(v)),
@@ -314,7 +426,7 @@ export class StoreLink {
     }
     if (this.#store.kind === "advisory") return { kind: "local", gen: this.#core.admit() };
     const v = this.#view!;
-    const cfg = this.#core.config;
+    const cfg = this.#config;
     if (v.state === CircuitState.CLOSED) {
       return { kind: "shared", token: { generation: v.generation, permit: false } };
     }
@@ -352,7 +464,7 @@ export class StoreLink {
       if (d && this.#core.clock.now() - d.at < this.#refresh) {
         return { granted: false, state: d.state };
       }
-      const cfg = this.#core.config;
+      const cfg = this.#config;
       const answer = await this.#op(
         () => this.#store.acquire!(this.#key, cfg),
         (a) => {

@@ -12,7 +12,6 @@ import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy, policyProto } from "./policy.ts";
 import type { CircuitStore } from "./store.ts";
 import {
-  type BreakerCore,
   LINK,
   type LinkedStore,
   REJECT,
@@ -171,7 +170,7 @@ export interface CircuitBreaker extends Policy {
 
 const W = "circuitBreaker";
 
-class Breaker implements BreakerCore {
+class Breaker {
   name: string;
   link: StoreLink | undefined;
   readonly threshold: number;
@@ -493,6 +492,31 @@ class Breaker implements BreakerCore {
     this.totalRejections = this.late = 0;
   }
 }
+
+/** @internal What the store link uses of a breaker: its local state machine. */
+export type BreakerCore = Pick<
+  Breaker,
+  | "name"
+  | "clock"
+  | "opts"
+  | "threshold"
+  | "resetTimeout"
+  | "halfOpenMax"
+  | "state"
+  | "openedAt"
+  | "left"
+  | "totalCalls"
+  | "totalSuccesses"
+  | "totalFailures"
+  | "logger"
+  | "admit"
+  | "remaining"
+  | "transition"
+  | "emit"
+  | "countsAsFailure"
+  | "reject"
+  | "runLocal"
+>;
 
 const CORE: unique symbol = Symbol("breaker");
 type WithCore = { [CORE]: Breaker };

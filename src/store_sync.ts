@@ -2,11 +2,9 @@
 // fresh in the background, batched outcome reports, synchronous permit
 // requests only when OPEN is due to end, and a local fallback whenever the
 // store fails (throws, hangs, is slow, or returns malformed data).
-import type { CircuitBreakerOptions, TransitionReason } from "./circuit_breaker.ts";
-import type { Clock } from "./clock.ts";
+import type { BreakerCore, TransitionReason } from "./circuit_breaker.ts";
 import { CircuitState } from "./circuit_state.ts";
 import { type Scope, start, type Target } from "./context.ts";
-import type { Logger } from "./logger.ts";
 import {
   type CircuitStore,
   initialSharedState,
@@ -50,50 +48,6 @@ export interface StoreStatusEvent {
 
 /** @internal `admit()`'s answer for a call that must be rejected. */
 export const REJECT = -1;
-
-/** What the link needs from the breaker it serves (its local state machine). */
-export interface BreakerCore {
-  readonly name: string;
-  readonly clock: Clock;
-  readonly opts: CircuitBreakerOptions;
-  readonly threshold: number;
-  readonly resetTimeout: number;
-  readonly halfOpenMax: number;
-  state: CircuitState;
-  openedAt: number;
-  /** Milliseconds until reset computed by the last rejecting `admit()`. */
-  readonly left: number;
-  totalCalls: number;
-  totalSuccesses: number;
-  totalFailures: number;
-  logger(): Logger;
-  /** Local admission: a generation, or REJECT. */
-  admit(): number;
-  /** Milliseconds left in OPEN at monotonic `now`. */
-  remaining(now: number): number;
-  transition(to: CircuitState, reason: TransitionReason): void;
-  emit(
-    from: CircuitState,
-    to: CircuitState,
-    reason: TransitionReason,
-    failureCount: number,
-    generation: number,
-  ): void;
-  countsAsFailure(e: unknown): boolean;
-  reject(
-    thisArg: unknown,
-    args: readonly unknown[],
-    left: number,
-    state: CircuitState,
-  ): Promise<unknown>;
-  runLocal(
-    gen: number,
-    fn: Target,
-    thisArg: unknown,
-    args: readonly unknown[],
-    parent: Scope | undefined,
-  ): Promise<unknown>;
-}
 
 /** A call admitted through the store. */
 export interface SharedToken {

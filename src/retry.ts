@@ -10,11 +10,13 @@ import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import {
   checkFunction,
+  checkKnownOptions,
   checkNumber,
   checkObject,
   checkString,
   type ErrorClass,
   errorMatcher,
+  optionNames,
 } from "./validate.ts";
 
 /**
@@ -179,9 +181,25 @@ export function backoffDelay(
  *   .execute(({ signal }) => fetch("https://example.com", { signal }));
  * ```
  */
+const RETRY_OPTIONS = optionNames<RetryOptions>({
+  maxAttempts: 1,
+  initialDelay: 1,
+  backoffFactor: 1,
+  maxDelay: 1,
+  jitter: 1,
+  retryOn: 1,
+  retryOnResult: 1,
+  delayHint: 1,
+  onRetry: 1,
+  name: 1,
+  logger: 1,
+  clock: 1,
+  random: 1,
+});
+
 export function retry(options: RetryOptions = {}): RetryPolicy {
   const W = "retry";
-  checkObject(W, "options", options);
+  checkKnownOptions(W, options, RETRY_OPTIONS);
   const maxAttempts = checkNumber(W, "maxAttempts", options.maxAttempts, 3, 1, {
     integer: true,
     max: 10_000,

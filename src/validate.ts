@@ -93,3 +93,61 @@ export function errorMatcher(
     `${where}: option '${name}' must be an array of error classes or a predicate function`,
   );
 }
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j];
+      prev[j] = Math.min(
+        prev[j] + 1,
+        prev[j - 1] + 1,
+        diag + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1),
+      );
+      diag = up;
+    }
+  }
+  return prev[b.length];
+}
+
+/**
+ * Refuses option names the pattern does not know, naming the key and the
+ * nearest known one: `retry({ maxAttempt: 3 })` → "retry: unknown option
+ * 'maxAttempt' (did you mean 'maxAttempts'?)". A misspelled option would
+ * otherwise be silently ignored and its default used.
+ */
+export function checkKnownOptions(
+  where: string,
+  options: unknown,
+  known: readonly string[],
+): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`${where}: options must be an object, got ${show(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    let best = "";
+    let bestDistance = Infinity;
+    for (const k of known) {
+      const d = editDistance(key, k);
+      if (d < bestDistance) [best, bestDistance] = [k, d];
+    }
+    const near = best && bestDistance <= Math.max(2, Math.floor(best.length / 3));
+    throw new TypeError(
+      `${where}: unknown option '${key}'` +
+        (near ? ` (did you mean '${best}'?)` : ` (known options: ${known.join(", ")})`),
+    );
+  }
+}
+
+/**
+ * The option names of an options interface, checked by the compiler to be
+ * exactly its keys (a missing or extra name fails to type-check), for
+ * {@linkcode checkKnownOptions}: `optionNames<RetryOptions>({ maxAttempts: 1, … })`.
+ */
+export function optionNames<T>(table: { readonly [K in keyof Required<T>]: 1 }): readonly string[] {
+  return Object.keys(table);
+}

@@ -230,3 +230,24 @@ test("options: wrapping a non-function and decorating a non-method are refused",
     /timeout: can only decorate methods/,
   );
 });
+
+// Unknown option names are refused, naming the key and the nearest known one.
+// Each pattern adds its row here as it adopts checkKnownOptions.
+const UNKNOWN: [where: string, make: () => unknown, message: RegExp][] = [
+  [
+    "retry",
+    () => retry({ maxAttempt: 3 } as never),
+    /unknown option 'maxAttempt' \(did you mean 'maxAttempts'\?\)/,
+  ],
+  [
+    "retry",
+    () => retry({ zzz: 1 } as never),
+    /unknown option 'zzz' \(known options: maxAttempts, /,
+  ],
+];
+
+test("options: unknown option names are refused with the nearest known one", () => {
+  for (const [where, make, message] of UNKNOWN) {
+    assert.throws(make, (e) => e instanceof TypeError && message.test(e.message), where);
+  }
+});

@@ -150,6 +150,22 @@ export function backoffDelay(
   return Math.min(d, cap);
 }
 
+const RETRY_OPTIONS = optionNames<RetryOptions>({
+  maxAttempts: 1,
+  initialDelay: 1,
+  backoffFactor: 1,
+  maxDelay: 1,
+  jitter: 1,
+  retryOn: 1,
+  retryOnResult: 1,
+  delayHint: 1,
+  onRetry: 1,
+  name: 1,
+  logger: 1,
+  clock: 1,
+  random: 1,
+});
+
 /**
  * Retries a failing call with exponential backoff.
  *
@@ -181,22 +197,6 @@ export function backoffDelay(
  *   .execute(({ signal }) => fetch("https://example.com", { signal }));
  * ```
  */
-const RETRY_OPTIONS = optionNames<RetryOptions>({
-  maxAttempts: 1,
-  initialDelay: 1,
-  backoffFactor: 1,
-  maxDelay: 1,
-  jitter: 1,
-  retryOn: 1,
-  retryOnResult: 1,
-  delayHint: 1,
-  onRetry: 1,
-  name: 1,
-  logger: 1,
-  clock: 1,
-  random: 1,
-});
-
 export function retry(options: RetryOptions = {}): RetryPolicy {
   const W = "retry";
   checkKnownOptions(W, options, RETRY_OPTIONS);

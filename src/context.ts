@@ -37,7 +37,14 @@ export interface ResilienceContext {
 type Listener = (reason: unknown) => void;
 const NOT_ABORTED: unique symbol = Symbol("not aborted");
 /** The part of a scope that exists only once something listens to it. */
-type Lazy = { listeners?: Listener[]; unlink?: () => void; signal?: AbortSignal };
+type Lazy = {
+  listeners?: Listener[];
+  unlink?: () => void;
+  signal?: AbortSignal;
+  /** Registered on the caller's signal: this scope and its index in the fan. */
+  owner?: Scope;
+  slot?: number;
+};
 const noop = () => {};
 
 /** @internal A node of the cancellation tree. Exported for the policies only. */
@@ -150,9 +157,8 @@ export class Scope implements ResilienceContext {
     let a = noop;
     let b = noop;
     if (ext) {
-      const onAbort = () => this.abort(ext.reason);
-      ext.addEventListener("abort", onAbort, { once: true });
-      a = () => ext.removeEventListener("abort", onAbort);
+      const fan = watch(ext, x, this);
+      a = () => unwatch(fan, ext, x);
     }
     if (parent) b = parent.onAbort((r) => this.abort(r));
     x.unlink = () => {
@@ -169,6 +175,63 @@ export class Scope implements ResilienceContext {
       u();
     }
   }
+}
+
+/**
+ * One abort listener per caller signal, however many calls share it: the
+ * listener aborts every scope registered on the signal. A scope leaves the
+ * set when its call settles; the listener is removed once the set is empty
+ * (the set itself stays with the signal, ready for its next call).
+ */
+type Fan = { entries: Lazy[]; onAbort: () => void };
+const fans = new WeakMap<AbortSignal, Fan>();
+
+/** Registers `x` (the lazy part of `scope`) on `signal`'s fan. */
+function watch(signal: AbortSignal, x: Lazy, scope: Scope): Fan {
+  let fan = fans.get(signal);
+  if (!fan) {
+    const entries: Lazy[] = [];
+    const onAbort = () => {
+      const reason = signal.reason;
+      const all = entries.splice(0);
+      let thrown: { e: unknown } | undefined;
+      for (const e of all) {
+        e.slot = -1;
+        try {
+          e.owner!.abort(reason);
+        } catch (err) {
+          thrown ??= { e: err }; // the others still abort (as separate listeners would)
+        }
+      }
+      if (thrown) throw thrown.e;
+    };
+    fans.set(signal, fan = { entries, onAbort });
+  }
+  const entries = fan.entries;
+  if (entries.length === 0) signal.addEventListener("abort", fan.onAbort, { once: true });
+  x.owner = scope;
+  x.slot = entries.length;
+  entries.push(x);
+  return fan;
+}
+
+/** Removes `x` from the fan (swap with the last entry: O(1)). */
+function unwatch(fan: Fan, signal: AbortSignal, x: Lazy): void {
+  const i = x.slot!;
+  if (i < 0) return;
+  x.slot = -1;
+  const entries = fan.entries;
+  const last = entries.pop()!;
+  if (last !== x) {
+    entries[i] = last;
+    last.slot = i;
+  }
+  if (entries.length === 0) signal.removeEventListener("abort", fan.onAbort);
+}
+
+/** @internal Scopes registered on the caller's `signal` now (for tests). */
+export function signalWatchers(signal: AbortSignal): number {
+  return fans.get(signal)?.entries.length ?? 0;
 }
 
 /** Marks "inside a policy call that has no scope of its own" (no allocation per call). */

@@ -1,13 +1,29 @@
-// The npm package as users get it: `npm pack` of npm/, installed into a
-// temporary consumer project, used through ESM import, CJS require, and a
-// TypeScript file type-checked with tsc against the published types.
+// The npm package as users get it: built by `deno task build:npm` (no flags:
+// the size budgets hold), `npm pack`ed, installed into a consumer project
+// (.ci/out/npm-consumer) and used there: ESM import and CJS require on Node,
+// TypeScript consumers in every module resolution mode, source maps whose
+// sources are in the package, and the Workers-only entry kept out of Node.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { test } from "./_harness.ts";
 import { denoPath, ROOT } from "./_runtimes.ts";
+
+const DENO_ONLY = {
+  runtimes: ["deno" as const],
+  why: "builds the package with build_npm.ts (a Deno script)",
+};
 
 const ESM = `
 import assert from "node:assert/strict";
@@ -34,8 +50,10 @@ const CJS = `
 const assert = require("node:assert/strict");
 const { CircuitState, HealthCheck } = require("edge-resilience");
 const { healthHandler } = require("edge-resilience/hono");
+const { FakeClock } = require("edge-resilience/testing");
 const { Hono } = require("hono");
 assert.equal(CircuitState.HALF_OPEN, "half_open");
+assert.equal(typeof new FakeClock().tick, "function");
 const h = new HealthCheck({ version: "1" });
 h.register("db", () => true);
 const app = new Hono();
@@ -47,9 +65,42 @@ app.request("/health").then(async (r) => {
 });
 `;
 
-const CONSUMER_TS = `
-import { circuitBreaker, compose, fallback, type CircuitStats, HealthStatus, retry, timeout } from "edge-resilience";
+// Throws from inside the package: the stack names the package's files.
+const STACK_ESM = `
+import { circuitBreaker } from "edge-resilience";
+try {
+  circuitBreaker({ name: "stack", failureThreshold: -1 });
+} catch (e) {
+  console.log(e.stack);
+}
+`;
+const STACK_CJS = `
+const { retry } = require("edge-resilience");
+retry({ maxAttempts: 0 });
+`;
+
+// What a Node-based unit test of a Worker imports instead of edge-resilience/cloudflare.
+const WORKER_IN_NODE = `
+import assert from "node:assert/strict";
+import { CircuitOpenError, circuitBreaker, MemoryStore } from "edge-resilience";
+await assert.rejects(import("edge-resilience/cloudflare"), { code: "ERR_UNSUPPORTED_ESM_URL_SCHEME" });
+const store = new MemoryStore(); // stands in for durableObjectStore(env.CIRCUITS)
+const a = circuitBreaker({ name: "upstream", failureThreshold: 1, store });
+const b = circuitBreaker({ name: "upstream-other-isolate", failureThreshold: 1, store, storeKey: "upstream" });
+await a.execute(() => Promise.reject(new Error("down"))).catch(() => {});
+await assert.rejects(b.execute(() => 1), CircuitOpenError);
+console.log("worker-in-node ok");
+`;
+
+// Type-checked in every mode; must compile without a single error.
+const CONSUMER = `
+import {
+  circuitBreaker, compose, fallback, type CircuitStats, HealthStatus, retry, timeout,
+} from "edge-resilience";
 import { type ResilienceEnv, routeTimeout } from "edge-resilience/hono";
+import { FakeClock } from "edge-resilience/testing";
+import { type DenoKvStoreOptions, denoKvStore } from "edge-resilience/deno-kv";
+import { type CircuitBreakerNamespace, durableObjectStore } from "edge-resilience/cloudflare";
 import { Hono } from "hono";
 
 class Api {
@@ -61,35 +112,113 @@ class Api {
     return id;
   }
 }
-const s: Promise<string> = new Api().get("1");
-const wrapped: (a: number, b: string) => Promise<boolean> = compose(retry(), timeout(5))(
+export const s: Promise<string> = new Api().get("1");
+export const wrapped: (a: number, b: string) => Promise<boolean> = compose(retry(), timeout(5))(
   (a: number, b: string) => a > b.length,
 );
-const stats: CircuitStats = circuitBreaker({ name: "x" }).getStats();
-const status: HealthStatus = "degraded";
-const app = new Hono<ResilienceEnv>();
+export const stats: CircuitStats = circuitBreaker({ name: "x" }).getStats();
+export const status: HealthStatus = "degraded";
+export const clock: FakeClock = new FakeClock();
+export const kv: DenoKvStoreOptions | undefined = undefined;
+export const makeKv: typeof denoKvStore = denoKvStore;
+export const doStore = (ns: CircuitBreakerNamespace) => durableObjectStore(ns);
+export const app = new Hono<ResilienceEnv>();
 app.get("/", routeTimeout(100), (c) => {
   const signal: AbortSignal = c.var.signal;
   return c.text(String(signal.aborted));
 });
-export { app, s, stats, status, wrapped };
 `;
 
-// Proves the types are real: this must NOT type-check.
-const BAD_TS = `
+// Proves the types are real (not \`any\`): each line must fail, in every mode.
+const BAD = `
 import { retry } from "edge-resilience";
-const n: Promise<number> = retry()(async (x: string) => x)("a");
-export { n };
+import { FakeClock } from "edge-resilience/testing";
+import { routeTimeout } from "edge-resilience/hono";
+import { durableObjectStore } from "edge-resilience/cloudflare";
+export const n: Promise<number> = retry()(async (x: string) => x)("a");
+export const c: string = new FakeClock();
+export const r = routeTimeout("100");
+export const d = durableObjectStore(42);
 `;
+const BAD_ERRORS = ["6:TS2322", "7:TS2322", "8:TS2345", "9:TS2345"];
+
+// What @cloudflare/workers-types (or \`wrangler types\`) gives a Workers project.
+const WORKERS_TYPES = `
+declare module "cloudflare:workers" {
+  export abstract class DurableObject<Env = unknown> {
+    protected ctx: unknown;
+    protected env: Env;
+    constructor(ctx: unknown, env: Env);
+  }
+}
+`;
+
+/** Module settings of each TypeScript consumer; files are named `<mode>/consumer.<ext>`. */
+const MODES: { mode: string; ext: string; flags: string[] }[] = [
+  { mode: "esm-nodenext", ext: "ts", flags: ["--module", "nodenext"] },
+  {
+    mode: "esm-bundler",
+    ext: "ts",
+    flags: ["--module", "esnext", "--moduleResolution", "bundler"],
+  },
+  { mode: "cjs-node16", ext: "cts", flags: ["--module", "node16"] },
+  { mode: "cjs-nodenext", ext: "cts", flags: ["--module", "nodenext"] },
+  { mode: "node10", ext: "ts", flags: ["--module", "commonjs", "--moduleResolution", "node10"] },
+];
 
 function sh(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
-test("npm package: packs, installs, works via ESM import, CJS require and tsc", () => {
-  const deno = denoPath()!;
-  sh(deno, ["run", "-A", "build_npm.ts", "--ignore-budgets"], ROOT);
-  const pkg = JSON.parse(readFileSync(join(ROOT, "npm/package.json"), "utf8"));
+/** Output (stdout and stderr) of a command that may fail. */
+function shAny(cmd: string, args: string[], cwd: string): { code: number; out: string } {
+  try {
+    return { code: 0, out: sh(cmd, args, cwd) };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? 1, out: `${err.stdout ?? ""}${err.stderr ?? ""}` };
+  }
+}
+
+let consumerDir: string | undefined;
+/**
+ * Builds the package (plain `build_npm.ts`: the budgets must hold), packs it,
+ * and installs the tarball into a fresh consumer project, once per run.
+ * `hono` is linked from the repository's node_modules (no registry needed).
+ */
+function consumer(): string {
+  if (consumerDir) return consumerDir;
+  const build = shAny(denoPath()!, ["run", "-A", "build_npm.ts"], ROOT);
+  assert.equal(build.code, 0, `build_npm.ts failed:\n${build.out}`);
+  const dir = join(ROOT, ".ci/out/npm-consumer");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  sh("npm", ["pack", join(ROOT, "npm"), "--pack-destination", dir, "--silent"], dir);
+  const tarball = readdirSync(dir).find((f) => f.endsWith(".tgz"));
+  assert.ok(tarball, "npm pack made a tarball");
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "consumer", private: true, type: "module" }),
+  );
+  sh("npm", ["install", `./${tarball}`, "--offline", "--no-audit", "--no-fund", "--silent"], dir);
+  symlinkSync(realpathSync(join(ROOT, "node_modules/hono")), join(dir, "node_modules/hono"));
+  return consumerDir = dir;
+}
+
+const installed = (dir: string) => join(dir, "node_modules/edge-resilience");
+
+test("npm package: the build exits 0 with the budgets enforced; metadata", () => {
+  const dir = consumer(); // asserts the plain build passed
+  const pkg = JSON.parse(readFileSync(join(installed(dir), "package.json"), "utf8"));
+  const deno = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8"));
+  assert.equal(pkg.version, deno.version);
+  assert.equal(pkg.description, deno.description);
+  assert.ok(pkg.description.length > 40, "a description indexes can show");
+  assert.equal(pkg.license, "MIT");
+  assert.ok(pkg.keywords.includes("circuit-breaker") && pkg.keywords.includes("hono"));
+  assert.deepEqual(pkg.engines, { node: ">=20" }, "engines: what .ci/test.ts runs, Node 20");
+  assert.equal(pkg.sideEffects, false);
+  assert.equal(pkg.peerDependenciesMeta.hono.optional, true);
   assert.deepEqual(Object.keys(pkg.exports).sort(), [
     ".",
     "./cloudflare",
@@ -97,58 +226,142 @@ test("npm package: packs, installs, works via ESM import, CJS require and tsc", 
     "./hono",
     "./testing",
   ]);
-  assert.equal(pkg.sideEffects, false);
-  assert.equal(pkg.peerDependenciesMeta.hono.optional, true);
-  const version = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")).version;
-  assert.equal(pkg.version, version);
-
-  const dir = mkdtempSync(join(tmpdir(), "edge-resilience-consumer-"));
-  try {
-    sh("npm", ["pack", join(ROOT, "npm"), "--pack-destination", dir, "--silent"], dir);
-    const tarball = readdirSync(dir).find((f) => f.endsWith(".tgz"))!;
-    assert.ok(tarball, "npm pack made a tarball");
-    writeFileSync(
-      join(dir, "package.json"),
-      JSON.stringify({ name: "consumer", private: true, type: "module" }),
-    );
-    sh("npm", [
-      "install",
-      `./${tarball}`,
-      "hono@^4.6.0",
-      "typescript@~5.9.0",
-      "--no-audit",
-      "--no-fund",
-      "--silent",
-    ], dir);
-    writeFileSync(join(dir, "esm.mjs"), ESM);
-    writeFileSync(join(dir, "cjs.cjs"), CJS);
-    assert.match(sh("node", ["esm.mjs"], dir), /esm ok/);
-    assert.match(sh("node", ["cjs.cjs"], dir), /cjs ok/);
-
-    writeFileSync(join(dir, "consumer.ts"), CONSUMER_TS);
-    writeFileSync(join(dir, "bad.ts"), BAD_TS);
-    const tsc = join(dir, "node_modules/typescript/bin/tsc");
-    const common = [
-      "--noEmit",
-      "--strict",
-      "--target",
-      "es2022",
-      "--module",
-      "nodenext",
-      "--moduleResolution",
-      "nodenext",
-      "--lib",
-      "es2022,dom,dom.iterable",
-    ];
-    sh("node", [tsc, ...common, "consumer.ts"], dir); // throws on any type error
-    let badOutput = "";
-    try {
-      sh("node", [tsc, ...common, "bad.ts"], dir);
-    } catch (e) {
-      badOutput = String((e as { stdout?: string }).stdout);
+  for (const [sub, conditions] of Object.entries(pkg.exports)) {
+    for (const [cond, target] of Object.entries(conditions as Record<string, unknown>)) {
+      const t = target as { types: string; default: string };
+      assert.ok(existsSync(join(installed(dir), t.types)), `${sub} ${cond} types: ${t.types}`);
+      assert.ok(existsSync(join(installed(dir), t.default)), `${sub} ${cond}: ${t.default}`);
     }
-    assert.match(badOutput, /bad\.ts.*error TS2322/s);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (sub !== ".") {
+      const [types] = pkg.typesVersions["*"][sub.slice(2)];
+      assert.ok(existsSync(join(installed(dir), types)), `typesVersions ${sub}: ${types}`);
+    }
   }
-}, { runtimes: ["deno"], why: "builds the package with build_npm.ts (a Deno script)" });
+}, DENO_ONLY);
+
+test(
+  "npm package: budgets fail the build with the figure, the budget and how to update it",
+  async () => {
+    // A non-literal specifier: the Node and Bun bundles of this file leave it alone.
+    const build = new URL("../build_npm.ts", import.meta.url).href;
+    const { BUDGETS, budgetOf, budgetProblems } = await import(build);
+    const entry = BUDGETS[0];
+    const budget = budgetOf(entry);
+    assert.equal(budget, Math.ceil(entry.measured * 1.05));
+    assert.deepEqual(budgetProblems([{ budget: entry, min: 1, gzip: budget }]), []);
+    const [problem] = budgetProblems([{ budget: entry, min: 1, gzip: budget + 1 }]);
+    assert.match(problem, new RegExp(`${budget + 1} B gzip exceeds its budget of ${budget} B`));
+    assert.match(problem, /BUDGETS \(build_npm\.ts\)/);
+    assert.match(problem, new RegExp(`measured: ${budget + 1}, date:`));
+    for (const b of BUDGETS) assert.match(b.date, /^\d{4}-\d{2}-\d{2}\b/, `${b.name} has a date`);
+  },
+  DENO_ONLY,
+);
+
+test("npm package: works via ESM import and CJS require on Node", () => {
+  const dir = consumer();
+  writeFileSync(join(dir, "esm.mjs"), ESM);
+  writeFileSync(join(dir, "cjs.cjs"), CJS);
+  assert.match(sh("node", ["esm.mjs"], dir), /esm ok/);
+  assert.match(sh("node", ["cjs.cjs"], dir), /cjs ok/);
+}, DENO_ONLY);
+
+test(
+  "npm package: TypeScript consumers compile for import and require in every resolution mode",
+  () => {
+    const dir = consumer();
+    const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
+    writeFileSync(join(dir, "workers-types.d.ts"), WORKERS_TYPES);
+    const failures: string[] = [];
+    for (const { mode, ext, flags } of MODES) {
+      mkdirSync(join(dir, mode), { recursive: true });
+      writeFileSync(join(dir, mode, `consumer.${ext}`), CONSUMER);
+      writeFileSync(join(dir, mode, `bad.${ext}`), BAD);
+      const { out } = shAny("node", [
+        tsc,
+        "--noEmit",
+        "--strict",
+        "--target",
+        "es2022",
+        "--lib",
+        "es2022,dom,dom.iterable",
+        ...flags,
+        "workers-types.d.ts",
+        `${mode}/consumer.${ext}`,
+        `${mode}/bad.${ext}`,
+      ], dir);
+      // Exactly the expected errors, all in bad.*: the consumer compiles, the types are real.
+      const errors = [...out.matchAll(/^(\S+)\((\d+),\d+\): error (TS\d+)/gm)]
+        .map(([, file, line, code]) => file.endsWith(`bad.${ext}`) ? `${line}:${code}` : out);
+      try {
+        assert.deepEqual(errors, BAD_ERRORS);
+      } catch {
+        failures.push(`${mode}:\n${out}`);
+      }
+    }
+    assert.deepEqual(failures, []);
+  },
+  DENO_ONLY,
+);
+
+/** Every frame of `stack` inside the installed package names a file that exists. */
+function framesExist(stack: string): string[] {
+  const files = [...stack.matchAll(/\(?((?:file:\/\/)?\/[^\s()]+?):\d+:\d+\)?$/gm)]
+    .map(([, f]) => f.replace(/^file:\/\//, ""))
+    .filter((f) =>
+      f.includes("/node_modules/edge-resilience/") || f.includes("/node_modules/src/")
+    );
+  assert.ok(files.length > 0, `the stack has frames in the package:\n${stack}`);
+  return files.filter((f) => !existsSync(f));
+}
+
+test("npm package: source maps point at sources inside the package", () => {
+  const dir = consumer();
+  const pkg = installed(dir);
+  const bad: string[] = [];
+  let maps = 0;
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const f = join(d, name);
+      if (statSync(f).isDirectory()) walk(f);
+      else if (f.endsWith(".map")) {
+        maps++;
+        const map = JSON.parse(readFileSync(f, "utf8"));
+        map.sources.forEach((s: string, i: number) => {
+          const src = resolve(dirname(f), map.sourceRoot ?? "", s);
+          if (!src.startsWith(pkg + "/") || !existsSync(src)) {
+            bad.push(`${f.slice(pkg.length)}: ${s} is not in the package`);
+          } else if (map.sourcesContent && map.sourcesContent[i] !== readFileSync(src, "utf8")) {
+            bad.push(`${f.slice(pkg.length)}: sourcesContent of ${s} differs from the file`);
+          }
+        });
+      }
+    }
+  };
+  walk(pkg);
+  assert.ok(maps > 40, `maps for the ESM, CJS and declaration files (found ${maps})`);
+  assert.deepEqual(bad, []);
+
+  // And what users see: Node's source-mapped stack traces name existing files.
+  writeFileSync(join(dir, "stack.mjs"), STACK_ESM);
+  writeFileSync(join(dir, "stack.cjs"), STACK_CJS);
+  const esm = sh("node", ["--enable-source-maps", "stack.mjs"], dir);
+  assert.match(esm, /failureThreshold/);
+  assert.match(esm, /node_modules\/edge-resilience\/ts\/src\/circuit_breaker\.ts:\d+/);
+  assert.deepEqual(framesExist(esm), []);
+  const cjs = shAny("node", ["--enable-source-maps", "stack.cjs"], dir);
+  assert.notEqual(cjs.code, 0);
+  assert.match(cjs.out, /maxAttempts/);
+  assert.deepEqual(framesExist(cjs.out), []);
+  assert.match(cjs.out, /node_modules\/edge-resilience\/ts\/src\/retry\.ts:\d+/);
+}, DENO_ONLY);
+
+test(
+  "npm package: edge-resilience/cloudflare does not load in Node; core + MemoryStore does",
+  () => {
+    const dir = consumer();
+    writeFileSync(join(dir, "worker-in-node.mjs"), WORKER_IN_NODE);
+    assert.match(sh("node", ["worker-in-node.mjs"], dir), /worker-in-node ok/);
+  },
+  DENO_ONLY,
+);

@@ -1,0 +1,119 @@
+// `deno task mutate [src/retry.ts …]`: mutation testing with StrykerJS 9
+// (command runner: each mutant runs the relevant Deno test files; one at a
+// time, since the suite uses real timers). One source file per Stryker run;
+// for each: the score, and the surviving mutants listed in
+// .ci/out/mutate/<file>.survivors.txt (the full report: <file>.json / .html).
+// Not part of .ci/run: minutes per file.
+//
+//   npx -y deno@2.9.6 task mutate                   # the four core files, one after another
+//   npx -y deno@2.9.6 task mutate src/timeout.ts    # one file
+//   npx -y deno@2.9.6 task mutate src/timeout.ts:40-90   # lines 40 to 90 of it
+//
+// Score = (killed + timed out) / (all − compile and runtime errors), Stryker's
+// definition. The runs type-check nothing (`--no-check`): a mutant is judged by
+// what the tests observe.
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const OUT = `${ROOT}.ci/out/mutate`;
+const STRYKER = "@stryker-mutator/core@9.6.1";
+
+/** Source file → the test files that exercise it (plus the shared ones below). */
+export const TARGETS: Record<string, string[]> = {
+  "src/retry.ts": ["tests/retry_test.ts"],
+  "src/circuit_breaker.ts": [
+    "tests/circuit_breaker_test.ts",
+    "tests/circuit_breaker_model_test.ts",
+  ],
+  "src/timeout.ts": ["tests/timeout_test.ts"],
+  "src/fallback.ts": ["tests/fallback_test.ts"],
+};
+/** Tests every pattern answers to: composition and option checking. */
+const SHARED = ["tests/compose_test.ts", "tests/options_test.ts"];
+
+interface Mutant {
+  id: string;
+  mutatorName: string;
+  replacement?: string;
+  status: string;
+  location: { start: { line: number; column: number } };
+}
+
+/** Stryker's score and the survivors (including mutants no test reached). */
+export function summarize(file: string, mutants: Mutant[]) {
+  const count = (...s: string[]) => mutants.filter((m) => s.includes(m.status)).length;
+  const detected = count("Killed", "Timeout");
+  const valid = mutants.length - count("CompileError", "RuntimeError", "Ignored");
+  const survivors = mutants
+    .filter((m) => m.status === "Survived" || m.status === "NoCoverage")
+    .sort((a, b) => a.location.start.line - b.location.start.line || +a.id - +b.id);
+  return {
+    file,
+    score: valid ? (100 * detected) / valid : 100,
+    killed: count("Killed"),
+    timeout: count("Timeout"),
+    survived: survivors.length,
+    errors: count("CompileError", "RuntimeError"),
+    total: mutants.length,
+    survivors: survivors.map((m) =>
+      `${file}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName}` +
+      ` → ${(m.replacement ?? "").replace(/\s+/g, " ").slice(0, 120)}`
+    ),
+  };
+}
+
+async function mutate(file: string, range?: string): Promise<ReturnType<typeof summarize>> {
+  const tests = [...TARGETS[file], ...SHARED];
+  const name = file.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "_");
+  const config = {
+    mutate: [range ?? file],
+    testRunner: "command",
+    commandRunner: {
+      command: `"${Deno.execPath()}" test -A --unstable-kv --no-check --quiet ${tests.join(" ")}`,
+    },
+    concurrency: 1,
+    reporters: ["progress", "json", "html"],
+    jsonReporter: { fileName: `.ci/out/mutate/${name}.json` },
+    htmlReporter: { fileName: `.ci/out/mutate/${name}.html` },
+    tempDirName: ".ci/out/stryker-tmp",
+    ignorePatterns: ["npm", ".ci/out", ".demo", "bench", "docs"],
+    cleanTempDir: true,
+    timeoutMS: 10_000,
+  };
+  const configFile = `${OUT}/${name}.stryker.json`;
+  await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
+  console.log(`\n=== ${file} (tests: ${tests.join(", ")}) ===`);
+  const run = await new Deno.Command("npx", {
+    args: ["-y", "-p", STRYKER, "stryker", "run", configFile],
+    cwd: ROOT,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!run.success) throw new Error(`stryker failed on ${file}`);
+  const report = JSON.parse(await Deno.readTextFile(`${OUT}/${name}.json`));
+  const s = summarize(file, report.files[file].mutants);
+  await Deno.writeTextFile(`${OUT}/${name}.survivors.txt`, s.survivors.join("\n") + "\n");
+  return s;
+}
+
+if (import.meta.main) {
+  const args = Deno.args.length ? Deno.args : Object.keys(TARGETS);
+  for (const a of args) {
+    const f = a.replace(/:[\d-]+$/, "");
+    if (!TARGETS[f]) throw new Error(`no tests listed for ${f} in TARGETS (.ci/mutate.ts)`);
+  }
+  await Deno.mkdir(OUT, { recursive: true });
+  const results = [];
+  for (const a of args) {
+    const f = a.replace(/:[\d-]+$/, "");
+    results.push(await mutate(f, a === f ? undefined : a));
+  }
+  console.log("\nmutation score (killed + timed out of valid mutants):");
+  for (const r of results) {
+    console.log(
+      `  ${r.file.padEnd(24)} ${
+        r.score.toFixed(1).padStart(5)
+      }%  ${r.killed} killed, ${r.timeout} timed out, ${r.survived} survived, ${r.errors} errors, ${r.total} mutants`,
+    );
+  }
+  console.log(`survivors: ${OUT.slice(ROOT.length)}/<file>.survivors.txt`);
+}

@@ -85,5 +85,5 @@ export {
   type SharedState,
   storeKey,
 } from "./src/store.ts";
-export { MemoryStore } from "./src/memory_store.ts";
+export { MemoryStore, type MemoryStoreOptions } from "./src/memory_store.ts";
 export { circuitStore, type StoreOptions, type StoreStatusEvent } from "./src/store_sync.ts";

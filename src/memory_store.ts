@@ -10,6 +10,15 @@ import {
   type SharedState,
 } from "./store.ts";
 import { circuitStore } from "./store_sync.ts";
+import { checkKnownOptions, checkObject, optionNames } from "./validate.ts";
+
+/** Options of {@linkcode MemoryStore}. */
+export interface MemoryStoreOptions {
+  /** Time source: `clock.wallNow()` is the store's time. Default: the system clock. */
+  clock?: Clock;
+}
+
+const OPTIONS = optionNames<MemoryStoreOptions>({ clock: 1 });
 
 /**
  * An authoritative store in this process's memory: breakers sharing it
@@ -31,7 +40,9 @@ export class MemoryStore implements CircuitStore {
   readonly #clock: Clock;
 
   /** `clock.wallNow()` is the store's time. */
-  constructor(options: { clock?: Clock } = {}) {
+  constructor(options: MemoryStoreOptions = {}) {
+    checkKnownOptions("MemoryStore", options, OPTIONS);
+    checkObject("MemoryStore", "clock", options.clock);
     this.#clock = options.clock ?? systemClock;
     circuitStore(this);
   }

@@ -41,6 +41,12 @@ export interface SharedConfig {
   halfOpenMaxCalls: number;
   /** Milliseconds after which an unreturned permit is reclaimed (a crashed isolate's). */
   permitTtl: number;
+  /**
+   * How long the breaker waits for this operation (ms; its
+   * `storeOptions.timeout`). A store that retries contention (Deno KV's
+   * "database is locked", a lost compare-and-set) gives up before it.
+   */
+  timeout?: number;
 }
 
 /** One call's outcome, reported to an authoritative store. */
@@ -95,6 +101,13 @@ export interface CircuitStore {
   acquire?(key: string, config: SharedConfig): Promise<PermitAnswer>;
   /** Advisory stores: publishes a local transition. */
   publish?(key: string, state: SharedState): Promise<void>;
+  /**
+   * Optional: throws (a `RangeError` naming the limit) when a breaker's key
+   * cannot be stored (too long, invalid). Called once, when the breaker is
+   * built, so that a key that cannot work is refused there rather than
+   * showing up as a store outage at the first call.
+   */
+  checkKey?(key: string): void;
 }
 
 /**
@@ -246,9 +259,15 @@ export function storeKey(prefix: string, name: string, maxBytes = 512): string {
   if (typeof name !== "string" || name === "") {
     throw new TypeError("store key: the breaker name must be a non-empty string");
   }
-  const key = prefix + encodeURIComponent(name);
-  if (new TextEncoder().encode(key).length > maxBytes) {
-    throw new RangeError(`store key: '${key.slice(0, 40)}…' is longer than ${maxBytes} bytes`);
+  const encoded = encodeURIComponent(name); // ASCII only: one byte per character
+  const key = prefix + encoded;
+  const size = encoded.length + new TextEncoder().encode(prefix).length;
+  if (size > maxBytes) {
+    throw new RangeError(
+      `store key '${
+        key.slice(0, 40)
+      }…' is ${size} bytes once prefixed and encoded; the limit is ${maxBytes} bytes`,
+    );
   }
   return key;
 }

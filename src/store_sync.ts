@@ -14,7 +14,7 @@ import {
   type SharedConfig,
   type SharedState,
 } from "./store.ts";
-import { checkNumber, checkObject } from "./validate.ts";
+import { checkKnownOptions, checkNumber, checkObject, optionNames } from "./validate.ts";
 
 /** Tuning of a breaker's store link (option `storeOptions`). Durations in ms. */
 export interface StoreOptions {
@@ -35,6 +35,15 @@ export interface StoreOptions {
    */
   whenUnavailable?: "local" | "allow" | "reject";
 }
+
+const STORE_OPTIONS = optionNames<StoreOptions>({
+  timeout: 1,
+  refreshInterval: 1,
+  batchSize: 1,
+  retryInterval: 1,
+  permitTtl: 1,
+  whenUnavailable: 1,
+});
 
 /** Emitted when a breaker's store becomes unavailable or recovers. */
 export interface StoreStatusEvent {
@@ -146,20 +155,31 @@ export class StoreLink {
     if (typeof key !== "string" || key === "") {
       throw new TypeError(`${W}: option 'storeKey' (or 'name') is required with option 'store'`);
     }
+    try {
+      store.checkKey?.(key);
+    } catch (e) {
+      const option = core.opts.storeKey !== undefined ? "storeKey" : "name";
+      const Class = e instanceof RangeError ? RangeError : TypeError;
+      throw new Class(`${W}: option '${option}' cannot be a key of this store: ${String(e)}`, {
+        cause: e,
+      });
+    }
     checkObject(W, "storeOptions", core.opts.storeOptions);
+    checkKnownOptions(`${W}: storeOptions`, core.opts.storeOptions, STORE_OPTIONS);
     const o = core.opts.storeOptions ?? {};
     this.#core = core;
     this.#store = store;
     this.#key = key;
+    this.#timeout = checkNumber(W, "storeOptions.timeout", o.timeout, 500, 0, {
+      exclusiveMin: true,
+    });
     this.#config = {
       failureThreshold: core.threshold,
       resetTimeout: core.resetTimeout,
       halfOpenMaxCalls: core.halfOpenMax,
       permitTtl: o.permitTtl ?? 30_000,
+      timeout: this.#timeout,
     };
-    this.#timeout = checkNumber(W, "storeOptions.timeout", o.timeout, 500, 0, {
-      exclusiveMin: true,
-    });
     this.#refresh = checkNumber(W, "storeOptions.refreshInterval", o.refreshInterval, 1000, 0);
     this.#batch = checkNumber(W, "storeOptions.batchSize", o.batchSize, 20, 1, {
       integer: true,

@@ -17,6 +17,9 @@ export class CountingStore implements CircuitStore {
     this.kind = inner.kind;
     circuitStore(this);
   }
+  checkKey(key: string): void {
+    this.inner.checkKey?.(key);
+  }
   get total(): number {
     return this.ops.sync + this.ops.acquire + this.ops.publish;
   }
@@ -45,6 +48,9 @@ export class FaultyStore implements CircuitStore {
   constructor(readonly inner: CircuitStore, readonly slowMs = 2000) {
     this.kind = inner.kind;
     circuitStore(this);
+  }
+  checkKey(key: string): void {
+    this.inner.checkKey?.(key);
   }
   /** Releases hanging calls (they then fail) and stops misbehaving. */
   heal(): void {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { circuitBreaker, CircuitOpenError, clearCircuitBreakers } from "../mod.ts";
-import { type DenoKvLike, denoKvStore } from "../src/deno_kv/mod.ts";
+import { type DenoKvLike, denoKvStore, type KvKey } from "../src/deno_kv/mod.ts";
 import { silent, test } from "./_harness.ts";
 import { FaultyStore } from "./_stores.ts";
 
@@ -133,6 +133,206 @@ test("Deno KV: faulted store calls never fail the user's call", async () => {
     }
     faulty.heal();
     await b.flush();
+  } finally {
+    kv.close();
+  }
+}, DENO);
+
+/** The Deno API this file uses, typed without the Deno namespace (the file is bundled for Node too). */
+interface DenoApi {
+  openKv(p: string): Promise<Kv>;
+  execPath(): string;
+  Command: new (cmd: string, o: {
+    args: string[];
+    stdin: "piped";
+    stdout: "piped";
+    stderr: "inherit";
+  }) => {
+    spawn(): {
+      stdin: WritableStream<Uint8Array>;
+      stdout: ReadableStream<BufferSource>;
+      status: Promise<{ code: number }>;
+    };
+  };
+}
+const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
+
+test(
+  "Deno KV (file, 3 processes): contention is not an outage; probes across processes stay within halfOpenMaxCalls",
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edge-resilience-kv-procs-"));
+    const path = join(dir, "circuits.sqlite");
+    const RESET = 300;
+    const RUN_FOR = 2000;
+    try {
+      // Three processes, each with its own connection to the file.
+      const child = new URL("./_deno_kv_child.ts", import.meta.url).pathname;
+      const procs = Array.from({ length: 3 }, () =>
+        new (deno().Command)(deno().execPath(), {
+          args: ["run", "-A", "--unstable-kv", child, path, String(RUN_FOR), String(RESET)],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "inherit",
+        }).spawn());
+      const lines = procs.map((p) => p.stdout.pipeThrough(new TextDecoderStream()).getReader());
+      const outputs = procs.map(() => "");
+      const readLine = async (i: number) => {
+        while (!outputs[i].includes("\n")) {
+          const { value, done } = await lines[i].read();
+          if (done) break;
+          outputs[i] += value;
+        }
+        const [line, ...rest] = outputs[i].split("\n");
+        outputs[i] = rest.join("\n");
+        return line;
+      };
+      for (let i = 0; i < 3; i++) assert.equal(await readLine(i), "ready");
+      // Open the shared circuit (a fourth connection), then let the processes go.
+      const kv = await openKv(path);
+      try {
+        const [opener] = fleet(1, kv, {
+          storeKey: "shared-probe",
+          failureThreshold: 1,
+          resetTimeout: RESET,
+        });
+        await assert.rejects(opener.execute(boom));
+        await opener.flush();
+        assert.equal(opener.state, "open");
+      } finally {
+        kv.close();
+      }
+      await Promise.all(procs.map(async (p) => {
+        const w = p.stdin.getWriter();
+        await w.write(new TextEncoder().encode("go\n"));
+        await w.close();
+      }));
+      const results = [];
+      for (let i = 0; i < 3; i++) {
+        results.push(
+          JSON.parse(await readLine(i)) as {
+            probes: number[];
+            unavailable: string[];
+            warnings: string[];
+          },
+        );
+        await lines[i].cancel();
+        assert.equal((await procs[i].status).code, 0);
+      }
+      // Lock contention never counted as a store outage.
+      for (const r of results) assert.deepEqual(r.unavailable, [], r.warnings.join("\n"));
+      // Upstream calls (all of them half-open probes) across the three processes: a trial
+      // period admits at most halfOpenMaxCalls; the next one starts resetTimeout after the
+      // failed probe reopened the circuit. So no window shorter than resetTimeout holds more.
+      const all = results.flatMap((r) => r.probes).sort((a, b) => a - b);
+      const perProcess = results.map((r) => r.probes.length);
+      assert.ok(all.length >= 2, `probes per process: ${perProcess}`);
+      const WINDOW = RESET - 50;
+      for (let i = 0; i < all.length; i++) {
+        const inWindow = all.filter((t) => t >= all[i] && t < all[i] + WINDOW).length;
+        assert.ok(
+          inWindow <= 2,
+          `${inWindow} probes within ${WINDOW} ms (per process: ${perProcess}; at ${
+            all.map((t) => t - all[0])
+          })`,
+        );
+      }
+      // At most one trial period per resetTimeout (plus the first).
+      assert.ok(all.length <= 2 * (Math.floor(RUN_FOR / RESET) + 1), `${all.length} probes`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  DENO,
+);
+
+test(
+  "Deno KV: 'database is locked' and lost compare-and-sets are retried, not an outage (1,000 calls)",
+  async () => {
+    const kv = await openKv(":memory:");
+    try {
+      // A third of reads and commits fail as SQLite's do when another process holds the lock.
+      let seed = 42;
+      let locked = 0;
+      const lock = () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        if (seed % 3 === 0) {
+          locked++;
+          throw new TypeError("database is locked");
+        }
+      };
+      const contended: DenoKvLike = {
+        get: (key) => Promise.resolve().then(() => (lock(), kv.get(key))),
+        atomic() {
+          const op = kv.atomic();
+          const wrapped = {
+            check: (...c: { key: KvKey; versionstamp: string | null }[]) => (
+              op.check(...c), wrapped
+            ),
+            set: (k: KvKey, v: unknown, o?: { expireIn?: number }) => (op.set(k, v, o), wrapped),
+            commit: () => Promise.resolve().then(() => (lock(), op.commit())),
+          } as unknown as ReturnType<DenoKvLike["atomic"]>;
+          return wrapped;
+        },
+      };
+      clearCircuitBreakers();
+      const statuses: boolean[] = [];
+      const b = circuitBreaker({
+        name: "locked",
+        store: denoKvStore(contended),
+        logger: silent,
+        failureThreshold: 1_000_000,
+        onStoreStatus: (e) => statuses.push(e.available),
+        storeOptions: { timeout: 5000, refreshInterval: 100, batchSize: 10 },
+      });
+      const own = new Error("mine");
+      for (let chunk = 0; chunk < 10; chunk++) {
+        const results = await Promise.all(
+          Array.from(
+            { length: 100 },
+            (_, i) => b.execute(() => (i % 10 ? i : Promise.reject(own))).then((v) => v, (e) => e),
+          ),
+        );
+        results.forEach((r, i) => assert.equal(r, i % 10 ? i : own, `#${chunk * 100 + i}`));
+        await b.flush();
+      }
+      assert.deepEqual(statuses, []); // never "unavailable"
+      assert.ok(locked > 100, `${locked} lock errors`);
+      assert.equal(b.getStats().storeAvailable, true);
+      assert.equal(b.getStats().failureCount, 0); // the last batch ended with a success
+    } finally {
+      kv.close();
+    }
+  },
+  DENO,
+);
+
+test("Deno KV: a store key too long for Deno KV is refused when the breaker is built", async () => {
+  const kv = await openKv(":memory:");
+  try {
+    clearCircuitBreakers();
+    const store = denoKvStore(kv);
+    // Default prefix ["edge-resilience", "circuit"]: 17 + 9 bytes; a string part costs 2 + its bytes.
+    const fits = "x".repeat(2048 - 26 - 2);
+    const b = circuitBreaker({ name: "long", storeKey: fits, store, logger: silent });
+    assert.equal(await b.execute(() => 1), 1);
+    await b.flush();
+    assert.equal(b.getStats().storeAvailable, true);
+    // One byte more, and Deno KV itself refuses the key: the breaker refuses it first.
+    const tooLong = ["edge-resilience", "circuit", fits + "x"];
+    await assert.rejects(kv.atomic().set(tooLong, 1).commit());
+    await kv.atomic().set(tooLong.slice(0, 2).concat(fits), 1).commit(); // the limit itself: fine
+    assert.throws(
+      () => circuitBreaker({ name: "longer", storeKey: fits + "x", store }),
+      (e) =>
+        e instanceof RangeError && /option 'storeKey'/.test(e.message) &&
+        /2048-byte/.test(e.message),
+    );
+    // Multi-byte characters count in bytes; a name without storeKey is named as 'name'.
+    assert.throws(
+      () => circuitBreaker({ name: "é".repeat(1011), store }),
+      (e) => e instanceof RangeError && /option 'name'/.test(e.message),
+    );
+    assert.throws(() => denoKvStore(kv, { prefix: ["p".repeat(2046)] }), /'prefix'/);
   } finally {
     kv.close();
   }

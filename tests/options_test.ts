@@ -14,6 +14,9 @@ import {
   withTimeout,
 } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { workersKvStore } from "../src/cloudflare/kv_store.ts";
+import { durableObjectStore } from "../src/cloudflare/durable_object_store.ts";
+import { denoKvStore } from "../src/deno_kv/store.ts";
 
 type Ctor = (value: unknown) => unknown;
 type Row = [
@@ -243,6 +246,36 @@ const UNKNOWN: [where: string, make: () => unknown, message: RegExp][] = [
     "retry",
     () => retry({ zzz: 1 } as never),
     /unknown option 'zzz' \(known options: maxAttempts, /,
+  ],
+  [
+    "circuitBreaker: storeOptions",
+    () =>
+      circuitBreaker({
+        name: "unknown-store-option",
+        store: new MemoryStore(),
+        storeOptions: { timout: 5 } as never,
+      }),
+    /circuitBreaker: storeOptions: unknown option 'timout' \(did you mean 'timeout'\?\)/,
+  ],
+  [
+    "MemoryStore",
+    () => new MemoryStore({ clok: {} } as never),
+    /MemoryStore: unknown option 'clok' \(did you mean 'clock'\?\)/,
+  ],
+  [
+    "denoKvStore",
+    () => denoKvStore({ get() {}, atomic() {} } as never, { expiresIn: 1000 } as never),
+    /denoKvStore: unknown option 'expiresIn' \(did you mean 'expireIn'\?\)/,
+  ],
+  [
+    "workersKvStore",
+    () => workersKvStore({ get() {}, put() {} } as never, { cacheTTL: 1 } as never),
+    /workersKvStore: unknown option 'cacheTTL' \(did you mean 'cacheTtl'\?\)/,
+  ],
+  [
+    "durableObjectStore",
+    () => durableObjectStore({ idFromName() {}, get() {} } as never, { prefx: "x" } as never),
+    /durableObjectStore: unknown option 'prefx' \(did you mean 'prefix'\?\)/,
   ],
 ];
 

@@ -17,6 +17,8 @@ import {
 import { FakeClock } from "../src/testing/mod.ts";
 import { FC_RUNS, recordingLogger, silent, test } from "./_harness.ts";
 import { CountingStore, FaultyStore } from "./_stores.ts";
+import { workersKvStore } from "../src/cloudflare/kv_store.ts";
+import { durableObjectStore } from "../src/cloudflare/durable_object_store.ts";
 
 const CFG: SharedConfig = {
   failureThreshold: 3,
@@ -359,4 +361,31 @@ test("circuitStore: validates and links a custom store (returns the same object)
   assert.equal(impl.states.get("custom")?.state, "open");
   assert.throws(() => circuitStore({ kind: "advisory", sync: impl.sync } as never), TypeError);
   assert.throws(() => circuitStore({ kind: "sometimes" } as never), TypeError);
+});
+
+test("store keys that cannot fit the store are refused when the breaker is built (per store)", async () => {
+  clearCircuitBreakers();
+  const kv = workersKvStore({ get: () => Promise.resolve(null), put: () => Promise.resolve() });
+  const objects = durableObjectStore({
+    idFromName: (n: string) => n,
+    get: () => ({ sync: () => Promise.reject(new Error("unused")), acquire: boom }),
+  } as never);
+  // Workers KV: 512 bytes, counted after the prefix "cb:" and URI-encoding.
+  circuitBreaker({ name: "kv-fits", storeKey: "k".repeat(509), store: kv });
+  for (const [store, limit] of [[kv, 512], [objects, 512]] as const) {
+    assert.throws(
+      () => circuitBreaker({ name: `too-long-${limit}`, storeKey: "k".repeat(510), store }),
+      (e) =>
+        e instanceof RangeError && /option 'storeKey'/.test(e.message) &&
+        new RegExp(`limit is ${limit} bytes`).test(e.message),
+    );
+  }
+  // Encoding counts: "/" becomes "%2F" (3 bytes), "é" 6 bytes.
+  assert.throws(() => circuitBreaker({ name: "/".repeat(170), store: kv }), /option 'name'/);
+  assert.throws(() => circuitBreaker({ name: "é".repeat(85), store: kv }), RangeError);
+  // The memory store has no limit.
+  const b = circuitBreaker({ name: "m", storeKey: "k".repeat(100_000), store: new MemoryStore() });
+  assert.equal(await b.execute(() => 1), 1);
+  await b.flush();
+  assert.equal(b.getStats().storeAvailable, true);
 });

@@ -1,5 +1,5 @@
 import type { CircuitStore, Outcome, PermitAnswer, SharedConfig, SharedState } from "../store.ts";
-import { checkString } from "../validate.ts";
+import { checkKnownOptions, checkString, optionNames } from "../validate.ts";
 import { storeKey } from "../store.ts";
 import { circuitStore } from "../store_sync.ts";
 
@@ -24,6 +24,15 @@ export interface DurableObjectStoreOptions {
   /** Prefix of the object names. Default `"cb:"`. */
   prefix?: string;
 }
+
+const OPTIONS = optionNames<DurableObjectStoreOptions>({ prefix: 1 });
+
+/**
+ * This store's own bound on object names (bytes, prefix included).
+ * Cloudflare documents no limit on `idFromName` names (workerd accepts
+ * megabytes); names stay short enough to log and to show in `/health`.
+ */
+const MAX_NAME_BYTES = 512;
 
 /**
  * An authoritative {@linkcode CircuitStore} backed by the
@@ -63,12 +72,20 @@ export function durableObjectStore(
   ) {
     throw new TypeError(`${W}: expected a Durable Object namespace binding`);
   }
+  checkKnownOptions(W, options, OPTIONS);
   checkString(W, "prefix", options.prefix);
   const prefix = options.prefix ?? "cb:";
+  if (prefix.length >= MAX_NAME_BYTES) {
+    throw new RangeError(`${W}: option 'prefix' must be shorter than ${MAX_NAME_BYTES} bytes`);
+  }
   // A stub per operation: Workers ties I/O objects to the request that made them.
-  const stub = (key: string) => namespace.get(namespace.idFromName(storeKey(prefix, key)) as never);
+  const stub = (key: string) =>
+    namespace.get(namespace.idFromName(storeKey(prefix, key, MAX_NAME_BYTES)) as never);
   return circuitStore({
     kind: "authoritative",
+    checkKey(key) {
+      storeKey(prefix, key, MAX_NAME_BYTES);
+    },
     sync: (key, outcomes, config) => stub(key).sync([...outcomes], config),
     acquire: (key, config) => stub(key).acquire(config),
   });

@@ -2,7 +2,13 @@ import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type CircuitStore, parseSharedState, type SharedState, storeKey } from "../store.ts";
-import { checkNumber, checkObject, checkString } from "../validate.ts";
+import {
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  checkString,
+  optionNames,
+} from "../validate.ts";
 import { circuitStore } from "../store_sync.ts";
 
 /** The Workers KV binding (structural: the subset used). */
@@ -27,6 +33,17 @@ export interface WorkersKvStoreOptions {
   clock?: Clock;
 }
 
+const OPTIONS = optionNames<WorkersKvStoreOptions>({
+  prefix: 1,
+  cacheTtl: 1,
+  minWriteInterval: 1,
+  expirationTtl: 1,
+  clock: 1,
+});
+
+/** Workers KV refuses keys longer than this (bytes). */
+const KV_MAX_KEY_BYTES = 512;
+
 /**
  * An **advisory** {@linkcode CircuitStore} on Workers KV. KV is eventually
  * consistent (other locations may see a write 60 s or more later), allows
@@ -37,6 +54,8 @@ export interface WorkersKvStoreOptions {
  * location, new isolates there fail fast instead of starting CLOSED. What it
  * cannot: a global failure count, a global limit on trial calls, or prompt
  * propagation. Writes are rate-limited per key; one read per `cacheTtl`.
+ * Keys (prefix + the URI-encoded breaker key) must fit Workers KV's 512-byte
+ * limit: a longer one is refused when the breaker is built.
  *
  * @example
  * ```ts
@@ -56,9 +75,16 @@ export function workersKvStore(
     throw new TypeError(`${W}: expected a KV namespace binding`);
   }
   checkObject(W, "options", options);
+  checkKnownOptions(W, options, OPTIONS);
   checkString(W, "prefix", options.prefix);
   checkObject(W, "clock", options.clock);
   const prefix = options.prefix ?? "cb:";
+  if (new TextEncoder().encode(prefix).length >= KV_MAX_KEY_BYTES) {
+    throw new RangeError(
+      `${W}: option 'prefix' leaves no room in Workers KV's ${KV_MAX_KEY_BYTES}-byte key limit`,
+    );
+  }
+  const keyOf = (name: string) => storeKey(prefix, name, KV_MAX_KEY_BYTES);
   const cacheTtl = checkNumber(W, "cacheTtl", options.cacheTtl, 10_000, 0);
   const minWrite = checkNumber(W, "minWriteInterval", options.minWriteInterval, 1000, 1000);
   const expirationTtl = checkNumber(W, "expirationTtl", options.expirationTtl, 86_400, 60, {
@@ -82,8 +108,11 @@ export function workersKvStore(
   };
   return circuitStore({
     kind: "advisory",
+    checkKey(name) {
+      keyOf(name);
+    },
     async sync(name) {
-      const key = storeKey(prefix, name);
+      const key = keyOf(name);
       const now = clock.now();
       const pending = held.get(key);
       if (pending && due(key, now)) await write(key, pending, now);
@@ -96,7 +125,7 @@ export function workersKvStore(
       return value;
     },
     async publish(name, state) {
-      const key = storeKey(prefix, name);
+      const key = keyOf(name);
       const now = clock.now();
       if (due(key, now)) return await write(key, state, now);
       // KV accepts one write per second per key: hold the latest (an OPEN is never

@@ -4,9 +4,10 @@ import {
   type CircuitStore,
   initialSharedState,
   parseSharedState,
+  type SharedConfig,
   type SharedState,
 } from "../store.ts";
-import { checkNumber, checkObject } from "../validate.ts";
+import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
 import { circuitStore } from "../store_sync.ts";
 
 /** A Deno KV key. */
@@ -36,16 +37,57 @@ export interface DenoKvStoreOptions {
   prefix?: KvKey;
   /** Entries untouched for this long (ms) are removed. Default 7 days. */
   expireIn?: number;
-  /** Compare-and-set attempts under contention before giving up. Default 20. */
+  /**
+   * Attempts of one operation under contention (a lost compare-and-set, or
+   * SQLite's "database is locked" when several processes share a file)
+   * before it fails. Retries wait a jittered, growing delay and stop before
+   * the breaker's `storeOptions.timeout` anyway. Default 100.
+   */
   maxAttempts?: number;
 }
+
+const OPTIONS = optionNames<DenoKvStoreOptions>({ prefix: 1, expireIn: 1, maxAttempts: 1 });
+
+/** Deno KV refuses keys longer than this once serialized (denokv `MAX_WRITE_KEY_SIZE_BYTES`). */
+export const DENO_KV_MAX_KEY_BYTES = 2048;
+
+/**
+ * The size of a key as Deno KV serializes it (the FoundationDB tuple
+ * encoding): strings and byte arrays are tagged, NUL-escaped and
+ * NUL-terminated, numbers take 9 bytes, booleans 1, bigints their bytes + 2.
+ */
+function keyBytes(key: KvKey): number {
+  const enc = new TextEncoder();
+  let n = 0;
+  for (const part of key) {
+    if (typeof part === "string" || part instanceof Uint8Array) {
+      const bytes = typeof part === "string" ? enc.encode(part) : part;
+      n += 2 + bytes.length + bytes.filter((b) => b === 0).length;
+    } else if (typeof part === "number") n += 9;
+    else if (typeof part === "boolean") n += 1;
+    else n += 2 + Math.ceil(part.toString(16).replace("-", "").length / 2);
+  }
+  return n;
+}
+
+/** SQLite contention between connections to one file: retried, never an outage. */
+const LOCKED = /database (table )?is locked|SQLITE_BUSY|SQLITE_LOCKED/i;
+
+/** Default and ceiling of a retry budget when the breaker did not say (its default timeout). */
+const DEFAULT_BUDGET = 500;
 
 /**
  * An authoritative {@linkcode CircuitStore} on Deno KV: every transition and
  * half-open permit is a compare-and-set (`atomic().check(versionstamp)`), so
  * concurrent isolates — or Deno Deploy regions — never both win. Works on a
- * local SQLite file (`Deno.openKv(path)`, state survives restarts),
- * `Deno.openKv(":memory:")`, and Deno Deploy. Needs `--unstable-kv`.
+ * local SQLite file (`Deno.openKv(path)`, state survives restarts; several
+ * processes may share the file), `Deno.openKv(":memory:")`, and Deno Deploy.
+ * Needs `--unstable-kv`.
+ *
+ * Contention is not an outage: a lost compare-and-set and SQLite's
+ * "database is locked" are retried with jittered backoff within the
+ * breaker's `storeOptions.timeout`. The breaker's key must fit Deno KV's
+ * 2048-byte key limit with the prefix (refused when the breaker is built).
  *
  * @example
  * ```ts
@@ -62,27 +104,70 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
     throw new TypeError(`${W}: expected a Deno KV database (from openKv)`);
   }
   checkObject(W, "options", options);
+  checkKnownOptions(W, options, OPTIONS);
   const prefix = options.prefix ?? ["edge-resilience", "circuit"];
   if (!Array.isArray(prefix)) throw new TypeError(`${W}: option 'prefix' must be a KV key (array)`);
   const expireIn = checkNumber(W, "expireIn", options.expireIn, 7 * 86_400_000, 1000, {
     max: 365 * 86_400_000,
   });
-  const attempts = checkNumber(W, "maxAttempts", options.maxAttempts, 20, 1, {
+  const attempts = checkNumber(W, "maxAttempts", options.maxAttempts, 100, 1, {
     integer: true,
-    max: 1000,
+    max: 10_000,
   });
-  const keyOf = (name: string): KvKey => {
-    if (typeof name !== "string" || name === "" || name.length > 1024) {
-      throw new TypeError(
-        `${W}: breaker key must be a non-empty string of at most 1024 characters`,
+  const room = DENO_KV_MAX_KEY_BYTES - keyBytes(prefix);
+  if (room < 3) {
+    throw new RangeError(
+      `${W}: option 'prefix' leaves no room in Deno KV's ${DENO_KV_MAX_KEY_BYTES}-byte key limit`,
+    );
+  }
+  const checkKey = (name: string): void => {
+    if (typeof name !== "string" || name === "") {
+      throw new TypeError(`${W}: the breaker's store key must be a non-empty string`);
+    }
+    const size = keyBytes([name]);
+    if (size > room) {
+      throw new RangeError(
+        `${W}: store key of ${size} bytes does not fit Deno KV's ${DENO_KV_MAX_KEY_BYTES}-byte key limit (${room} bytes left after the prefix)`,
       );
     }
+  };
+  const keyOf = (name: string): KvKey => {
+    checkKey(name);
     return [...prefix, name];
   };
+  /**
+   * Runs `attempt` until it returns a result, retrying contention (a lost
+   * compare-and-set returns `undefined`; "database is locked" throws) with
+   * full-jitter exponential backoff, within `budget` ms and `attempts` tries.
+   */
+  async function contended<R>(budget: number, attempt: () => Promise<R | undefined>): Promise<R> {
+    const deadline = Date.now() + budget;
+    let cause: unknown = "conflicting writes";
+    for (let i = 1;; i++) {
+      try {
+        const r = await attempt();
+        if (r !== undefined) return r;
+      } catch (e) {
+        if (!LOCKED.test(String((e as Error)?.message ?? e))) throw e;
+        cause = e;
+      }
+      const wait = Math.random() * Math.min(50, 2 ** i);
+      if (i >= attempts || Date.now() + wait >= deadline) {
+        throw new Error(`${W}: gave up after ${i} attempts under contention (${String(cause)})`, {
+          cause,
+        });
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
   /** Read-modify-write with compare-and-set, retried under contention. */
-  async function update<R>(name: string, change: (s: SharedState) => [SharedState, R]): Promise<R> {
+  function update<R>(
+    name: string,
+    config: SharedConfig,
+    change: (s: SharedState) => [SharedState, R],
+  ): Promise<R> {
     const key = keyOf(name);
-    for (let i = 0; i < attempts; i++) {
+    return contended(budget(config), async () => {
       const entry = await kv.get(key);
       const current = entry.value === null ? initialSharedState() : parseSharedState(entry.value);
       const [next, result] = change(current);
@@ -90,30 +175,35 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
         .check({ key, versionstamp: entry.versionstamp })
         .set(key, next, { expireIn })
         .commit();
-      if (ok) return result;
-      // Contention: back off a little (jittered) before reading again.
-      await new Promise((r) => setTimeout(r, Math.random() * 2 * (i + 1)));
-    }
-    throw new Error(`${W}: gave up after ${attempts} conflicting writes`);
+      return ok ? { result } : undefined;
+    }).then((r) => r.result);
   }
   return circuitStore({
     kind: "authoritative",
+    checkKey,
     sync(name, outcomes, config) {
       if (outcomes.length === 0) {
-        return kv.get(keyOf(name)).then((e) =>
+        const key = keyOf(name);
+        return contended(budget(config), () => kv.get(key)).then((e) =>
           e.value === null ? initialSharedState() : parseSharedState(e.value)
         );
       }
-      return update(name, (s) => {
+      return update(name, config, (s) => {
         const next = applyOutcomes(s, outcomes, config, Date.now());
         return [next, next];
       });
     },
     acquire(name, config) {
-      return update(name, (s) => {
+      return update(name, config, (s) => {
         const r = acquirePermit(s, config, Date.now());
         return [r.state, r];
       });
     },
   });
+}
+
+/** The time an operation may spend retrying: a little less than the breaker waits for it. */
+function budget(config: SharedConfig): number {
+  const t = config?.timeout;
+  return typeof t === "number" && t > 0 ? t * 0.9 : DEFAULT_BUDGET * 0.9;
 }

@@ -95,8 +95,8 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 11649,
-    date: "2026-11-28, main at e342674",
+    measured: 12286,
+    date: "2026-11-28, stores: MemoryStore entries + repair, skew bound, store key checks",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -129,14 +129,15 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 4875,
-    date: "2026-11-28, main at e342674",
+    measured: 5999,
+    date: "2026-11-28, stores: repair of corrupt entries, skew bound, key limits, option names",
   },
   {
     name: "edge-resilience/deno-kv",
     code: 'export * from "./src/deno_kv/mod.ts";',
-    measured: 4333,
-    date: "2026-11-28, main at e342674",
+    measured: 5655,
+    date:
+      "2026-11-28, stores: contention retry, 2048 B key check, repair, skew bound, option names",
   },
 ];
 

@@ -76,14 +76,18 @@ export { compose } from "./src/compose.ts";
 export {
   acquirePermit,
   applyOutcomes,
+  boundSharedState,
   type CircuitStore,
   initialSharedState,
   type Outcome,
   parseSharedState,
   type PermitAnswer,
+  readStoredState,
   type SharedConfig,
   type SharedState,
+  skewAllowance,
   storeKey,
+  withoutMark,
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/memory_store.ts";
 export { circuitStore, type StoreOptions, type StoreStatusEvent } from "./src/store_sync.ts";

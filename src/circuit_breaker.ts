@@ -424,6 +424,8 @@ class Breaker {
           ? `Circuit breaker '${n}' OPEN after ${failureCount} failures`
           : reason === "half_open_failure"
           ? `Circuit breaker '${n}' OPEN after a failed trial call`
+          : reason === "shared"
+          ? `Circuit breaker '${n}' OPEN (shared: opened by another instance)`
           : `Circuit breaker '${n}' OPEN (${reason})`,
         { name: n, reason, failureCount },
       );

@@ -29,6 +29,12 @@ export interface SharedState {
   openedAt: number;
   /** Expiry times (epoch ms) of the half-open trial permits handed out. */
   permits: number[];
+  /**
+   * Set only in the answer of the operation that found the stored entry
+   * unreadable and replaced it with a fresh CLOSED state (why it was
+   * unreadable); never stored. The breaker logs it once.
+   */
+  repaired?: string;
 }
 
 /** The settings a store needs to apply a breaker's rules. */
@@ -162,7 +168,7 @@ export function applyOutcomes(
   config: SharedConfig,
   now: number,
 ): SharedState {
-  const s: SharedState = { ...state, permits: state.permits.slice() };
+  const s = boundSharedState(state, config, now);
   for (const o of outcomes) {
     if (o.generation !== s.generation) continue;
     const half = s.state === CircuitState.HALF_OPEN;
@@ -198,7 +204,8 @@ export function acquirePermit(
   config: SharedConfig,
   now: number,
 ): PermitAnswer {
-  const s: SharedState = { ...state, permits: state.permits.filter((t) => t > now) };
+  const s = boundSharedState(state, config, now);
+  s.permits = s.permits.filter((t) => t > now);
   if (s.state === CircuitState.CLOSED) return { granted: true, state: s };
   if (s.state === CircuitState.OPEN) {
     if (now - s.openedAt < config.resetTimeout) return { granted: false, state: s };
@@ -207,6 +214,62 @@ export function acquirePermit(
   if (s.permits.length >= config.halfOpenMaxCalls) return { granted: false, state: s };
   s.permits.push(now + config.permitTtl);
   return { granted: true, state: s };
+}
+
+/**
+ * How far in the future a stored time may lie, for a breaker with this
+ * `resetTimeout`: clock skew between instances and the store (or a corrupt
+ * entry). `min(resetTimeout, 5000)` ms.
+ *
+ * @example
+ * ```ts
+ * import { skewAllowance } from "edge-resilience";
+ *
+ * console.log(skewAllowance(60_000)); // 5000
+ * console.log(skewAllowance(1000)); // 1000
+ * ```
+ */
+export function skewAllowance(resetTimeout: number): number {
+  return Math.min(resetTimeout, MAX_SKEW);
+}
+
+const MAX_SKEW = 5000;
+
+/**
+ * Validates a state against the breaker's own config at `now` (epoch ms):
+ * an `openedAt` or a permit expiry further in the future than the
+ * {@linkcode skewAllowance} is brought back to it. So no stored state keeps
+ * a circuit OPEN longer than `resetTimeout + skewAllowance`, nor a trial
+ * permit longer than `permitTtl + skewAllowance`. Pure: returns a copy. {@linkcode applyOutcomes} and
+ * {@linkcode acquirePermit} apply it; the breaker applies it to every state
+ * it reads.
+ *
+ * @example
+ * ```ts
+ * import { boundSharedState, initialSharedState } from "edge-resilience";
+ *
+ * const cfg = { failureThreshold: 1, resetTimeout: 1000, halfOpenMaxCalls: 1, permitTtl: 1000 };
+ * const future = { ...initialSharedState(), state: "open" as const, openedAt: 1e15 };
+ * console.log(boundSharedState(future, cfg, 0).openedAt); // 1000
+ * ```
+ */
+export function boundSharedState(
+  state: SharedState,
+  config: SharedConfig,
+  now: number,
+): SharedState {
+  const skew = skewAllowance(config.resetTimeout);
+  const latestPermit = now + config.permitTtl + skew;
+  const s: SharedState = {
+    state: state.state,
+    generation: state.generation,
+    failures: state.failures,
+    successes: state.successes,
+    openedAt: Math.min(state.openedAt, now + skew),
+    permits: state.permits.map((t) => Math.min(t, latestPermit)),
+  };
+  if (state.repaired !== undefined) s.repaired = state.repaired;
+  return s;
 }
 
 const STATES: readonly string[] = [CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN];
@@ -233,7 +296,7 @@ export function parseSharedState(data: unknown): SharedState {
   ) {
     throw new TypeError("malformed circuit state from the store");
   }
-  return {
+  const s: SharedState = {
     state: d.state as CircuitState,
     generation: d.generation!,
     failures: d.failures!,
@@ -241,6 +304,52 @@ export function parseSharedState(data: unknown): SharedState {
     openedAt: d.openedAt!,
     permits: d.permits.slice(),
   };
+  if (typeof d.repaired === "string") s.repaired = d.repaired.slice(0, 200);
+  return s;
+}
+
+/**
+ * Reads an entry as stored: `undefined`/`null` is a fresh CLOSED state; an
+ * unreadable value (corrupt, another version's) is **repaired**: a fresh
+ * CLOSED state with `repaired` saying why. The store then writes the state
+ * (without the mark) and returns it with the mark, so the breaker that
+ * triggered the repair logs it once and every instance is back on the
+ * shared circuit at once instead of running locally until the entry expires.
+ *
+ * @example
+ * ```ts
+ * import { readStoredState } from "edge-resilience";
+ *
+ * console.log(readStoredState("{garbage").repaired); // "malformed circuit state from the store"
+ * ```
+ */
+export function readStoredState(raw: unknown): SharedState {
+  if (raw === undefined || raw === null) return initialSharedState();
+  try {
+    const s = parseSharedState(raw);
+    delete s.repaired;
+    return s;
+  } catch (e) {
+    return { ...initialSharedState(), repaired: (e as Error).message };
+  }
+}
+
+/**
+ * The state to store and the answer to give, from a state computed after a
+ * {@linkcode readStoredState}: the stored copy never carries `repaired`.
+ *
+ * @example
+ * ```ts
+ * import { readStoredState, withoutMark } from "edge-resilience";
+ *
+ * const s = readStoredState(42);
+ * console.log(withoutMark(s).repaired); // undefined
+ * ```
+ */
+export function withoutMark(s: SharedState): SharedState {
+  if (s.repaired === undefined) return s;
+  const { repaired: _, ...rest } = s;
+  return rest;
 }
 
 /**

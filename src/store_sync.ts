@@ -6,6 +6,7 @@ import type { BreakerCore, TransitionReason } from "./circuit_breaker.ts";
 import { CircuitState } from "./circuit_state.ts";
 import { type Scope, start, type Target } from "./context.ts";
 import {
+  boundSharedState,
   type CircuitStore,
   initialSharedState,
   type Outcome,
@@ -13,6 +14,7 @@ import {
   type PermitAnswer,
   type SharedConfig,
   type SharedState,
+  withoutMark,
 } from "./store.ts";
 import { checkKnownOptions, checkNumber, checkObject, optionNames } from "./validate.ts";
 
@@ -26,7 +28,12 @@ export interface StoreOptions {
   batchSize?: number;
   /** After a failure, the store is tried again (in the background) after this. Default 5000. */
   retryInterval?: number;
-  /** Half-open permits not returned within this are reclaimed. Default 30000. */
+  /**
+   * Half-open trial permits not returned within this are reclaimed (the
+   * holder hung or crashed), so a stuck trial in one instance blocks the
+   * trials of others for at most this long. At most `resetTimeout`.
+   * Default: `resetTimeout`, capped at 30000.
+   */
   permitTtl?: number;
   /**
    * While the store is unavailable: `"local"` (default) — this isolate's own
@@ -177,7 +184,16 @@ export class StoreLink {
       failureThreshold: core.threshold,
       resetTimeout: core.resetTimeout,
       halfOpenMaxCalls: core.halfOpenMax,
-      permitTtl: o.permitTtl ?? 30_000,
+      // A trial that never reports (a hung or crashed instance) blocks the others' trials no
+      // longer than resetTimeout: its permit expires.
+      permitTtl: checkNumber(
+        W,
+        "storeOptions.permitTtl",
+        o.permitTtl,
+        Math.max(1, Math.min(30_000, core.resetTimeout)),
+        1,
+        { max: Math.max(1, core.resetTimeout) },
+      ),
       timeout: this.#timeout,
     };
     this.#refresh = checkNumber(W, "storeOptions.refreshInterval", o.refreshInterval, 1000, 0);
@@ -253,14 +269,44 @@ export class StoreLink {
     }
   }
 
-  /** A transition seen in the shared state, logged and emitted with the seed's wording. */
-  #announce(from: CircuitState, to: CircuitState, failures: number, generation: number): void {
-    const reason: TransitionReason = to === CircuitState.OPEN
-      ? (from === CircuitState.HALF_OPEN ? "half_open_failure" : "failure_threshold")
-      : to === CircuitState.CLOSED
-      ? "recovered"
-      : "reset_timeout";
-    this.#core.emit(from, to, reason, failures, generation);
+  /**
+   * A transition seen in the shared state, logged and emitted. An OPEN that
+   * this instance's own report caused (its failure, in the generation just
+   * before) keeps the seed's wording ("OPEN after N failures", "OPEN after a
+   * failed trial call"); any other OPEN was decided elsewhere: reason
+   * `shared` ("OPEN (shared: opened by another instance)").
+   */
+  #announce(old: SharedState, s: SharedState, sent: readonly Outcome[] | undefined): void {
+    const from = old.state;
+    const to = s.state;
+    let reason: TransitionReason;
+    if (to === CircuitState.OPEN) {
+      const ours = s.generation === old.generation + 1 &&
+        sent?.some((o) => !o.ok && o.generation === old.generation);
+      reason = !ours
+        ? "shared"
+        : from === CircuitState.HALF_OPEN
+        ? "half_open_failure"
+        : "failure_threshold";
+    } else reason = to === CircuitState.CLOSED ? "recovered" : "reset_timeout";
+    const failures = to === CircuitState.OPEN ? s.failures : old.failures;
+    this.#core.emit(from, to, reason, failures, s.generation);
+  }
+
+  /**
+   * Checks a state read from the store: its shape, then its times against
+   * this breaker's config (see `boundSharedState`); a repair the store made
+   * is logged here, once (only the answer of the repairing operation says so).
+   */
+  #read(v: unknown): SharedState {
+    const core = this.#core;
+    const s = boundSharedState(parseSharedState(v), this.#config, core.clock.wallNow());
+    if (s.repaired === undefined) return s;
+    core.logger().warn(
+      `Circuit breaker '${core.name}': the shared state in the store was unreadable (${s.repaired}); replaced by a fresh CLOSED state`,
+      { name: core.name, reason: s.repaired },
+    );
+    return withoutMark(s);
   }
 
   /** A transition of the local machine: advisory stores broadcast OPEN and CLOSED. */
@@ -343,7 +389,7 @@ export class StoreLink {
     p.then(() => this.#background.delete(p));
   }
 
-  #setView(s: SharedState): void {
+  #setView(s: SharedState, sent?: readonly Outcome[]): void {
     const old = this.#view;
     this.#view = s;
     this.#fetchedAt = this.#core.clock.now();
@@ -356,8 +402,7 @@ export class StoreLink {
         this.#adopt(s, wall, this.#core.clock.now());
       }
     } else if (old && old.generation !== s.generation && old.state !== s.state) {
-      const failures = s.state === CircuitState.OPEN ? s.failures : old.failures;
-      this.#announce(old.state, s.state, failures, s.generation);
+      this.#announce(old, s, sent);
     }
   }
 
@@ -370,9 +415,9 @@ export class StoreLink {
       const cfg = this.#config;
       const r = await this.#op(
         () => this.#store.sync(this.#key, batch, cfg),
-        (v) => (v === undefined ? initialSharedState() : parseSharedState(v)),
+        (v) => (v === undefined ? initialSharedState() : this.#read(v)),
       );
-      if (r !== FAILED) this.#setView(r!);
+      if (r !== FAILED) this.#setView(r!, batch);
     };
     this.#chain = this.#chain.then(run);
     return this.#chain;
@@ -443,7 +488,7 @@ export class StoreLink {
         () => this.#store.acquire!(this.#key, cfg),
         (a) => {
           if (typeof a?.granted !== "boolean") throw new TypeError("malformed permit answer");
-          return { granted: a.granted, state: parseSharedState(a.state) };
+          return { granted: a.granted, state: this.#read(a.state) };
         },
       );
       this.#denied = answer !== FAILED && !answer.granted

@@ -20,12 +20,41 @@ import {
 import { CountingStore } from "./_stores.ts";
 import { sharedDeadlineTimer } from "../src/scheduler.ts";
 
-export { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+import { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+export { CircuitBreakerObject };
+
+/** The real object, plus a way to write raw values into its storage (corruption, skew). */
+export class TestCircuitObject extends CircuitBreakerObject {
+  async poke(value: unknown): Promise<void> {
+    await this.ctx.storage.put("circuit", value);
+  }
+}
+
+interface TestNamespace extends CircuitBreakerNamespace {
+  get(id: never): ReturnType<CircuitBreakerNamespace["get"]> & { poke(v: unknown): Promise<void> };
+}
 
 interface Env {
   CIRCUITS: CircuitBreakerNamespace;
-  CIRCUIT_KV: KvNamespaceLike;
+  TEST_CIRCUITS: TestNamespace;
+  CIRCUIT_KV: KvNamespaceLike & { put(k: string, v: string): Promise<void> };
 }
+
+function recording() {
+  const lines: string[] = [];
+  const add = (m: string) => void lines.push(m);
+  return { lines, info: add, warn: add, error: add };
+}
+
+const YEAR = 365 * 86_400_000;
+const futureOpen = () => ({
+  state: "open",
+  generation: 1,
+  failures: 5,
+  successes: 0,
+  openedAt: Date.now() + YEAR,
+  permits: [],
+});
 
 const silent = { info() {}, warn() {}, error() {} };
 const boom = () => Promise.reject(new Error("boom"));
@@ -177,6 +206,86 @@ const scenarios: Record<string, (env: Env, key: string) => Promise<unknown>> = {
     };
   },
 };
+
+/** A corrupt stored value is repaired once; the instances are back on the shared circuit. */
+async function repairScenario(bs: CircuitBreaker[], log: { lines: string[] }) {
+  for (const b of bs) {
+    await b.execute(boom).catch(() => {});
+    await b.flush();
+  }
+  await flushAll(bs);
+  let ran = 0;
+  const failFast: boolean[] = [];
+  for (const b of bs) {
+    const e = await b.execute(() => ran++).catch((e) => e);
+    failFast.push(e instanceof CircuitOpenError);
+  }
+  return {
+    repairs: log.lines.filter((l) => l.includes("was unreadable")).length,
+    available: bs.map((b) => b.getStats().storeAvailable),
+    failFast,
+    ran,
+  };
+}
+
+/** A future-dated OPEN: rejected for at most resetTimeout + skew allowance, then a trial runs. */
+async function futureScenario(bs: CircuitBreaker[], reset: number) {
+  const first = await bs[0].execute(() => "ran").catch((e) => e);
+  await sleep(2 * reset + 30);
+  const later = await bs[1].execute(() => "ran").catch((e) => String(e));
+  await flushAll(bs);
+  return {
+    firstRejected: first instanceof CircuitOpenError,
+    timeUntilReset: (first as CircuitOpenError).timeUntilReset,
+    later,
+  };
+}
+
+Object.assign(scenarios, {
+  async "do-corrupt"(env: Env, key: string) {
+    const ns = env.TEST_CIRCUITS;
+    await ns.get(ns.idFromName(`cb:${key}`) as never).poke({ state: "sideways", generation: -1 });
+    const log = recording();
+    const bs = fleet(3, durableObjectStore(ns), key, { failureThreshold: 3, logger: log });
+    return await repairScenario(bs, log);
+  },
+  async "do-future"(env: Env, key: string) {
+    const ns = env.TEST_CIRCUITS;
+    await ns.get(ns.idFromName(`cb:${key}`) as never).poke(futureOpen());
+    return await futureScenario(fleet(2, durableObjectStore(ns), key, { resetTimeout: 200 }), 200);
+  },
+  async "kv-corrupt"(env: Env, key: string) {
+    await env.CIRCUIT_KV.put(`cb:${key}`, "{not json");
+    const log = recording();
+    const mk = () => workersKvStore(env.CIRCUIT_KV, { cacheTtl: 0 });
+    const [a] = fleet(1, mk(), key, { logger: log });
+    const value = await a.execute(() => 1);
+    await a.flush();
+    const [b] = fleet(1, mk(), key, { logger: log }); // another isolate: reads a valid entry
+    await b.execute(() => 2);
+    await b.flush();
+    const stored = await env.CIRCUIT_KV.get(`cb:${key}`, { type: "text" });
+    return {
+      value,
+      repairs: log.lines.filter((l) => l.includes("was unreadable")).length,
+      available: [a.getStats().storeAvailable, b.getStats().storeAvailable],
+      stored: JSON.parse(stored ?? "null")?.state,
+    };
+  },
+  async "kv-future"(env: Env, key: string) {
+    await env.CIRCUIT_KV.put(`cb:${key}`, JSON.stringify(futureOpen()));
+    const mk = () => workersKvStore(env.CIRCUIT_KV, { cacheTtl: 0 });
+    const a = fleet(1, mk(), key, { resetTimeout: 200 })[0];
+    const b = circuitBreaker({
+      name: `${key}-b`,
+      storeKey: key,
+      store: mk(),
+      logger: silent,
+      resetTimeout: 200,
+    });
+    return await futureScenario([a, b], 200);
+  },
+});
 
 export default {
   async fetch(req: Request, env: Env) {

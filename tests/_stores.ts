@@ -38,7 +38,7 @@ export class CountingStore implements CircuitStore {
   }
 }
 
-export type Fault = "none" | "throw" | "hang" | "slow" | "corrupt" | "reject-sync";
+export type Fault = "none" | "throw" | "hang" | "slow" | "corrupt" | "reject-sync" | "lock";
 
 /** Wraps a store and misbehaves on demand. Hanging calls are released by `heal()`. */
 export class FaultyStore implements CircuitStore {
@@ -63,6 +63,9 @@ export class FaultyStore implements CircuitStore {
         return Promise.reject(new Error("store is down"));
       case "reject-sync":
         throw new Error("store threw synchronously");
+      case "lock":
+        // What Deno KV (SQLite) throws while another connection holds the lock, lasting.
+        return Promise.reject(new TypeError("database is locked"));
       case "hang":
         return new Promise<T>((_, reject) => this.#hung.push(() => reject(new Error("released"))));
       case "slow":

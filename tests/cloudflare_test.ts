@@ -16,7 +16,10 @@ async function worker(persist?: string) {
     modules: true,
     script,
     compatibilityDate: "2025-01-01",
-    durableObjects: { CIRCUITS: { className: "CircuitBreakerObject", useSQLite: true } },
+    durableObjects: {
+      CIRCUITS: { className: "CircuitBreakerObject", useSQLite: true },
+      TEST_CIRCUITS: { className: "TestCircuitObject", useSQLite: true },
+    },
     kvNamespaces: ["CIRCUIT_KV"],
     ...(persist ? { durableObjectsPersist: persist } : {}),
   });
@@ -100,6 +103,40 @@ test("workerd: timeouts use per-request timers (a deadline from one request neve
     assert.equal(r.timedOut, true);
     assert.equal(r.sharedTimer, false); // the scheduler detected Workers and fell back
     assert.ok((r.ms as number) < 5000, `took ${r.ms}ms`);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("Durable Object and Workers KV in workerd: a corrupt entry is repaired once; instances are back on the shared circuit", async () => {
+  const mf = await worker();
+  try {
+    assert.deepEqual(await scenario(mf, "do-corrupt"), {
+      repairs: 1,
+      available: [true, true, true],
+      failFast: [true, true, true],
+      ran: 0,
+    });
+    assert.deepEqual(await scenario(mf, "kv-corrupt"), {
+      value: 1,
+      repairs: 1,
+      available: [true, true],
+      stored: "closed",
+    });
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("Durable Object and Workers KV in workerd: a future-dated OPEN holds at most resetTimeout + skew allowance", async () => {
+  const mf = await worker();
+  try {
+    for (const name of ["do-future", "kv-future"]) {
+      const r = await scenario(mf, name);
+      assert.equal(r.firstRejected, true, name);
+      assert.ok((r.timeUntilReset as number) <= 400, `${name}: told to wait ${r.timeUntilReset}`);
+      assert.equal(r.later, "ran", name);
+    }
   } finally {
     await mf.dispose();
   }

@@ -19,7 +19,8 @@ test("demo: runs the whole story on embedded defaults and exits 0", () => {
       /Attempt 1\/2 failed .*status 503/,
       /Timeout after 300ms/,
       /Circuit breaker 'B:GET \/api\/quote' OPEN after 2 failures/,
-      /Circuit breaker 'A:GET \/api\/quote' OPEN after 2 failures/,
+      // A had one failure of the two: it learns of the OPEN from the store, and says so.
+      /Circuit breaker 'A:GET \/api\/quote' OPEN \(shared: opened by another instance\)/,
       /instance A: GET \/api\/quote → 200 last good quote \(fallback\) in \d+ms {2}\[shared circuit open\]/,
       /instance B: GET \/api\/quote → 200 last good quote \(fallback\) in \d+ms {2}\[shared circuit open\]/,
       /upstream calls while open: 0/,

@@ -4,9 +4,15 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { circuitBreaker, CircuitOpenError, clearCircuitBreakers } from "../mod.ts";
+import {
+  circuitBreaker,
+  CircuitOpenError,
+  clearCircuitBreakers,
+  initialSharedState,
+  skewAllowance,
+} from "../mod.ts";
 import { type DenoKvLike, denoKvStore, type KvKey } from "../src/deno_kv/mod.ts";
-import { silent, test } from "./_harness.ts";
+import { recordingLogger, silent, test } from "./_harness.ts";
 import { FaultyStore } from "./_stores.ts";
 
 interface Kv extends DenoKvLike {
@@ -337,6 +343,78 @@ test("Deno KV: a store key too long for Deno KV is refused when the breaker is b
     kv.close();
   }
 }, DENO);
+
+test(
+  "Deno KV: a corrupt entry is repaired (logged once); instances are back on the shared circuit",
+  async () => {
+    const kv = await openKv(":memory:");
+    try {
+      const key = ["edge-resilience", "circuit", "upstream"];
+      await kv.atomic().set(key, { state: "sideways", generation: -1 }).commit();
+      const log = recordingLogger();
+      const statuses: boolean[] = [];
+      const bs = fleet(3, kv, {
+        logger: log,
+        onStoreStatus: (e: { available: boolean }) => statuses.push(e.available),
+        storeOptions: { refreshInterval: 0 },
+      });
+      for (const b of bs) {
+        await assert.rejects(b.execute(boom), /boom/);
+        await b.flush();
+      }
+      assert.equal(
+        log.lines.filter((l) => l.includes("was unreadable")).length,
+        1,
+        log.lines.join(),
+      );
+      assert.deepEqual(statuses, []);
+      assert.equal(((await kv.get(key)).value as { state: string }).state, "open");
+      for (const b of bs) await b.flush();
+      for (const b of bs) await assert.rejects(b.execute(() => 1), CircuitOpenError);
+    } finally {
+      kv.close();
+    }
+  },
+  DENO,
+);
+
+test(
+  "Deno KV: a future-dated openedAt keeps the circuit OPEN at most resetTimeout + skew allowance",
+  async () => {
+    const kv = await openKv(":memory:");
+    try {
+      const key = ["edge-resilience", "circuit", "upstream"];
+      const RESET = 150;
+      await kv.atomic().set(key, {
+        ...initialSharedState(),
+        state: "open",
+        generation: 1,
+        openedAt: Date.now() + 365 * 86_400_000,
+      }).commit();
+      const bs = fleet(2, kv, { resetTimeout: RESET, storeOptions: { refreshInterval: 0 } });
+      const t0 = Date.now();
+      let closedAt = -1;
+      const limit = RESET + skewAllowance(RESET);
+      for (let i = 0; Date.now() - t0 < 3 * limit; i++) {
+        const r = await bs[i % 2].execute(() => i).catch((e) => e);
+        if (r instanceof CircuitOpenError) {
+          assert.ok(r.timeUntilReset <= limit, `told to wait ${r.timeUntilReset} ms`);
+          closedAt = -1;
+        } else {
+          assert.equal(r, i);
+          if (closedAt < 0) closedAt = Date.now() - t0;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      // Slack for this slow shared machine: the store and the test read the clock at other times.
+      assert.ok(closedAt >= 0 && closedAt <= limit + 100, `calls ran again after ${closedAt} ms`);
+      for (const b of bs) await b.flush();
+    } finally {
+      kv.close();
+    }
+  },
+  DENO,
+);
 
 test("denoKvStore validates its arguments", () => {
   assert.throws(() => denoKvStore({} as never), TypeError);

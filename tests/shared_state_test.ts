@@ -3,6 +3,7 @@ import fc from "fast-check";
 import {
   acquirePermit,
   applyOutcomes,
+  boundSharedState,
   circuitBreaker,
   CircuitOpenError,
   circuitStore,
@@ -11,6 +12,7 @@ import {
   MemoryStore,
   parseSharedState,
   type SharedConfig,
+  skewAllowance,
   storeKey,
   type StoreStatusEvent,
 } from "../mod.ts";
@@ -146,7 +148,7 @@ test("shared: the CLOSED hot path never waits for the store (a hanging store can
 });
 
 test("shared: store faults never fail the user's call (1,000+ faulted calls per fault kind)", async () => {
-  for (const fault of ["throw", "reject-sync", "hang", "slow", "corrupt"] as const) {
+  for (const fault of ["throw", "reject-sync", "hang", "slow", "corrupt", "lock"] as const) {
     const clock = new FakeClock();
     const faulty = new FaultyStore(new MemoryStore({ clock }), 10_000);
     const statuses: StoreStatusEvent[] = [];
@@ -388,4 +390,164 @@ test("store keys that cannot fit the store are refused when the breaker is built
   assert.equal(await b.execute(() => 1), 1);
   await b.flush();
   assert.equal(b.getStats().storeAvailable, true);
+});
+
+const YEAR = 365 * 86_400_000;
+
+test("shared: a future-dated openedAt keeps the circuit OPEN at most resetTimeout + skew allowance (1,000 calls)", async () => {
+  const clock = new FakeClock();
+  const entries = new Map<string, unknown>();
+  const store = new MemoryStore({ clock, entries });
+  // Clock skew or corruption: opened "a year from now".
+  entries.set("api", {
+    ...initialSharedState(),
+    state: "open",
+    generation: 1,
+    openedAt: clock.wallNow() + YEAR,
+  });
+  const [a, b] = fleet(2, store, clock, {
+    failureThreshold: 1_000_000,
+    storeOptions: { refreshInterval: 0 },
+  });
+  const limit = CFG.resetTimeout + skewAllowance(CFG.resetTimeout);
+  assert.equal(limit, 2000);
+  const t0 = clock.now();
+  let lastRejected = -1;
+  let ran = 0;
+  for (let i = 0; i < 1000; i++) {
+    const r = await (i % 2 ? a : b).execute(() => (ran++, i)).catch((e) => e);
+    if (r instanceof CircuitOpenError) {
+      lastRejected = clock.now() - t0;
+      assert.ok(r.timeUntilReset <= limit, `told to wait ${r.timeUntilReset} ms`);
+    } else assert.equal(r, i); // never a store error
+    clock.tick(5);
+  }
+  assert.ok(lastRejected >= CFG.resetTimeout, `open for ${lastRejected} ms only`);
+  assert.ok(lastRejected <= limit, `still open after ${lastRejected} ms`);
+  assert.ok(ran >= 500, `${ran} calls ran`);
+  await a.flush();
+  await b.flush();
+  assert.equal(parseSharedState(entries.get("api")).state, "closed");
+});
+
+test("store protocol: every time read from a store is bounded by the breaker's own config", () => {
+  const cfg = { ...CFG, permitTtl: 1000 };
+  const s = {
+    ...initialSharedState(),
+    state: "half_open" as const,
+    openedAt: 9e15,
+    permits: [9e15],
+  };
+  const b = boundSharedState(s, cfg, 10_000);
+  assert.equal(b.openedAt, 10_000 + skewAllowance(cfg.resetTimeout));
+  assert.deepEqual(b.permits, [10_000 + 1000 + skewAllowance(cfg.resetTimeout)]);
+  assert.equal(skewAllowance(60_000), 5000); // at most 5 s
+  // A wild permit blocks trials no longer than permitTtl + allowance from when a store saw it.
+  const one = { ...cfg, halfOpenMaxCalls: 1 };
+  const r = acquirePermit(s, one, 10_000);
+  assert.equal(r.granted, false);
+  assert.equal(acquirePermit(r.state, one, 11_999).granted, false);
+  assert.equal(acquirePermit(r.state, one, 12_000).granted, true);
+});
+
+test("shared: a trial that never reports blocks other instances' trials no longer than resetTimeout", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const [a, b] = fleet(2, store, clock, {
+    failureThreshold: 1,
+    halfOpenMaxCalls: 1,
+    storeOptions: { refreshInterval: 0 },
+  });
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  clock.tick(CFG.resetTimeout);
+  let hung!: () => void;
+  const stuck = a.execute(() => new Promise<void>((r) => (hung = r))); // the trial hangs
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(hung, "a's trial runs");
+  await assert.rejects(b.execute(() => 1), CircuitOpenError); // the permit is taken
+  clock.tick(CFG.resetTimeout + 1);
+  assert.equal(await b.execute(() => "b's trial"), "b's trial"); // a's permit expired
+  await b.flush();
+  hung();
+  await stuck;
+  await a.flush();
+});
+
+test("storeOptions.permitTtl is at most resetTimeout", () => {
+  clearCircuitBreakers();
+  const store = new MemoryStore();
+  assert.throws(
+    () =>
+      circuitBreaker({
+        name: "ttl",
+        store,
+        resetTimeout: 1000,
+        storeOptions: { permitTtl: 1001 },
+      }),
+    (e) => e instanceof RangeError && /'storeOptions.permitTtl'/.test(e.message),
+  );
+  circuitBreaker({ name: "ttl-ok", store, resetTimeout: 1000, storeOptions: { permitTtl: 1000 } });
+});
+
+test("shared: a corrupt entry is repaired (logged once) and every instance is back on the shared circuit", async () => {
+  const clock = new FakeClock();
+  const entries = new Map<string, unknown>([["api", { state: "sideways", generation: -1 }]]);
+  const store = new MemoryStore({ clock, entries });
+  const log = recordingLogger();
+  const statuses: StoreStatusEvent[] = [];
+  const bs = fleet(3, store, clock, {
+    logger: log,
+    onStoreStatus: (e: StoreStatusEvent) => statuses.push(e),
+    storeOptions: { refreshInterval: 0 },
+  });
+  for (const b of bs) {
+    await assert.rejects(b.execute(boom), /boom/);
+    await b.flush();
+  }
+  const repairs = log.lines.filter((l) => l.includes("was unreadable"));
+  assert.equal(repairs.length, 1, log.lines.join("\n"));
+  assert.match(repairs[0], /replaced by a fresh CLOSED state/);
+  assert.deepEqual(statuses, []); // not an outage
+  // One failure from each instance: the shared threshold (3) is reached, for all of them.
+  assert.equal(parseSharedState(entries.get("api")).state, "open");
+  for (const b of bs) await b.flush();
+  for (const b of bs) await assert.rejects(b.execute(() => 1), CircuitOpenError);
+  assert.equal(parseSharedState(entries.get("api")).repaired, undefined); // never stored
+});
+
+test("shared: adopting OPEN from the store says why, not 'OPEN after 0 failures'", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  clearCircuitBreakers();
+  const logs = { a: recordingLogger(), b: recordingLogger() };
+  const mk = (name: "a" | "b") =>
+    circuitBreaker({
+      name,
+      storeKey: "svc",
+      store,
+      clock,
+      logger: logs[name],
+      failureThreshold: 1,
+      resetTimeout: 100,
+      halfOpenMaxCalls: 1,
+      storeOptions: { refreshInterval: 0 },
+    });
+  const a = mk("a");
+  const b = mk("b");
+  assert.equal(await b.execute(() => 1), 1); // b's view: CLOSED
+  await b.flush();
+  await assert.rejects(a.execute(boom)); // a opens it...
+  await a.flush();
+  clock.tick(100);
+  await assert.rejects(a.execute(boom)); // ...and its trial fails: OPEN again, 0 failures counted
+  await a.flush();
+  await b.execute(() => 1).catch(() => {}); // b refreshes: CLOSED -> OPEN
+  await b.flush();
+  assert.ok(logs.a.lines.some((l) => l.includes("'a' OPEN after 1 failures")), logs.a.lines.join());
+  assert.ok(
+    logs.b.lines.some((l) => l.includes("'b' OPEN (shared: opened by another instance)")),
+    logs.b.lines.join("\n"),
+  );
+  assert.ok(!logs.b.lines.some((l) => l.includes("OPEN after")), logs.b.lines.join("\n"));
 });

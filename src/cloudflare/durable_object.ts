@@ -2,12 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import {
   acquirePermit,
   applyOutcomes,
-  initialSharedState,
+  boundSharedState,
   type Outcome,
-  parseSharedState,
   type PermitAnswer,
+  readStoredState,
   type SharedConfig,
   type SharedState,
+  withoutMark,
 } from "../store.ts";
 
 const KEY = "circuit";
@@ -42,32 +43,42 @@ function checkConfig(c: SharedConfig): SharedConfig {
 export class CircuitBreakerObject extends DurableObject {
   #state: SharedState | undefined;
 
+  /**
+   * The state, loaded once. An unreadable stored value (e.g. another
+   * version's) is repaired: replaced by a fresh CLOSED state, saved at
+   * once; the answer of that request carries `repaired` (logged by the
+   * breaker that receives it).
+   */
   async #load(): Promise<SharedState> {
     if (!this.#state) {
-      const raw = await this.ctx.storage.get(KEY);
-      let s = initialSharedState();
-      if (raw !== undefined) {
-        try {
-          s = parseSharedState(raw);
-        } catch {
-          // Unreadable state (e.g. another version's): start CLOSED.
-        }
-      }
+      const s = readStoredState(await this.ctx.storage.get(KEY));
+      if (s.repaired !== undefined) await this.ctx.storage.put(KEY, withoutMark(s));
       this.#state = s;
     }
     return this.#state;
   }
 
   async #save(s: SharedState): Promise<void> {
-    this.#state = s;
-    await this.ctx.storage.put(KEY, s);
+    this.#state = withoutMark(s);
+    await this.ctx.storage.put(KEY, this.#state);
   }
 
   /** Applies outcomes in order; returns the state. (RPC) */
   async sync(outcomes: Outcome[], config: SharedConfig): Promise<SharedState> {
     checkConfig(config);
     const before = await this.#load();
-    if (!Array.isArray(outcomes) || outcomes.length === 0) return before;
+    if (!Array.isArray(outcomes) || outcomes.length === 0) {
+      // A read. A time too far in the future is brought back (and saved, so that the bound
+      // counts from now, not from every read); the repair mark goes out once.
+      const bounded = boundSharedState(before, config, Date.now());
+      if (
+        bounded.openedAt !== before.openedAt ||
+        bounded.permits.some((t, i) => t !== before.permits[i])
+      ) {
+        await this.#save(bounded);
+      } else this.#state = withoutMark(before);
+      return bounded;
+    }
     const valid = outcomes.filter((o) =>
       o && typeof o.ok === "boolean" && Number.isSafeInteger(o.generation)
     );
@@ -86,6 +97,6 @@ export class CircuitBreakerObject extends DurableObject {
 
   /** The current state, read-only. (RPC) */
   async read(): Promise<SharedState> {
-    return await this.#load();
+    return withoutMark(await this.#load());
   }
 }

@@ -1,7 +1,14 @@
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
-import { type CircuitStore, parseSharedState, type SharedState, storeKey } from "../store.ts";
+import {
+  boundSharedState,
+  type CircuitStore,
+  readStoredState,
+  type SharedState,
+  storeKey,
+  withoutMark,
+} from "../store.ts";
 import {
   checkKnownOptions,
   checkNumber,
@@ -13,8 +20,8 @@ import { circuitStore } from "../store_sync.ts";
 
 /** The Workers KV binding (structural: the subset used). */
 export interface KvNamespaceLike {
-  /** Reads a key as JSON. */
-  get(key: string, options: { type: "json"; cacheTtl?: number }): Promise<unknown>;
+  /** Reads a key as text. */
+  get(key: string, options: { type: "text"; cacheTtl?: number }): Promise<string | null>;
   /** Writes a key. */
   put(key: string, value: string, options?: { expirationTtl?: number }): Promise<void>;
 }
@@ -111,7 +118,7 @@ export function workersKvStore(
     checkKey(name) {
       keyOf(name);
     },
-    async sync(name) {
+    async sync(name, _outcomes, config) {
       const key = keyOf(name);
       const now = clock.now();
       const pending = held.get(key);
@@ -119,9 +126,28 @@ export function workersKvStore(
       const hit = cache.get(key);
       if (hit && now - hit.at < cacheTtl) return hit.value;
       // cacheTtl (seconds, min 60) lets KV serve hot keys from the local edge cache.
-      const raw = await kv.get(key, { type: "json", cacheTtl: 60 });
-      const value = raw === null || raw === undefined ? undefined : parseSharedState(raw);
-      cache.set(key, { at: now, value });
+      // A value that is not JSON makes get() throw: read as text and parse here instead.
+      const text = await kv.get(key, { type: "text", cacheTtl: 60 });
+      if (text === null || text === undefined) {
+        cache.set(key, { at: now, value: undefined });
+        return undefined;
+      }
+      let raw: unknown;
+      try {
+        raw = JSON.parse(String(text));
+      } catch {
+        raw = text;
+      }
+      const read = readStoredState(raw);
+      const value = boundSharedState(read, config, clock.wallNow());
+      if (read.repaired !== undefined || value.openedAt !== read.openedAt) {
+        // Unreadable (corrupt, another version's) or dated too far in the future (skew): replace
+        // it (a CLOSED state; the bounded one), so that every isolate reads a sound entry again.
+        const fresh = withoutMark(value);
+        if (due(key, now)) await write(key, fresh, now);
+        else if (!held.has(key)) held.set(key, fresh);
+      }
+      cache.set(key, { at: now, value: withoutMark(value) });
       return value;
     },
     async publish(name, state) {

@@ -1,11 +1,13 @@
 import {
   acquirePermit,
   applyOutcomes,
+  boundSharedState,
   type CircuitStore,
-  initialSharedState,
-  parseSharedState,
+  readStoredState,
   type SharedConfig,
   type SharedState,
+  skewAllowance,
+  withoutMark,
 } from "../store.ts";
 import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
 import { circuitStore } from "../store_sync.ts";
@@ -169,11 +171,11 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
     const key = keyOf(name);
     return contended(budget(config), async () => {
       const entry = await kv.get(key);
-      const current = entry.value === null ? initialSharedState() : parseSharedState(entry.value);
-      const [next, result] = change(current);
+      // An unreadable entry is repaired: replaced by a fresh CLOSED state (marked in the answer).
+      const [next, result] = change(readStoredState(entry.value));
       const { ok } = await kv.atomic()
         .check({ key, versionstamp: entry.versionstamp })
-        .set(key, next, { expireIn })
+        .set(key, withoutMark(next), { expireIn })
         .commit();
       return ok ? { result } : undefined;
     }).then((r) => r.result);
@@ -183,10 +185,22 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
     checkKey,
     sync(name, outcomes, config) {
       if (outcomes.length === 0) {
+        // A read; only an unreadable entry makes it a write (the repair).
         const key = keyOf(name);
-        return contended(budget(config), () => kv.get(key)).then((e) =>
-          e.value === null ? initialSharedState() : parseSharedState(e.value)
-        );
+        return contended(budget(config), () => kv.get(key)).then((e) => {
+          const s = readStoredState(e.value);
+          // Only an unreadable entry, or a time too far in the future, makes it a write: the
+          // repair, and the bound saved so that it counts from now rather than from every read.
+          const skew = skewAllowance(config.resetTimeout);
+          const now = Date.now();
+          const wild = s.openedAt > now + skew ||
+            s.permits.some((t) => t > now + config.permitTtl + skew);
+          if (s.repaired === undefined && !wild) return s;
+          return update(name, config, (s) => {
+            const b = boundSharedState(s, config, Date.now());
+            return [b, b];
+          });
+        });
       }
       return update(name, config, (s) => {
         const next = applyOutcomes(s, outcomes, config, Date.now());

@@ -10,13 +10,22 @@ import { HealthStatus } from "./circuit_state.ts";
 import { type Scope, type Target, underSignal, WITH_CONTEXT } from "./context.ts";
 import { registrable } from "./policy.ts";
 import { runWithDeadline } from "./timeout.ts";
-import { checkNumber, checkObject, checkString } from "./validate.ts";
+import {
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  checkString,
+  optionNames,
+} from "./validate.ts";
 
 /**
  * What a check may return. `true` or nothing: healthy; `false`: unhealthy;
  * an object: `healthy` (default true), `degraded` (default false), `message`,
  * and any other keys as details. Throwing makes the check unhealthy with the
- * error's message.
+ * error's message. `healthy` and `degraded` must be booleans: anything else
+ * (a string `"false"`, a promise the check forgot to await) makes the check
+ * unhealthy with a message saying why; a promise found there is handled, so
+ * its rejection is never an unhandled rejection.
  */
 export type CheckResult =
   | boolean
@@ -163,6 +172,21 @@ interface Registered {
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
+const REGISTER_OPTIONS = optionNames<RegisterOptions>({ timeout: 1, critical: 1 });
+const OPTIONS = optionNames<HealthCheckOptions>({ version: 1, defaultTimeout: 1, clock: 1 });
+
+/** Why a `healthy` / `degraded` field is not a boolean, or undefined when it is one (or absent). */
+function notBoolean(key: string, v: unknown): string | undefined {
+  if (v === undefined || typeof v === "boolean") return undefined;
+  if (typeof (v as PromiseLike<unknown> | null)?.then === "function") {
+    // Handled here: a rejecting `redis.ping()` left in the result must not crash the process.
+    Promise.resolve(v).then(undefined, () => {});
+    return `check result: '${key}' is a promise, not a boolean (await it inside the check)`;
+  }
+  const shown = typeof v === "string" ? JSON.stringify(v) : String(v);
+  return `check result: '${key}' must be a boolean, got ${typeof v} ${shown}`;
+}
+
 function interpret(r: CheckResult): [HealthStatus, string | null, Record<string, unknown>] {
   if (r === undefined || r === true) return [HealthStatus.HEALTHY, null, {}];
   if (r === false) return [HealthStatus.UNHEALTHY, "check returned false", {}];
@@ -170,6 +194,9 @@ function interpret(r: CheckResult): [HealthStatus, string | null, Record<string,
     return [HealthStatus.UNHEALTHY, `check returned an invalid value: ${String(r)}`, {}];
   }
   const { healthy = true, degraded = false, message, ...details } = r;
+  // Both fields are looked at (so that a promise in either is handled) before deciding.
+  const bad = [notBoolean("healthy", healthy), notBoolean("degraded", degraded)].filter(Boolean);
+  if (bad.length) return [HealthStatus.UNHEALTHY, bad.join("; "), details];
   const status = !healthy
     ? HealthStatus.UNHEALTHY
     : degraded
@@ -214,12 +241,13 @@ export class HealthCheck {
   readonly #checks = new Map<string, Registered>();
   readonly #clock: Clock;
   readonly #defaultTimeout: number;
-  readonly #startedAt: number;
+  /** When uptime counts from (monotonic and wall ms); undefined until the clock is trustworthy. */
+  #started: { mono: number; wall: number } | undefined;
 
   /** Creates an empty registry; uptime counts from now. */
   constructor(options: HealthCheckOptions = {}) {
     const W = "HealthCheck";
-    checkObject(W, "options", options);
+    checkKnownOptions(W, options, OPTIONS);
     checkString(W, "version", options.version);
     checkObject(W, "clock", options.clock);
     this.version = options.version ?? "unknown";
@@ -227,7 +255,31 @@ export class HealthCheck {
       exclusiveMin: true,
     });
     this.#clock = options.clock ?? systemClock;
-    this.#startedAt = this.#clock.now();
+    this.#started = this.#reading();
+  }
+
+  /**
+   * A start time, or undefined where the clock is frozen at the epoch (a
+   * Worker's global scope in production): uptime then counts from the first run.
+   */
+  #reading(): { mono: number; wall: number } | undefined {
+    const wall = this.#clock.wallNow();
+    return wall >= PLAUSIBLE_WALL ? { mono: this.#clock.now(), wall } : undefined;
+  }
+
+  /**
+   * Seconds since construction. The monotonic clock measures it unless its
+   * origin moved since construction — on Workers `performance.now()` reads 0
+   * at global scope and epoch milliseconds inside a request — which shows as
+   * monotonic time running far ahead of wall time; the wall clock measures it
+   * then.
+   */
+  #uptime(): number {
+    const start = this.#started ??= this.#reading();
+    if (!start) return 0;
+    const mono = this.#clock.now() - start.mono;
+    const wall = this.#clock.wallNow() - start.wall;
+    return Math.max(0, mono > wall + ORIGIN_MOVED ? wall : mono);
   }
 
   /**
@@ -286,6 +338,7 @@ export class HealthCheck {
   #validate(name: string, options: RegisterOptions | undefined): Registered {
     const W = "HealthCheck.register";
     checkObject(W, "options", options);
+    checkKnownOptions(W, options, REGISTER_OPTIONS);
     if (this.#checks.has(name)) {
       throw new TypeError(`${W}: a check named '${name}' is already registered`);
     }
@@ -369,10 +422,14 @@ export class HealthCheck {
       status,
       checks,
       this.version,
-      round((clock.now() - this.#startedAt) / 1000),
+      round(this.#uptime() / 1000),
       new Date(clock.wallNow()).toISOString(),
     );
   }
 }
 
 const TIMED_OUT: unique symbol = Symbol("timed out");
+/** Wall times before this (September 2001) are a clock frozen at the epoch, not a start time. */
+const PLAUSIBLE_WALL = 1e12;
+/** Monotonic time this far (1 day) ahead of wall time means the monotonic origin moved. */
+const ORIGIN_MOVED = 86_400_000;

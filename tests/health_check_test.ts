@@ -3,6 +3,10 @@ import { HealthCheck, HealthStatus } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { test } from "./_harness.ts";
 
+// Built at module scope on purpose: inside workerd (the conformance run) this is the Worker's
+// global scope, where performance.now() reads 0 while it reads epoch milliseconds in a request.
+const builtAtModuleScope = new HealthCheck({ version: "module" });
+
 test("health: the seed's example — booleans, details, errors, timeouts, concurrently", async () => {
   const clock = new FakeClock(0, Date.UTC(2026, 10, 27, 12));
   const health = new HealthCheck({ version: "3.1.0", clock });
@@ -126,4 +130,92 @@ test("health: register as decorator (function and static method), duplicates ref
   const one = await h.runCheck("external_api");
   assert.equal(one.status, "healthy");
   await assert.rejects(h.runCheck("nope"), TypeError);
+});
+
+test("health: uptime of a HealthCheck built at module scope is small on every runtime", async () => {
+  builtAtModuleScope.register("ok", () => true);
+  const r = await builtAtModuleScope.runAll();
+  assert.ok(r.uptimeSeconds >= 0 && r.uptimeSeconds < 3600, `uptime ${r.uptimeSeconds}`);
+});
+
+/** A clock like workerd's: monotonic time reads 0 at global scope, epoch ms in a request. */
+function workerdLikeClock(wallAtStartup: number) {
+  const clock = new FakeClock(0, Date.UTC(2026, 10, 27, 12));
+  let inRequest = false;
+  return {
+    clock: {
+      now: () => (inRequest ? clock.wallNow() : 0),
+      wallNow: () => (inRequest ? clock.wallNow() : wallAtStartup),
+      setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => clock.clearTimeout(h),
+    },
+    enterRequest: () => void (inRequest = true),
+    tick: (ms: number) => clock.tick(ms),
+  };
+}
+
+test("health: uptime is right when the monotonic clock's origin moves after construction (workerd)", async () => {
+  for (const wallAtStartup of [Date.UTC(2026, 10, 27, 12), 0]) {
+    const w = workerdLikeClock(wallAtStartup);
+    const h = new HealthCheck({ clock: w.clock }); // global scope
+    h.register("ok", () => true);
+    w.tick(5_000);
+    w.enterRequest();
+    const first = (await h.runAll()).uptimeSeconds;
+    // A real wall clock at startup: uptime counts from construction. A frozen one (epoch 0,
+    // Workers' global scope in production): uptime counts from the first run.
+    assert.equal(first, wallAtStartup ? 5 : 0, `wall at startup ${wallAtStartup}`);
+    w.tick(2_500);
+    assert.equal((await h.runAll()).uptimeSeconds, first + 2.5);
+  }
+});
+
+test("health: uptime on an ordinary clock counts from construction, monotonic", async () => {
+  const clock = new FakeClock(1_000, Date.UTC(2026, 0, 1));
+  const h = new HealthCheck({ clock });
+  clock.tick(42_000);
+  assert.equal((await h.runAll()).uptimeSeconds, 42);
+});
+
+test("health: 'healthy' must be a boolean; a promise there is a failed check and is handled", async () => {
+  const h = new HealthCheck();
+  // A rejecting promise where a boolean belongs (e.g. `{ healthy: redis.ping() }`): the
+  // harness fails this test if its rejection goes unhandled.
+  h.register("rejects", () => ({ healthy: Promise.reject(new Error("ECONNREFUSED")) }) as never);
+  h.register("rejects-later", () =>
+    ({
+      healthy: new Promise((_, reject) => setTimeout(() => reject(new Error("later")), 1)),
+    }) as never);
+  h.register("resolves", async () => ({ healthy: Promise.resolve(true) }) as never);
+  h.register("string", () => ({ healthy: "false" }) as never);
+  h.register("number", () => ({ healthy: 1 }) as never);
+  h.register("degraded-string", () => ({ degraded: "yes" }) as never);
+  h.register("fine", () => ({ healthy: true, degraded: false }));
+  const r = await h.runAll();
+  const by = Object.fromEntries(r.checks.map((c) => [c.name, c]));
+  for (const name of ["rejects", "rejects-later", "resolves"]) {
+    assert.equal(by[name].status, "unhealthy", name);
+    assert.match(by[name].message!, /'healthy' is a promise.*await it/, name);
+  }
+  assert.equal(by.string.status, "unhealthy");
+  assert.match(by.string.message!, /'healthy' must be a boolean, got string "false"/);
+  assert.equal(by.number.status, "unhealthy");
+  assert.match(by.number.message!, /'healthy' must be a boolean, got number 1/);
+  assert.equal(by["degraded-string"].status, "unhealthy");
+  assert.match(by["degraded-string"].message!, /'degraded' must be a boolean/);
+  assert.equal(by.fine.status, "healthy");
+  assert.equal(r.status, "unhealthy");
+  await new Promise((r) => setTimeout(r, 5)); // let the late rejection happen (handled)
+});
+
+test("health: 1,000 checks with rejecting promises in 'healthy' leave no unhandled rejection", async () => {
+  const h = new HealthCheck();
+  for (let i = 0; i < 1000; i++) {
+    h.register(`c${i}`, () =>
+      ({
+        healthy: i % 2 ? Promise.reject(new Error(`x${i}`)) : Promise.resolve(false),
+      }) as never);
+  }
+  const r = await h.runAll();
+  assert.equal(r.checks.filter((c) => c.status === "unhealthy").length, 1000);
 });

@@ -279,6 +279,24 @@ const UNKNOWN: [where: string, make: () => unknown, message: RegExp][] = [
   ],
 ];
 
+UNKNOWN.push(
+  [
+    "HealthCheck",
+    () => new HealthCheck({ defaultTimout: 5 } as never),
+    /HealthCheck: unknown option 'defaultTimout' \(did you mean 'defaultTimeout'\?\)/,
+  ],
+  [
+    "HealthCheck.register",
+    () => new HealthCheck().register("db", () => true, { critcal: false } as never),
+    /HealthCheck.register: unknown option 'critcal' \(did you mean 'critical'\?\)/,
+  ],
+  [
+    "HealthCheck.register (decorator)",
+    () => new HealthCheck().register("db", { timeot: 5 } as never),
+    /HealthCheck.register: unknown option 'timeot' \(did you mean 'timeout'\?\)/,
+  ],
+);
+
 test("options: unknown option names are refused with the nearest known one", () => {
   for (const [where, make, message] of UNKNOWN) {
     assert.throws(make, (e) => e instanceof TypeError && message.test(e.message), where);

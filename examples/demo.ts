@@ -11,7 +11,8 @@
  *
  * Only embedded defaults: no external service is used.
  */
-import { getCircuitBreaker, type Logger } from "../mod.ts";
+import type { Logger } from "../mod.ts";
+import type { RouteCircuitBreaker } from "../src/hono/mod.ts";
 import { denoKvStore } from "../src/deno_kv/mod.ts";
 import { createApp } from "./app.ts";
 import { type Mode, startFlakyUpstream } from "./flaky_upstream.ts";
@@ -87,7 +88,11 @@ const servers = Object.fromEntries(
   ]),
 ) as Record<"A" | "B", Deno.HttpServer<Deno.NetAddr>>;
 const url = (id: "A" | "B") => `http://127.0.0.1:${servers[id].addr.port}`;
-const breakerOf = (id: "A" | "B") => getCircuitBreaker(`${id}:GET /api/quote`);
+// The route's breaker, held by the app's routeCircuitBreaker middleware (not in the registry).
+const breakerOf = (id: "A" | "B") =>
+  (apps[id].routes.map((r) => r.handler).find((h) => "breakers" in h) as
+    | RouteCircuitBreaker
+    | undefined)?.breaker("GET /api/quote");
 
 async function request(id: "A" | "B") {
   const start = performance.now();

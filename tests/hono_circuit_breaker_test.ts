@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { clearCircuitBreakers, getCircuitBreaker } from "../mod.ts";
-import { routeCircuitBreaker } from "../src/hono/mod.ts";
+import { HTTPException } from "hono/http-exception";
+import { clearCircuitBreakers, listCircuitBreakers, type Logger, MemoryStore } from "../mod.ts";
+import {
+  defaultIsFailureResult,
+  type RouteCircuitBreaker,
+  routeCircuitBreaker,
+} from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { deferred, test } from "./_harness.ts";
 
@@ -9,16 +14,14 @@ function app(clock: FakeClock, opts: Parameters<typeof routeCircuitBreaker>[0] =
   clearCircuitBreakers();
   const state = { fail: true, calls: 0 };
   const a = new Hono();
-  a.use(
-    "/api/*",
-    routeCircuitBreaker({
-      failureThreshold: 2,
-      resetTimeout: 2500,
-      halfOpenMaxCalls: 2,
-      clock,
-      ...opts,
-    }),
-  );
+  const mw = routeCircuitBreaker({
+    failureThreshold: 2,
+    resetTimeout: 2500,
+    halfOpenMaxCalls: 2,
+    clock,
+    ...opts,
+  });
+  a.use("/api/*", mw);
   a.get("/api/items/:id", (c) => {
     state.calls++;
     return state.fail ? c.text("upstream broke", 502) : c.json({ id: c.req.param("id") });
@@ -27,12 +30,12 @@ function app(clock: FakeClock, opts: Parameters<typeof routeCircuitBreaker>[0] =
     state.calls++;
     throw new Error("handler bug");
   });
-  return { a, state };
+  return { a, state, mw };
 }
 
 test("routeCircuitBreaker: 5xx responses open it; 503 + Retry-After + problem+json while open", async () => {
   const clock = new FakeClock();
-  const { a, state } = app(clock);
+  const { a, state, mw } = app(clock);
   assert.equal((await a.request("/api/items/1")).status, 502);
   assert.equal((await a.request("/api/items/2")).status, 502);
   assert.equal(state.calls, 2);
@@ -47,13 +50,14 @@ test("routeCircuitBreaker: 5xx responses open it; 503 + Retry-After + problem+js
   assert.equal(body.breaker, "route:GET /api/items/:id");
   assert.equal(body.retryAfter, 2);
   // Per-route breakers: the key is method + route pattern.
-  assert.equal(getCircuitBreaker("route:GET /api/items/:id")!.state, "open");
+  assert.equal(mw.breaker("GET /api/items/:id")!.state, "open");
+  assert.equal(mw.breaker("GET /api/items/:id")!.name, "route:GET /api/items/:id");
   // Recovery through half-open.
   state.fail = false;
   clock.tick(1500);
   assert.equal((await a.request("/api/items/4")).status, 200);
   assert.equal((await a.request("/api/items/5")).status, 200);
-  assert.equal(getCircuitBreaker("route:GET /api/items/:id")!.state, "closed");
+  assert.equal(mw.breaker("GET /api/items/:id")!.state, "closed");
 });
 
 test("routeCircuitBreaker: thrown errors count; routes have separate breakers", async () => {
@@ -98,7 +102,7 @@ test("routeCircuitBreaker: half-open lets at most halfOpenMaxCalls probes throug
   assert.equal(statuses.filter((s) => s === 503).length, 47);
 });
 
-test("routeCircuitBreaker: custom key, isFailure and fallback response", async () => {
+test("routeCircuitBreaker: custom key, isFailureResult and fallback response", async () => {
   const clock = new FakeClock();
   clearCircuitBreakers();
   const a = new Hono();
@@ -109,7 +113,7 @@ test("routeCircuitBreaker: custom key, isFailure and fallback response", async (
       key: () => "prices.example",
       failureThreshold: 1,
       clock,
-      isFailure: (res) => res.status === 429 || res.status >= 500,
+      isFailureResult: (res) => res.status === 429 || res.status >= 500,
       fallback: (c, e) => c.json({ cached: true, breaker: e.breakerName }, 200),
     }),
   );
@@ -126,4 +130,199 @@ test("routeCircuitBreaker: bad options fail at setup", () => {
   assert.throws(() => routeCircuitBreaker({ key: "x" as never }), /'key'/);
   assert.throws(() => routeCircuitBreaker({ fallback: 1 as never }), /'fallback'/);
   assert.throws(() => routeCircuitBreaker({ name: "" }), /'name'/);
+});
+
+/** An app whose route `/x` answers `status` (or throws `thrown`), behind `mw`. */
+function routeApp(mw: RouteCircuitBreaker, answer: { status: number; thrown?: () => Error }) {
+  const a = new Hono();
+  a.get("/x", mw, (c) => {
+    if (answer.thrown) throw answer.thrown();
+    return c.text("x", answer.status as 200);
+  });
+  return a;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+
+test("routeCircuitBreaker: two apps configuring the same route with other options both serve, each with its own circuit", async () => {
+  clearCircuitBreakers();
+  const answer = { status: 500 };
+  const a = routeApp(routeCircuitBreaker({ failureThreshold: 1, logger: silent }), answer);
+  const b = routeApp(routeCircuitBreaker({ failureThreshold: 3, logger: silent }), answer);
+  const same = routeApp(routeCircuitBreaker({ failureThreshold: 1, logger: silent }), answer);
+  assert.equal((await a.request("/x")).status, 500);
+  assert.equal((await a.request("/x")).status, 503); // a's circuit is open...
+  for (let i = 0; i < 3; i++) assert.equal((await b.request("/x")).status, 500); // ...not b's
+  assert.equal((await b.request("/x")).status, 503);
+  // Same options, another middleware: still its own circuit (sharing is asked for by name).
+  assert.equal((await same.request("/x")).status, 500);
+  // Nothing went to the process-wide registry.
+  assert.deepEqual(listCircuitBreakers().map((x) => x.name), []);
+});
+
+test("routeCircuitBreaker: an explicit name shares the circuits; other options under it fail at build", async () => {
+  const answer = { status: 500 };
+  const opts = { name: "hcb-shared-1", failureThreshold: 1, logger: silent };
+  const first = routeCircuitBreaker(opts);
+  const a = routeApp(first, answer);
+  const b = routeApp(routeCircuitBreaker({ ...opts }), answer);
+  const joined = routeApp(routeCircuitBreaker({ name: "hcb-shared-1" }), answer);
+  assert.equal((await a.request("/x")).status, 500);
+  assert.equal((await b.request("/x")).status, 503);
+  assert.equal((await joined.request("/x")).status, 503);
+  assert.equal(first.breakerName, "hcb-shared-1");
+  assert.throws(
+    () => routeCircuitBreaker({ ...opts, failureThreshold: 2 }),
+    (e) =>
+      e instanceof TypeError && /name 'hcb-shared-1' is already used/.test(e.message) &&
+      /failureThreshold: 1 vs 2/.test(e.message) && /Pass only \{ name/.test(e.message),
+  );
+  // Closures that merely look alike are different functions: refused, and said so.
+  const withKey = { name: "hcb-shared-2", key: () => "k" };
+  routeCircuitBreaker(withKey);
+  assert.throws(() => routeCircuitBreaker({ ...withKey, key: () => "k" }), /key: function/);
+  routeCircuitBreaker(withKey); // the same function object: fine
+});
+
+test("routeCircuitBreaker: every option conflict is reported when the middleware is created", () => {
+  const store = new MemoryStore();
+  routeCircuitBreaker({ store, failureThreshold: 2, logger: silent });
+  routeCircuitBreaker({ store, failureThreshold: 2, logger: silent }); // same circuit config
+  assert.throws(
+    () => routeCircuitBreaker({ store, failureThreshold: 3, logger: silent }),
+    /store key prefix 'route' is already used.*failureThreshold: 2 vs 3/,
+  );
+  routeCircuitBreaker({ store, storeKey: "tenant-b", failureThreshold: 3, logger: silent });
+  assert.throws(() => routeCircuitBreaker({ storeKey: "x" }), /'storeKey' needs option 'store'/);
+  assert.throws(
+    () => routeCircuitBreaker({ storeOptions: { timeout: 5 } }),
+    /'storeOptions' needs option 'store'/,
+  );
+  assert.throws(
+    () => routeCircuitBreaker({ isFailure: () => true } as never),
+    /'isFailure' is now 'isFailureResult'/,
+  );
+  assert.throws(
+    () => routeCircuitBreaker({ excludedErrors: [TypeError] } as never),
+    /'excludedErrors' is not used by routes/,
+  );
+  assert.throws(() => routeCircuitBreaker({ maxKeys: 0 }), /'maxKeys'/);
+  assert.throws(() => routeCircuitBreaker({ maxKeys: 1.5 }), /'maxKeys'/);
+  assert.throws(() => routeCircuitBreaker({ failureTreshold: 2 } as never), /did you mean/);
+});
+
+test("routeCircuitBreaker: a thrown 4xx HTTPException is not a failure; 5xx ones and other errors are", async () => {
+  const answer: { status: number; thrown?: () => Error } = {
+    status: 200,
+    thrown: () => new HTTPException(404, { message: "no such item" }),
+  };
+  const mw = routeCircuitBreaker({ failureThreshold: 2, logger: silent });
+  const a = routeApp(mw, answer);
+  for (let i = 0; i < 1000; i++) assert.equal((await a.request("/x")).status, 404);
+  answer.thrown = () => new HTTPException(422);
+  for (let i = 0; i < 10; i++) assert.equal((await a.request("/x")).status, 422);
+  assert.equal(mw.breaker("GET /x")!.getStats().totalFailures, 0);
+  answer.thrown = undefined;
+  answer.status = 404; // a returned 4xx: not a failure either
+  for (let i = 0; i < 10; i++) assert.equal((await a.request("/x")).status, 404);
+  assert.equal(mw.breaker("GET /x")!.state, "closed");
+
+  answer.thrown = () => new HTTPException(503);
+  assert.equal((await a.request("/x")).status, 503);
+  answer.thrown = () => new Error("bug");
+  assert.equal((await a.request("/x")).status, 500);
+  assert.equal(mw.breaker("GET /x")!.state, "open"); // two failures
+});
+
+test("routeCircuitBreaker: defaultIsFailureResult, and isFailureResult replaces it", async () => {
+  const ok = new Response("");
+  const r500 = new Response("", { status: 500 });
+  assert.equal(defaultIsFailureResult(ok, undefined), false);
+  assert.equal(defaultIsFailureResult(r500, undefined), true);
+  assert.equal(defaultIsFailureResult(new Response("", { status: 404 }), undefined), false);
+  assert.equal(defaultIsFailureResult(ok, new HTTPException(401)), false);
+  assert.equal(defaultIsFailureResult(ok, new HTTPException(502)), true);
+  assert.equal(defaultIsFailureResult(ok, new Error("x")), true);
+  assert.equal(defaultIsFailureResult(r500, new HTTPException(400)), true); // 5xx went out
+
+  // A rule that counts only thrown errors: a returned 500 is then no failure.
+  const mw = routeCircuitBreaker({
+    failureThreshold: 1,
+    logger: silent,
+    isFailureResult: (_res, err) => err !== undefined,
+  });
+  const a = routeApp(mw, { status: 500 });
+  for (let i = 0; i < 5; i++) assert.equal((await a.request("/x")).status, 500);
+  assert.equal(mw.breaker("GET /x")!.state, "closed");
+});
+
+/** A middleware keyed by the `k` query parameter, each key's answer scripted. */
+function keyedApp(opts: Parameters<typeof routeCircuitBreaker>[0]) {
+  const failing = new Set<string>();
+  const mw = routeCircuitBreaker({ key: (c) => c.req.query("k") ?? "", ...opts });
+  const a = new Hono();
+  a.get("/k", mw, (c) => c.text("", failing.has(c.req.query("k")!) ? 500 : 200));
+  return { a, mw, failing };
+}
+
+test("routeCircuitBreaker: per-key breakers are bounded by maxKeys (100,000 distinct keys, default 1,000)", async () => {
+  const { a, mw } = keyedApp({ logger: silent });
+  for (let i = 0; i < 100_000; i++) {
+    const res = await a.request(`/k?k=attacker-${i}`);
+    if (res.status !== 200) assert.fail(`key ${i}: ${res.status}`);
+  }
+  assert.equal(mw.breakers().length, 1000);
+  // The most recent ones are kept.
+  assert.ok(mw.breaker("attacker-99999"));
+  assert.equal(mw.breaker("attacker-98999"), undefined);
+});
+
+test("routeCircuitBreaker: LRU eviction keeps recently used and OPEN breakers", async () => {
+  const clock = new FakeClock();
+  const { a, mw, failing } = keyedApp({
+    maxKeys: 3,
+    failureThreshold: 1,
+    resetTimeout: 10_000,
+    clock,
+    logger: silent,
+  });
+  failing.add("bad");
+  assert.equal((await a.request("/k?k=bad")).status, 500); // opens
+  await a.request("/k?k=a");
+  await a.request("/k?k=b");
+  await a.request("/k?k=a"); // a is now more recent than b
+  await a.request("/k?k=c"); // full: b (least recently used CLOSED) goes, not bad (OPEN)
+  assert.deepEqual(mw.breakers().map((b) => b.name), ["route:bad", "route:a", "route:c"]);
+  assert.equal((await a.request("/k?k=bad")).status, 503); // still open, still remembered
+  for (let i = 0; i < 1000; i++) await a.request(`/k?k=n${i}`);
+  assert.equal(mw.breaker("bad")!.state, "open");
+  assert.equal(mw.breakers().length, 3);
+});
+
+test("routeCircuitBreaker: when every kept breaker is OPEN, a new key runs unguarded (said once), and an OPEN one past its reset goes first", async () => {
+  const clock = new FakeClock();
+  const warnings: string[] = [];
+  const logger: Logger = { info() {}, warn: (m) => void warnings.push(m), error() {} };
+  const { a, mw, failing } = keyedApp({
+    maxKeys: 2,
+    failureThreshold: 1,
+    resetTimeout: 10_000,
+    clock,
+    logger,
+  });
+  failing.add("x").add("y").add("new");
+  await a.request("/k?k=x");
+  clock.tick(5_000);
+  await a.request("/k?k=y");
+  warnings.length = 0;
+  // Both OPEN: "new" is served without a breaker — its failures open nothing.
+  for (let i = 0; i < 1000; i++) assert.equal((await a.request("/k?k=new")).status, 500);
+  assert.equal(mw.breaker("new"), undefined);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /all 2 breakers \(maxKeys\) are OPEN/);
+  // x's reset timeout passes (no trial running): x goes, "new" gets a breaker.
+  clock.tick(5_000);
+  assert.equal((await a.request("/k?k=new")).status, 500);
+  assert.deepEqual(mw.breakers().map((b) => b.name), ["route:y", "route:new"]);
+  assert.equal((await a.request("/k?k=new")).status, 503);
 });

@@ -1,14 +1,25 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { circuitBreaker, clearCircuitBreakers, HealthCheck } from "../mod.ts";
-import { healthHandler } from "../src/hono/mod.ts";
+import {
+  circuitBreaker,
+  clearCircuitBreakers,
+  HealthCheck,
+  type Logger,
+  MemoryStore,
+} from "../mod.ts";
+import { healthHandler, routeCircuitBreaker } from "../src/hono/mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
 import { test } from "./_harness.ts";
+import { CountingStore } from "./_stores.ts";
 
+/** A health app; `app` is passed (unless given) so only this app's route breakers count. */
 function appWith(health: HealthCheck, opts: Parameters<typeof healthHandler>[1] = {}) {
   const a = new Hono();
-  a.get("/health", healthHandler(health, opts));
+  a.get("/health", healthHandler(health, { app: a, ...opts }));
   return a;
 }
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
 
 test("healthHandler: 200 healthy / degraded, 503 unhealthy, seed JSON, no-store", async () => {
   const h = new HealthCheck({ version: "2.0.0" });
@@ -116,4 +127,158 @@ test("healthHandler: bad options fail at setup", () => {
   assert.throws(() => healthHandler(new HealthCheck(), { format: "xml" as never }), /'format'/);
   assert.throws(() => healthHandler(new HealthCheck(), { breakers: "all" as never }), /'breakers'/);
   assert.throws(() => healthHandler(new HealthCheck(), { serviceId: 7 as never }), /'serviceId'/);
+});
+
+test("healthHandler: details of a failing check are hidden unless exposeErrors", async () => {
+  const h = new HealthCheck();
+  h.register("db", () => ({
+    healthy: false,
+    message: "cannot connect",
+    dsn: "postgres://admin:s3cret@db.internal:5432/app",
+  }));
+  h.register("cache", () => ({ healthy: true, connections: 4 }));
+  let res = await appWith(h).request("/health");
+  let text = await res.text();
+  assert.ok(!text.includes("s3cret") && !text.includes("db.internal"), text);
+  let body = JSON.parse(text);
+  assert.deepEqual(body.checks[0].details, {});
+  assert.equal(body.checks[0].message, "check failed");
+  assert.deepEqual(body.checks[1].details, { connections: 4 }); // passing checks keep theirs
+  res = await appWith(h, { exposeErrors: true }).request("/health");
+  body = await res.json();
+  assert.equal(body.checks[0].details.dsn, "postgres://admin:s3cret@db.internal:5432/app");
+  assert.equal(body.checks[0].message, "cannot connect");
+  text = await (await appWith(h, { format: "health+json" }).request("/health")).text();
+  assert.ok(!text.includes("s3cret"), text);
+});
+
+test("healthHandler: Accept negotiation honours q-values", async () => {
+  const h = new HealthCheck();
+  h.register("db", () => true);
+  const a = appWith(h);
+  const type = async (accept: string) =>
+    (await a.request("/health", { headers: { accept } })).headers.get("content-type");
+  const HEALTH = "application/health+json";
+  const JSON_ = "application/json";
+  const cases: [string, string][] = [
+    ["application/health+json;q=0", JSON_],
+    ["application/health+json; q=0, application/json", JSON_],
+    ["application/json, application/health+json;q=0.5", JSON_],
+    ["application/health+json;q=0.4, application/json;q=0.5", JSON_],
+    ["application/health+json;q=0.9, application/json;q=0.5", HEALTH],
+    ["application/health+json", HEALTH],
+    ["application/health+json, */*;q=0.1", HEALTH],
+    ["Application/Health+JSON", HEALTH],
+    ["application/json, application/health+json", HEALTH],
+    ["*/*", JSON_],
+    ["application/*", JSON_],
+    ["text/html", JSON_],
+    ["application/health+json;q=0.000", JSON_],
+  ];
+  for (const [accept, want] of cases) assert.equal(await type(accept), want, accept);
+});
+
+test("healthHandler: with 20,000 breakers the body stays small: counts per state, open ones listed first, the rest left out", async () => {
+  clearCircuitBreakers();
+  const h = new HealthCheck();
+  h.register("db", () => true);
+  const clock = new FakeClock();
+  const mw = routeCircuitBreaker({
+    key: (c) => c.req.query("k")!,
+    maxKeys: 20_000,
+    failureThreshold: 1,
+    clock,
+    logger: silent,
+  });
+  const a = new Hono();
+  a.get("/k", mw, (c) => c.text("", c.req.query("k")!.startsWith("bad") ? 500 : 200));
+  a.get("/health", healthHandler(h, { breakers: true, app: a }));
+  for (let i = 0; i < 19_990; i++) await a.request(`/k?k=ok-${i}`);
+  for (let i = 0; i < 10; i++) await a.request(`/k?k=bad-${i}`);
+  const res = await a.request("/health");
+  const text = await res.text();
+  assert.ok(text.length < 20_000, `${text.length} bytes`);
+  const body = JSON.parse(text);
+  assert.equal(body.status, "degraded");
+  assert.deepEqual(body.circuits, {
+    total: 20_000,
+    closed: 19_990,
+    open: 10,
+    half_open: 0,
+    listed: 50,
+    omitted: 19_950,
+    unread: 0,
+  });
+  const listed = body.checks.filter((c: { name: string }) => c.name.startsWith("circuit:"));
+  assert.equal(listed.length, 50);
+  assert.deepEqual(
+    listed.slice(0, 10).map((c: { details: { state: string } }) => c.details.state),
+    Array(10).fill("open"),
+  );
+  const ietf = await (await a.request("/health", {
+    headers: { accept: "application/health+json" },
+  })).json();
+  assert.equal(Object.keys(ietf.checks).length, 51);
+  assert.match(
+    ietf.notes[0],
+    /20000 circuits \(10 open, 0 half-open, 19990 closed\): 50 listed, 19950 left out/,
+  );
+  // maxBreakers: 0 lists none, still counts all.
+  const b = new Hono();
+  b.get("/health", healthHandler(h, { breakers: [mw], maxBreakers: 0 }));
+  const counted = await (await b.request("/health")).json();
+  assert.equal(counted.checks.length, 1);
+  assert.equal(counted.circuits.open, 10);
+});
+
+test("healthHandler: with a store, the app's circuits are read from it (after a restart too), cached and bounded", async () => {
+  clearCircuitBreakers();
+  const store = new CountingStore(new MemoryStore());
+  const opts = { store, failureThreshold: 1, resetTimeout: 60_000, logger: silent };
+  const routes = Array.from({ length: 120 }, (_, i) => `/api/r${i}`);
+  const build = () => {
+    const h = new HealthCheck();
+    h.register("db", () => true);
+    const a = new Hono();
+    a.use("/api/*", routeCircuitBreaker({ ...opts, storeKey: "hh-store-1" }));
+    for (const r of routes) a.get(r, (c) => c.text("down", 500));
+    a.get("/other", (c) => c.text("not guarded"));
+    a.get("/health", healthHandler(h, { breakers: true, app: a }));
+    return a;
+  };
+  // The first instance opens the circuit of /api/r7 in the store.
+  const first = build();
+  assert.equal((await first.request("/api/r7")).status, 500);
+  await new Promise((r) => setTimeout(r, 0)); // the report reaches the store (waitUntil)
+  assert.equal((await first.request("/api/r7")).status, 503);
+  // "Restart": a new instance that has served nothing yet.
+  const fresh = build();
+  store.ops.sync = 0;
+  let body = await (await fresh.request("/health")).json();
+  assert.equal(body.status, "degraded"); // was "healthy" when only local breakers counted
+  assert.equal(body.circuits.total, 50);
+  assert.equal(body.circuits.unread, 70); // at most 50 store reads per request
+  assert.equal(store.ops.sync, 50);
+  for (let i = 0; i < 2; i++) body = await (await fresh.request("/health")).json();
+  assert.deepEqual(
+    [body.circuits.total, body.circuits.unread, body.circuits.open],
+    [120, 0, 1],
+  );
+  const open = body.checks.find((c: { details: { state?: string } }) => c.details.state === "open");
+  assert.equal(open.name, "circuit:route:GET /api/r7");
+  assert.equal(open.details.source, "store");
+  assert.ok(!body.checks.some((c: { name: string }) => c.name.includes("/other")));
+  // Cached: another request within the refresh interval reads nothing.
+  const before = store.ops.sync;
+  await fresh.request("/health");
+  assert.equal(store.ops.sync, before);
+});
+
+test("healthHandler: unknown options are refused", () => {
+  assert.throws(
+    () => healthHandler(new HealthCheck(), { exposeError: true } as never),
+    /healthHandler: unknown option 'exposeError' \(did you mean 'exposeErrors'\?\)/,
+  );
+  assert.throws(() => healthHandler(new HealthCheck(), { maxBreakers: -1 }), /'maxBreakers'/);
+  assert.throws(() => healthHandler(new HealthCheck(), { app: {} as never }), /'app'/);
 });

@@ -13,6 +13,7 @@ import {
   timeout,
   withTimeout,
 } from "../mod.ts";
+import { healthHandler, routeCircuitBreaker } from "../src/hono/mod.ts";
 import { test } from "./_harness.ts";
 import { workersKvStore } from "../src/cloudflare/kv_store.ts";
 import { durableObjectStore } from "../src/cloudflare/durable_object_store.ts";
@@ -294,6 +295,19 @@ UNKNOWN.push(
     "HealthCheck.register (decorator)",
     () => new HealthCheck().register("db", { timeot: 5 } as never),
     /HealthCheck.register: unknown option 'timeot' \(did you mean 'timeout'\?\)/,
+  ],
+);
+
+UNKNOWN.push(
+  [
+    "routeCircuitBreaker",
+    () => routeCircuitBreaker({ maxKey: 10 } as never),
+    /routeCircuitBreaker: unknown option 'maxKey' \(did you mean 'maxKeys'\?\)/,
+  ],
+  [
+    "healthHandler",
+    () => healthHandler(new HealthCheck(), { maxBreaker: 3 } as never),
+    /healthHandler: unknown option 'maxBreaker' \(did you mean 'maxBreakers'\?\)/,
   ],
 );
 

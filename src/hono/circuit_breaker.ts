@@ -1,22 +1,48 @@
 import type { Context, MiddlewareHandler, Next } from "hono";
 import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import {
   type CircuitBreaker,
   circuitBreaker,
   type CircuitBreakerOptions,
 } from "../circuit_breaker.ts";
+import { CircuitState } from "../circuit_state.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { CircuitOpenError } from "../errors.ts";
-import { checkFunction, checkString } from "../validate.ts";
+import { getDefaultLogger } from "../logger.ts";
+import type { CircuitStore, SharedConfig } from "../store.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  checkString,
+  optionNames,
+} from "../validate.ts";
 import { problemResponse, waitUntil } from "./problem.ts";
 
 /** Options of {@linkcode routeCircuitBreaker}. */
-export interface RouteCircuitBreakerOptions
-  extends Omit<CircuitBreakerOptions, "name" | "fallback" | "isFailure"> {
+export interface RouteCircuitBreakerOptions extends
+  Pick<
+    CircuitBreakerOptions,
+    | "failureThreshold"
+    | "resetTimeout"
+    | "halfOpenMaxCalls"
+    | "onStateChange"
+    | "logger"
+    | "clock"
+    | "store"
+    | "storeOptions"
+    | "onStoreStatus"
+  > {
   /**
-   * Prefix of the breaker names in the registry. Default `"route"`. With a
-   * `store`, the store key is `route:<key>` for every instance, so all
-   * instances (isolates, servers) of the app share each route's circuit.
+   * Prefix of the breakers' names (`"<name>:GET /users/:id"`). Default
+   * `"route"`. Given explicitly, it also shares the breakers in this process:
+   * every `routeCircuitBreaker` with the same `name` uses the same circuits,
+   * and must have the same options (or only `{ name }`, which joins the
+   * existing one); a conflict throws when the middleware is created.
+   * Without it, each middleware has its own breakers.
    */
   name?: string;
   /**
@@ -25,10 +51,26 @@ export interface RouteCircuitBreakerOptions
    */
   key?: (c: Context) => string;
   /**
-   * Whether the outcome counts as a failure. Default: the handler threw
-   * (`error` is set) or the response status is 5xx.
+   * How many per-key breakers this middleware keeps (default 1,000). Beyond
+   * it, the least recently used CLOSED breaker is dropped; OPEN and HALF_OPEN
+   * ones are kept while they matter. When every breaker is OPEN or running
+   * trials, a new key is served without a breaker (logged once).
    */
-  isFailure?: (response: Response, error: Error | undefined) => boolean;
+  maxKeys?: number;
+  /**
+   * With a `store`: the prefix of the store keys, `"<storeKey>:<key>"`.
+   * Default `"route"`, whatever the `name`: every middleware, in any isolate
+   * or process, using the same store and prefix shares the circuits (that is
+   * what a store is for); give tenants or apps that must not share their own
+   * prefix.
+   */
+  storeKey?: string;
+  /**
+   * Whether a request's outcome counts as a breaker failure. Default
+   * {@linkcode defaultIsFailureResult}: a 5xx response, or a thrown error
+   * other than an `HTTPException` with a status below 500.
+   */
+  isFailureResult?: (response: Response, error: Error | undefined) => boolean;
   /**
    * The answer while the breaker rejects calls. Default: 503 with
    * `Retry-After` (whole seconds until reset) and an RFC 9457 problem body.
@@ -36,12 +78,64 @@ export interface RouteCircuitBreakerOptions
   fallback?: (c: Context, error: CircuitOpenError) => Response | Promise<Response>;
 }
 
-/** Thrown inside the breaker to record a failing response; never escapes. Built once. */
-const FAILED_RESPONSE = { failedResponse: true };
-type Guarded = (c: Context, next: Next) => Promise<void>;
+/**
+ * The middleware returned by {@linkcode routeCircuitBreaker}: a Hono
+ * middleware that also lists the breakers it holds.
+ */
+export interface RouteCircuitBreaker extends MiddlewareHandler {
+  /** The breakers' name prefix (option `name`). */
+  readonly breakerName: string;
+  /** The breaker of `key` (e.g. `"GET /users/:id"`), if this middleware holds one. */
+  breaker(key: string): CircuitBreaker | undefined;
+  /** The breakers held now, least recently used first (at most `maxKeys`). */
+  breakers(): CircuitBreaker[];
+}
 
-const defaultIsFailure = (res: Response, error: Error | undefined) =>
-  error !== undefined || res.status >= 500;
+const NAMES = optionNames<RouteCircuitBreakerOptions>({
+  failureThreshold: 1,
+  resetTimeout: 1,
+  halfOpenMaxCalls: 1,
+  onStateChange: 1,
+  logger: 1,
+  clock: 1,
+  store: 1,
+  storeOptions: 1,
+  onStoreStatus: 1,
+  name: 1,
+  key: 1,
+  maxKeys: 1,
+  storeKey: 1,
+  isFailureResult: 1,
+  fallback: 1,
+});
+
+/** Options of earlier versions, refused with what to use instead. */
+const RENAMED: Record<string, string> = {
+  isFailure: "option 'isFailure' is now 'isFailureResult' (same arguments: response, error)",
+  excludedErrors: "option 'excludedErrors' is not used by routes: return false from " +
+    "'isFailureResult' for those errors, e.g. (res, err) => !(err instanceof MyError) && " +
+    "defaultIsFailureResult(res, err)",
+};
+
+/**
+ * The default failure rule of {@linkcode routeCircuitBreaker}: a response
+ * with status 5xx (returned, or made by `onError` from a thrown error, or a
+ * route timeout's 504), or a thrown error — except an `HTTPException` with a
+ * status below 500, which is the client's fault, like a returned 4xx.
+ *
+ * @example Count 429 as a failure too
+ * ```ts
+ * import { defaultIsFailureResult, routeCircuitBreaker } from "edge-resilience/hono";
+ *
+ * routeCircuitBreaker({
+ *   isFailureResult: (res, err) => res.status === 429 || defaultIsFailureResult(res, err),
+ * });
+ * ```
+ */
+export function defaultIsFailureResult(response: Response, error: Error | undefined): boolean {
+  if (response.status >= 500) return true;
+  return error !== undefined && !(error instanceof HTTPException && error.status < 500);
+}
 
 /**
  * The 503 answer of an open breaker: `Retry-After` in whole seconds (at least
@@ -73,12 +167,247 @@ export function circuitOpenResponse(error: CircuitOpenError): Response {
   }, headers);
 }
 
+/** Thrown inside the breaker to record a failing response; never escapes. Built once. */
+const FAILED_RESPONSE = { failedResponse: true };
+type Guarded = (c: Context, next: Next) => Promise<void>;
+interface Guard {
+  breaker: CircuitBreaker;
+  run: Guarded;
+}
+
+/** @internal What the health handler reads of a route middleware. */
+export const ROUTE_GROUP: unique symbol = Symbol("edge-resilience.route-group");
+
+/** @internal The circuits of one route middleware (or of every one sharing a `name`). */
+export class RouteGroup {
+  readonly name: string;
+  readonly maxKeys: number;
+  /** Whether keys are route patterns (the default `key`), so the app's routes name them. */
+  readonly routeKeys: boolean;
+  /** With a store: where the circuits are shared, and how to read them. */
+  readonly shared:
+    | { store: CircuitStore; prefix: string; config: SharedConfig; timeout: number; ttl: number }
+    | undefined;
+  /** Requests served without a breaker because every kept breaker mattered. */
+  unguarded = 0;
+  /** Requests served without a breaker because their key could not have one. */
+  badKeys = 0;
+  readonly #guards = new Map<string, Guard>();
+  #newest: Guard | undefined;
+  #fullUntil = -Infinity;
+  readonly #make: (key: string) => Guard;
+  readonly clock: Clock;
+  readonly #options: RouteCircuitBreakerOptions;
+
+  constructor(name: string, o: RouteCircuitBreakerOptions, make: (key: string) => Guard) {
+    this.name = name;
+    this.#options = o;
+    this.#make = make;
+    this.clock = o.clock ?? systemClock;
+    this.maxKeys = checkNumber(W, "maxKeys", o.maxKeys, 1000, 1, {
+      integer: true,
+      max: 10_000_000,
+    });
+    this.routeKeys = o.key === undefined;
+    const so = o.storeOptions ?? {};
+    this.shared = o.store
+      ? {
+        store: o.store,
+        prefix: o.storeKey ?? "route",
+        config: {
+          failureThreshold: o.failureThreshold ?? 5,
+          resetTimeout: o.resetTimeout ?? 60_000,
+          halfOpenMaxCalls: o.halfOpenMaxCalls ?? 3,
+          permitTtl: so.permitTtl ?? 30_000,
+        },
+        timeout: so.timeout ?? 500,
+        ttl: so.refreshInterval ?? 1000,
+      }
+      : undefined;
+  }
+
+  breaker(key: string): CircuitBreaker | undefined {
+    return this.#guards.get(key)?.breaker;
+  }
+
+  breakers(): CircuitBreaker[] {
+    return [...this.#guards.values()].map((g) => g.breaker);
+  }
+
+  keys(): string[] {
+    return [...this.#guards.keys()];
+  }
+
+  /** The guard of `key`, made (and the least useful one dropped) if needed; undefined: unguarded. */
+  get(key: string, c: Context): Guard | undefined {
+    const guards = this.#guards;
+    let g = guards.get(key);
+    if (g) {
+      if (g !== this.#newest) {
+        // Least recently used order is the map's order: move the key to the end.
+        guards.delete(key);
+        guards.set(key, g);
+        this.#newest = g;
+      }
+      return g;
+    }
+    if (guards.size >= this.maxKeys && !this.#evict(c)) {
+      if (this.unguarded++ === 0) {
+        (this.#options.logger ?? getDefaultLogger()).warn(
+          `routeCircuitBreaker '${this.name}': all ${this.maxKeys} breakers (maxKeys) are OPEN ` +
+            `or running trials; requests of new keys run without a breaker until one can go`,
+          { name: this.name, maxKeys: this.maxKeys },
+        );
+      }
+      return undefined;
+    }
+    try {
+      g = this.#make(key);
+    } catch (error) {
+      // A key the store cannot hold (too long, invalid): served without a breaker, said once.
+      if (this.badKeys++ === 0) {
+        (this.#options.logger ?? getDefaultLogger()).warn(
+          `routeCircuitBreaker '${this.name}': key '${key.slice(0, 60)}' cannot have a ` +
+            `breaker (${String(error)}); such requests run without one`,
+          { name: this.name, error },
+        );
+      }
+      return undefined;
+    }
+    guards.set(key, g);
+    this.#newest = g;
+    return g;
+  }
+
+  /**
+   * Drops the least recently used CLOSED breaker, else the oldest OPEN one whose
+   * reset timeout has passed with no trial running. False when none can go.
+   */
+  #evict(c: Context): boolean {
+    const now = this.clock.now();
+    if (now < this.#fullUntil) return false;
+    let due: string | undefined;
+    let soonest = Infinity;
+    for (const [key, g] of this.#guards) {
+      const b = g.breaker;
+      const state = b.state;
+      if (state === CircuitState.CLOSED) return this.#drop(key, g, c);
+      if (state === CircuitState.HALF_OPEN) {
+        if (due === undefined && b.getStats().halfOpenInFlight === 0) due = key;
+      } else soonest = Math.min(soonest, b.getTimeUntilReset());
+    }
+    if (due !== undefined) return this.#drop(due, this.#guards.get(due)!, c);
+    // Nothing can go: do not scan again before an OPEN one is due (at most 1 s: trials settle).
+    this.#fullUntil = now + Math.min(soonest, 1000);
+    return false;
+  }
+
+  #drop(key: string, g: Guard, c: Context): true {
+    this.#guards.delete(key);
+    if (this.shared) waitUntil(c, g.breaker.flush()); // outcomes not yet reported
+    return true;
+  }
+
+  /** The options another middleware must match to share this group. */
+  get options(): RouteCircuitBreakerOptions {
+    return this.#options;
+  }
+}
+
+const W = "routeCircuitBreaker";
+
+/** Groups shared by an explicit `name`, process-wide. */
+const named = new Map<string, RouteGroup>();
+/** Which circuit configuration claimed each store key prefix of each store, in this process. */
+const claims = new WeakMap<CircuitStore, Map<string, RouteCircuitBreakerOptions>>();
+/** Every route middleware's group, for `healthHandler({ breakers: true })` (weakly held). */
+const live = new Set<{ deref(): RouteGroup | undefined }>();
+let liveAtLastPrune = 0;
+
+/** @internal The live route groups of this process (those of dropped apps are collected). */
+export function liveRouteGroups(): RouteGroup[] {
+  const out: RouteGroup[] = [];
+  for (const ref of live) {
+    const g = ref.deref();
+    if (g) out.push(g);
+    else live.delete(ref);
+  }
+  liveAtLastPrune = live.size;
+  return out;
+}
+
+function track(group: RouteGroup): void {
+  const Ref = (globalThis as {
+    WeakRef?: new (g: RouteGroup) => { deref(): RouteGroup | undefined };
+  }).WeakRef;
+  live.add(Ref ? new Ref(group) : { deref: () => group });
+  if (live.size > 2 * liveAtLastPrune + 64) liveRouteGroups();
+}
+
+/** Options whose values two middlewares sharing a circuit must agree on. */
+const COMPARED = NAMES.filter((n) => n !== "name" && n !== "storeOptions");
+const STORE_COMPARED = ["failureThreshold", "resetTimeout", "halfOpenMaxCalls"] as const;
+
+function show(v: unknown): string {
+  return typeof v === "function" ? `function ${v.name || "(anonymous)"}` : String(v);
+}
+
+function storeOptionsDiffer(a: RouteCircuitBreakerOptions, b: RouteCircuitBreakerOptions) {
+  const sa = (a.storeOptions ?? {}) as Record<string, unknown>;
+  const sb = (b.storeOptions ?? {}) as Record<string, unknown>;
+  const keys = new Set([...Object.keys(sa), ...Object.keys(sb)]);
+  return [...keys].some((k) => sa[k] !== sb[k]);
+}
+
+function differences(
+  a: RouteCircuitBreakerOptions,
+  b: RouteCircuitBreakerOptions,
+  names: readonly string[],
+): string[] {
+  const out: string[] = [];
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const k of names) {
+    if (ra[k] !== rb[k]) out.push(`${k}: ${show(ra[k])} vs ${show(rb[k])}`);
+  }
+  if (storeOptionsDiffer(a, b)) out.push("storeOptions differ");
+  return out;
+}
+
+/** Refuses a store key prefix already used in this process with another circuit configuration. */
+function claim(store: CircuitStore, prefix: string, o: RouteCircuitBreakerOptions): void {
+  let m = claims.get(store);
+  if (!m) claims.set(store, m = new Map());
+  const found = m.get(prefix);
+  if (!found) {
+    m.set(prefix, o);
+    return;
+  }
+  const diff = differences(found, o, STORE_COMPARED);
+  if (diff.length) {
+    throw new TypeError(
+      `${W}: store key prefix '${prefix}' is already used with this store by another ` +
+        `routeCircuitBreaker with other circuit options (${diff.join("; ")}); the store would ` +
+        `merge their circuits. Give each its own 'storeKey' (or 'name'), or the same options.`,
+    );
+  }
+}
+
 /**
- * A circuit breaker for routes. Thrown errors and 5xx responses count as
- * failures; while the breaker is open (or half-open with every trial in use)
- * the route answers 503 with `Retry-After` and an RFC 9457
+ * A circuit breaker for routes: one breaker per route (or per `key`), held
+ * by this middleware, so two apps configuring the same route each have their
+ * own. A 5xx response or a thrown error (not a 4xx `HTTPException`) counts
+ * as a failure ({@linkcode defaultIsFailureResult}; replace it with
+ * `isFailureResult`); while the breaker is open (or half-open with every
+ * trial in use) the route answers 503 with `Retry-After` and an RFC 9457
  * `application/problem+json` body — or the configured fallback response —
  * without running the handler.
+ *
+ * Per-key breakers are bounded by `maxKeys` (least recently used CLOSED
+ * ones go first). Every option conflict is reported here, when the app is
+ * built: a `name` shared with other options, a store key prefix of the same
+ * store claimed with another circuit configuration, store options without a
+ * store.
  *
  * @example
  * ```ts
@@ -95,45 +424,89 @@ export function circuitOpenResponse(error: CircuitOpenError): Response {
  */
 export function routeCircuitBreaker(
   options: RouteCircuitBreakerOptions = {},
-): MiddlewareHandler {
-  const W = "routeCircuitBreaker";
-  const { name = "route", key, isFailure = defaultIsFailure, fallback, ...breakerOptions } =
-    options;
-  checkString(W, "name", name);
+): RouteCircuitBreaker {
+  checkObject(W, "options", options);
+  for (const k of Object.keys(options)) {
+    if (k in RENAMED) throw new TypeError(`${W}: ${RENAMED[k]}`);
+  }
+  checkKnownOptions(W, options, NAMES);
+  const explicit = options.name;
+  checkString(W, "name", explicit);
+  const name = explicit ?? "route";
+  let group = explicit !== undefined ? named.get(explicit) : undefined;
+  if (group) {
+    // `{ name }` alone joins the existing one; otherwise the options must be the same.
+    const only = Object.keys(options).length === 1;
+    const diff = only ? [] : differences(group.options, options, COMPARED);
+    if (diff.length) {
+      throw new TypeError(
+        `${W}: name '${name}' is already used by another routeCircuitBreaker with other ` +
+          `options (${diff.join("; ")}). Pass only { name: '${name}' } to share its circuits, ` +
+          `the same option values (functions: the same objects), or another name.`,
+      );
+    }
+  } else group = build(name, options);
+  if (explicit !== undefined) named.set(explicit, group);
+  track(group);
+  return middleware(group);
+}
+
+function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
+  const { key, isFailureResult = defaultIsFailureResult, fallback, ...rest } = options;
   checkFunction(W, "key", key);
-  checkFunction(W, "isFailure", isFailure);
+  checkFunction(W, "isFailureResult", isFailureResult);
   checkFunction(W, "fallback", fallback);
+  checkString(W, "storeKey", options.storeKey);
+  if (!options.store) {
+    for (const k of ["storeKey", "storeOptions", "onStoreStatus"] as const) {
+      if (options[k] !== undefined) {
+        throw new TypeError(`${W}: option '${k}' needs option 'store'`);
+      }
+    }
+  }
+  const breakerOptions: CircuitBreakerOptions = {
+    failureThreshold: rest.failureThreshold,
+    resetTimeout: rest.resetTimeout,
+    halfOpenMaxCalls: rest.halfOpenMaxCalls,
+    onStateChange: rest.onStateChange,
+    logger: rest.logger,
+    clock: rest.clock,
+    store: rest.store,
+    storeOptions: rest.storeOptions,
+    onStoreStatus: rest.onStoreStatus,
+  };
+  for (const k of Object.keys(breakerOptions) as (keyof CircuitBreakerOptions)[]) {
+    if (breakerOptions[k] === undefined) delete breakerOptions[k];
+  }
+  const prefix = options.storeKey ?? "route";
   // Validate the breaker options now, at setup (an unnamed breaker is not registered).
-  circuitBreaker({
-    ...breakerOptions,
-    ...(breakerOptions.store ? { storeKey: breakerOptions.storeKey ?? "route:setup" } : {}),
-  });
-  /** Per key: the breaker, and the route guarded by it (built once, no closure per request). */
-  const guards = new Map<string, { breaker: CircuitBreaker; run: Guarded }>();
-  const keyOf = key ?? ((c: Context) => `${c.req.method} ${routePath(c, -1)}`);
+  circuitBreaker({ ...breakerOptions, ...(options.store ? { storeKey: `${prefix}:setup` } : {}) });
+  if (options.store) claim(options.store, prefix, options);
+
   const guard = async (c: Context, next: Next) => {
     await next();
-    if (isFailure(c.res, c.error)) throw FAILED_RESPONSE;
+    if (isFailureResult(c.res, c.error)) throw FAILED_RESPONSE;
   };
-
-  return createMiddleware(async (c, next) => {
-    const k = keyOf(c);
-    let g = guards.get(k);
-    if (!g) {
-      // With a store, every instance of the app shares the route's circuit: the store key
-      // is the route key (`name` only tells this instance's breakers apart locally).
-      const breaker = circuitBreaker({
-        ...breakerOptions,
-        name: `${name}:${k}`,
-        ...(breakerOptions.store ? { storeKey: breakerOptions.storeKey ?? `route:${k}` } : {}),
-      });
-      g = { breaker, run: breaker(guard) };
-      guards.set(k, g);
-    }
+  const make = (k: string): Guard => {
+    // Not registered: each middleware holds its own breakers. An unnamed breaker takes
+    // the name of the first function it wraps, so the guard is wrapped under the name.
+    const label = `${name}:${k}`;
+    const breaker = circuitBreaker({
+      ...breakerOptions,
+      ...(options.store ? { storeKey: `${prefix}:${k}` } : {}),
+    });
+    const fn = { [label]: (c: Context, n: Next) => guard(c, n) }[label];
+    return { breaker, run: breaker(fn) };
+  };
+  const group = new RouteGroup(name, options, make);
+  const keyOf = key ?? ((c: Context) => `${c.req.method} ${routePath(c, -1)}`);
+  (group as unknown as { run: MiddlewareHandler }).run = async (c, next) => {
+    const g = group.get(keyOf(c), c);
+    if (!g) return await next();
     try {
       await g.run(c, next);
     } catch (e) {
-      if (breakerOptions.store) waitUntil(c, g.breaker.flush());
+      if (group.shared) waitUntil(c, g.breaker.flush());
       if (e === FAILED_RESPONSE) return; // the failing response goes out as it is
       if (e instanceof CircuitOpenError) {
         return fallback ? await fallback(c, e) : circuitOpenResponse(e);
@@ -141,6 +514,19 @@ export function routeCircuitBreaker(
       throw e;
     }
     // With a shared store, outcomes are reported in the background (waitUntil on Workers).
-    if (breakerOptions.store) waitUntil(c, g.breaker.flush());
+    if (group.shared) waitUntil(c, g.breaker.flush());
+  };
+  return group;
+}
+
+function middleware(group: RouteGroup): RouteCircuitBreaker {
+  const run = (group as unknown as { run: MiddlewareHandler }).run;
+  const mw = createMiddleware((c, next) => run(c, next)) as RouteCircuitBreaker;
+  Object.defineProperties(mw, {
+    breakerName: { value: group.name },
+    breaker: { value: (k: string) => group.breaker(k) },
+    breakers: { value: () => group.breakers() },
+    [ROUTE_GROUP]: { value: group },
   });
+  return mw;
 }

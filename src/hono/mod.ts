@@ -42,6 +42,8 @@ export {
 } from "./timeout.ts";
 export {
   circuitOpenResponse,
+  defaultIsFailureResult,
+  type RouteCircuitBreaker,
   routeCircuitBreaker,
   type RouteCircuitBreakerOptions,
 } from "./circuit_breaker.ts";

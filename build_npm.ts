@@ -123,8 +123,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 10392,
-    date: "2026-11-28, main at e342674",
+    measured: 13634,
+    date: "2026-11-28, issue #11: route breakers per middleware with a maxKeys LRU, " +
+      "conflicts at build; /health circuit summary, cap and shared-store reads",
   },
   {
     name: "edge-resilience/cloudflare",

@@ -174,8 +174,8 @@ test("routeCircuitBreaker: an explicit name shares the circuits; other options u
   assert.throws(
     () => routeCircuitBreaker({ ...opts, failureThreshold: 2 }),
     (e) =>
-      e instanceof TypeError && /name 'hcb-shared-1' is already used/.test(e.message) &&
-      /failureThreshold: 1 vs 2/.test(e.message) && /Pass only \{ name/.test(e.message),
+      e instanceof TypeError && /name 'hcb-shared-1' is used with other options/.test(e.message) &&
+      /failureThreshold: 1 vs 2/.test(e.message) && /pass only \{ name/.test(e.message),
   );
   // Closures that merely look alike are different functions: refused, and said so.
   const withKey = { name: "hcb-shared-2", key: () => "k" };
@@ -190,7 +190,7 @@ test("routeCircuitBreaker: every option conflict is reported when the middleware
   routeCircuitBreaker({ store, failureThreshold: 2, logger: silent }); // same circuit config
   assert.throws(
     () => routeCircuitBreaker({ store, failureThreshold: 3, logger: silent }),
-    /store key prefix 'route' is already used.*failureThreshold: 2 vs 3/,
+    /store key prefix 'route' is used in this store.*failureThreshold: 2 vs 3/,
   );
   routeCircuitBreaker({ store, storeKey: "tenant-b", failureThreshold: 3, logger: silent });
   assert.throws(() => routeCircuitBreaker({ storeKey: "x" }), /'storeKey' needs option 'store'/);
@@ -204,7 +204,7 @@ test("routeCircuitBreaker: every option conflict is reported when the middleware
   );
   assert.throws(
     () => routeCircuitBreaker({ excludedErrors: [TypeError] } as never),
-    /'excludedErrors' is not used by routes/,
+    /'excludedErrors' does not apply to routes/,
   );
   assert.throws(() => routeCircuitBreaker({ maxKeys: 0 }), /'maxKeys'/);
   assert.throws(() => routeCircuitBreaker({ maxKeys: 1.5 }), /'maxKeys'/);

@@ -111,10 +111,8 @@ const NAMES = optionNames<RouteCircuitBreakerOptions>({
 
 /** Options of earlier versions, refused with what to use instead. */
 const RENAMED: Record<string, string> = {
-  isFailure: "option 'isFailure' is now 'isFailureResult' (same arguments: response, error)",
-  excludedErrors: "option 'excludedErrors' is not used by routes: return false from " +
-    "'isFailureResult' for those errors, e.g. (res, err) => !(err instanceof MyError) && " +
-    "defaultIsFailureResult(res, err)",
+  isFailure: "is now 'isFailureResult'",
+  excludedErrors: "does not apply to routes: return false from 'isFailureResult' for them",
 };
 
 /**
@@ -254,8 +252,8 @@ export class RouteGroup {
     if (guards.size >= this.maxKeys && !this.#evict(c)) {
       if (this.unguarded++ === 0) {
         (this.#options.logger ?? getDefaultLogger()).warn(
-          `routeCircuitBreaker '${this.name}': all ${this.maxKeys} breakers (maxKeys) are OPEN ` +
-            `or running trials; requests of new keys run without a breaker until one can go`,
+          `routeCircuitBreaker '${this.name}': all ${this.maxKeys} breakers (maxKeys) are OPEN; ` +
+            `new keys run without a breaker`,
           { name: this.name, maxKeys: this.maxKeys },
         );
       }
@@ -267,8 +265,8 @@ export class RouteGroup {
       // A key the store cannot hold (too long, invalid): served without a breaker, said once.
       if (this.badKeys++ === 0) {
         (this.#options.logger ?? getDefaultLogger()).warn(
-          `routeCircuitBreaker '${this.name}': key '${key.slice(0, 60)}' cannot have a ` +
-            `breaker (${String(error)}); such requests run without one`,
+          `routeCircuitBreaker '${this.name}': key '${key.slice(0, 60)}' runs without a ` +
+            `breaker (${String(error)})`,
           { name: this.name, error },
         );
       }
@@ -386,9 +384,9 @@ function claim(store: CircuitStore, prefix: string, o: RouteCircuitBreakerOption
   const diff = differences(found, o, STORE_COMPARED);
   if (diff.length) {
     throw new TypeError(
-      `${W}: store key prefix '${prefix}' is already used with this store by another ` +
-        `routeCircuitBreaker with other circuit options (${diff.join("; ")}); the store would ` +
-        `merge their circuits. Give each its own 'storeKey' (or 'name'), or the same options.`,
+      `${W}: store key prefix '${prefix}' is used in this store with other options (${
+        diff.join("; ")
+      }): give each its own 'storeKey'`,
     );
   }
 }
@@ -427,7 +425,7 @@ export function routeCircuitBreaker(
 ): RouteCircuitBreaker {
   checkObject(W, "options", options);
   for (const k of Object.keys(options)) {
-    if (k in RENAMED) throw new TypeError(`${W}: ${RENAMED[k]}`);
+    if (k in RENAMED) throw new TypeError(`${W}: option '${k}' ${RENAMED[k]}`);
   }
   checkKnownOptions(W, options, NAMES);
   const explicit = options.name;
@@ -440,9 +438,8 @@ export function routeCircuitBreaker(
     const diff = only ? [] : differences(group.options, options, COMPARED);
     if (diff.length) {
       throw new TypeError(
-        `${W}: name '${name}' is already used by another routeCircuitBreaker with other ` +
-          `options (${diff.join("; ")}). Pass only { name: '${name}' } to share its circuits, ` +
-          `the same option values (functions: the same objects), or another name.`,
+        `${W}: name '${name}' is used with other options (${diff.join("; ")}): pass only ` +
+          `{ name: '${name}' } to share its circuits, the same values, or another name`,
       );
     }
   } else group = build(name, options);
@@ -452,7 +449,15 @@ export function routeCircuitBreaker(
 }
 
 function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
-  const { key, isFailureResult = defaultIsFailureResult, fallback, ...rest } = options;
+  const {
+    key,
+    isFailureResult = defaultIsFailureResult,
+    fallback,
+    name: _name,
+    maxKeys: _maxKeys,
+    storeKey: _storeKey,
+    ...breakerOptions
+  } = options;
   checkFunction(W, "key", key);
   checkFunction(W, "isFailureResult", isFailureResult);
   checkFunction(W, "fallback", fallback);
@@ -463,20 +468,6 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
         throw new TypeError(`${W}: option '${k}' needs option 'store'`);
       }
     }
-  }
-  const breakerOptions: CircuitBreakerOptions = {
-    failureThreshold: rest.failureThreshold,
-    resetTimeout: rest.resetTimeout,
-    halfOpenMaxCalls: rest.halfOpenMaxCalls,
-    onStateChange: rest.onStateChange,
-    logger: rest.logger,
-    clock: rest.clock,
-    store: rest.store,
-    storeOptions: rest.storeOptions,
-    onStoreStatus: rest.onStoreStatus,
-  };
-  for (const k of Object.keys(breakerOptions) as (keyof CircuitBreakerOptions)[]) {
-    if (breakerOptions[k] === undefined) delete breakerOptions[k];
   }
   const prefix = options.storeKey ?? "route";
   // Validate the breaker options now, at setup (an unnamed breaker is not registered).

@@ -1,7 +1,8 @@
 // The test runner behind `deno task test` (and so `.ci/run`):
 //
 //   1. static checks (fmt, lint, type check with doc examples, doc lint)
-//   2. the npm build (build_npm.ts), with the bundle sizes printed and their budgets enforced
+//   2. the npm build (build_npm.ts), with the bundle sizes printed and their budgets enforced,
+//      then the documentation checks (.ci/snippets.ts, .ci/links.ts, .ci/workers.ts)
 //   3. the suite on Deno, from source
 //   4. the same suite on Node 20, against the built package
 //   5. the same suite on Bun, against the built package
@@ -89,6 +90,25 @@ tallies.push({
   failed: +(build.code !== 0),
   skipped: 0,
 });
+
+// Documentation: snippets type-checked and run, links, the Workers project (each a tally).
+for (
+  const [runtime, script] of [
+    ["docs: snippets", ".ci/snippets.ts"],
+    ["docs: links", ".ci/links.ts"],
+    ["docs: workers", ".ci/workers.ts"],
+  ]
+) {
+  banner(`${runtime} (${script})`);
+  const r = build.code === 0 || script !== ".ci/workers.ts"
+    ? await run(Deno.execPath(), ["run", "-A", script], true)
+    : { code: 1, text: "" };
+  const m = r.text.match(/^\w+: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/m);
+  const t = { runtime, passed: Number(m?.[1] ?? 0), failed: Number(m?.[2] ?? 0), skipped: 0 };
+  t.skipped = Number(m?.[3] ?? 0);
+  if (r.code !== 0 && t.failed === 0) t.failed = 1;
+  tallies.push(t);
+}
 
 // 3. Deno, from source.
 if (wanted("deno")) {

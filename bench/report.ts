@@ -2,7 +2,7 @@
 // against the npm build, with the same tight interleaved loop (bench/timing.ts)
 // on both, plus `deno bench` on Deno and the memory figures on both, and prints
 // one table of ratios measured side by side in the same run. `--write` puts the
-// table into README.md (between the bench markers).
+// table into docs/benchmarks.md (between the bench markers).
 import { bundleTests } from "../.ci/bundle_tests.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -72,16 +72,17 @@ for (const lib of Object.keys(denoMemory)) {
 const table = lines.join("\n");
 console.log(table);
 if (Deno.args.includes("--write")) {
-  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const page = `${ROOT}docs/benchmarks.md`;
+  const readme = await Deno.readTextFile(page);
   const start = "<!-- bench:start -->";
   const end = "<!-- bench:end -->";
   const i = readme.indexOf(start);
   const j = readme.indexOf(end);
-  if (i < 0 || j < 0) throw new Error("README has no bench markers");
+  if (i < 0 || j < 0) throw new Error("docs/benchmarks.md has no bench markers");
   await Deno.writeTextFile(
-    `${ROOT}README.md`,
+    page,
     readme.slice(0, i + start.length) + "\n\n" + table + "\n\n" + readme.slice(j),
   );
   // Align the tables the way `deno fmt --check` (in CI) expects them.
-  await run(deno, ["fmt", "README.md"]);
+  await run(deno, ["fmt", page]);
 }

@@ -1,28 +1,60 @@
 /**
- * Cloudflare Worker serving the example app. Bindings (wrangler.toml `[vars]`):
- * `UPSTREAM_URL`. Timers are only created inside requests (Workers forbid them
- * at global scope), and the app is built once per isolate.
+ * The example app (examples/app.ts) on Cloudflare Workers, with the route's
+ * circuit shared by every isolate: through the `CircuitBreakerObject` Durable
+ * Object (authoritative: one failure count, atomic half-open permits), or
+ * through Workers KV (advisory: an OPEN is broadcast, each isolate counts its
+ * own failures) when `CIRCUIT_STORE = "kv"`. `wrangler.toml` at the
+ * repository root binds both, with the migration that creates the object:
  *
- *   // wrangler.toml
- *   name = "edge-resilience-example"
- *   main = "examples/worker.ts"
- *   compatibility_date = "2025-01-01"
- *   [vars]
- *   UPSTREAM_URL = "https://upstream.example"
+ *   npx -y wrangler@4.86.0 dev --var UPSTREAM_URL:https://your-upstream.example
+ *   npx -y wrangler@4.86.0 deploy --dry-run    # bundles it, as the test suite does
+ *
+ * The app is built once per isolate, at its first request: the stores need
+ * `env`, and Workers forbid timers (and I/O) at global scope. Nothing here
+ * awaits the store: the route's breaker reports in the background, through
+ * `waitUntil`.
  */
-import type { Hono } from "hono";
+import type { ExecutionContext, Hono } from "hono";
+import type { CircuitStore } from "../mod.ts";
+import {
+  type CircuitBreakerNamespace,
+  durableObjectStore,
+  type KvNamespaceLike,
+  workersKvStore,
+} from "../src/cloudflare/mod.ts";
 import type { ResilienceEnv } from "../src/hono/mod.ts";
 import { createApp } from "./app.ts";
 
-interface Env {
-  UPSTREAM_URL?: string;
+// The Durable Object class must be exported by the Worker's main module.
+export { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+
+/**
+ * The Worker's bindings (wrangler.toml). With `wrangler types`, or
+ * @cloudflare/workers-types, type them `DurableObjectNamespace<CircuitBreakerObject>`
+ * and `KVNamespace`; the structural types used here need neither.
+ */
+export interface Env {
+  /** Base URL of the upstream (`[vars]`). */
+  UPSTREAM_URL: string;
+  /** `"durable-object"` (default) or `"kv"` (`[vars]`). */
+  CIRCUIT_STORE?: string;
+  /** The Durable Object namespace of `CircuitBreakerObject`. */
+  CIRCUITS: CircuitBreakerNamespace;
+  /** A KV namespace, used when `CIRCUIT_STORE = "kv"`. */
+  CIRCUIT_KV: KvNamespaceLike;
+}
+
+function storeFor(env: Env): CircuitStore {
+  return env.CIRCUIT_STORE === "kv"
+    ? workersKvStore(env.CIRCUIT_KV)
+    : durableObjectStore(env.CIRCUITS);
 }
 
 let app: Hono<ResilienceEnv> | undefined;
 
 export default {
-  fetch(request: Request, env: Env, ctx: { waitUntil(p: Promise<unknown>): void }) {
-    app ??= createApp({ upstreamUrl: env.UPSTREAM_URL ?? "http://upstream.invalid" });
-    return app.fetch(request, env, ctx as never);
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
+    app ??= createApp({ upstreamUrl: env.UPSTREAM_URL, store: storeFor(env) });
+    return app.fetch(request, env, ctx);
   },
 };

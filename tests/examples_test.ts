@@ -114,16 +114,38 @@ test("example server on Bun (Bun.serve)", async () => {
   await served(bun, ["examples/bun_server.ts"]);
 });
 
-test("example Worker in workerd (miniflare): real responses and headers", async () => {
-  const up = await startFlakyUpstream();
-  const mf = await workerFor("examples/worker.ts", { UPSTREAM_URL: up.url });
-  try {
-    await exercise(async (p, init) => {
-      const r = await mf.dispatchFetch(`http://localhost${p}`, init as never);
-      return new Response(await r.arrayBuffer(), { status: r.status, headers: r.headers as never });
-    }, up);
-  } finally {
-    await mf.dispose();
-    await up.close();
-  }
-});
+/** The bindings of wrangler.toml, as miniflare takes them. */
+const WORKER_BINDINGS = {
+  durableObjects: { CIRCUITS: { className: "CircuitBreakerObject", useSQLite: true } },
+  kvNamespaces: ["CIRCUIT_KV"],
+  compatibilityDate: "2025-09-01",
+  compatibilityFlags: ["enable_request_signal"],
+};
+
+for (const store of ["durable-object", "kv"]) {
+  test(`example Worker in workerd (miniflare), circuit in ${store}: real responses and headers`, async () => {
+    const up = await startFlakyUpstream();
+    const mf = await workerFor(
+      "examples/worker.ts",
+      { UPSTREAM_URL: up.url, CIRCUIT_STORE: store },
+      WORKER_BINDINGS,
+    );
+    try {
+      const get = async (p: string, init?: RequestInit) => {
+        const r = await mf.dispatchFetch(`http://localhost${p}`, init as never);
+        return new Response(await r.arrayBuffer(), {
+          status: r.status,
+          headers: r.headers as never,
+        });
+      };
+      await exercise(get, up);
+      // The route's breaker works through the bound store, which answers.
+      const h = await (await get("/health")).json();
+      const breaker = h.checks.find((c: { name: string }) => c.name.startsWith("circuit:"));
+      assert.equal(breaker.details.storeAvailable, true, JSON.stringify(breaker));
+    } finally {
+      await mf.dispose();
+      await up.close();
+    }
+  });
+}

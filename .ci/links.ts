@@ -7,64 +7,7 @@
 //
 // One test per markdown file (all its links resolve). Ends with
 // `links: N passed, M failed` (read by .ci/test.ts).
-import { markdownFiles, ROOT } from "./markdown.ts";
-
-/** GitHub's anchor for a heading text. */
-export function slug(heading: string): string {
-  const text = heading
-    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1") // links and images: their text
-    .replace(/<[^>]+>/g, "") // inline HTML
-    .replace(/[`*]/g, "");
-  return text.trim().toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc}\- ]/gu, "").replace(/ /g, "-");
-}
-
-/** The anchors of a markdown text: heading slugs (duplicates numbered) and explicit ids. */
-export function anchors(text: string): Set<string> {
-  const seen = new Map<string, number>();
-  const out = new Set<string>();
-  for (const { line } of proseLines(text)) {
-    const h = line.match(/^#{1,6}\s+(.*?)\s*#*\s*$/);
-    if (h) {
-      const base = slug(h[1]);
-      const n = seen.get(base) ?? 0;
-      seen.set(base, n + 1);
-      out.add(n ? `${base}-${n}` : base);
-    }
-    for (const m of line.matchAll(/<a\s+(?:id|name)="([^"]+)"/g)) out.add(m[1]);
-  }
-  return out;
-}
-
-/** Lines outside fenced code blocks, with their 1-based numbers. */
-function proseLines(text: string): { line: string; n: number }[] {
-  const out: { line: string; n: number }[] = [];
-  let fence: string | undefined;
-  text.split("\n").forEach((line, i) => {
-    const f = line.match(/^\s*(`{3,}|~{3,})/);
-    if (f) {
-      if (!fence) fence = f[1];
-      else if (f[1][0] === fence[0] && f[1].length >= fence.length) fence = undefined;
-      return;
-    }
-    if (!fence) out.push({ line, n: i + 1 });
-  });
-  return out;
-}
-
-/** The link targets of a markdown text (inline, reference definitions, HTML href). */
-export function links(text: string): { target: string; n: number }[] {
-  const out: { target: string; n: number }[] = [];
-  for (const { line, n } of proseLines(text)) {
-    const prose = line.replace(/`[^`]*`/g, ""); // inline code is not a link
-    for (const m of prose.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
-      out.push({ target: m[1], n });
-    }
-    const def = prose.match(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(\s|$)/);
-    if (def) out.push({ target: def[1], n });
-    for (const m of prose.matchAll(/\bhref="([^"]+)"/g)) out.push({ target: m[1], n });
-  }
-  return out;
-}
+import { anchors, links, markdownFiles, ROOT } from "./markdown.ts";
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);

@@ -19,83 +19,9 @@
 //   deno run -A .ci/snippets.ts        check and run; exit 1 on any failure
 //
 // Ends with `snippets: N passed, M failed, K skipped` (read by .ci/test.ts).
-import { markdownFiles, ROOT } from "./markdown.ts";
+import { allSnippets, render, ROOT, type Snippet } from "./markdown.ts";
 
 const OUT = `${ROOT}.ci/out/snippets/`;
-const MODES = ["fragment", "run", "worker", "ignore"] as const;
-type Mode = "module" | typeof MODES[number];
-
-/** One code block: where it is and how it is checked. */
-export interface Snippet {
-  file: string;
-  /** 1-based line of the first code line in the markdown file. */
-  line: number;
-  mode: Mode;
-  code: string;
-  /** Generated file name (no directory). */
-  name: string;
-}
-
-/** The TypeScript blocks of a markdown text. */
-export function extract(file: string, text: string): Snippet[] {
-  const out: Snippet[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const open = lines[i].match(/^(\s*)(`{3,}|~{3,})\s*(\S*)\s*(.*)$/);
-    if (!open) continue;
-    const [, indent, fence, lang, rest] = open;
-    const body: string[] = [];
-    let j = i + 1;
-    for (; j < lines.length; j++) {
-      const close = lines[j].match(/^\s*(`{3,}|~{3,})\s*$/);
-      if (close && close[1][0] === fence[0] && close[1].length >= fence.length) break;
-      body.push(lines[j].startsWith(indent) ? lines[j].slice(indent.length) : lines[j]);
-    }
-    if (["ts", "typescript"].includes(lang)) {
-      const words = rest.split(/\s+/).filter(Boolean);
-      const unknown = words.filter((w) => !(MODES as readonly string[]).includes(w));
-      if (unknown.length) {
-        throw new Error(`${file}:${i + 1}: unknown snippet mark(s) ${unknown.join(", ")}`);
-      }
-      const mode: Mode = (words[0] as Mode | undefined) ?? "module";
-      const base = file.replace(/[^A-Za-z0-9]+/g, "_");
-      out.push({ file, line: i + 2, mode, code: body.join("\n"), name: `${base}_L${i + 2}.ts` });
-    }
-    i = j;
-  }
-  return out;
-}
-
-/** Splits leading imports and `declare`s (kept at module level) from the rest. */
-function hoist(code: string): { head: string; body: string } {
-  const lines = code.split("\n");
-  const head: string[] = [];
-  const body: string[] = [];
-  let inImport = false;
-  for (const l of lines) {
-    if (inImport) {
-      head.push(l);
-      if (/from\s+["'][^"']+["'];?\s*$/.test(l)) inImport = false;
-    } else if (/^import\s/.test(l) || /^export\s+\{[^}]*\}\s+from\s/.test(l)) {
-      head.push(l);
-      if (!/["'];?\s*$/.test(l)) inImport = true;
-    } else if (/^declare\s/.test(l)) {
-      head.push(l);
-    } else {
-      body.push(l);
-    }
-  }
-  return { head: head.join("\n"), body: body.join("\n") };
-}
-
-/** The file a snippet becomes; a leading comment maps it back to the markdown. */
-export function render(s: Snippet): string {
-  const where = `// ${s.file}:${s.line} (${s.mode})\n`;
-  if (s.mode !== "fragment") return `${where}${s.code}\nexport {};\n`;
-  const { head, body } = hoist(s.code);
-  return `${where}${head}\nexport async function fragment(): Promise<unknown> {\n${body}\n}\n`;
-}
-
 async function run(cmd: string, args: string[], timeoutMs = 120_000) {
   const child = new Deno.Command(cmd, {
     args,
@@ -109,13 +35,6 @@ async function run(cmd: string, args: string[], timeoutMs = 120_000) {
   clearTimeout(timer);
   const dec = new TextDecoder();
   return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
-
-/** Every snippet of README.md and docs/. */
-export async function allSnippets(): Promise<Snippet[]> {
-  const all: Snippet[] = [];
-  for (const f of await markdownFiles()) all.push(...extract(f, await Deno.readTextFile(ROOT + f)));
-  return all;
 }
 
 if (import.meta.main) {

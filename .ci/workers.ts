@@ -14,8 +14,7 @@
 //   deno run -A .ci/workers.ts
 //
 // Ends with `workers: N passed, M failed` (read by .ci/test.ts).
-import { ROOT } from "./markdown.ts";
-import { allSnippets, render } from "./snippets.ts";
+import { allSnippets, render, ROOT } from "./markdown.ts";
 
 const DIR = `${ROOT}.ci/out/workers/`;
 /** The Workers project's pinned tools. */

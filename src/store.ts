@@ -63,6 +63,13 @@ export interface Outcome {
   generation: number;
   /** Whether the call held a half-open trial permit. */
   permit?: boolean;
+  /**
+   * Which permit (its expiry, from {@linkcode PermitAnswer.permit}): only that
+   * one is returned. A trial that reports after its permit expired returns
+   * none, so it cannot free a permit another trial holds. Without it, the
+   * oldest permit is returned.
+   */
+  permitId?: number;
 }
 
 /** Answer of {@linkcode CircuitStore.acquire}. */
@@ -71,6 +78,8 @@ export interface PermitAnswer {
   granted: boolean;
   /** The state after the request. */
   state: SharedState;
+  /** When granted in HALF_OPEN: the permit's id (its expiry), to send back as `Outcome.permitId`. */
+  permit?: number;
 }
 
 /**
@@ -174,7 +183,11 @@ export function applyOutcomes(
     const half = s.state === CircuitState.HALF_OPEN;
     if (half) {
       if (!o.permit) continue;
-      s.permits.shift();
+      if (o.permitId === undefined) s.permits.shift();
+      else {
+        const i = s.permits.indexOf(o.permitId);
+        if (i >= 0) s.permits.splice(i, 1);
+      }
       if (!o.ok) go(s, CircuitState.OPEN, now);
       else if (++s.successes >= config.halfOpenMaxCalls) go(s, CircuitState.CLOSED, now);
     } else if (s.state === CircuitState.CLOSED) {
@@ -212,8 +225,9 @@ export function acquirePermit(
     go(s, CircuitState.HALF_OPEN, now);
   }
   if (s.permits.length >= config.halfOpenMaxCalls) return { granted: false, state: s };
-  s.permits.push(now + config.permitTtl);
-  return { granted: true, state: s };
+  const permit = now + config.permitTtl;
+  s.permits.push(permit);
+  return { granted: true, state: s, permit };
 }
 
 /**

@@ -69,6 +69,8 @@ export const REJECT = -1;
 export interface SharedToken {
   generation: number;
   permit: boolean;
+  /** The permit's id from the store (authoritative stores that give one). */
+  permitId?: number;
 }
 
 /** Admission answers: a token, LOCAL (use the local machine), ALLOW, or rejection ms. */
@@ -466,9 +468,12 @@ export class StoreLink {
       const left = s.state === CircuitState.OPEN ? cfg.resetTimeout - (wall - s.openedAt) : 0;
       return { kind: "reject", timeUntilReset: Math.max(0, left), state: s.state };
     }
+    const permit = s.state === CircuitState.HALF_OPEN;
     return {
       kind: "shared",
-      token: { generation: s.generation, permit: s.state === CircuitState.HALF_OPEN },
+      token: permit && answer.permit !== undefined
+        ? { generation: s.generation, permit, permitId: answer.permit }
+        : { generation: s.generation, permit },
     };
   }
 
@@ -488,7 +493,9 @@ export class StoreLink {
         () => this.#store.acquire!(this.#key, cfg),
         (a) => {
           if (typeof a?.granted !== "boolean") throw new TypeError("malformed permit answer");
-          return { granted: a.granted, state: this.#read(a.state) };
+          const r: PermitAnswer = { granted: a.granted, state: this.#read(a.state) };
+          if (typeof a.permit === "number" && Number.isFinite(a.permit)) r.permit = a.permit;
+          return r;
         },
       );
       this.#denied = answer !== FAILED && !answer.granted
@@ -511,7 +518,12 @@ export class StoreLink {
   /** Records a shared call's outcome; failures and trials are sent at once. */
   settle(token: SharedToken, ok: boolean): void {
     if (token.permit) this.#denied = undefined; // a trial ended: permits may be free again
-    this.#pending.push({ ok, generation: token.generation, permit: token.permit || undefined });
+    const o: Outcome = { ok, generation: token.generation };
+    if (token.permit) {
+      o.permit = true;
+      if (token.permitId !== undefined) o.permitId = token.permitId;
+    }
+    this.#pending.push(o);
     if (!ok || token.permit || this.#pending.length >= this.#batch) this.#spawn(this.#flush());
   }
 

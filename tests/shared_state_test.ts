@@ -551,3 +551,89 @@ test("shared: adopting OPEN from the store says why, not 'OPEN after 0 failures'
   );
   assert.ok(!logs.b.lines.some((l) => l.includes("OPEN after")), logs.b.lines.join("\n"));
 });
+
+test("shared: a trial reporting after its permit expired cannot free a permit another trial holds", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const [a, c, d, e] = fleet(4, store, clock, {
+    failureThreshold: 1,
+    storeOptions: { refreshInterval: 0 },
+  });
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  clock.tick(CFG.resetTimeout);
+  const release: (() => void)[] = [];
+  const hang = () => new Promise<string>((r) => release.push(() => r("late")));
+  const late = a.execute(hang); // a's trial hangs past its permit's TTL
+  await new Promise((r) => setTimeout(r, 0));
+  clock.tick(CFG.resetTimeout); // a's permit expired: two fresh trials elsewhere
+  const running = [c.execute(hang), d.execute(hang)];
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(release.length, 3);
+  release[0](); // a's trial finally reports
+  assert.equal(await late, "late");
+  await a.flush();
+  // c's and d's trials still run: no third concurrent trial.
+  let ran = false;
+  await assert.rejects(e.execute(() => (ran = true)), CircuitOpenError);
+  assert.equal(ran, false);
+  for (const r of release.slice(1)) r();
+  await Promise.all(running);
+  for (const b of [a, c, d, e]) await b.flush();
+});
+
+test("store protocol: live trials never exceed halfOpenMaxCalls, whatever reports late (property)", () => {
+  const cfg = { failureThreshold: 1, resetTimeout: 100, halfOpenMaxCalls: 2, permitTtl: 100 };
+  const op = fc.oneof(
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant("acquire" as const) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant("report" as const),
+        pick: fc.nat(),
+        ok: fc.boolean(),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant("tick" as const),
+        ms: fc.oneof(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 90, max: 150 })),
+      }),
+    },
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      let now = 1000;
+      let s = applyOutcomes(initialSharedState(), [{ ok: false, generation: 0 }], cfg, now);
+      // Trials granted and not yet reported: permit id, expiry (the model's own) and generation.
+      const out: { id: number | undefined; expiry: number; generation: number }[] = [];
+      for (const o of ops) {
+        if (o.kind === "tick") now += o.ms;
+        else if (o.kind === "acquire") {
+          const r = acquirePermit(s, cfg, now);
+          s = r.state;
+          if (r.granted && s.state === "half_open") {
+            out.push({ id: r.permit, expiry: now + cfg.permitTtl, generation: s.generation });
+            const live = out.filter((t) => t.generation === s.generation && t.expiry > now);
+            assert.ok(live.length <= cfg.halfOpenMaxCalls, `${live.length} live trials`);
+          }
+        } else if (out.length) {
+          const [t] = out.splice(o.pick % out.length, 1);
+          s = applyOutcomes(
+            s,
+            [{
+              ok: o.ok,
+              generation: t.generation,
+              permit: true,
+              permitId: t.id,
+            }],
+            cfg,
+            now,
+          );
+        }
+      }
+    }),
+    { numRuns: FC_RUNS },
+  );
+});

@@ -80,7 +80,20 @@ export interface RouteCircuitBreakerOptions extends
 
 /**
  * The middleware returned by {@linkcode routeCircuitBreaker}: a Hono
- * middleware that also lists the breakers it holds.
+ * middleware that also lists the breakers it holds (they are not in the
+ * process-wide registry).
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { routeCircuitBreaker } from "edge-resilience/hono";
+ *
+ * const breaker = routeCircuitBreaker({ failureThreshold: 3 });
+ * const app = new Hono();
+ * app.get("/users/:id", breaker, (c) => c.text("ok"));
+ * await app.request("/users/1");
+ * console.log(breaker.breaker("GET /users/:id")?.state); // "closed"
+ * ```
  */
 export interface RouteCircuitBreaker extends MiddlewareHandler {
   /** The breakers' name prefix (option `name`). */

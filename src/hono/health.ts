@@ -17,7 +17,18 @@ import {
 } from "./circuit_breaker.ts";
 import { type CircuitEntry, groupEntries } from "./shared_circuits.ts";
 
-/** A route of a Hono app, as listed in `app.routes`. */
+/**
+ * A route of a Hono app, as listed in `app.routes` (what the `app` option of
+ * {@linkcode healthHandler} reads).
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import type { AppRoute } from "edge-resilience/hono";
+ *
+ * const routes: readonly AppRoute[] = new Hono().get("/x", (c) => c.text("x")).routes;
+ * ```
+ */
 export interface AppRoute {
   /** `"GET"`, … or `"ALL"` (middleware added with `use`). */
   readonly method: string;
@@ -77,7 +88,19 @@ const NAMES = optionNames<HealthHandlerOptions>({
   description: 1,
 });
 
-/** Counts of the reported circuits, and how many were listed. */
+/**
+ * The `circuits` member of a health response: counts of the reported
+ * circuits per state, and how many were listed.
+ *
+ * @example
+ * ```ts
+ * import type { CircuitSummary } from "edge-resilience/hono";
+ *
+ * const s: CircuitSummary = {
+ *   total: 3, closed: 2, open: 1, half_open: 0, listed: 3, omitted: 0, unread: 0,
+ * };
+ * ```
+ */
 export interface CircuitSummary {
   /** Circuits reported. */
   total: number;

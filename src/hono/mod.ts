@@ -49,5 +49,10 @@ export {
 } from "./circuit_breaker.ts";
 export { type FallbackCause, routeFallback, type RouteFallbackOptions } from "./fallback.ts";
 export { parseRetryAfter, resilientFetch, type ResilientFetchOptions } from "./fetch.ts";
-export { healthHandler, type HealthHandlerOptions } from "./health.ts";
+export {
+  type AppRoute,
+  type CircuitSummary,
+  healthHandler,
+  type HealthHandlerOptions,
+} from "./health.ts";
 export type { Problem } from "./problem.ts";

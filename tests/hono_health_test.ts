@@ -10,7 +10,7 @@ import {
 import { healthHandler, routeCircuitBreaker } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { test } from "./_harness.ts";
-import { CountingStore } from "./_stores.ts";
+import { CountingStore, FaultyStore } from "./_stores.ts";
 
 /** A health app; `app` is passed (unless given) so only this app's route breakers count. */
 function appWith(health: HealthCheck, opts: Parameters<typeof healthHandler>[1] = {}) {
@@ -281,4 +281,44 @@ test("healthHandler: unknown options are refused", () => {
   );
   assert.throws(() => healthHandler(new HealthCheck(), { maxBreakers: -1 }), /'maxBreakers'/);
   assert.throws(() => healthHandler(new HealthCheck(), { app: {} as never }), /'app'/);
+});
+
+test("healthHandler: a hanging or failing store does not hang /health: bounded by the store timeout, the rest counted unread", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new FaultyStore(new MemoryStore({ clock }));
+  const counting = new CountingStore(store);
+  const h = new HealthCheck();
+  h.register("db", () => true);
+  const a = new Hono();
+  a.use(
+    "/api/*",
+    routeCircuitBreaker({
+      store: counting,
+      storeKey: "hh-faulty",
+      storeOptions: { timeout: 200 },
+      clock,
+      logger: silent,
+    }),
+  );
+  for (let i = 0; i < 30; i++) a.get(`/api/r${i}`, (c) => c.text("ok"));
+  a.get("/health", healthHandler(h, { breakers: true, app: a }));
+  for (const fault of ["hang", "throw", "corrupt"] as const) {
+    store.fault = fault;
+    counting.ops.sync = 0;
+    const pending = a.request("/health");
+    await clock.tickAsync(200);
+    const res = await pending;
+    assert.equal(res.status, 200, fault);
+    const body = await res.json();
+    assert.equal(body.status, "healthy", fault); // the store's trouble is not the app's health
+    assert.equal(body.circuits.unread, 30, fault);
+    assert.ok(counting.ops.sync <= 6, `${fault}: ${counting.ops.sync} reads`); // one round, then none
+  }
+  store.heal();
+  const pending = a.request("/health");
+  await clock.tickAsync(0);
+  const body = await (await pending).json();
+  assert.equal(body.circuits.unread, 0);
+  assert.equal(body.circuits.closed, 30);
 });

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { clearCircuitBreakers, listCircuitBreakers, type Logger, MemoryStore } from "../mod.ts";
+import {
+  circuitStore,
+  clearCircuitBreakers,
+  listCircuitBreakers,
+  type Logger,
+  MemoryStore,
+  type Outcome,
+  type SharedConfig,
+} from "../mod.ts";
 import {
   defaultIsFailureResult,
   type RouteCircuitBreaker,
@@ -325,4 +333,31 @@ test("routeCircuitBreaker: when every kept breaker is OPEN, a new key runs ungua
   assert.equal((await a.request("/k?k=new")).status, 500);
   assert.deepEqual(mw.breakers().map((b) => b.name), ["route:y", "route:new"]);
   assert.equal((await a.request("/k?k=new")).status, 503);
+});
+
+test("routeCircuitBreaker: a key the store cannot hold is served without a breaker, said once", async () => {
+  const inner = new MemoryStore();
+  const store = circuitStore({
+    kind: "authoritative" as const,
+    sync: (k: string, o: readonly Outcome[], c: SharedConfig) => inner.sync(k, o, c),
+    acquire: (k: string, c: SharedConfig) => inner.acquire(k, c),
+    checkKey(k: string) {
+      if (k.length > 100) throw new RangeError(`store key is longer than 100 bytes`);
+    },
+  });
+  const warnings: string[] = [];
+  const logger: Logger = { info() {}, warn: (m) => void warnings.push(m), error() {} };
+  const { a, mw } = keyedApp({ store, storeKey: "hcb-long", failureThreshold: 1, logger });
+  for (let i = 0; i < 1000; i++) {
+    assert.equal((await a.request(`/k?k=${"x".repeat(200)}${i}`)).status, 200);
+  }
+  assert.equal(mw.breakers().length, 0);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /runs without a breaker \(RangeError: .*store key is longer than 100/);
+  assert.equal((await a.request("/k?k=short")).status, 200);
+  assert.equal(mw.breakers().length, 1);
+  assert.throws(
+    () => routeCircuitBreaker({ store, storeKey: "p".repeat(120), logger }),
+    /longer than 100 bytes/,
+  );
 });

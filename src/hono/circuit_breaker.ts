@@ -221,17 +221,21 @@ export class RouteGroup {
     });
     this.routeKeys = o.key === undefined;
     const so = o.storeOptions ?? {};
+    const resetTimeout = o.resetTimeout ?? 60_000;
+    const timeout = so.timeout ?? 500;
+    // The configuration the breakers send with their own store operations (store_sync.ts).
     this.shared = o.store
       ? {
         store: o.store,
         prefix: o.storeKey ?? "route",
         config: {
           failureThreshold: o.failureThreshold ?? 5,
-          resetTimeout: o.resetTimeout ?? 60_000,
+          resetTimeout,
           halfOpenMaxCalls: o.halfOpenMaxCalls ?? 3,
-          permitTtl: so.permitTtl ?? 30_000,
+          permitTtl: so.permitTtl ?? Math.max(1, Math.min(30_000, resetTimeout)),
+          timeout,
         },
-        timeout: so.timeout ?? 500,
+        timeout,
         ttl: so.refreshInterval ?? 1000,
       }
       : undefined;

@@ -45,6 +45,7 @@ export {
   clearCircuitBreakers,
   getCircuitBreaker,
   listCircuitBreakers,
+  removeCircuitBreaker,
   type StateChangeEvent,
   type TransitionReason,
 } from "./src/circuit_breaker.ts";

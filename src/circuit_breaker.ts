@@ -21,11 +21,13 @@ import {
 } from "./store_sync.ts";
 import {
   checkFunction,
+  checkKnownOptions,
   checkNumber,
   checkObject,
   checkString,
   type ErrorClass,
   errorMatcher,
+  optionNames,
 } from "./validate.ts";
 
 /** Why a breaker changed state. */
@@ -65,13 +67,29 @@ export interface CircuitBreakerOptions {
   name?: string;
   /** Consecutive failures that open the circuit. Integer >= 1. Default 5. */
   failureThreshold?: number;
-  /** How long the circuit stays OPEN before trial calls. Default 60000. */
+  /**
+   * How long the circuit stays OPEN before trial calls, and how long a trial
+   * call holds its permit at most. Default 60000. Only ever compared with the
+   * clock (no timer), so any value from 0 to `Number.MAX_SAFE_INTEGER` works
+   * (e.g. 30 days).
+   */
   resetTimeout?: number;
   /**
-   * HALF_OPEN: at most this many trial calls run at once, and this many
-   * successes close the circuit. Integer >= 1. Default 3.
+   * HALF_OPEN: at most this many trial calls run at once (counting trials of
+   * earlier half-open periods still running), and this many successes close
+   * the circuit. Integer >= 1. Default 3.
    */
   halfOpenMaxCalls?: number;
+  /**
+   * Whether a call that fails because its caller cancelled it (the caller's
+   * signal, or an enclosing policy such as an outer `timeout`, aborted before
+   * the call settled) counts as a failure. Default `false`: the caller's own
+   * cancellation says nothing about the service, so it counts as neither
+   * failure nor success and a trial call returns its permit (as Polly v8
+   * does). A `timeout` *inside* the breaker is the breaker's business and
+   * always counts.
+   */
+  countCallerAborts?: boolean;
   /** Which errors count as failures (default: all but `excludedErrors`). */
   isFailure?: (error: unknown) => boolean;
   /** Error classes that pass through without counting as failures. */
@@ -111,9 +129,17 @@ export interface CircuitStats {
   failureCount: number;
   /** Successes since the last transition (HALF_OPEN: trials that succeeded). */
   successCount: number;
-  /** Milliseconds until trial calls are allowed; 0 unless OPEN. */
-  timeUntilReset: number;
-  /** Trial calls running now (HALF_OPEN). */
+  /**
+   * Milliseconds until trial calls are allowed; 0 unless OPEN. `null` while
+   * isolated (held open by hand: no reset is due), so that stats stay
+   * JSON-safe.
+   */
+  timeUntilReset: number | null;
+  /**
+   * Trial calls holding a permit now: admitted in HALF_OPEN (this half-open
+   * period or an earlier one), not settled, and started at most
+   * `resetTimeout` ago.
+   */
   halfOpenInFlight: number;
   /** Calls that ran, since creation or `reset()`. */
   totalCalls: number;
@@ -150,13 +176,26 @@ export interface CircuitBreaker extends Policy {
   readonly state: CircuitState;
   /** A snapshot of counters and configuration. */
   getStats(): CircuitStats;
-  /** Milliseconds until trial calls are allowed: 0 unless OPEN. */
+  /** Milliseconds until trial calls are allowed: 0 unless OPEN, `Infinity` while isolated. */
   getTimeUntilReset(): number;
-  /** Closes the circuit and clears every counter. */
+  /** Closes the circuit, ends every isolation and clears every counter. */
   reset(): void;
   /** Opens the circuit now, as if the threshold was reached. */
   open(): void;
-  /** Holds the circuit OPEN until `reset()` or the returned release function. */
+  /**
+   * Holds the circuit OPEN (tripping it if needed) until every returned
+   * release function was called, or `reset()`. Calls are rejected with a
+   * {@linkcode CircuitOpenError} whose `isolated` is true.
+   *
+   * When the last handle is released the circuit is due at once: the next
+   * calls are trial calls (HALF_OPEN, at most `halfOpenMaxCalls`), and
+   * `halfOpenMaxCalls` successes close it. The release says the dependency
+   * should be back, so waiting another `resetTimeout` would reject traffic
+   * the operator just allowed; closing at once (as cockatiel does) would send
+   * full traffic to a dependency nobody has tried yet. Trials are the same
+   * check the breaker makes after any open period. A release function works
+   * once (further calls do nothing) and not after `reset()`.
+   */
   isolate(): () => void;
   /** Subscribes to transitions; returns an unsubscribe function. */
   onStateChange(listener: (event: StateChangeEvent) => void): () => void;
@@ -169,6 +208,39 @@ export interface CircuitBreaker extends Policy {
 }
 
 const W = "circuitBreaker";
+
+/** The option names, checked by the compiler against {@linkcode CircuitBreakerOptions}. */
+const NAMES = /* @__PURE__ */ optionNames<CircuitBreakerOptions>({
+  name: 1,
+  failureThreshold: 1,
+  resetTimeout: 1,
+  halfOpenMaxCalls: 1,
+  countCallerAborts: 1,
+  isFailure: 1,
+  excludedErrors: 1,
+  fallback: 1,
+  onStateChange: 1,
+  logger: 1,
+  clock: 1,
+  store: 1,
+  storeKey: 1,
+  storeOptions: 1,
+  onStoreStatus: 1,
+});
+
+/** A half-open trial call: holds a permit until it settles or `resetTimeout` passes. */
+interface Trial {
+  /** The generation that admitted it. */
+  readonly gen: number;
+  /** When it started (monotonic ms). */
+  readonly at: number;
+}
+
+/**
+ * @internal What `admit()` hands an admitted call: its generation (a CLOSED
+ * call), or its trial (HALF_OPEN). REJECT when rejected.
+ */
+export type Token = number | Trial;
 
 class Breaker {
   name: string;
@@ -183,9 +255,15 @@ class Breaker {
   gen = 0;
   failures = 0;
   successes = 0;
-  inFlight = 0;
+  /** Trials holding a permit (any generation; expired ones are dropped lazily). */
+  trials: Trial[] = [];
   openedAt = 0;
+  /** Isolation handles not yet released. */
   isolated = 0;
+  /** Incremented by `reset()`: older isolation handles no longer count. */
+  isolations = 0;
+  /** Option `countCallerAborts`. */
+  readonly countAborts: boolean;
   totalCalls = 0;
   totalSuccesses = 0;
   totalFailures = 0;
@@ -203,11 +281,20 @@ class Breaker {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
     });
-    this.resetTimeout = checkNumber(W, "resetTimeout", o.resetTimeout, 60_000, 0);
+    // Only compared with the clock, never handed to a timer: no 2^31-1 limit.
+    this.resetTimeout = checkNumber(W, "resetTimeout", o.resetTimeout, 60_000, 0, {
+      max: Number.MAX_SAFE_INTEGER,
+    });
     this.halfOpenMax = checkNumber(W, "halfOpenMaxCalls", o.halfOpenMaxCalls, 3, 1, {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
     });
+    if (o.countCallerAborts !== undefined && typeof o.countCallerAborts !== "boolean") {
+      throw new TypeError(
+        `${W}: option 'countCallerAborts' must be a boolean, got ${typeof o.countCallerAborts}`,
+      );
+    }
+    this.countAborts = o.countCallerAborts === true;
     checkFunction(W, "isFailure", o.isFailure);
     checkFunction(W, "fallback", o.fallback);
     checkFunction(W, "onStateChange", o.onStateChange);
@@ -237,6 +324,14 @@ class Breaker {
     return this.opts.logger ?? getDefaultLogger();
   }
 
+  /**
+   * Whether the call's caller cancelled it (its scope, the caller's signal or
+   * an enclosing policy, aborted) and such calls do not count.
+   */
+  callerAborted(parent: Scope | undefined): boolean {
+    return parent !== undefined && !this.countAborts && parent.aborted;
+  }
+
   /** Whether an error counts as a failure (not excluded, and `isFailure` agrees). */
   countsAsFailure(e: unknown): boolean {
     if (this.excluded?.(e)) return false;
@@ -260,6 +355,7 @@ class Breaker {
     state: CircuitState,
   ): Promise<unknown> {
     this.totalRejections++;
+    const isolated = this.isolated > 0 && state === CircuitState.OPEN;
     const fallback = this.opts.fallback as ((...a: unknown[]) => unknown) | undefined;
     if (fallback) {
       try {
@@ -268,7 +364,7 @@ class Breaker {
         return Promise.reject(e);
       }
     }
-    return Promise.reject(CircuitOpenError.fast(this.name, left, state));
+    return Promise.reject(CircuitOpenError.fast(this.name, left, state, isolated));
   }
 
   /** One call: the hot path (local state, CLOSED) reads no clock and allocates no scope. */
@@ -278,16 +374,18 @@ class Breaker {
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
+    // A caller that already gave up: the work never starts, nothing is counted.
+    if (parent !== undefined && parent.aborted) return Promise.reject(parent.reason);
     if (this.link && !this.isolated) return this.link.run(fn, thisArg, args, parent);
-    const gen = this.admit();
-    if (gen === REJECT) {
+    const token = this.admit();
+    if (token === REJECT) {
       return this.reject(thisArg, args, this.left, this.state);
     }
-    return this.runLocal(gen, fn, thisArg, args, parent);
+    return this.runLocal(token, fn, thisArg, args, parent);
   }
 
   runLocal(
-    gen: number,
+    token: Token,
     fn: Target,
     thisArg: unknown,
     args: readonly unknown[],
@@ -297,9 +395,25 @@ class Breaker {
     try {
       r = start(parent, fn, thisArg, args);
     } catch (e) {
-      this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
+      this.settle(token, this.outcome(e, parent));
       return Promise.reject(e);
     }
+    // A synchronous function (or a thenable) settles on its eventual value too.
+    const p = r instanceof Promise ? r : Promise.resolve(r);
+    if (typeof token !== "number" || (parent !== undefined && parent.live)) {
+      // A trial, or a call its caller may cancel: handlers of its own.
+      return p.then(
+        (v) => {
+          this.settle(token, "success");
+          return v;
+        },
+        (e) => {
+          this.settle(token, this.outcome(e, parent));
+          throw e;
+        },
+      );
+    }
+    const gen = token;
     // Settle handlers are made once per generation, not per call.
     let h = this.#handlers;
     if (!h || h.gen !== gen) {
@@ -309,8 +423,12 @@ class Breaker {
         err: (e: unknown) => this.#failed(gen, e),
       };
     }
-    // A synchronous function (or a thenable) settles on its eventual value too.
-    return (r instanceof Promise ? r : Promise.resolve(r)).then(h.ok, h.err);
+    return p.then(h.ok, h.err);
+  }
+
+  /** How a failed call counts: neutral when excluded or cancelled by its caller. */
+  outcome(e: unknown, parent: Scope | undefined): "failure" | "neutral" {
+    return !this.callerAborted(parent) && this.countsAsFailure(e) ? "failure" : "neutral";
   }
 
   #handlers:
@@ -323,6 +441,7 @@ class Breaker {
   }
 
   #failed(gen: number, e: unknown): never {
+    // Only calls no caller can cancel come here (see runLocal).
     this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
     throw e;
   }
@@ -347,40 +466,63 @@ class Breaker {
       : state;
   }
 
-  /** Admits a call: its generation token, or REJECT. CLOSED needs no clock. */
-  admit(): number {
+  /**
+   * Trials holding a permit at `now`: a trial still running more than
+   * `resetTimeout` after it started gives its permit back (dropped here).
+   */
+  running(now: number): number {
+    const t = this.trials;
+    if (t.length > 0 && now - t[0].at > this.resetTimeout) {
+      this.trials = t.filter((x) => now - x.at <= this.resetTimeout);
+    }
+    return this.trials.length;
+  }
+
+  /** Admits a call: its token (generation or trial), or REJECT. CLOSED needs no clock. */
+  admit(): Token {
     if (this.state === CircuitState.CLOSED) {
       this.totalCalls++;
       return this.gen;
     }
+    const now = this.clock.now();
     if (this.state === CircuitState.OPEN) {
-      const left = this.remaining(this.clock.now());
+      const left = this.remaining(now);
       if (left > 0) {
         this.left = left; // for the rejection, without reading the clock again
         return REJECT;
       }
       this.transition(CircuitState.HALF_OPEN, "reset_timeout");
     }
-    if (this.state === CircuitState.HALF_OPEN) {
-      if (this.inFlight >= this.halfOpenMax) {
-        this.left = 0;
-        return REJECT;
-      }
-      this.inFlight++;
+    // HALF_OPEN: trials of earlier half-open periods still running count too.
+    if (this.running(now) >= this.halfOpenMax) {
+      this.left = 0;
+      return REJECT;
     }
+    const trial: Trial = { gen: this.gen, at: now };
+    this.trials.push(trial);
     this.totalCalls++;
-    return this.gen;
+    return trial;
   }
 
-  settle(gen: number, outcome: "success" | "failure" | "neutral"): void {
+  settle(token: Token, outcome: "success" | "failure" | "neutral"): void {
     if (outcome === "success") this.totalSuccesses++;
     else if (outcome === "failure") this.totalFailures++;
+    let gen = token as number;
+    const half = typeof token !== "number";
+    if (half) {
+      // A trial frees its permit; past its resetTimeout it had given it back already.
+      const i = this.trials.indexOf(token);
+      if (i >= 0) this.trials.splice(i, 1);
+      if (i < 0 || this.clock.now() - token.at > this.resetTimeout) {
+        this.late++;
+        return;
+      }
+      gen = token.gen;
+    }
     if (gen !== this.gen) {
       this.late++;
       return;
     }
-    const half = this.state === CircuitState.HALF_OPEN;
-    if (half) this.inFlight--;
     if (outcome === "success") {
       this.failures = 0;
       this.successes++;
@@ -402,7 +544,6 @@ class Breaker {
     this.state = to;
     this.gen++;
     this.successes = 0;
-    this.inFlight = 0;
     if (to === CircuitState.OPEN) this.openedAt = this.clock.now();
     else this.failures = 0;
     this.emit(from, to, reason, failureCount, this.gen);
@@ -469,8 +610,8 @@ class Breaker {
       state: this.viewState(now),
       failureCount: v ? v.failures : this.failures,
       successCount: v ? v.successes : this.successes,
-      timeUntilReset: this.remaining(now),
-      halfOpenInFlight: v ? v.permits.length : this.inFlight,
+      timeUntilReset: this.isolated > 0 ? null : this.remaining(now),
+      halfOpenInFlight: v ? v.permits.length : this.running(now),
       totalCalls: this.totalCalls,
       totalSuccesses: this.totalSuccesses,
       totalFailures: this.totalFailures,
@@ -487,6 +628,7 @@ class Breaker {
 
   reset(): void {
     this.isolated = 0;
+    this.isolations++;
     if (this.state !== CircuitState.CLOSED) this.transition(CircuitState.CLOSED, "reset");
     this.failures = 0;
     this.successes = 0;
@@ -518,6 +660,7 @@ export type BreakerCore = Pick<
   | "countsAsFailure"
   | "reject"
   | "runLocal"
+  | "callerAborted"
 >;
 
 const CORE: unique symbol = Symbol("breaker");
@@ -548,12 +691,17 @@ const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
     const core = this[CORE];
     core.isolated++;
     if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "isolated");
+    const epoch = core.isolations;
     let released = false;
     return () => {
-      if (released) return;
+      // Once, and not after reset() (which ended every isolation).
+      if (released || epoch !== core.isolations) return;
       released = true;
-      if (core.isolated > 0) core.isolated--;
-      if (core.isolated === 0) core.openedAt = core.clock.now();
+      core.isolated--;
+      // The last release: trial calls may start at once (see the JSDoc of isolate()).
+      if (core.isolated === 0 && core.state === CircuitState.OPEN) {
+        core.openedAt = -Infinity;
+      }
     };
   },
   onStateChange(this: WithCore, listener: (e: StateChangeEvent) => void): () => void {
@@ -569,29 +717,62 @@ const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
 
 const registry = new Map<string, { breaker: CircuitBreaker; options: CircuitBreakerOptions }>();
 
-const COMPARED = [
-  "failureThreshold",
-  "resetTimeout",
-  "halfOpenMaxCalls",
-  "isFailure",
-  "fallback",
-  "onStateChange",
-  "logger",
-  "clock",
-  "store",
-  "storeKey",
-  "onStoreStatus",
-] as const;
+/** Plain data (arrays, plain objects) is compared by content; anything else by identity. */
+function same(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
+  }
+  if (!isPlain(a) || !isPlain(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
+}
 
+function isPlain(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Whether `v` is plain data (numbers, strings, booleans, arrays and plain objects of them). */
+function isData(v: unknown): boolean {
+  if (typeof v === "function") return false;
+  if (Array.isArray(v)) return v.every(isData);
+  if (typeof v === "object" && v !== null) return isPlain(v) && Object.values(v).every(isData);
+  return true;
+}
+
+/** A value for a conflict message: data as written, functions and objects by what they are. */
+function describeValue(v: unknown): string {
+  if (v === undefined) return "not set";
+  if (typeof v === "function") return "a function";
+  if (Array.isArray(v) && v.every((x) => typeof x === "function")) {
+    return `[${v.map((f) => f.name || "a function").join(", ")}]`; // excludedErrors
+  }
+  if (typeof v === "object" && v !== null) return isData(v) ? JSON.stringify(v) : "an object";
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
+}
+
+/** The options (every one but `name`, from the option table) that differ. */
 function differences(a: CircuitBreakerOptions, b: CircuitBreakerOptions): string[] {
   const out: string[] = [];
-  for (const k of COMPARED) {
-    if (a[k] !== b[k]) out.push(`${k}: ${String(a[k])} vs ${String(b[k])}`);
-  }
-  const ea = a.excludedErrors ?? [];
-  const eb = b.excludedErrors ?? [];
-  if (ea.length !== eb.length || ea.some((c, i) => c !== eb[i])) {
-    out.push("excludedErrors differ");
+  for (const k of NAMES as readonly (keyof CircuitBreakerOptions)[]) {
+    if (k === "name" || same(a[k], b[k])) continue;
+    const x = a[k];
+    const y = b[k];
+    // Functions and objects are compared by identity: two closures with the same source
+    // are still two functions (they may capture different things).
+    if (typeof x === "function" && typeof y === "function") {
+      out.push(`${k}: a different function`);
+    } else if (
+      typeof x === "object" && x !== null && typeof y === "object" && y !== null &&
+      !Array.isArray(x) && !Array.isArray(y) && !(isData(x) && isData(y))
+    ) {
+      out.push(`${k}: a different object`);
+    } else {
+      out.push(`${k}: ${describeValue(x)} vs ${describeValue(y)}`);
+    }
   }
   return out;
 }
@@ -607,9 +788,25 @@ function differences(a: CircuitBreakerOptions, b: CircuitBreakerOptions): string
  * `halfOpenMaxCalls` successes close the circuit, and any failure re-opens
  * it. Results of calls admitted before a transition are ignored.
  *
- * Registry: a second `circuitBreaker({ name })` with equal options returns
- * the same breaker; with different options it throws a `TypeError` naming
- * the differences.
+ * Trial calls: a trial still running `resetTimeout` after it started gives
+ * its permit back (a hanging trial cannot wedge the breaker) and its late
+ * result is ignored; a trial admitted in an earlier half-open period holds
+ * its permit until then, so at most `halfOpenMaxCalls` trials run at once.
+ * Worked out from the clock when calls arrive: no timer per call.
+ *
+ * Cancellation: a call whose caller already gave up (its signal, or an
+ * enclosing policy's, is aborted) rejects at once with the abort reason
+ * without running or counting anything; a call that fails after its caller
+ * cancelled it counts as neither failure nor success (see
+ * `countCallerAborts`).
+ *
+ * Registry: `circuitBreaker({ name })` with only a name returns the
+ * registered breaker of that name (or creates one with the defaults). With
+ * more options, equal options return the same breaker: numbers, strings and
+ * plain data (arrays, `storeOptions`) by value, functions and other objects
+ * by identity (two closures with the same source are different functions).
+ * Different options throw a `TypeError` naming the differences and saying
+ * how to share or replace the breaker. Unknown option names are refused.
  *
  * Logs (seed wording): info `Circuit breaker 'NAME' transitioning to
  * HALF_OPEN`, warn `Circuit breaker 'NAME' OPEN after N failures`, info
@@ -635,17 +832,22 @@ function differences(a: CircuitBreakerOptions, b: CircuitBreakerOptions): string
  */
 export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
   checkObject(W, "options", options);
+  checkKnownOptions(W, options, NAMES);
   const { name } = options;
   checkString(W, "name", name);
   if (name !== undefined) {
     const found = registry.get(name);
     if (found) {
+      // Only a name: "the breaker of this name", whatever it was created with.
+      if (Object.keys(options).length === 1) return found.breaker;
       const diff = differences(found.options, options);
       if (diff.length === 0) return found.breaker;
       throw new TypeError(
         `${W}: a breaker named '${name}' is already registered with other options (${
           diff.join("; ")
-        }). Reuse it with getCircuitBreaker('${name}') or choose another name.`,
+        }). To use the registered breaker, call circuitBreaker({ name: '${name}' }) with no ` +
+          `other options (or getCircuitBreaker('${name}')); to replace it, call ` +
+          `removeCircuitBreaker('${name}') first; or choose another name.`,
       );
     }
   }
@@ -704,4 +906,22 @@ export function listCircuitBreakers(): CircuitBreaker[] {
  */
 export function clearCircuitBreakers(): void {
   registry.clear();
+}
+
+/**
+ * Removes one breaker from the registry; returns whether it was there. The
+ * breaker object keeps working for whoever holds it; a later
+ * `circuitBreaker({ name })` creates a new one (e.g. with other options).
+ *
+ * @example
+ * ```ts
+ * import { circuitBreaker, removeCircuitBreaker } from "edge-resilience";
+ *
+ * circuitBreaker({ name: "search", failureThreshold: 5 });
+ * removeCircuitBreaker("search");
+ * const stricter = circuitBreaker({ name: "search", failureThreshold: 2 });
+ * ```
+ */
+export function removeCircuitBreaker(name: string): boolean {
+  return registry.delete(name);
 }

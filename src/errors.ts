@@ -54,18 +54,25 @@ export class CircuitOpenError extends ResilienceError {
   readonly timeUntilReset: number;
   /** State of the breaker when it rejected the call. */
   readonly state: CircuitState;
+  /**
+   * True when the circuit is held open by hand (`breaker.isolate()`): it
+   * stays open until released, so `timeUntilReset` is `Infinity`.
+   */
+  readonly isolated: boolean;
 
   /** Creates the error (the message follows the seed library's wording). */
   constructor(
     breakerName: string,
     timeUntilReset: number,
     state: CircuitState,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; isolated?: boolean },
   ) {
-    super(openMessage(breakerName, timeUntilReset, state), options);
+    const isolated = options?.isolated === true;
+    super(openMessage(breakerName, timeUntilReset, state, isolated), options);
     this.breakerName = breakerName;
     this.timeUntilReset = timeUntilReset;
     this.state = state;
+    this.isolated = isolated;
   }
 
   /**
@@ -75,7 +82,12 @@ export class CircuitOpenError extends ResilienceError {
    * `CircuitOpenError` (and `Error`), with the same fields; `message` and
    * `stack` are computed when read.
    */
-  static fast(breakerName: string, timeUntilReset: number, state: CircuitState): CircuitOpenError {
+  static fast(
+    breakerName: string,
+    timeUntilReset: number,
+    state: CircuitState,
+    isolated = false,
+  ): CircuitOpenError {
     if (!fastReady) prepareFast();
     const e = Object.create(CircuitOpenError.prototype) as {
       -readonly [K in keyof CircuitOpenError]: CircuitOpenError[K];
@@ -83,6 +95,7 @@ export class CircuitOpenError extends ResilienceError {
     e.breakerName = breakerName;
     e.timeUntilReset = timeUntilReset;
     e.state = state;
+    e.isolated = isolated;
     return e as CircuitOpenError;
   }
 }
@@ -95,7 +108,7 @@ function prepareFast(): void {
     name: { value: "CircuitOpenError", writable: true, configurable: true },
     message: {
       get(this: CircuitOpenError) {
-        return openMessage(this.breakerName, this.timeUntilReset, this.state);
+        return openMessage(this.breakerName, this.timeUntilReset, this.state, this.isolated);
       },
       configurable: true,
     },
@@ -108,8 +121,10 @@ function prepareFast(): void {
   });
 }
 
-function openMessage(name: string, left: number, state: CircuitState): string {
-  return state === "half_open"
+function openMessage(name: string, left: number, state: CircuitState, isolated: boolean): string {
+  return isolated
+    ? `Circuit breaker '${name}' is isolated (held open until released)`
+    : state === "half_open"
     ? `Circuit breaker '${name}' is half-open and all trial calls are in use`
     : `Circuit breaker '${name}' is open. Resets in ${(left / 1000).toFixed(1)}s`;
 }

@@ -70,6 +70,11 @@ export interface Outcome {
    * oldest permit is returned.
    */
   permitId?: number;
+  /**
+   * The call says nothing about the service (its caller cancelled it): it
+   * only returns its permit, counting neither as success nor as failure.
+   */
+  neutral?: boolean;
 }
 
 /** Answer of {@linkcode CircuitStore.acquire}. */
@@ -188,9 +193,11 @@ export function applyOutcomes(
         const i = s.permits.indexOf(o.permitId);
         if (i >= 0) s.permits.splice(i, 1);
       }
+      if (o.neutral === true) continue;
       if (!o.ok) go(s, CircuitState.OPEN, now);
       else if (++s.successes >= config.halfOpenMaxCalls) go(s, CircuitState.CLOSED, now);
     } else if (s.state === CircuitState.CLOSED) {
+      if (o.neutral === true) continue;
       if (o.ok) s.failures = 0;
       else if (++s.failures >= config.failureThreshold) go(s, CircuitState.OPEN, now);
     }

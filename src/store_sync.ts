@@ -2,7 +2,7 @@
 // fresh in the background, batched outcome reports, synchronous permit
 // requests only when OPEN is due to end, and a local fallback whenever the
 // store fails (throws, hangs, is slow, or returns malformed data).
-import type { BreakerCore, TransitionReason } from "./circuit_breaker.ts";
+import type { BreakerCore, Token, TransitionReason } from "./circuit_breaker.ts";
 import { CircuitState } from "./circuit_state.ts";
 import { type Scope, start, type Target } from "./context.ts";
 import {
@@ -76,7 +76,7 @@ export interface SharedToken {
 /** Admission answers: a token, LOCAL (use the local machine), ALLOW, or rejection ms. */
 export type Admission =
   | { kind: "shared"; token: SharedToken }
-  | { kind: "local"; gen: number }
+  | { kind: "local"; gen: Token }
   | { kind: "allow" }
   | { kind: "reject"; timeUntilReset: number; state: CircuitState };
 
@@ -232,6 +232,12 @@ export class StoreLink {
     try {
       value = await start(parent, fn, thisArg, args);
     } catch (e) {
+      if (core.callerAborted(parent)) {
+        // The caller's own cancellation says nothing about the service: a trial only
+        // returns its permit.
+        if (a.kind === "shared" && a.token.permit) this.settle(a.token, null);
+        throw e;
+      }
       const failed = core.countsAsFailure(e);
       if (failed) core.totalFailures++;
       // A neutral (excluded) error shows the service answers: a trial returns its permit as a success.
@@ -515,10 +521,15 @@ export class StoreLink {
     return { kind: "local", gen: this.#core.admit() };
   }
 
-  /** Records a shared call's outcome; failures and trials are sent at once. */
-  settle(token: SharedToken, ok: boolean): void {
+  /**
+   * Records a shared call's outcome (`null`: neutral, only returns the permit);
+   * failures and trials are sent at once.
+   */
+  settle(token: SharedToken, ok: boolean | null): void {
     if (token.permit) this.#denied = undefined; // a trial ended: permits may be free again
-    const o: Outcome = { ok, generation: token.generation };
+    const o: Outcome = ok === null
+      ? { ok: true, neutral: true, generation: token.generation }
+      : { ok, generation: token.generation };
     if (token.permit) {
       o.permit = true;
       if (token.permitId !== undefined) o.permitId = token.permitId;

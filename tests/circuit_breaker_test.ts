@@ -210,9 +210,9 @@ test("breaker: open() trips now; isolate() holds open until released", async () 
   assert.equal(b.state, "open");
   assert.equal(b.getTimeUntilReset(), Infinity);
   await assert.rejects(b.execute(ok), CircuitOpenError);
-  release();
-  assert.equal(b.getTimeUntilReset(), 1000);
-  clock.tick(1000);
+  release(); // trial calls may start at once
+  assert.equal(b.getTimeUntilReset(), 0);
+  assert.equal(b.state, "half_open");
   assert.equal(await b.execute(ok), "ok");
   assert.deepEqual(events.map((e) => e.reason), ["manual_open", "reset_timeout"]);
 });

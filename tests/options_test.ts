@@ -83,7 +83,14 @@ const rows: Row[] = [
     [0, RangeError],
     [2.5, RangeError],
   ]],
-  ["circuitBreaker", "resetTimeout", cb("resetTimeout"), NUMBER_BAD],
+  ["circuitBreaker", "resetTimeout", cb("resetTimeout"), [
+    ...NUMBER_BAD,
+    [Number.MAX_SAFE_INTEGER + 2, RangeError],
+  ]],
+  ["circuitBreaker", "countCallerAborts", cb("countCallerAborts"), [["yes", TypeError], [
+    1,
+    TypeError,
+  ], [null, TypeError]]],
   ["circuitBreaker", "halfOpenMaxCalls", cb("halfOpenMaxCalls"), [
     ...NUMBER_BAD,
     [0, RangeError],
@@ -277,6 +284,21 @@ const UNKNOWN: [where: string, make: () => unknown, message: RegExp][] = [
     "durableObjectStore",
     () => durableObjectStore({ idFromName() {}, get() {} } as never, { prefx: "x" } as never),
     /durableObjectStore: unknown option 'prefx' \(did you mean 'prefix'\?\)/,
+  ],
+  [
+    "circuitBreaker",
+    () => circuitBreaker({ name: "x", failureTreshold: 3 } as never),
+    /circuitBreaker: unknown option 'failureTreshold' \(did you mean 'failureThreshold'\?\)/,
+  ],
+  [
+    "circuitBreaker",
+    () => circuitBreaker({ resetTimeoutMs: 3 } as never),
+    /circuitBreaker: unknown option 'resetTimeoutMs' \(did you mean 'resetTimeout'\?\)/,
+  ],
+  [
+    "circuitBreaker",
+    () => circuitBreaker({ storeOption: {} } as never),
+    /circuitBreaker: unknown option 'storeOption' \(did you mean 'storeOptions'\?\)/,
   ],
 ];
 

@@ -401,17 +401,7 @@ class Breaker {
     // A synchronous function (or a thenable) settles on its eventual value too.
     const p = r instanceof Promise ? r : Promise.resolve(r);
     if (typeof token !== "number" || (parent !== undefined && parent.live)) {
-      // A trial, or a call its caller may cancel: handlers of its own.
-      return p.then(
-        (v) => {
-          this.settle(token, "success");
-          return v;
-        },
-        (e) => {
-          this.settle(token, this.outcome(e, parent));
-          throw e;
-        },
-      );
+      return this.settleOwn(p, token, parent);
     }
     const gen = token;
     // Settle handlers are made once per generation, not per call.
@@ -426,6 +416,23 @@ class Breaker {
     return p.then(h.ok, h.err);
   }
 
+  /**
+   * A trial, or a call its caller may cancel: handlers of its own (in their
+   * own frame, so that the common path allocates no closure context).
+   */
+  settleOwn(p: Promise<unknown>, token: Token, parent: Scope | undefined): Promise<unknown> {
+    return p.then(
+      (v) => {
+        this.settle(token, "success");
+        return v;
+      },
+      (e) => {
+        this.settle(token, this.outcome(e, parent));
+        throw e;
+      },
+    );
+  }
+
   /** How a failed call counts: neutral when excluded or cancelled by its caller. */
   outcome(e: unknown, parent: Scope | undefined): "failure" | "neutral" {
     return !this.callerAborted(parent) && this.countsAsFailure(e) ? "failure" : "neutral";
@@ -436,13 +443,13 @@ class Breaker {
     | undefined;
 
   #done(gen: number, v: unknown): unknown {
-    this.settle(gen, "success");
+    this.record(gen, "success", false);
     return v;
   }
 
   #failed(gen: number, e: unknown): never {
     // Only calls no caller can cancel come here (see runLocal).
-    this.settle(gen, this.countsAsFailure(e) ? "failure" : "neutral");
+    this.record(gen, this.countsAsFailure(e) ? "failure" : "neutral", false);
     throw e;
   }
 
@@ -505,20 +512,26 @@ class Breaker {
   }
 
   settle(token: Token, outcome: "success" | "failure" | "neutral"): void {
+    if (typeof token === "number") {
+      this.record(token, outcome, false);
+      return;
+    }
+    // A trial frees its permit; past its resetTimeout it had given it back already.
+    const i = this.trials.indexOf(token);
+    if (i >= 0) this.trials.splice(i, 1);
+    if (i < 0 || this.clock.now() - token.at > this.resetTimeout) {
+      if (outcome === "success") this.totalSuccesses++;
+      else if (outcome === "failure") this.totalFailures++;
+      this.late++;
+      return;
+    }
+    this.record(token.gen, outcome, true);
+  }
+
+  /** Counts the outcome of a call admitted in generation `gen` (`half`: a trial). */
+  record(gen: number, outcome: "success" | "failure" | "neutral", half: boolean): void {
     if (outcome === "success") this.totalSuccesses++;
     else if (outcome === "failure") this.totalFailures++;
-    let gen = token as number;
-    const half = typeof token !== "number";
-    if (half) {
-      // A trial frees its permit; past its resetTimeout it had given it back already.
-      const i = this.trials.indexOf(token);
-      if (i >= 0) this.trials.splice(i, 1);
-      if (i < 0 || this.clock.now() - token.at > this.resetTimeout) {
-        this.late++;
-        return;
-      }
-      gen = token.gen;
-    }
     if (gen !== this.gen) {
       this.late++;
       return;

@@ -54,6 +54,8 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
 const CONFORMANCE = [
   "circuit_breaker",
   "circuit_breaker_model",
+  "circuit_breaker_ported",
+  "circuit_breaker_rules",
   "compose",
   "context",
   "fallback",

@@ -14,7 +14,7 @@ import {
   type StateChangeEvent,
   timeout,
 } from "../mod.ts";
-import type { ResilienceContext } from "../src/context.ts";
+import type { ResilienceContext } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { deferred, silent, test } from "./_harness.ts";
 

@@ -730,62 +730,50 @@ const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
 
 const registry = new Map<string, { breaker: CircuitBreaker; options: CircuitBreakerOptions }>();
 
-/** Plain data (arrays, plain objects) is compared by content; anything else by identity. */
+/**
+ * Arrays and plain objects (`excludedErrors`, `storeOptions`) are compared by
+ * content; anything else by identity: two closures with the same source are
+ * still two functions (they may capture different things).
+ */
 function same(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
-  if (Array.isArray(a)) {
-    return Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
-  }
-  if (!isPlain(a) || !isPlain(b)) return false;
+  if (!isPlain(a) || !isPlain(b) || Array.isArray(a) !== Array.isArray(b)) return false;
   const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
+  return ka.length === Object.keys(b).length &&
+    ka.every((k) => Object.hasOwn(b, k) && same(a[k], b[k]));
 }
 
 function isPlain(v: unknown): v is Record<string, unknown> {
   if (typeof v !== "object" || v === null) return false;
   const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+  return proto === Object.prototype || proto === null || Array.isArray(v);
 }
 
-/** Whether `v` is plain data (numbers, strings, booleans, arrays and plain objects of them). */
-function isData(v: unknown): boolean {
-  if (typeof v === "function") return false;
-  if (Array.isArray(v)) return v.every(isData);
-  if (typeof v === "object" && v !== null) return isPlain(v) && Object.values(v).every(isData);
-  return true;
-}
-
-/** A value for a conflict message: data as written, functions and objects by what they are. */
-function describeValue(v: unknown): string {
-  if (v === undefined) return "not set";
-  if (typeof v === "function") return "a function";
-  if (Array.isArray(v) && v.every((x) => typeof x === "function")) {
-    return `[${v.map((f) => f.name || "a function").join(", ")}]`; // excludedErrors
-  }
-  if (typeof v === "object" && v !== null) return isData(v) ? JSON.stringify(v) : "an object";
-  return typeof v === "string" ? JSON.stringify(v) : String(v);
-}
+/** A value for a conflict message. */
+const show = (v: unknown): string =>
+  v === undefined
+    ? "not set"
+    : Array.isArray(v)
+    ? `[${v.map((x) => (typeof x === "function" ? x.name : show(x)))}]`
+    : typeof v === "function"
+    ? "a function"
+    : typeof v === "object" && v !== null
+    ? "an object"
+    : String(v);
 
 /** The options (every one but `name`, from the option table) that differ. */
 function differences(a: CircuitBreakerOptions, b: CircuitBreakerOptions): string[] {
   const out: string[] = [];
   for (const k of NAMES as readonly (keyof CircuitBreakerOptions)[]) {
-    if (k === "name" || same(a[k], b[k])) continue;
     const x = a[k];
     const y = b[k];
-    // Functions and objects are compared by identity: two closures with the same source
-    // are still two functions (they may capture different things).
-    if (typeof x === "function" && typeof y === "function") {
-      out.push(`${k}: a different function`);
-    } else if (
-      typeof x === "object" && x !== null && typeof y === "object" && y !== null &&
-      !Array.isArray(x) && !Array.isArray(y) && !(isData(x) && isData(y))
-    ) {
-      out.push(`${k}: a different object`);
-    } else {
-      out.push(`${k}: ${describeValue(x)} vs ${describeValue(y)}`);
-    }
+    if (k === "name" || same(x, y)) continue;
+    const kind = typeof x === typeof y && !Array.isArray(x) && show(x) === show(y) && show(x);
+    out.push(
+      `${k}: ${
+        kind ? `a different ${kind.slice(kind.indexOf(" ") + 1)}` : `${show(x)} vs ${show(y)}`
+      }`,
+    );
   }
   return out;
 }
@@ -858,9 +846,8 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
       throw new TypeError(
         `${W}: a breaker named '${name}' is already registered with other options (${
           diff.join("; ")
-        }). To use the registered breaker, call circuitBreaker({ name: '${name}' }) with no ` +
-          `other options (or getCircuitBreaker('${name}')); to replace it, call ` +
-          `removeCircuitBreaker('${name}') first; or choose another name.`,
+        }). Get it with circuitBreaker({ name: '${name}' }) alone, replace it after ` +
+          `removeCircuitBreaker('${name}'), or choose another name.`,
       );
     }
   }

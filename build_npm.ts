@@ -95,8 +95,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 12286,
-    date: "2026-11-28, stores: MemoryStore entries + repair, skew bound, store key checks",
+    measured: 13240,
+    date:
+      "2026-11-28, breaker rules of issue #10 (caller cancellation, trial expiry, cross-period permits, isolate, registry from the option table, unknown options)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -109,8 +110,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "circuitBreaker alone",
     code: 'export { circuitBreaker } from "./mod.ts";',
-    measured: 4553,
-    date: "2026-11-28, main at e342674",
+    measured: 5578,
+    date:
+      "2026-11-28, breaker rules of issue #10 (caller cancellation, trial expiry, cross-period permits, isolate, registry from the option table, unknown options)",
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
@@ -123,9 +125,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 13634,
-    date: "2026-11-28, issue #11: route breakers per middleware with a maxKeys LRU, " +
-      "conflicts at build; /health circuit summary, cap and shared-store reads",
+    measured: 14320,
+    date:
+      "2026-11-28, breaker rules of issue #10 (caller cancellation, trial expiry, cross-period permits, isolate, registry from the option table, unknown options), on issue #11's route breakers",
   },
   {
     name: "edge-resilience/cloudflare",

@@ -17,7 +17,8 @@ export interface CircuitEntry {
   name: string;
   state: CircuitState;
   failureCount: number;
-  timeUntilReset: number;
+  /** ms until trial calls (0 unless OPEN); null while the breaker is isolated. */
+  timeUntilReset: number | null;
   storeAvailable?: boolean;
   /** Where the state comes from: this isolate's breaker, or the store. */
   source: "local" | "store";

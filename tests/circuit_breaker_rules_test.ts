@@ -202,8 +202,9 @@ test("breaker cancellation: shared state (MemoryStore) does not count caller abo
       clock,
       logger: silent,
       failureThreshold: 2,
-      resetTimeout: 1000,
+      resetTimeout: 10_000, // the permit's TTL: far beyond the 11 ms below
       halfOpenMaxCalls: 1,
+      storeOptions: { refreshInterval: 10 },
     });
   const a = mk("a");
   const b = mk("b");
@@ -223,7 +224,7 @@ test("breaker cancellation: shared state (MemoryStore) does not count caller abo
   await assert.rejects(a.execute(boom));
   await a.flush();
   assert.equal(a.state, "open");
-  clock.tick(1000);
+  clock.tick(10_000);
   await b.flush(); // b sees the open circuit
   const ctl = new AbortController();
   const trial = a.execute(untilAborted, ctl.signal);
@@ -233,7 +234,7 @@ test("breaker cancellation: shared state (MemoryStore) does not count caller abo
   await assert.rejects(trial);
   await a.flush();
   await b.flush();
-  clock.tick(1001); // past the denial cache
+  clock.tick(11); // past the denial cache
   assert.equal(await b.execute(ok), "ok"); // the permit came back at once, not after permitTtl
   await b.flush();
   assert.equal(b.state, "closed");
@@ -324,8 +325,7 @@ test("breaker trials: shared permits (MemoryStore) do not wedge either: a hangin
       logger: silent,
       failureThreshold: 1,
       resetTimeout: 1000,
-      halfOpenMaxCalls: 1,
-      storeOptions: { permitTtl: 5000 },
+      halfOpenMaxCalls: 1, // shared permits expire after permitTtl (default and cap: resetTimeout)
     });
   const a = mk("a");
   const b = mk("b");
@@ -336,7 +336,7 @@ test("breaker trials: shared permits (MemoryStore) do not wedge either: a hangin
   const stuck = a.execute(() => hang.promise);
   await new Promise((r) => setTimeout(r, 0));
   await assert.rejects(b.execute(ok), CircuitOpenError);
-  clock.tick(5000);
+  clock.tick(1000);
   assert.equal(await b.execute(ok), "ok");
   await b.flush();
   assert.equal(b.state, "closed");

@@ -149,6 +149,8 @@ export class StoreLink {
   #fetchedAt = -Infinity;
   #pending: Outcome[] = [];
   #chain: Promise<void> = Promise.resolve();
+  /** The send queued behind the one in flight, if any (see `#flush`). */
+  #queued: Promise<void> | undefined;
   #background = new Set<Promise<void>>();
   #down = false;
   #retryAt = 0;
@@ -414,12 +416,19 @@ export class StoreLink {
     }
   }
 
-  /** Sends pending outcomes (in order, after earlier sends) and refreshes the view. */
+  /**
+   * Sends pending outcomes (in order, after earlier sends) and refreshes the
+   * view. Coalesced: at most one send in flight and one queued behind it;
+   * every flush asked for meanwhile joins the queued one. So a slow or
+   * hanging store costs one pending operation, not one per call.
+   */
   #flush(): Promise<void> {
-    // Taken now: outcomes recorded while a slow send is under way go in the next batch.
-    const batch = this.#pending;
-    this.#pending = [];
+    if (this.#queued) return this.#queued;
     const run = async () => {
+      this.#queued = undefined;
+      // Taken when the send starts: outcomes recorded while it is under way go in the next one.
+      const batch = this.#pending;
+      this.#pending = [];
       const cfg = this.#config;
       const r = await this.#op(
         () => this.#store.sync(this.#key, batch, cfg),
@@ -427,8 +436,8 @@ export class StoreLink {
       );
       if (r !== FAILED) this.#setView(r!, batch);
     };
-    this.#chain = this.#chain.then(run);
-    return this.#chain;
+    this.#queued = this.#chain = this.#chain.then(run);
+    return this.#queued;
   }
 
   /** Decides how a call at monotonic `now` proceeds. */

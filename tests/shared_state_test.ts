@@ -637,3 +637,32 @@ test("store protocol: live trials never exceed halfOpenMaxCalls, whatever report
     { numRuns: FC_RUNS },
   );
 });
+
+test("shared: a hanging store costs one pending operation, not one per call (reports coalesce)", async () => {
+  const clock = new FakeClock();
+  const faulty = new FaultyStore(new MemoryStore({ clock }));
+  const store = new CountingStore(faulty);
+  const [b] = fleet(1, store, clock, {
+    failureThreshold: 1_000_000,
+    storeOptions: { timeout: 50, batchSize: 1, retryInterval: 60_000 },
+  });
+  await b.execute(() => 0);
+  await b.flush();
+  const before = store.total;
+  faulty.fault = "hang";
+  // 1,000 calls admitted while the store still looked fine; every one wants to report.
+  const own = new Error("mine");
+  const results = await Promise.all(
+    Array.from(
+      { length: 1000 },
+      (_, i) => b.execute(() => (i % 2 ? i : Promise.reject(own))).catch((e) => e),
+    ),
+  );
+  results.forEach((r, i) => assert.equal(r, i % 2 ? i : own));
+  for (let i = 0; i < 20; i++) await clock.tickAsync(50);
+  await b.flush();
+  // The send in flight and the one queued behind it (which carries the other 999 outcomes).
+  assert.ok(store.total - before <= 2, `${store.total - before} store operations`);
+  assert.equal(b.getStats().storeAvailable, false);
+  faulty.heal();
+});

@@ -281,6 +281,14 @@ test("healthHandler: unknown options are refused", () => {
   );
   assert.throws(() => healthHandler(new HealthCheck(), { maxBreakers: -1 }), /'maxBreakers'/);
   assert.throws(() => healthHandler(new HealthCheck(), { app: {} as never }), /'app'/);
+  assert.throws(
+    () => healthHandler(new HealthCheck(), { breakers: ["payments"] as never }),
+    /'breakers' must be a boolean or an array of breakers and route middlewares/,
+  );
+  assert.throws(
+    () => healthHandler(new HealthCheck(), { breakers: [async () => {}] as never }),
+    /'breakers'/,
+  );
 });
 
 test("healthHandler: a hanging or failing store does not hang /health: bounded by the store timeout, the rest counted unread", async () => {

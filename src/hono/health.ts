@@ -395,8 +395,14 @@ export function healthHandler(health: HealthCheck, options: HealthHandlerOptions
     );
   }
   const b = options.breakers;
-  if (b !== undefined && typeof b !== "boolean" && !Array.isArray(b)) {
-    throw new TypeError(`${W}: option 'breakers' must be a boolean or an array of breakers`);
+  if (
+    b !== undefined && typeof b !== "boolean" &&
+    !(Array.isArray(b) &&
+      b.every((x) => groupOf(x) || typeof (x as CircuitBreaker)?.getStats === "function"))
+  ) {
+    throw new TypeError(
+      `${W}: option 'breakers' must be a boolean or an array of breakers and route middlewares`,
+    );
   }
   return async (c: Context) => {
     const { result, summary } = await evaluate(health, options, maxBreakers, c.req.raw.signal);

@@ -148,7 +148,12 @@ if (wanted("node")) {
   banner("Node (built package)");
   if (build.code !== 0) tallies.push({ runtime: "node", passed: 0, failed: 1, skipped: 0 });
   else {
-    const { code, text } = await run("node", ["--test", "--test-reporter=tap", ...bundled], true);
+    const { code, text } = await run(
+      "node",
+      // --expose-gc: tests/hono_fetch_gc_test.ts forces collections mid-flight.
+      ["--expose-gc", "--test", "--test-reporter=tap", ...bundled],
+      true,
+    );
     const n = (k: string) => Number(text.match(new RegExp(`^# ${k} (\\d+)$`, "m"))?.[1] ?? 0);
     const t = {
       runtime: "node",

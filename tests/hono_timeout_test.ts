@@ -99,3 +99,38 @@ test("routeTimeout: bad options fail at setup", () => {
   assert.throws(() => routeTimeout(10, { onTimeout: 5 as never }), /onTimeout/);
   assert.throws(() => routeTimeout(10, { clock: 5 as never }), /'clock'/);
 });
+
+test("routeTimeout: the abandoned handler's failure is not logged by Hono's default onError; other errors still reach onError", async () => {
+  const up = await startUpstream(() => {/* never answers */});
+  const logged: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void logged.push(args);
+  try {
+    // The README's setup: no onError of the user's.
+    const app = new Hono<ResilienceEnv>();
+    const silentLogger = { info() {}, warn() {}, error() {} };
+    app.get("/slow", routeTimeout(50, { logger: silentLogger }), async (c) => {
+      const r = await fetch(`${up.url}/data`, { signal: c.var.signal });
+      return new Response(r.body, r);
+    });
+    for (let i = 0; i < 3; i++) assert.equal((await app.request("/slow")).status, 504);
+    await until(() => up.disconnects === 3);
+    assert.deepEqual(logged, []);
+
+    // A bug (thrown before the deadline) still reaches the user's onError.
+    const seen: unknown[] = [];
+    const app2 = new Hono<ResilienceEnv>();
+    app2.onError((err, c) => {
+      seen.push(err);
+      return c.text("oops", 500);
+    });
+    app2.get("/bug", routeTimeout(1_000), () => {
+      throw new Error("bug");
+    });
+    assert.equal(await (await app2.request("/bug")).text(), "oops");
+    assert.equal((seen[0] as Error).message, "bug");
+  } finally {
+    console.error = original;
+    await up.close();
+  }
+});

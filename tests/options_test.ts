@@ -13,7 +13,13 @@ import {
   timeout,
   withTimeout,
 } from "../mod.ts";
-import { healthHandler, routeCircuitBreaker } from "../src/hono/mod.ts";
+import {
+  healthHandler,
+  resilientFetch,
+  routeCircuitBreaker,
+  routeFallback,
+  routeTimeout,
+} from "../src/hono/mod.ts";
 import { test } from "./_harness.ts";
 import { workersKvStore } from "../src/cloudflare/kv_store.ts";
 import { durableObjectStore } from "../src/cloudflare/durable_object_store.ts";
@@ -301,6 +307,30 @@ const UNKNOWN: [where: string, make: () => unknown, message: RegExp][] = [
     /circuitBreaker: unknown option 'storeOption' \(did you mean 'storeOptions'\?\)/,
   ],
 ];
+
+// The Hono middleware and resilientFetch.
+UNKNOWN.push(
+  [
+    "routeTimeout",
+    () => routeTimeout(10, { onTimeOut: () => new Response() } as never),
+    /routeTimeout: unknown option 'onTimeOut' \(did you mean 'onTimeout'\?\)/,
+  ],
+  [
+    "resilientFetch",
+    () => resilientFetch("http://x/", { attemptTimout: 5 } as never),
+    /resilientFetch: unknown option 'attemptTimout' \(did you mean 'attemptTimeout'\?\)/,
+  ],
+  [
+    "routeFallback",
+    () => routeFallback({ lastgood: true } as never),
+    /routeFallback: unknown option 'lastgood' \(did you mean 'lastGood'\?\)/,
+  ],
+  [
+    "routeFallback",
+    () => routeFallback({ lastGood: { maxEntry: 5 } } as never),
+    /routeFallback: lastGood: unknown option 'maxEntry' \(did you mean 'maxEntries'\?\)/,
+  ],
+);
 
 UNKNOWN.push(
   [

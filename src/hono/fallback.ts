@@ -1,6 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
-import { checkFunction, checkNumber, checkObject } from "../validate.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  optionNames,
+} from "../validate.ts";
 import { waitUntil } from "./problem.ts";
 
 /** What went wrong, as given to {@linkcode RouteFallbackOptions.response}. */
@@ -37,6 +43,13 @@ export interface RouteFallbackOptions {
   /** Whether to fall back. Default: the handler threw or the status is 5xx. */
   when?: (response: Response, error: Error | undefined) => boolean;
 }
+
+const OPTIONS = optionNames<RouteFallbackOptions>({ response: 1, lastGood: 1, when: 1 });
+const LAST_GOOD_OPTIONS = optionNames<Exclude<RouteFallbackOptions["lastGood"], boolean>>({
+  key: 1,
+  maxEntries: 1,
+  maxBytes: 1,
+});
 
 /** Reads a stream whole, or gives up (cancelling it) past `max` bytes. */
 async function readCapped(
@@ -94,10 +107,14 @@ interface Stored {
 export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler {
   const W = "routeFallback";
   checkObject(W, "options", options);
+  checkKnownOptions(W, options, OPTIONS);
   checkFunction(W, "response", options.response);
   checkFunction(W, "when", options.when);
   const lg = options.lastGood;
-  if (lg !== undefined && typeof lg !== "boolean") checkObject(W, "lastGood", lg);
+  if (lg !== undefined && typeof lg !== "boolean") {
+    checkObject(W, "lastGood", lg);
+    checkKnownOptions(`${W}: lastGood`, lg, LAST_GOOD_OPTIONS);
+  }
   const lgOpts = typeof lg === "object" ? lg : {};
   checkFunction(W, "lastGood.key", lgOpts.key);
   const maxEntries = checkNumber(W, "lastGood.maxEntries", lgOpts.maxEntries, 100, 1, {

@@ -3,7 +3,15 @@ import { compose } from "../compose.ts";
 import type { Logger } from "../logger.ts";
 import { retry, type RetryEvent } from "../retry.ts";
 import { timeout } from "../timeout.ts";
-import { checkFunction, checkNumber, checkObject } from "../validate.ts";
+import { ResilienceTimeoutError } from "../errors.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  optionNames,
+} from "../validate.ts";
+import { GatewayTimeoutError } from "./problem.ts";
 
 /** Options of {@linkcode resilientFetch}, besides the usual `RequestInit`. */
 export interface ResilientFetchOptions {
@@ -42,26 +50,114 @@ export interface ResilientFetchOptions {
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
 
+const OPTIONS = optionNames<ResilientFetchOptions>({
+  maxAttempts: 1,
+  initialDelay: 1,
+  backoffFactor: 1,
+  maxDelay: 1,
+  attemptTimeout: 1,
+  totalTimeout: 1,
+  retryNonIdempotent: 1,
+  retryStatuses: 1,
+  onRetry: 1,
+  fetch: 1,
+  logger: 1,
+  clock: 1,
+});
 /**
- * Milliseconds a `Retry-After` header asks to wait (delta-seconds or an
- * HTTP date), or `undefined` when absent or malformed.
+ * What `init` may hold besides our options: the standard `RequestInit` and the
+ * runtimes' own extensions (`cf` on Workers, `client` on Deno, `dispatcher` on
+ * Node, `duplex`; Bun's `verbose`, `proxy`, `tls`, `unix`, `decompress`).
+ */
+const INIT_NAMES = [
+  ...OPTIONS,
+  ...optionNames<RequestInit>({
+    body: 1,
+    cache: 1,
+    credentials: 1,
+    headers: 1,
+    integrity: 1,
+    keepalive: 1,
+    method: 1,
+    mode: 1,
+    priority: 1,
+    redirect: 1,
+    referrer: 1,
+    referrerPolicy: 1,
+    signal: 1,
+    window: 1,
+  }),
+  "duplex",
+  "cf",
+  "client",
+  "dispatcher",
+  "verbose",
+  "proxy",
+  "tls",
+  "unix",
+  "decompress",
+];
+
+const MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec";
+const DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const DAY_L = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)";
+const MONTH = "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)";
+const TIME = "(\\d\\d):(\\d\\d):(\\d\\d)";
+// RFC 9110 section 5.6.7: IMF-fixdate, and the obsolete rfc850-date and asctime-date.
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d\\d) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+const RFC850_DATE = new RegExp(`^${DAY_L}, (\\d\\d)-${MONTH}-(\\d\\d) ${TIME} GMT$`);
+const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d\\d) ${TIME} (\\d{4})$`);
+
+/** Milliseconds since the epoch of an RFC 9110 HTTP-date, or `undefined`. */
+function parseHttpDate(v: string, now: number): number | undefined {
+  let day: string, month: string, year: number, time: string[];
+  let m = IMF_FIXDATE.exec(v);
+  if (m) [day, month, year, time] = [m[1], m[2], Number(m[3]), m.slice(4, 7)];
+  else if ((m = RFC850_DATE.exec(v))) {
+    [day, month, time] = [m[1], m[2], m.slice(4, 7)];
+    // A two-digit year more than 50 years in the future is the most recent past
+    // year with those digits (RFC 9110).
+    const thisYear = new Date(now).getUTCFullYear();
+    year = Math.floor(thisYear / 100) * 100 + Number(m[3]);
+    if (year > thisYear + 50) year -= 100;
+  } else if ((m = ASCTIME_DATE.exec(v))) {
+    [month, day, time, year] = [m[1], m[2], m.slice(3, 6), Number(m[6])];
+  } else return undefined;
+  const [h, min, s] = time.map(Number);
+  const mon = MONTHS.indexOf(month) / 3;
+  const d = Number(day);
+  if (h > 23 || min > 59 || s > 60) return undefined; // 60: a leap second
+  const t = Date.UTC(year, mon, d, h, min, Math.min(s, 59));
+  const check = new Date(t);
+  // No 31 Feb: the day must exist in that month.
+  return check.getUTCMonth() === mon && check.getUTCDate() === d ? t : undefined;
+}
+
+/**
+ * Milliseconds a `Retry-After` value asks to wait, or `undefined` when absent
+ * or malformed. Exactly RFC 9110's forms are accepted: delay-seconds (digits
+ * only) and an HTTP-date (IMF-fixdate, or the obsolete rfc850 and asctime
+ * forms); a date in the past means 0. Anything else (`"1.5"`, `"-1"`,
+ * `" 3"`, `""`, other date formats) is ignored, so the normal backoff applies.
  *
  * @example
  * ```ts
  * import { parseRetryAfter } from "edge-resilience/hono";
  *
  * console.log(parseRetryAfter("3")); // 3000
+ * console.log(parseRetryAfter("1.5")); // undefined
+ * const now = Date.UTC(2026, 0, 1);
+ * console.log(parseRetryAfter("Thu, 01 Jan 2026 00:00:05 GMT", now)); // 5000
  * ```
  */
 export function parseRetryAfter(
   value: string | null,
   now: number = Date.now(),
 ): number | undefined {
-  if (value === null) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const date = Date.parse(v);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  if (value === null || value === "") return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = parseHttpDate(value, now);
+  return date === undefined ? undefined : Math.max(0, date - now);
 }
 
 /**
@@ -98,6 +194,7 @@ export function resilientFetch(
 ): Promise<Response> {
   const W = "resilientFetch";
   checkObject(W, "init", init);
+  checkKnownOptions(W, init, INIT_NAMES);
   const {
     maxAttempts,
     initialDelay,
@@ -108,12 +205,12 @@ export function resilientFetch(
     retryNonIdempotent = false,
     retryStatuses = RETRY_STATUSES,
     onRetry,
-    fetch: doFetch = (r: Request) => fetch(r),
+    fetch: userFetch,
     logger,
     clock,
     ...requestInit
   } = init;
-  checkFunction(W, "fetch", doFetch);
+  checkFunction(W, "fetch", userFetch);
   checkFunction(W, "onRetry", onRetry);
   const attempts = checkNumber(W, "maxAttempts", maxAttempts, 3, 1, { integer: true, max: 50 });
   const perAttempt = checkNumber(W, "attemptTimeout", attemptTimeout, 10_000, 0, {
@@ -126,12 +223,18 @@ export function resilientFetch(
   ) {
     throw new TypeError(`${W}: option 'retryStatuses' must be an array of HTTP status codes`);
   }
-  const { signal, ...rest } = requestInit;
+  const { signal: initSignal, ...rest } = requestInit;
+  // A Request's own signal counts too (a client that went away), and so does init.signal.
+  const given = input instanceof Request ? input.signal : undefined;
+  let signal = initSignal ?? given;
+  let unfollow: (() => void) | undefined;
+  if (initSignal && given && initSignal !== given) [signal, unfollow] = either(initSignal, given);
   const request = new Request(input, rest);
   const retryable = retryNonIdempotent || IDEMPOTENT.has(request.method);
   const statuses = new Set(retryStatuses);
+  const name = `${request.method} ${request.url}`;
   const policy = compose(
-    timeout(total, { name: `${request.method} ${request.url}`, logger, clock }),
+    timeout(total, { name, logger, clock }),
     retry({
       maxAttempts: retryable ? attempts : 1,
       initialDelay: initialDelay ?? Math.min(200, typeof maxDelay === "number" ? maxDelay : 200),
@@ -139,7 +242,7 @@ export function resilientFetch(
       maxDelay: maxDelay ?? 10_000,
       logger,
       clock,
-      name: `${request.method} ${request.url}`,
+      name,
       retryOn: (e) => !(e instanceof DOMException && e.name === "AbortError" && signal?.aborted),
       retryOnResult: (r) => statuses.has((r as Response).status),
       delayHint: ({ result }) => {
@@ -154,12 +257,44 @@ export function resilientFetch(
         onRetry?.(event);
       },
     }),
-    timeout(perAttempt, { name: `${request.method} ${request.url} (attempt)`, logger, clock }),
+    timeout(perAttempt, { name: `${name} (attempt)`, logger, clock }),
   );
   let attempt = 0;
-  return policy.execute(({ signal: s }) => {
+  const result = policy.execute(({ signal: s }) => {
     // The last attempt may consume the original; earlier ones use clones.
     const r = ++attempt < attempts && retryable ? request.clone() : request;
-    return doFetch(new Request(r, { signal: s }));
-  }, signal ?? undefined);
+    // The attempt's signal goes to fetch itself, never through a Request nobody holds: on
+    // Node 20 (undici) a Request's signal follows the given one through a WeakRef, so once
+    // that Request is garbage collected, aborting no longer cancels the upstream request.
+    if (!userFetch) return fetch(r, { signal: s });
+    const wrapped = new Request(r, { signal: s });
+    // A user fetch gets a Request: it is kept reachable until the fetch settles.
+    return Promise.resolve(userFetch(wrapped)).finally(() => void wrapped.signal);
+  }, signal ?? undefined).catch((e: unknown) => {
+    // Our own deadlines (not the caller's abort) answer 504 in a Hono route.
+    if (e instanceof ResilienceTimeoutError && !(e instanceof GatewayTimeoutError)) {
+      if (!signal?.aborted || signal.reason !== e) {
+        throw new GatewayTimeoutError(e.operation, e.timeout, { cause: e, message: e.message });
+      }
+    }
+    throw e;
+  });
+  return unfollow ? result.finally(unfollow) : result;
+}
+
+/** A signal aborted when either is, and how to stop following them. */
+function either(a: AbortSignal, b: AbortSignal): [AbortSignal, () => void] {
+  const ctl = new AbortController();
+  const onA = () => ctl.abort(a.reason);
+  const onB = () => ctl.abort(b.reason);
+  if (a.aborted) onA();
+  else if (b.aborted) onB();
+  else {
+    a.addEventListener("abort", onA, { once: true });
+    b.addEventListener("abort", onB, { once: true });
+  }
+  return [ctl.signal, () => {
+    a.removeEventListener("abort", onA);
+    b.removeEventListener("abort", onB);
+  }];
 }

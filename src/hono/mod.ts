@@ -55,4 +55,4 @@ export {
   healthHandler,
   type HealthHandlerOptions,
 } from "./health.ts";
-export type { Problem } from "./problem.ts";
+export { GatewayTimeoutError, type Problem } from "./problem.ts";

@@ -2,11 +2,17 @@ import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { type Clock, systemClock } from "../clock.ts";
-import { ResilienceTimeoutError } from "../errors.ts";
+import type { ResilienceTimeoutError } from "../errors.ts";
 import { getDefaultLogger, type Logger } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
-import { checkFunction, checkNumber, checkObject } from "../validate.ts";
-import { problemResponse, waitUntil } from "./problem.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  optionNames,
+} from "../validate.ts";
+import { GatewayTimeoutError, waitUntil } from "./problem.ts";
 
 /** Variables our middleware sets on the Hono context (`c.var`). */
 export interface ResilienceVariables {
@@ -39,6 +45,8 @@ export interface RouteTimeoutOptions {
   clock?: Clock;
 }
 
+const OPTIONS = optionNames<RouteTimeoutOptions>({ onTimeout: 1, logger: 1, clock: 1 });
+
 /**
  * A route timeout that really aborts. The handler gets `c.var.signal`,
  * aborted at the deadline (and when the client disconnects), so a
@@ -64,6 +72,7 @@ export function routeTimeout(
   options: RouteTimeoutOptions = {},
 ): MiddlewareHandler<ResilienceEnv> {
   checkObject("routeTimeout", "options", options);
+  checkKnownOptions("routeTimeout", options, OPTIONS);
   checkFunction("routeTimeout", "onTimeout", options.onTimeout);
   checkNumber("routeTimeout", "ms", ms, undefined, 0, { exclusiveMin: true });
   checkObject("routeTimeout", "logger", options.logger);
@@ -80,14 +89,15 @@ export function routeTimeout(
     if (outer.aborted) follow();
     else outer.addEventListener("abort", follow, { once: true });
     c.set("signal", ctl.signal);
-    let expired: ResilienceTimeoutError | undefined;
+    let expired: GatewayTimeoutError | undefined;
     let timer: unknown;
     const handler = next();
     // One promise settles on whichever comes first, the handler or the deadline (cheaper
     // per request than a deadline promise raced against the handler).
     await new Promise<void>((wake) => {
       timer = addDeadline(clock, ms, () => {
-        expired = new ResilienceTimeoutError("route", ms);
+        // Answers for itself: the abandoned handler failing with it is not logged by Hono.
+        expired = new GatewayTimeoutError("route", ms);
         (options.logger ?? getDefaultLogger()).warn(`Timeout after ${ms}ms: route`, {
           operation: "route",
           timeout: ms,
@@ -112,13 +122,7 @@ export function routeTimeout(
     clearTimeout(grace);
     let answer: Response | HTTPException;
     if (options.onTimeout) answer = await options.onTimeout(c, expired);
-    else {
-      answer = problemResponse({
-        title: "Gateway Timeout",
-        status: 504,
-        detail: `The request did not complete within ${ms}ms.`,
-      });
-    }
+    else answer = expired.getResponse();
     if (answer instanceof HTTPException) throw answer;
     // The aborted handler may already have produced a response (its own error's):
     // replace it, without merging its headers.

@@ -28,10 +28,21 @@ export interface RouteFallbackOptions {
    * Remember the last good (2xx) GET response per key and serve it, marked
    * with `x-resilience-fallback: last-good`, when the route fails.
    * `true` uses the defaults (key: the URL, 100 entries).
+   *
+   * Kept like a shared HTTP cache keeps responses (RFC 9111): never one with
+   * `Set-Cookie`, `Cache-Control: private` or `no-store`, or `Vary: *`; never
+   * for or to a request carrying `Authorization` or `Cookie` (unless
+   * `credentialed`); `Vary` is honoured; hop-by-hop headers are not kept.
    */
   lastGood?: boolean | {
     /** Cache key. Default: the request URL. */
     key?: (c: Context) => string;
+    /**
+     * Also keep and serve responses for requests carrying `Authorization` or
+     * `Cookie`. Needs `key`, which then decides who shares an entry: put the
+     * user's identity in it. Default `false`.
+     */
+    credentialed?: boolean;
     /** Entries kept (least recently stored dropped first). Default 100. */
     maxEntries?: number;
     /**
@@ -47,6 +58,7 @@ export interface RouteFallbackOptions {
 const OPTIONS = optionNames<RouteFallbackOptions>({ response: 1, lastGood: 1, when: 1 });
 const LAST_GOOD_OPTIONS = optionNames<Exclude<RouteFallbackOptions["lastGood"], boolean>>({
   key: 1,
+  credentialed: 1,
   maxEntries: 1,
   maxBytes: 1,
 });
@@ -78,10 +90,102 @@ async function readCapped(
   return out.buffer;
 }
 
+/** One kept response: a variant of its key, for the request header values its `Vary` names. */
 interface Stored {
+  /** The request headers named by `Vary`, and their values when it was kept. */
+  vary: [string, string | null][];
   body: ArrayBuffer;
   status: number;
   headers: [string, string][];
+}
+
+/** Variants kept per key (different `Vary`'d request headers). */
+const MAX_VARIANTS = 4;
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+/**
+ * Headers a fallback never takes over from the context of the failed route, even
+ * when the failed response did not show them (an `onError` building its own Response).
+ */
+const RESPONSE_ONLY = [
+  "set-cookie",
+  "cache-control",
+  "expires",
+  "pragma",
+  "age",
+  "etag",
+  "last-modified",
+  "retry-after",
+  "location",
+  "www-authenticate",
+  "clear-site-data",
+  "content-type",
+  "content-length",
+  "content-encoding",
+  "content-language",
+  "content-location",
+  "content-range",
+  "content-disposition",
+];
+/** Set in front of the route by cross-cutting middleware (CORS, request ids): kept. */
+const FROM_OUTSIDE = /^(?:access-control-|vary$|x-request-id$)/;
+
+const list = (v: string | null) =>
+  v ? v.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "") : [];
+
+/**
+ * The response's `Vary` names when it may be kept (RFC 9111, for a shared cache),
+ * else `undefined`.
+ */
+function keepable(res: Response): string[] | undefined {
+  const h = res.headers;
+  if (h.has("set-cookie")) return undefined;
+  for (const d of list(h.get("cache-control"))) {
+    const name = d.split("=", 1)[0].trim();
+    if (name === "no-store" || name === "private") return undefined;
+  }
+  const vary = list(h.get("vary"));
+  return vary.includes("*") ? undefined : vary;
+}
+
+/** The headers worth keeping: no hop-by-hop ones (nor those `Connection` names). */
+function keptHeaders(res: Response): [string, string][] {
+  const drop = new Set(HOP_BY_HOP);
+  for (const n of list(res.headers.get("connection"))) drop.add(n);
+  drop.add("retry-after"); // a kept 2xx is served as is: not 503/429
+  return [...res.headers].filter(([k]) => !drop.has(k));
+}
+
+const credentialed = (req: Request) =>
+  req.headers.has("authorization") || req.headers.has("cookie");
+
+/**
+ * Clears what the failed route left in the context, so a fallback built with
+ * `c.json()` / `c.text()` takes none of its headers or its status.
+ */
+function resetContext(c: Context, failed: Response): void {
+  c.res = undefined;
+  c.finalized = false; // so that c.header() below edits the context's prepared headers
+  const names = new Set([...failed.headers.keys(), ...RESPONSE_ONLY]);
+  for (const name of names) if (!FROM_OUTSIDE.test(name)) c.header(name, undefined);
+  c.status(200);
+}
+
+/** Retry-After only on 503 and 429 (RFC 9110). */
+function withoutStrayRetryAfter(res: Response): Response {
+  if (res.status === 503 || res.status === 429 || !res.headers.has("retry-after")) return res;
+  const headers = new Headers(res.headers);
+  headers.delete("retry-after");
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 
 /**
@@ -129,10 +233,33 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
   if (!useLastGood && !options.response) {
     throw new TypeError(`${W}: give option 'response' or 'lastGood' (or both)`);
   }
+  const shareCredentialed = lgOpts.credentialed === true;
+  if (lgOpts.credentialed !== undefined && typeof lgOpts.credentialed !== "boolean") {
+    throw new TypeError(`${W}: option 'lastGood.credentialed' must be a boolean`);
+  }
+  if (shareCredentialed && !lgOpts.key) {
+    throw new TypeError(
+      `${W}: option 'lastGood.credentialed' needs option 'lastGood.key', which decides who shares an entry (include the user's identity)`,
+    );
+  }
   const when = options.when ??
     ((res: Response, error: Error | undefined) => error !== undefined || res.status >= 500);
   const keyOf = lgOpts.key ?? ((c: Context) => c.req.url);
-  const store = new Map<string, Stored>();
+  const store = new Map<string, Stored[]>();
+  const lookup = (c: Context): Stored | undefined => {
+    const req = c.req.raw;
+    if (!shareCredentialed && credentialed(req)) return undefined;
+    return store.get(keyOf(c))?.find((v) => v.vary.every(([n, val]) => req.headers.get(n) === val));
+  };
+  const keep = (key: string, entry: Stored) => {
+    const same = (v: Stored) =>
+      v.vary.length === entry.vary.length &&
+      v.vary.every(([n, val], i) => entry.vary[i][0] === n && entry.vary[i][1] === val);
+    const variants = [entry, ...(store.get(key) ?? []).filter((v) => !same(v))];
+    store.delete(key);
+    store.set(key, variants.slice(0, MAX_VARIANTS));
+    if (store.size > maxEntries) store.delete(store.keys().next().value!);
+  };
 
   return createMiddleware(async (c, next) => {
     await next();
@@ -141,39 +268,40 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
       if (
         useLastGood && c.req.method === "GET" && res.ok && res.body &&
         Number(res.headers.get("content-length") ?? 0) <= maxBytes &&
-        !res.headers.get("content-type")?.includes("text/event-stream")
+        !res.headers.get("content-type")?.includes("text/event-stream") &&
+        (shareCredentialed || !credentialed(c.req.raw))
       ) {
+        const varyNames = keepable(res);
+        if (!varyNames) return;
         const key = keyOf(c);
+        const vary = varyNames.map((n): [string, string | null] => [n, c.req.raw.headers.get(n)]);
         const copy = res.clone();
         // Read the copy in the background so streaming responses are not held up.
         waitUntil(
           c,
           readCapped(copy.body!, maxBytes).then((body) => {
-            if (!body) return;
-            store.delete(key);
-            store.set(key, { body, status: res.status, headers: [...res.headers] });
-            if (store.size > maxEntries) store.delete(store.keys().next().value!);
+            if (body) keep(key, { vary, body, status: res.status, headers: keptHeaders(res) });
           }),
         );
       }
       return;
     }
-    const saved = useLastGood ? store.get(keyOf(c)) : undefined;
+    const saved = useLastGood ? lookup(c) : undefined;
     if (saved || options.response) {
       // The failing body is discarded: release it.
       waitUntil(c, res.body?.cancel() ?? Promise.resolve());
+      resetContext(c, res);
     }
     if (saved) {
       const headers = new Headers(saved.headers);
       headers.set("x-resilience-fallback", "last-good");
-      c.res = undefined;
       c.res = new Response(saved.body.slice(0), { status: saved.status, headers });
       return;
     }
     if (options.response) {
       const replacement = await options.response(c, { response: res, error: c.error });
       c.res = undefined;
-      c.res = replacement;
+      c.res = withoutStrayRetryAfter(replacement);
     }
   });
 }

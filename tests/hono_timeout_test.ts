@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { ResilienceTimeoutError } from "../mod.ts";
 import { type ResilienceEnv, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { test } from "./_harness.ts";
+import { macrotask, test } from "./_harness.ts";
 import { startUpstream, until } from "./_upstream.ts";
 
 test("routeTimeout: the upstream fetch is really aborted at the deadline (upstream sees the disconnect)", async () => {
@@ -133,4 +133,47 @@ test("routeTimeout: the abandoned handler's failure is not logged by Hono's defa
     console.error = original;
     await up.close();
   }
+});
+
+test("routeTimeout: a fast handler never touches the request's signal; a slow one follows it from 10 ms on", async () => {
+  const clock = new FakeClock();
+  let reads = 0;
+  const client = new AbortController();
+  class CountingRequest extends Request {
+    override get signal(): AbortSignal {
+      reads++;
+      return client.signal;
+    }
+  }
+  const app = new Hono<ResilienceEnv>();
+  app.get("/fast", routeTimeout(1_000, { clock }), (c) => c.text("ok"));
+  let signal: AbortSignal | undefined;
+  app.get("/slow", routeTimeout(1_000, { clock }), (c) => {
+    signal = c.var.signal;
+    return new Promise<Response>((_, reject) =>
+      c.var.signal.addEventListener("abort", () => reject(c.var.signal.reason))
+    );
+  });
+  for (let i = 0; i < 100; i++) {
+    assert.equal(
+      await (await app.request(new CountingRequest("http://localhost/fast"))).text(),
+      "ok",
+    );
+  }
+  assert.equal(reads, 0); // reading it costs µs per request on Node and Deno
+  assert.equal(clock.pending, 0);
+
+  // The client leaves at once: its signal is read, and followed, at 10 ms.
+  const p = app.request(new CountingRequest("http://localhost/slow"));
+  await macrotask();
+  client.abort(new Error("client gone"));
+  assert.equal(signal!.aborted, false);
+  await clock.tickAsync(9);
+  assert.equal(signal!.aborted, false);
+  await clock.tickAsync(1);
+  assert.equal(signal!.aborted, true);
+  assert.equal((signal!.reason as Error).message, "client gone");
+  assert.equal(reads, 1);
+  await p;
+  assert.equal(clock.pending, 0);
 });

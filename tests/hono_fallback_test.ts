@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type Context, Hono } from "hono";
 import { routeFallback, type RouteFallbackOptions } from "../src/hono/mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
 import { macrotask, test } from "./_harness.ts";
 
 test("routeFallback: serves the last good response for the URL when the route fails", async () => {
@@ -236,17 +237,19 @@ test("routeFallback lastGood: a key that opts in to credentialed requests decide
 });
 
 test("routeFallback lastGood honours Vary and drops hop-by-hop headers", async () => {
-  const { app, state } = twoUsersApp((c) =>
-    c.text(`hello in ${c.req.header("accept-language")}`, 200, {
-      vary: "Accept-Language",
-      connection: "x-hop",
-      "x-hop": "1",
-      "keep-alive": "timeout=5",
-      "proxy-connection": "keep-alive",
-      trailer: "x-checksum",
-      upgrade: "h2c",
-      "x-kept": "yes",
-    })
+  const { app, state } = twoUsersApp(
+    (c) =>
+      c.text(`hello in ${c.req.header("accept-language")}`, 200, {
+        vary: "Accept-Language",
+        connection: "x-hop",
+        "x-hop": "1",
+        "keep-alive": "timeout=5",
+        "proxy-connection": "keep-alive",
+        trailer: "x-checksum",
+        upgrade: "h2c",
+        "x-kept": "yes",
+      }),
+    { refreshInterval: 0 }, // both languages within the interval: keep each
   );
   const lang = (l: string) =>
     new Request("http://localhost/x", { headers: { "accept-language": l } });
@@ -265,4 +268,32 @@ test("routeFallback lastGood honours Vary and drops hop-by-hop headers", async (
   for (const h of ["connection", "x-hop", "keep-alive", "proxy-connection", "trailer", "upgrade"]) {
     assert.equal(fr.headers.get(h), null, h);
   }
+});
+
+test("routeFallback lastGood: a key's copy is refreshed at most once per refreshInterval", async () => {
+  const clock = new FakeClock();
+  let version = 1;
+  let fail = false;
+  const app = new Hono();
+  app.get("/v", routeFallback({ lastGood: { refreshInterval: 1000 }, clock }), (c) => {
+    if (fail) return c.text("down", 500);
+    return c.text(`v${version++}`);
+  });
+  const served = async () => {
+    fail = true;
+    const text = await (await app.request("/v")).text();
+    fail = false;
+    return text;
+  };
+  for (let i = 0; i < 50; i++) assert.equal(await (await app.request("/v")).text(), `v${i + 1}`);
+  await macrotask();
+  assert.equal(await served(), "v1"); // 49 answers within the interval were not copied
+  clock.tick(1000);
+  assert.equal(await (await app.request("/v")).text(), "v51");
+  await macrotask();
+  assert.equal(await served(), "v51");
+  assert.throws(
+    () => routeFallback({ lastGood: { refreshInterval: -1 } }),
+    /lastGood.refreshInterval/,
+  );
 });

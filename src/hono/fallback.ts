@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
+import { type Clock, systemClock } from "../clock.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -50,17 +51,33 @@ export interface RouteFallbackOptions {
      * is read in the background and abandoned as soon as it grows past this.
      */
     maxBytes?: number;
+    /**
+     * A key's kept copy is refreshed at most this often, in ms. Default 1000;
+     * 0 keeps every good response. Copying a response (cloning and reading its
+     * body) costs more than serving it, so a hot route copies about once per
+     * interval, and its fallback is at most that much older than its last
+     * good answer.
+     */
+    refreshInterval?: number;
   };
+  /** Time source of `lastGood.refreshInterval` (tests pass a `FakeClock`). */
+  clock?: Clock;
   /** Whether to fall back. Default: the handler threw or the status is 5xx. */
   when?: (response: Response, error: Error | undefined) => boolean;
 }
 
-const OPTIONS = optionNames<RouteFallbackOptions>({ response: 1, lastGood: 1, when: 1 });
+const OPTIONS = optionNames<RouteFallbackOptions>({
+  response: 1,
+  lastGood: 1,
+  when: 1,
+  clock: 1,
+});
 const LAST_GOOD_OPTIONS = optionNames<Exclude<RouteFallbackOptions["lastGood"], boolean>>({
   key: 1,
   credentialed: 1,
   maxEntries: 1,
   maxBytes: 1,
+  refreshInterval: 1,
 });
 
 /** Reads a stream whole, or gives up (cancelling it) past `max` bytes. */
@@ -245,19 +262,42 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
   const when = options.when ??
     ((res: Response, error: Error | undefined) => error !== undefined || res.status >= 500);
   const keyOf = lgOpts.key ?? ((c: Context) => c.req.url);
-  const store = new Map<string, Stored[]>();
+  const refreshInterval = checkNumber(
+    W,
+    "lastGood.refreshInterval",
+    lgOpts.refreshInterval,
+    1000,
+    0,
+  );
+  checkObject(W, "clock", options.clock);
+  const clock = options.clock ?? systemClock;
+  /** Per key: when a copy was last taken, and the variants kept (newest first). */
+  const store = new Map<string, { at: number; variants: Stored[] }>();
   const lookup = (c: Context): Stored | undefined => {
     const req = c.req.raw;
     if (!shareCredentialed && credentialed(req)) return undefined;
-    return store.get(keyOf(c))?.find((v) => v.vary.every(([n, val]) => req.headers.get(n) === val));
+    return store.get(keyOf(c))?.variants.find((v) =>
+      v.vary.every(([n, val]) => req.headers.get(n) === val)
+    );
   };
-  const keep = (key: string, entry: Stored) => {
+  /** Notes that a copy of `key` is taken at `now`. */
+  const taking = (key: string, now: number) => {
+    const entry = store.get(key);
+    if (entry) entry.at = now;
+    else {
+      store.set(key, { at: now, variants: [] });
+      if (store.size > maxEntries) store.delete(store.keys().next().value!);
+    }
+  };
+  const keep = (key: string, kept: Stored) => {
     const same = (v: Stored) =>
-      v.vary.length === entry.vary.length &&
-      v.vary.every(([n, val], i) => entry.vary[i][0] === n && entry.vary[i][1] === val);
-    const variants = [entry, ...(store.get(key) ?? []).filter((v) => !same(v))];
+      v.vary.length === kept.vary.length &&
+      v.vary.every(([n, val], i) => kept.vary[i][0] === n && kept.vary[i][1] === val);
+    const entry = store.get(key);
+    const variants = [kept, ...(entry?.variants ?? []).filter((v) => !same(v))];
+    // Most recently stored last: eviction drops the key stored longest ago.
     store.delete(key);
-    store.set(key, variants.slice(0, MAX_VARIANTS));
+    store.set(key, { at: entry?.at ?? clock.now(), variants: variants.slice(0, MAX_VARIANTS) });
     if (store.size > maxEntries) store.delete(store.keys().next().value!);
   };
 
@@ -265,25 +305,30 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
     await next();
     const res = c.res;
     if (!when(res, c.error)) {
+      // Cheap checks first: reading `res.body` takes some servers (@hono/node-server)
+      // off their fast path, so it is touched only when a copy is due.
+      if (!useLastGood || c.req.method !== "GET" || !res.ok) return;
+      const key = keyOf(c);
+      const now = clock.now();
+      const at = store.get(key)?.at;
+      if (at !== undefined && now - at < refreshInterval) return; // a hot key: copied lately
       if (
-        useLastGood && c.req.method === "GET" && res.ok && res.body &&
-        Number(res.headers.get("content-length") ?? 0) <= maxBytes &&
-        !res.headers.get("content-type")?.includes("text/event-stream") &&
-        (shareCredentialed || !credentialed(c.req.raw))
-      ) {
-        const varyNames = keepable(res);
-        if (!varyNames) return;
-        const key = keyOf(c);
-        const vary = varyNames.map((n): [string, string | null] => [n, c.req.raw.headers.get(n)]);
-        const copy = res.clone();
-        // Read the copy in the background so streaming responses are not held up.
-        waitUntil(
-          c,
-          readCapped(copy.body!, maxBytes).then((body) => {
-            if (body) keep(key, { vary, body, status: res.status, headers: keptHeaders(res) });
-          }),
-        );
-      }
+        (!shareCredentialed && credentialed(c.req.raw)) ||
+        Number(res.headers.get("content-length") ?? 0) > maxBytes ||
+        res.headers.get("content-type")?.includes("text/event-stream")
+      ) return;
+      const varyNames = keepable(res);
+      if (!varyNames || !res.body) return;
+      taking(key, now);
+      const vary = varyNames.map((n): [string, string | null] => [n, c.req.raw.headers.get(n)]);
+      const copy = res.clone();
+      // Read the copy in the background so streaming responses are not held up.
+      waitUntil(
+        c,
+        readCapped(copy.body!, maxBytes).then((body) => {
+          if (body) keep(key, { vary, body, status: res.status, headers: keptHeaders(res) });
+        }),
+      );
       return;
     }
     const saved = useLastGood ? lookup(c) : undefined;

@@ -125,9 +125,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 14320,
-    date:
-      "2026-11-28, breaker rules of issue #10 (caller cancellation, trial expiry, cross-period permits, isolate, registry from the option table, unknown options), on issue #11's route breakers",
+    measured: 16261,
+    date: "2026-11-28, issue #10 breaker rules; issue #11 hono-fetch: strict Retry-After, " +
+      "504s (GatewayTimeoutError), private last-good, unknown options",
   },
   {
     name: "edge-resilience/cloudflare",

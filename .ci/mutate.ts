@@ -38,8 +38,12 @@ interface Mutant {
   location: { start: { line: number; column: number } };
 }
 
-/** Stryker's score and the survivors (including mutants no test reached). */
-export function summarize(file: string, mutants: Mutant[]) {
+/**
+ * Stryker's score and the survivors (including mutants no test reached), each
+ * with its place, mutator, replacement and the original line.
+ */
+export function summarize(file: string, mutants: Mutant[], source = "") {
+  const lines = source.split("\n");
   const count = (...s: string[]) => mutants.filter((m) => s.includes(m.status)).length;
   const detected = count("Killed", "Timeout");
   const valid = mutants.length - count("CompileError", "RuntimeError", "Ignored");
@@ -56,7 +60,8 @@ export function summarize(file: string, mutants: Mutant[]) {
     total: mutants.length,
     survivors: survivors.map((m) =>
       `${file}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName}` +
-      ` → ${(m.replacement ?? "").replace(/\s+/g, " ").slice(0, 120)}`
+      ` → ${(m.replacement ?? "").replace(/\s+/g, " ").slice(0, 120)}` +
+      `    | ${(lines[m.location.start.line - 1] ?? "").trim().slice(0, 120)}`
     ),
   };
 }
@@ -90,7 +95,7 @@ async function mutate(file: string, range?: string): Promise<ReturnType<typeof s
   }).output();
   if (!run.success) throw new Error(`stryker failed on ${file}`);
   const report = JSON.parse(await Deno.readTextFile(`${OUT}/${name}.json`));
-  const s = summarize(file, report.files[file].mutants);
+  const s = summarize(file, report.files[file].mutants, report.files[file].source);
   await Deno.writeTextFile(`${OUT}/${name}.survivors.txt`, s.survivors.join("\n") + "\n");
   return s;
 }

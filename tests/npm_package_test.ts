@@ -1,6 +1,6 @@
 // The npm package as users get it: built by `deno task build:npm` (no flags:
 // the size budgets hold), `npm pack`ed, installed into a consumer project
-// (.ci/out/npm-consumer) and used there: ESM import and CJS require on Node,
+// (.ci/out/npm-consumer) and used there: ESM import and CJS require on Node and Bun,
 // TypeScript consumers in every module resolution mode, source maps whose
 // sources are in the package, and the Workers-only entry kept out of Node.
 import assert from "node:assert/strict";
@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { test } from "./_harness.ts";
-import { denoPath, ROOT } from "./_runtimes.ts";
+import { bunPath, denoPath, ROOT } from "./_runtimes.ts";
 
 const DENO_ONLY = {
   runtimes: ["deno" as const],
@@ -83,7 +83,10 @@ retry({ maxAttempts: 0 });
 const WORKER_IN_NODE = `
 import assert from "node:assert/strict";
 import { CircuitOpenError, circuitBreaker, MemoryStore } from "edge-resilience";
-await assert.rejects(import("edge-resilience/cloudflare"), { code: "ERR_UNSUPPORTED_ESM_URL_SCHEME" });
+// Node: ERR_UNSUPPORTED_ESM_URL_SCHEME; Bun: ERR_MODULE_NOT_FOUND ("cloudflare:workers").
+await assert.rejects(import("edge-resilience/cloudflare"), (e) =>
+  ["ERR_UNSUPPORTED_ESM_URL_SCHEME", "ERR_MODULE_NOT_FOUND"].includes(e.code) &&
+  String(e).includes("cloudflare:"));
 const store = new MemoryStore(); // stands in for durableObjectStore(env.CIRCUITS)
 const a = circuitBreaker({ name: "upstream", failureThreshold: 1, store });
 const b = circuitBreaker({ name: "upstream-other-isolate", failureThreshold: 1, store, storeKey: "upstream" });
@@ -258,12 +261,16 @@ test(
   DENO_ONLY,
 );
 
-test("npm package: works via ESM import and CJS require on Node", () => {
+test("npm package: works via ESM import and CJS require on Node and Bun", () => {
   const dir = consumer();
+  const bun = bunPath();
+  assert.ok(bun, "Bun is installed by `deno task test` (npm package bun, install script allowed)");
   writeFileSync(join(dir, "esm.mjs"), ESM);
   writeFileSync(join(dir, "cjs.cjs"), CJS);
-  assert.match(sh("node", ["esm.mjs"], dir), /esm ok/);
-  assert.match(sh("node", ["cjs.cjs"], dir), /cjs ok/);
+  for (const runtime of ["node", bun]) {
+    assert.match(sh(runtime, ["esm.mjs"], dir), /esm ok/, runtime);
+    assert.match(sh(runtime, ["cjs.cjs"], dir), /cjs ok/, runtime);
+  }
 }, DENO_ONLY);
 
 test(
@@ -357,11 +364,13 @@ test("npm package: source maps point at sources inside the package", () => {
 }, DENO_ONLY);
 
 test(
-  "npm package: edge-resilience/cloudflare does not load in Node; core + MemoryStore does",
+  "npm package: edge-resilience/cloudflare does not load in Node or Bun; core + MemoryStore does",
   () => {
     const dir = consumer();
     writeFileSync(join(dir, "worker-in-node.mjs"), WORKER_IN_NODE);
-    assert.match(sh("node", ["worker-in-node.mjs"], dir), /worker-in-node ok/);
+    for (const runtime of ["node", bunPath()!]) {
+      assert.match(sh(runtime, ["worker-in-node.mjs"], dir), /worker-in-node ok/, runtime);
+    }
   },
   DENO_ONLY,
 );

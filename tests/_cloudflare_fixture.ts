@@ -17,7 +17,7 @@ import {
   type KvNamespaceLike,
   workersKvStore,
 } from "../src/cloudflare/mod.ts";
-import { CountingStore } from "./_stores.ts";
+import { CountingStore, FaultyStore } from "./_stores.ts";
 import { sharedDeadlineTimer } from "../src/scheduler.ts";
 
 import { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
@@ -242,6 +242,74 @@ async function futureScenario(bs: CircuitBreaker[], reset: number) {
 }
 
 Object.assign(scenarios, {
+  /** Store faults around the real Durable Object store: 1,000 calls each, never failed by it. */
+  async "do-faults"(env: Env, key: string) {
+    const t0 = Date.now();
+    const faulty = new FaultyStore(durableObjectStore(env.CIRCUITS), 100);
+    const log = recording();
+    const [b] = fleet(1, faulty, key, {
+      failureThreshold: 1_000_000,
+      logger: log,
+      storeOptions: { timeout: 50, retryInterval: 100, refreshInterval: 0, batchSize: 1 },
+    });
+    await b.execute(() => 0);
+    await b.flush();
+    const own = new Error("mine");
+    const wrong: string[] = [];
+    const faults = ["throw", "corrupt", "lock", "hang", "slow"] as const;
+    for (const fault of faults) {
+      faulty.fault = fault;
+      const results = await Promise.all(
+        Array.from(
+          { length: 1000 },
+          (_, i) => b.execute(() => (i % 2 ? i : Promise.reject(own))).then((v) => v, (e) => e),
+        ),
+      );
+      results.forEach((r, i) => {
+        if (r !== (i % 2 ? i : own)) wrong.push(`${fault} #${i}: ${String(r)}`);
+      });
+      await b.flush();
+      if (b.getStats().storeAvailable) wrong.push(`${fault}: not seen as an outage`);
+      faulty.heal();
+      for (let i = 0; i < 20 && !b.getStats().storeAvailable; i++) {
+        await sleep(30);
+        await b.execute(() => 1);
+        await b.flush();
+      }
+      if (!b.getStats().storeAvailable) wrong.push(`${fault}: did not recover`);
+    }
+    return {
+      wrong: wrong.slice(0, 5),
+      outages: log.lines.filter((l) => l.includes("state store unavailable")).length,
+      faults: faults.length,
+      ms: Date.now() - t0,
+    };
+  },
+  /** A trial that never reports holds its shared permit no longer than resetTimeout. */
+  async "do-hung"(env: Env, key: string) {
+    const bs = fleet(2, durableObjectStore(env.CIRCUITS), key, {
+      failureThreshold: 1,
+      halfOpenMaxCalls: 1,
+      resetTimeout: 300,
+      storeOptions: { timeout: 5000, refreshInterval: 0 },
+    });
+    await bs[0].execute(boom).catch(() => {});
+    await flushAll(bs);
+    await sleep(320);
+    let release!: () => void;
+    const hung = bs[0].execute(() => new Promise<string>((r) => (release = () => r("late"))));
+    await sleep(50);
+    const blocked = await bs[1].execute(() => "b").then(
+      () => false,
+      (e) => e instanceof CircuitOpenError,
+    );
+    await sleep(320); // past the hung trial's permit TTL (= resetTimeout)
+    const later = await bs[1].execute(() => "b").catch((e) => String(e));
+    release();
+    await hung;
+    await flushAll(bs);
+    return { blocked, later };
+  },
   async "do-corrupt"(env: Env, key: string) {
     const ns = env.TEST_CIRCUITS;
     await ns.get(ns.idFromName(`cb:${key}`) as never).poke({ state: "sideways", generation: -1 });

@@ -143,3 +143,26 @@ test("Durable Object and Workers KV in workerd: a future-dated OPEN holds at mos
     await mf.dispose();
   }
 });
+
+test("Durable Object in workerd: a hung trial in one instance blocks others' trials no longer than resetTimeout", async () => {
+  const mf = await worker();
+  try {
+    assert.deepEqual(await scenario(mf, "do-hung"), { blocked: true, later: "b" });
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("Durable Object store in workerd: store faults never fail the user's call (1,000 calls per fault, said once per outage)", async () => {
+  const mf = await worker();
+  try {
+    const r = await scenario(mf, "do-faults");
+    assert.deepEqual(r.wrong, []);
+    assert.equal(r.outages, r.faults);
+    // Reports coalesce: a hanging store is one pending send, not 1,000 queued ones waiting the
+    // 50 ms timeout in series (that took 100 s here).
+    assert.ok((r.ms as number) < 30_000, `took ${r.ms} ms`);
+  } finally {
+    await mf.dispose();
+  }
+});

@@ -26,7 +26,12 @@
 export { type Clock, systemClock, type TimerHandle } from "./src/clock.ts";
 export { currentContext, type ResilienceContext } from "./src/context.ts";
 export { CircuitState, HealthStatus } from "./src/circuit_state.ts";
-export { CircuitOpenError, ResilienceError, ResilienceTimeoutError } from "./src/errors.ts";
+export {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  ResilienceError,
+  ResilienceTimeoutError,
+} from "./src/errors.ts";
 export { type Logger, setDefaultLogger } from "./src/logger.ts";
 export type { Policy } from "./src/policy.ts";
 export type { ErrorClass } from "./src/validate.ts";
@@ -74,6 +79,19 @@ export {
   SystemHealth,
 } from "./src/health_check.ts";
 export { compose } from "./src/compose.ts";
+export {
+  bulkhead,
+  type BulkheadOptions,
+  type BulkheadPolicy,
+  type BulkheadStats,
+} from "./src/bulkhead.ts";
+export {
+  type RetryBudget,
+  retryBudget,
+  type RetryBudgetOptions,
+  type RetryBudgetStats,
+} from "./src/retry_budget.ts";
+export { hedge, type HedgeOptions, type HedgePolicy } from "./src/hedge.ts";
 export {
   acquirePermit,
   applyOutcomes,

@@ -52,6 +52,7 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
 
 /** Tests that need no Node API beyond node:assert (core and Hono middleware): run inside workerd. */
 const CONFORMANCE = [
+  "bulkhead",
   "circuit_breaker",
   "circuit_breaker_model",
   "circuit_breaker_ported",
@@ -61,11 +62,14 @@ const CONFORMANCE = [
   "fallback",
   "harness",
   "health_check",
+  "hedge",
+  "hono_bulkhead",
   "hono_circuit_breaker",
   "hono_fallback",
   "hono_health",
   "options",
   "retry",
+  "retry_budget",
   "scheduler",
   "shared_state",
   "timeout",

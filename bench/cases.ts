@@ -2,14 +2,17 @@
 // shared) through each library, built once. Every case is checked before
 // timing (see `verify`), so no library is timed doing less work.
 import {
+  bulkhead as ourBulkhead,
   circuitBreaker as ourBreaker,
   clearCircuitBreakers,
   compose,
   fallback as ourFallback,
+  hedge as ourHedge,
   retry as ourRetry,
   timeout as ourTimeout,
 } from "../mod.ts";
 import {
+  bulkhead as ckBulkhead,
   circuitBreaker as ckBreaker,
   ConsecutiveBreaker,
   ExponentialBackoff,
@@ -142,6 +145,41 @@ export const groups: Record<string, Case[]> = {
     { name: "cockatiel", run: () => ck.composed.execute(fn), expectCalls: 1, expect: 42 },
   ],
 };
+
+// --- capacity patterns, beside a minimal hand-written version of each (the floor).
+const ourBh = ourBulkhead({ maxConcurrent: 100, maxQueue: 10 })(fn);
+const ckBh = ckBulkhead(100, 10);
+let floorRunning = 0;
+const floorBulkhead = async () => {
+  if (floorRunning >= 100) throw prebuilt;
+  floorRunning++;
+  try {
+    return await fn();
+  } finally {
+    floorRunning--;
+  }
+};
+groups["bulkhead-ok"] = [
+  { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+  { name: "floor (hand-written)", run: floorBulkhead, expectCalls: 1, expect: 42 },
+  { name: "edge-resilience", run: () => ourBh(), expectCalls: 1, expect: 42 },
+  { name: "cockatiel", run: () => ckBh.execute(fn), expectCalls: 1, expect: 42 },
+];
+const ourHg = ourHedge({ delay: 10_000 })(fn);
+/** A hedge that never fires: one timer per call, cleared when the first attempt wins. */
+const floorHedge = async () => {
+  const t = setTimeout(() => {}, 10_000);
+  try {
+    return await fn();
+  } finally {
+    clearTimeout(t);
+  }
+};
+groups["hedge-ok"] = [
+  { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+  { name: "floor (hand-written, a timer per call)", run: floorHedge, expectCalls: 1, expect: 42 },
+  { name: "edge-resilience", run: () => ourHg(), expectCalls: 1, expect: 42 },
+];
 
 /** Runs every case once and checks its result and the number of calls of `fn`. */
 export async function verify(): Promise<void> {

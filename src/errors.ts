@@ -165,3 +165,53 @@ export class ResilienceTimeoutError extends ResilienceError {
     this.timeout = timeout;
   }
 }
+
+/**
+ * Thrown when a bulkhead refuses a call without running it: its queue was
+ * full (`reason: "queue-full"`), or the call waited in the queue longer than
+ * `queueTimeout` (`reason: "queue-timeout"`).
+ *
+ * @example
+ * ```ts
+ * import { bulkhead, BulkheadRejectedError } from "edge-resilience";
+ *
+ * const limit = bulkhead({ name: "db", maxConcurrent: 1 });
+ * const slow = limit.execute(() => new Promise((r) => setTimeout(r, 10)));
+ * try {
+ *   await limit.execute(() => "second");
+ * } catch (e) {
+ *   if (e instanceof BulkheadRejectedError) console.log(e.bulkheadName, e.reason); // db queue-full
+ * }
+ * await slow;
+ * ```
+ */
+export class BulkheadRejectedError extends ResilienceError {
+  /** Name of the bulkhead that refused the call (`name` is the error class's). */
+  readonly bulkheadName: string;
+  /** The bulkhead's `maxConcurrent`. */
+  readonly maxConcurrent: number;
+  /** The bulkhead's `maxQueue`. */
+  readonly maxQueue: number;
+  /** Why: the queue was full, or the call waited past `queueTimeout`. */
+  readonly reason: "queue-full" | "queue-timeout";
+
+  /** Creates the error. */
+  constructor(
+    bulkheadName: string,
+    maxConcurrent: number,
+    maxQueue: number,
+    reason: "queue-full" | "queue-timeout",
+    options?: { cause?: unknown },
+  ) {
+    super(
+      reason === "queue-full"
+        ? `Bulkhead '${bulkheadName}' is full: ${maxConcurrent} running and ${maxQueue} queued`
+        : `Bulkhead '${bulkheadName}': the call waited too long for a slot (queue timeout)`,
+      options,
+    );
+    this.bulkheadName = bulkheadName;
+    this.maxConcurrent = maxConcurrent;
+    this.maxQueue = maxQueue;
+    this.reason = reason;
+  }
+}

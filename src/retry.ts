@@ -8,6 +8,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
+import type { RetryBudget } from "./retry_budget.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -94,6 +95,11 @@ export interface RetryOptions {
   clock?: Clock;
   /** Source of randomness in [0, 1) for jitter. Default `Math.random`. */
   random?: () => number;
+  /**
+   * A {@linkcode RetryBudget} shared with other policies: a retry it refuses
+   * is not made (the last error is rethrown, or the last result returned).
+   */
+  budget?: RetryBudget;
 }
 
 /** A {@linkcode Policy} made by {@linkcode retry}. */
@@ -164,6 +170,7 @@ const RETRY_OPTIONS = optionNames<RetryOptions>({
   logger: 1,
   clock: 1,
   random: 1,
+  budget: 1,
 });
 
 /**
@@ -238,6 +245,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
   checkFunction(W, "random", options.random);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
+  const budget = options.budget;
+  if (
+    budget !== undefined &&
+    (typeof budget?.tryRetry !== "function" || typeof budget.recordAttempt !== "function")
+  ) {
+    throw new TypeError(`${W}: option 'budget' must be a RetryBudget (see retryBudget())`);
+  }
 
   /**
    * Handles the outcome of `attempt` and runs the next attempts (the slow
@@ -272,6 +286,14 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       } else {
         scope.dispose();
         if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
+      }
+      if (budget && !budget.tryRetry()) {
+        (logger ?? getDefaultLogger()).warn(
+          `Retry budget exhausted for ${label}: not retrying after attempt ${attempt}`,
+          { name: label, attempt },
+        );
+        if (failed) throw error;
+        return value;
       }
       let delay = backoffDelay(b, attempt, previous, random());
       if (delayHint) {
@@ -310,6 +332,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     (fn, thisArg, args, parent, operation) => {
       // The first attempt without an async frame: most calls succeed.
       if (parent?.aborted) return Promise.reject(parent.reason);
+      budget?.recordAttempt();
       const scope = new Scope(parent, 1);
       let r: unknown;
       try {

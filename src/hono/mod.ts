@@ -56,3 +56,4 @@ export {
   type HealthHandlerOptions,
 } from "./health.ts";
 export { GatewayTimeoutError, type Problem } from "./problem.ts";
+export { type RouteBulkhead, routeBulkhead, type RouteBulkheadOptions } from "./bulkhead.ts";

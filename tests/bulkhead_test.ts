@@ -287,7 +287,8 @@ test("bulkhead: property — slots are never lost or duplicated (model)", async 
             queue.splice(queue.indexOf(c), 1);
             c.ctl!.abort(new Error("aborted"));
           } else {
-            await clock.tickAsync(o.ms);
+            clock.tick(o.ms);
+            await settle();
             if (queueTimeout !== undefined) {
               for (let i = queue.length - 1; i >= 0; i--) {
                 if (clock.now() - queue[i].queuedAt >= queueTimeout) queue.splice(i, 1);
@@ -307,7 +308,8 @@ test("bulkhead: property — slots are never lost or duplicated (model)", async 
           if (active.length === 0 && b.getStats().queued === 0) break;
           for (const c of active) c.outcome = "finishing", c.gate.resolve();
           await settle();
-          await clock.tickAsync(1_000);
+          clock.tick(1_000);
+          await settle();
         }
         await settle();
         assert.deepEqual(b.getStats().running, 0);

@@ -196,7 +196,8 @@ test("hedge: property — no attempt is left running after the call settles", as
         }
         events.sort((a, b) => a.at - b.at);
         for (const ev of events) {
-          await clock.tickAsync(ev.at - clock.now());
+          clock.tick(ev.at - clock.now());
+          await settle();
           if ((ev.kind as string) === "abort") ctl.abort(new Error("abort"));
           else {
             const open = started.filter((s) => !s.signal.aborted);
@@ -213,12 +214,14 @@ test("hedge: property — no attempt is left running after the call settles", as
         for (let i = 0; i < 10 && result === undefined; i++) {
           for (const s of started) s.d.resolve("late");
           await settle();
-          if (result === undefined) await clock.tickAsync(100);
+          if (result === undefined) clock.tick(100);
+          await settle();
         }
         assert.ok(result !== undefined, "the call settled");
         assert.equal(clock.pending, 0, "no hedge timer left");
         const n = started.length;
-        await clock.tickAsync(1_000);
+        clock.tick(1_000);
+        await settle();
         assert.equal(started.length, n, "no attempt starts after the call settled");
       },
     ),

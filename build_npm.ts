@@ -95,16 +95,15 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 13240,
-    date:
-      "2026-11-28, breaker rules of issue #10 (caller cancellation, trial expiry, cross-period permits, isolate, registry from the option table, unknown options)",
+    measured: 15504,
+    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
     name: "retry alone",
     code: 'export { retry } from "./mod.ts";',
-    measured: 3409,
-    date: "2026-11-28, main at e342674",
+    measured: 3689,
+    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
     cockatiel: 'export { retry, handleAll, ExponentialBackoff } from "cockatiel";',
   },
   {
@@ -118,16 +117,15 @@ export const BUDGETS: Budget[] = [
   {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
-    measured: 2942,
-    date: "2026-11-28, main at e342674",
+    measured: 3110,
+    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
   },
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 16261,
-    date: "2026-11-28, issue #10 breaker rules; issue #11 hono-fetch: strict Retry-After, " +
-      "504s (GatewayTimeoutError), private last-good, unknown options",
+    measured: 17751,
+    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
   },
   {
     name: "edge-resilience/cloudflare",

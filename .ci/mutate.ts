@@ -20,10 +20,18 @@ const STRYKER = "@stryker-mutator/core@9.6.1";
 /** Source file → the test files that exercise it (plus the shared ones below). */
 export const TARGETS: Record<string, string[]> = {
   "src/retry.ts": ["tests/retry_test.ts"],
-  "src/circuit_breaker.ts": [
-    "tests/circuit_breaker_test.ts",
-    "tests/circuit_breaker_model_test.ts",
-  ],
+  // The breaker's files (src/circuit_breaker/), each against every breaker test.
+  ...Object.fromEntries(
+    ["state", "strategy", "events", "registry", "breaker"].map((f) => [
+      `src/circuit_breaker/${f}.ts`,
+      [
+        "tests/circuit_breaker_test.ts",
+        "tests/circuit_breaker_model_test.ts",
+        "tests/circuit_breaker_rules_test.ts",
+        "tests/circuit_breaker_ported_test.ts",
+      ],
+    ]),
+  ),
   "src/timeout.ts": ["tests/timeout_test.ts"],
   "src/fallback.ts": ["tests/fallback_test.ts"],
 };

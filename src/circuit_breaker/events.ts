@@ -1,0 +1,66 @@
+// Transitions made visible: the log line (seed wording) and the listeners.
+import { CircuitState } from "../circuit_state.ts";
+import type { Logger } from "../logger.ts";
+import type { CircuitBreakerOptions, StateChangeEvent, TransitionReason } from "./types.ts";
+
+/** What announcing a transition needs of a breaker. */
+export interface Announcer {
+  readonly name: string;
+  readonly opts: CircuitBreakerOptions;
+  readonly listeners: Set<(e: StateChangeEvent) => void> | undefined;
+  logger(): Logger;
+}
+
+/** Logs a transition and tells `onStateChange` and the subscribed listeners (errors logged). */
+export function announce(
+  b: Announcer,
+  from: CircuitState,
+  to: CircuitState,
+  reason: TransitionReason,
+  failureCount: number,
+  generation: number,
+): void {
+  const log = b.logger();
+  const n = b.name;
+  if (to === CircuitState.OPEN) {
+    log.warn(
+      reason === "failure_threshold"
+        ? `Circuit breaker '${n}' OPEN after ${failureCount} failures`
+        : reason === "half_open_failure"
+        ? `Circuit breaker '${n}' OPEN after a failed trial call`
+        : reason === "shared"
+        ? `Circuit breaker '${n}' OPEN (shared: opened by another instance)`
+        : `Circuit breaker '${n}' OPEN (${reason})`,
+      { name: n, reason, failureCount },
+    );
+  } else if (to === CircuitState.HALF_OPEN) {
+    log.info(`Circuit breaker '${n}' transitioning to HALF_OPEN`, { name: n });
+  } else {
+    log.info(
+      reason === "recovered"
+        ? `Circuit breaker '${n}' CLOSED - service recovered`
+        : `Circuit breaker '${n}' CLOSED - reset`,
+      { name: n, reason },
+    );
+  }
+  const event: StateChangeEvent = {
+    name: n,
+    from,
+    to,
+    reason,
+    failureCount,
+    generation,
+  };
+  const notify = (l: (e: StateChangeEvent) => void) => {
+    try {
+      l(event);
+    } catch (e) {
+      log.error(`Circuit breaker '${n}' state listener threw: ${String(e)}`, {
+        name: n,
+        error: e,
+      });
+    }
+  };
+  if (b.opts.onStateChange) notify(b.opts.onStateChange);
+  if (b.listeners) { for (const l of b.listeners) notify(l); }
+}

@@ -1,0 +1,425 @@
+// The state machine of one breaker: admission (CLOSED, OPEN, HALF_OPEN with
+// trial permits), outcomes and the generation rule, transitions, stats. The
+// registry and the breaker object around it live next door.
+import { type Clock, systemClock } from "../clock.ts";
+import { CircuitState } from "../circuit_state.ts";
+import { type Scope, start, type Target } from "../context.ts";
+import { CircuitOpenError } from "../errors.ts";
+import { getDefaultLogger, type Logger } from "../logger.ts";
+import { LINK, type LinkedStore, REJECT, type StoreLink } from "../store_sync.ts";
+import { checkFunction, checkNumber, checkObject, errorMatcher } from "../validate.ts";
+import { announce } from "./events.ts";
+import { W } from "./options.ts";
+import { ConsecutiveFailures, type FailureStrategy } from "./strategy.ts";
+import type {
+  CircuitBreakerOptions,
+  CircuitStats,
+  StateChangeEvent,
+  TransitionReason,
+} from "./types.ts";
+
+/** A half-open trial call: holds a permit until it settles or `resetTimeout` passes. */
+export interface Trial {
+  /** The generation that admitted it. */
+  readonly gen: number;
+  /** When it started (monotonic ms). */
+  readonly at: number;
+}
+
+/**
+ * @internal What `admit()` hands an admitted call: its generation (a CLOSED
+ * call), or its trial (HALF_OPEN). REJECT when rejected.
+ */
+export type Token = number | Trial;
+
+export class Breaker {
+  name: string;
+  link: StoreLink | undefined;
+  readonly threshold: number;
+  readonly resetTimeout: number;
+  readonly halfOpenMax: number;
+  readonly opts: CircuitBreakerOptions;
+  readonly clock: Clock;
+  listeners: Set<(e: StateChangeEvent) => void> | undefined;
+  state: CircuitState = CircuitState.CLOSED;
+  gen = 0;
+  /** When CLOSED opens (and the failure count of stats and events). */
+  readonly strategy: FailureStrategy;
+  successes = 0;
+  /** Trials holding a permit (any generation; expired ones are dropped lazily). */
+  trials: Trial[] = [];
+  openedAt = 0;
+  /** Isolation handles not yet released. */
+  isolated = 0;
+  /** Incremented by `reset()`: older isolation handles no longer count. */
+  isolations = 0;
+  /** Option `countCallerAborts`. */
+  readonly countAborts: boolean;
+  totalCalls = 0;
+  totalSuccesses = 0;
+  totalFailures = 0;
+  totalRejections = 0;
+  late = 0;
+  /** Milliseconds until reset computed by the last rejecting `admit()`. */
+  left = 0;
+  /** Excluded error classes, as a matcher (undefined when none). */
+  readonly excluded: ((e: unknown) => boolean) | undefined;
+
+  constructor(name: string, o: CircuitBreakerOptions) {
+    this.name = name;
+    this.opts = o;
+    this.threshold = checkNumber(W, "failureThreshold", o.failureThreshold, 5, 1, {
+      integer: true,
+      max: Number.MAX_SAFE_INTEGER,
+    });
+    // Only compared with the clock, never handed to a timer: no 2^31-1 limit.
+    this.resetTimeout = checkNumber(W, "resetTimeout", o.resetTimeout, 60_000, 0, {
+      max: Number.MAX_SAFE_INTEGER,
+    });
+    this.strategy = new ConsecutiveFailures(this.threshold);
+    this.halfOpenMax = checkNumber(W, "halfOpenMaxCalls", o.halfOpenMaxCalls, 3, 1, {
+      integer: true,
+      max: Number.MAX_SAFE_INTEGER,
+    });
+    if (o.countCallerAborts !== undefined && typeof o.countCallerAborts !== "boolean") {
+      throw new TypeError(
+        `${W}: option 'countCallerAborts' must be a boolean, got ${typeof o.countCallerAborts}`,
+      );
+    }
+    this.countAborts = o.countCallerAborts === true;
+    checkFunction(W, "isFailure", o.isFailure);
+    checkFunction(W, "fallback", o.fallback);
+    checkFunction(W, "onStateChange", o.onStateChange);
+    checkObject(W, "logger", o.logger);
+    checkObject(W, "clock", o.clock);
+    const excluded = errorMatcher(W, "excludedErrors", o.excludedErrors);
+    if (o.excludedErrors !== undefined && !Array.isArray(o.excludedErrors)) {
+      throw new TypeError(`${W}: option 'excludedErrors' must be an array of error classes`);
+    }
+    this.excluded = excluded;
+    this.clock = o.clock ?? systemClock;
+    checkFunction(W, "onStoreStatus", o.onStoreStatus);
+    if (o.store !== undefined) {
+      // The link (and its checks of the store options) comes with the store: a breaker
+      // without one does not load it.
+      const link = (o.store as Partial<LinkedStore> | null)?.[LINK];
+      if (typeof link !== "function") {
+        throw new TypeError(
+          `${W}: option 'store' must be a store of this library or one wrapped with circuitStore()`,
+        );
+      }
+      this.link = link(this);
+    }
+  }
+
+  logger(): Logger {
+    return this.opts.logger ?? getDefaultLogger();
+  }
+
+  /**
+   * Whether the call's caller cancelled it (its scope, the caller's signal or
+   * an enclosing policy, aborted) and such calls do not count.
+   */
+  callerAborted(parent: Scope | undefined): boolean {
+    return parent !== undefined && !this.countAborts && parent.aborted;
+  }
+
+  /** Whether an error counts as a failure (not excluded, and `isFailure` agrees). */
+  countsAsFailure(e: unknown): boolean {
+    if (this.excluded?.(e)) return false;
+    const isFailure = this.opts.isFailure;
+    return isFailure ? isFailure(e) : true;
+  }
+
+  /** An unnamed breaker takes the name of the first function it wraps. */
+  nameAfter(fn: { name: string }, policy: object): void {
+    if (this.name === "anonymous" && fn.name) {
+      this.name = fn.name;
+      Object.defineProperty(policy, "name", { value: fn.name });
+    }
+  }
+
+  /** Rejects a call: the fallback's answer, or a CircuitOpenError (no stack trace: fail fast). */
+  reject(
+    thisArg: unknown,
+    args: readonly unknown[],
+    left: number,
+    state: CircuitState,
+  ): Promise<unknown> {
+    this.totalRejections++;
+    const isolated = this.isolated > 0 && state === CircuitState.OPEN;
+    const fallback = this.opts.fallback as ((...a: unknown[]) => unknown) | undefined;
+    if (fallback) {
+      try {
+        return Promise.resolve(fallback.apply(thisArg, args as unknown[]));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return Promise.reject(CircuitOpenError.fast(this.name, left, state, isolated));
+  }
+
+  /** One call: the hot path (local state, CLOSED) reads no clock and allocates no scope. */
+  run(
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    // A caller that already gave up: the work never starts, nothing is counted.
+    if (parent !== undefined && parent.aborted) return Promise.reject(parent.reason);
+    if (this.link && !this.isolated) return this.link.run(fn, thisArg, args, parent);
+    const token = this.admit();
+    if (token === REJECT) {
+      return this.reject(thisArg, args, this.left, this.state);
+    }
+    return this.runLocal(token, fn, thisArg, args, parent);
+  }
+
+  runLocal(
+    token: Token,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    let r: unknown;
+    try {
+      r = start(parent, fn, thisArg, args);
+    } catch (e) {
+      this.settle(token, this.outcome(e, parent));
+      return Promise.reject(e);
+    }
+    // A synchronous function (or a thenable) settles on its eventual value too.
+    const p = r instanceof Promise ? r : Promise.resolve(r);
+    if (typeof token !== "number" || (parent !== undefined && parent.live)) {
+      return this.settleOwn(p, token, parent);
+    }
+    const gen = token;
+    // Settle handlers are made once per generation, not per call.
+    let h = this.#handlers;
+    if (!h || h.gen !== gen) {
+      h = this.#handlers = {
+        gen,
+        ok: (v: unknown) => this.#done(gen, v),
+        err: (e: unknown) => this.#failed(gen, e),
+      };
+    }
+    return p.then(h.ok, h.err);
+  }
+
+  /**
+   * A trial, or a call its caller may cancel: handlers of its own (in their
+   * own frame, so that the common path allocates no closure context).
+   */
+  settleOwn(p: Promise<unknown>, token: Token, parent: Scope | undefined): Promise<unknown> {
+    return p.then(
+      (v) => {
+        this.settle(token, "success");
+        return v;
+      },
+      (e) => {
+        this.settle(token, this.outcome(e, parent));
+        throw e;
+      },
+    );
+  }
+
+  /** How a failed call counts: neutral when excluded or cancelled by its caller. */
+  outcome(e: unknown, parent: Scope | undefined): "failure" | "neutral" {
+    return !this.callerAborted(parent) && this.countsAsFailure(e) ? "failure" : "neutral";
+  }
+
+  #handlers:
+    | { gen: number; ok: (v: unknown) => unknown; err: (e: unknown) => never }
+    | undefined;
+
+  #done(gen: number, v: unknown): unknown {
+    this.record(gen, "success", false);
+    return v;
+  }
+
+  #failed(gen: number, e: unknown): never {
+    // Only calls no caller can cancel come here (see runLocal).
+    this.record(gen, this.countsAsFailure(e) ? "failure" : "neutral", false);
+    throw e;
+  }
+
+  /** Milliseconds left in OPEN at `now` (0 once elapsed, Infinity if isolated). */
+  remaining(now: number): number {
+    const v = this.link?.view;
+    if (v && !this.isolated) {
+      return v.state === CircuitState.OPEN
+        ? Math.max(0, this.resetTimeout - (this.clock.wallNow() - v.openedAt))
+        : 0;
+    }
+    if (this.state !== CircuitState.OPEN) return 0;
+    if (this.isolated) return Infinity;
+    return Math.max(0, this.resetTimeout - (now - this.openedAt));
+  }
+
+  viewState(now: number): CircuitState {
+    const state = (!this.isolated && this.link?.view?.state) || this.state;
+    return state === CircuitState.OPEN && this.remaining(now) === 0
+      ? CircuitState.HALF_OPEN
+      : state;
+  }
+
+  /**
+   * Trials holding a permit at `now`: a trial still running more than
+   * `resetTimeout` after it started gives its permit back (dropped here).
+   */
+  running(now: number): number {
+    const t = this.trials;
+    if (t.length > 0 && now - t[0].at > this.resetTimeout) {
+      this.trials = t.filter((x) => now - x.at <= this.resetTimeout);
+    }
+    return this.trials.length;
+  }
+
+  /** Admits a call: its token (generation or trial), or REJECT. CLOSED needs no clock. */
+  admit(): Token {
+    if (this.state === CircuitState.CLOSED) {
+      this.totalCalls++;
+      return this.gen;
+    }
+    const now = this.clock.now();
+    if (this.state === CircuitState.OPEN) {
+      const left = this.remaining(now);
+      if (left > 0) {
+        this.left = left; // for the rejection, without reading the clock again
+        return REJECT;
+      }
+      this.transition(CircuitState.HALF_OPEN, "reset_timeout");
+    }
+    // HALF_OPEN: trials of earlier half-open periods still running count too.
+    if (this.running(now) >= this.halfOpenMax) {
+      this.left = 0;
+      return REJECT;
+    }
+    const trial: Trial = { gen: this.gen, at: now };
+    this.trials.push(trial);
+    this.totalCalls++;
+    return trial;
+  }
+
+  settle(token: Token, outcome: "success" | "failure" | "neutral"): void {
+    if (typeof token === "number") {
+      this.record(token, outcome, false);
+      return;
+    }
+    // A trial frees its permit; past its resetTimeout it had given it back already.
+    const i = this.trials.indexOf(token);
+    if (i >= 0) this.trials.splice(i, 1);
+    if (i < 0 || this.clock.now() - token.at > this.resetTimeout) {
+      if (outcome === "success") this.totalSuccesses++;
+      else if (outcome === "failure") this.totalFailures++;
+      this.late++;
+      return;
+    }
+    this.record(token.gen, outcome, true);
+  }
+
+  /** Counts the outcome of a call admitted in generation `gen` (`half`: a trial). */
+  record(gen: number, outcome: "success" | "failure" | "neutral", half: boolean): void {
+    if (outcome === "success") this.totalSuccesses++;
+    else if (outcome === "failure") this.totalFailures++;
+    if (gen !== this.gen) {
+      this.late++;
+      return;
+    }
+    if (outcome === "success") {
+      this.strategy.success();
+      this.successes++;
+      if (half && this.successes >= this.halfOpenMax) {
+        this.transition(CircuitState.CLOSED, "recovered");
+      }
+    } else if (outcome === "failure") {
+      const trip = this.strategy.failure();
+      if (half) this.transition(CircuitState.OPEN, "half_open_failure");
+      else if (trip) this.transition(CircuitState.OPEN, "failure_threshold");
+    }
+  }
+
+  transition(to: CircuitState, reason: TransitionReason): void {
+    const from = this.state;
+    const failureCount = this.strategy.failures;
+    this.state = to;
+    this.gen++;
+    this.successes = 0;
+    if (to === CircuitState.OPEN) this.openedAt = this.clock.now();
+    else this.strategy.reset();
+    this.emit(from, to, reason, failureCount, this.gen);
+    if (reason !== "shared") this.link?.localTransition(to, this.gen);
+  }
+
+  emit(
+    from: CircuitState,
+    to: CircuitState,
+    reason: TransitionReason,
+    failureCount: number,
+    generation: number,
+  ): void {
+    announce(this, from, to, reason, failureCount, generation);
+  }
+
+  stats(): CircuitStats {
+    const now = this.clock.now();
+    const v = this.isolated ? undefined : this.link?.view;
+    return {
+      name: this.name,
+      state: this.viewState(now),
+      failureCount: v ? v.failures : this.strategy.failures,
+      successCount: v ? v.successes : this.successes,
+      timeUntilReset: this.isolated > 0 ? null : this.remaining(now),
+      halfOpenInFlight: v ? v.permits.length : this.running(now),
+      totalCalls: this.totalCalls,
+      totalSuccesses: this.totalSuccesses,
+      totalFailures: this.totalFailures,
+      totalRejections: this.totalRejections,
+      lateResults: this.late,
+      isolated: this.isolated > 0,
+      ...(this.link ? { storeAvailable: this.link.available } : {}),
+      generation: v ? v.generation : this.gen,
+      failureThreshold: this.threshold,
+      resetTimeout: this.resetTimeout,
+      halfOpenMaxCalls: this.halfOpenMax,
+    };
+  }
+
+  reset(): void {
+    this.isolated = 0;
+    this.isolations++;
+    if (this.state !== CircuitState.CLOSED) this.transition(CircuitState.CLOSED, "reset");
+    this.strategy.reset();
+    this.successes = 0;
+    this.totalCalls = this.totalSuccesses = this.totalFailures = 0;
+    this.totalRejections = this.late = 0;
+  }
+}
+
+/** @internal What the store link uses of a breaker: its local state machine. */
+export type BreakerCore = Pick<
+  Breaker,
+  | "name"
+  | "clock"
+  | "opts"
+  | "threshold"
+  | "resetTimeout"
+  | "halfOpenMax"
+  | "state"
+  | "openedAt"
+  | "left"
+  | "totalCalls"
+  | "totalSuccesses"
+  | "totalFailures"
+  | "logger"
+  | "admit"
+  | "remaining"
+  | "transition"
+  | "emit"
+  | "countsAsFailure"
+  | "reject"
+  | "runLocal"
+  | "callerAborted"
+>;

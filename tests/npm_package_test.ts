@@ -354,7 +354,7 @@ test("npm package: source maps point at sources inside the package", () => {
   writeFileSync(join(dir, "stack.cjs"), STACK_CJS);
   const esm = sh("node", ["--enable-source-maps", "stack.mjs"], dir);
   assert.match(esm, /failureThreshold/);
-  assert.match(esm, /node_modules\/edge-resilience\/ts\/src\/circuit_breaker\.ts:\d+/);
+  assert.match(esm, /node_modules\/edge-resilience\/ts\/src\/circuit_breaker\/state\.ts:\d+/);
   assert.deepEqual(framesExist(esm), []);
   const cjs = shAny("node", ["--enable-source-maps", "stack.cjs"], dir);
   assert.notEqual(cjs.code, 0);

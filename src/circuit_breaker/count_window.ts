@@ -1,0 +1,42 @@
+// The last N calls: a ring buffer of one byte per call (bit 1 failed, bit 2
+// slow) and running totals, so adding a call is O(1) and allocates nothing.
+import type { CallWindow } from "./window.ts";
+
+/** A window of the last `size` calls. */
+export class CountWindow implements CallWindow {
+  calls = 0;
+  failures = 0;
+  slowCalls = 0;
+  #ring: Uint8Array;
+  #pos = 0;
+
+  constructor(readonly size: number) {
+    this.#ring = new Uint8Array(size);
+  }
+
+  add(failed: boolean, slow: boolean, _now: number): void {
+    const ring = this.#ring;
+    const pos = this.#pos;
+    if (this.calls === ring.length) {
+      const old = ring[pos];
+      this.failures -= old & 1;
+      this.slowCalls -= old >> 1;
+    } else {
+      this.calls++;
+    }
+    ring[pos] = (failed ? 1 : 0) | (slow ? 2 : 0);
+    if (failed) this.failures++;
+    if (slow) this.slowCalls++;
+    this.#pos = pos + 1 === ring.length ? 0 : pos + 1;
+  }
+
+  roll(_now: number): void {}
+
+  clear(): void {
+    this.calls =
+      this.failures =
+      this.slowCalls =
+      this.#pos =
+        0;
+  }
+}

@@ -53,6 +53,7 @@ export {
   removeCircuitBreaker,
   type StateChangeEvent,
   type TransitionReason,
+  type WindowStats,
 } from "./src/circuit_breaker.ts";
 export {
   timeout,

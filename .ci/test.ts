@@ -57,6 +57,7 @@ const CONFORMANCE = [
   "circuit_breaker_model",
   "circuit_breaker_ported",
   "circuit_breaker_rules",
+  "circuit_breaker_rate",
   "circuit_breaker_window",
   "compose",
   "context",

@@ -51,6 +51,16 @@ clearCircuitBreakers();
 const ours = {
   retry: ourRetry({ maxAttempts: 3, initialDelay: 100, logger: silent })(fn),
   breaker: ourBreaker({ name: "bench-ok", logger: silent })(fn),
+  // Rate mode (issue #13): the default window (the last 100 calls), and 30 s in 10 buckets.
+  rateCount: ourBreaker({ name: "bench-rate-count", failureRateThreshold: 0.5, logger: silent })(
+    fn,
+  ),
+  rateTime: ourBreaker({
+    name: "bench-rate-time",
+    failureRateThreshold: 0.5,
+    windowDuration: 30_000,
+    logger: silent,
+  })(fn),
   open: (() => {
     const b = ourBreaker({ name: "bench-open", logger: silent });
     b.open();
@@ -102,6 +112,18 @@ export const groups: Record<string, Case[]> = {
   "breaker-ok": [
     { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
     { name: "edge-resilience", run: () => ours.breaker(), expectCalls: 1, expect: 42 },
+    {
+      name: "edge-resilience rate, 10-bucket time window",
+      run: () => ours.rateTime(),
+      expectCalls: 1,
+      expect: 42,
+    },
+    {
+      name: "edge-resilience rate, 100-call window",
+      run: () => ours.rateCount(),
+      expectCalls: 1,
+      expect: 42,
+    },
     { name: "cockatiel", run: () => ck.breaker.execute(fn), expectCalls: 1, expect: 42 },
     { name: "opossum", run: () => op.breaker.fire(), expectCalls: 1, expect: 42 },
   ],

@@ -28,6 +28,10 @@ const fn = async () => 42;
 const N = 10_000;
 const makers: Record<string, () => unknown> = {
   "edge-resilience": () => circuitBreaker({}),
+  "edge-resilience rate, 100-call window": () =>
+    circuitBreaker({ failureRateThreshold: 0.5, windowCalls: 100 }),
+  "edge-resilience rate, 10-bucket time window": () =>
+    circuitBreaker({ failureRateThreshold: 0.5, windowDuration: 10_000, windowBuckets: 10 }),
   cockatiel: () =>
     ckBreaker(handleAll, { halfOpenAfter: 10_000, breaker: new ConsecutiveBreaker(5) }),
   opossum: () => new CircuitBreaker(fn, { timeout: false }),

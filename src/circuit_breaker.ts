@@ -13,6 +13,7 @@ export type {
   CircuitStats,
   StateChangeEvent,
   TransitionReason,
+  WindowStats,
 } from "./circuit_breaker/types.ts";
 export { circuitBreaker } from "./circuit_breaker/breaker.ts";
 export {

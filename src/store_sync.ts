@@ -246,8 +246,11 @@ export class StoreLink {
       if (a.kind === "shared" && (failed || a.token.permit)) this.settle(a.token, !failed);
       throw e;
     }
-    core.totalSuccesses++;
-    if (a.kind === "shared") this.settle(a.token, true);
+    // A returned value can be a failure too (isFailureResult); it is still returned.
+    const ok = core.resultOutcome(value) === "success";
+    if (ok) core.totalSuccesses++;
+    else core.totalFailures++;
+    if (a.kind === "shared") this.settle(a.token, ok);
     return value;
   }
 

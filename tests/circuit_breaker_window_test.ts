@@ -5,14 +5,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { CountWindow } from "../src/circuit_breaker/count_window.ts";
 import { TimeWindow } from "../src/circuit_breaker/time_window.ts";
-import {
-  CLOSE,
-  type RateRules,
-  RateStrategy,
-  REOPEN,
-  trialVerdict,
-  UNDECIDED,
-} from "../src/circuit_breaker/rate.ts";
+import { type RateRules, trialVerdict, TripRules } from "../src/circuit_breaker/rules.ts";
+import { CLOSE, REOPEN, UNDECIDED } from "../src/circuit_breaker/strategy.ts";
 import { FC_RUNS, test } from "./_harness.ts";
 
 type Outcome = { failed: boolean; slow: boolean };
@@ -139,7 +133,7 @@ test("rate rules over a count window, slow calls included: trips exactly when th
       fc.integer({ min: 1, max: 15 }),
       fc.array(outcome, { maxLength: 100 }),
       (r, size, ops) => {
-        const s = new RateStrategy(new CountWindow(size), r, false);
+        const s = new TripRules(new CountWindow(size), r, false);
         let seen: Outcome[] = [];
         let run = 0;
         for (const o of ops) {
@@ -151,8 +145,8 @@ test("rate rules over a count window, slow calls included: trips exactly when th
             (r.slowRate !== undefined && win.slowCalls / win.calls >= r.slowRate)
           );
           const expected = byRate || (r.consecutive !== undefined && run >= r.consecutive);
-          assert.equal(s.record(o.failed, o.slow, 0), expected);
-          const st = s.stats(0);
+          assert.equal(s.record(o.failed, o.slow, 0) !== undefined, expected);
+          const st = s.window(0)!;
           assert.equal(st.calls, win.calls);
           assert.equal(st.slowCalls, win.slowCalls);
           assert.equal(st.failureRate, win.failures / win.calls);
@@ -184,7 +178,7 @@ test("slow calls over a time window: a slow success trips the slow-call rate, id
       ),
       (slowRate, minCalls, ops) => {
         const r: RateRules = { failureRate: 0.5, slowRate, minCalls, consecutive: undefined };
-        const s = new RateStrategy(new TimeWindow(1_000, 4), r, true);
+        const s = new TripRules(new TimeWindow(1_000, 4), r, true);
         let now = 0;
         let seen: { at: number; slow: boolean }[] = [];
         for (const o of ops) {
@@ -195,7 +189,7 @@ test("slow calls over a time window: a slow success trips the slow-call rate, id
           const slow = win.filter((c) => c.slow).length;
           const expected = win.length >= minCalls && slow / win.length >= slowRate;
           // Successes only: only the slow-call rate can trip.
-          assert.equal(s.record(false, o.slow, now), expected);
+          assert.equal(s.record(false, o.slow, now), expected ? "slow_call_rate" : undefined);
           if (expected) {
             s.reset();
             seen = [];
@@ -221,7 +215,7 @@ test("half-open verdict: the trials' rates decide after halfOpenMaxCalls trials;
             (r.slowRate !== undefined && sl / max >= r.slowRate)
           ? REOPEN
           : CLOSE;
-        const s = new RateStrategy(new CountWindow(4), r, false);
+        const s = new TripRules(new CountWindow(4), r, false);
         let verdict: number = UNDECIDED;
         let used = 0;
         while (verdict === UNDECIDED) {

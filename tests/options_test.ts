@@ -52,6 +52,11 @@ const cb = (o: string) => (v: unknown) => {
   return circuitBreaker({ [o]: v });
 };
 
+const cbWith = (base: Record<string, unknown>, o: string) => (v: unknown) => {
+  clearCircuitBreakers();
+  return circuitBreaker({ ...base, [o]: v });
+};
+
 const rows: Row[] = [
   ["retry", "maxAttempts", (v) => retry({ maxAttempts: v as number }), [
     ...NUMBER_BAD,
@@ -111,6 +116,66 @@ const rows: Row[] = [
   ["circuitBreaker", "logger", cb("logger"), OBJ_BAD],
   ["circuitBreaker", "clock", cb("clock"), OBJ_BAD],
   ["circuitBreaker", "name", cb("name"), STR_BAD],
+  ["circuitBreaker", "failureRateThreshold", cb("failureRateThreshold"), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+    [1.5, RangeError],
+  ]],
+  [
+    "circuitBreaker",
+    "slowCallRateThreshold",
+    cbWith({ slowCallDuration: 100 }, "slowCallRateThreshold"),
+    [
+      ...NUMBER_BAD,
+      [0, RangeError],
+      [1.01, RangeError],
+    ],
+  ],
+  [
+    "circuitBreaker",
+    "slowCallDuration",
+    cbWith({ slowCallRateThreshold: 0.5 }, "slowCallDuration"),
+    [
+      ...NUMBER_BAD,
+      [0, RangeError],
+    ],
+  ],
+  ["circuitBreaker", "windowCalls", cbWith({ failureRateThreshold: 0.5 }, "windowCalls"), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+    [2.5, RangeError],
+    [100_001, RangeError],
+  ]],
+  ["circuitBreaker", "windowDuration", cbWith({ failureRateThreshold: 0.5 }, "windowDuration"), [
+    ...NUMBER_BAD,
+    [0, RangeError],
+  ]],
+  [
+    "circuitBreaker",
+    "windowBuckets",
+    cbWith({ failureRateThreshold: 0.5, windowDuration: 1000 }, "windowBuckets"),
+    [
+      ...NUMBER_BAD,
+      [0, RangeError],
+      [1.5, RangeError],
+      [1001, RangeError],
+    ],
+  ],
+  [
+    "circuitBreaker",
+    "minimumThroughput",
+    cbWith({ failureRateThreshold: 0.5 }, "minimumThroughput"),
+    [
+      ...NUMBER_BAD,
+      [0, RangeError],
+      [1.5, RangeError],
+    ],
+  ],
+  ["circuitBreaker", "isFailureResult", cb("isFailureResult"), FN_BAD],
+  ["circuitBreaker", "maxResetTimeout", cbWith({ resetTimeout: 1000 }, "maxResetTimeout"), [
+    ...NUMBER_BAD,
+    [999, RangeError],
+  ]],
   ["timeout", "ms", (v) => timeout(v as number), [...NUMBER_BAD, [0, RangeError], [
     2 ** 31,
     RangeError,
@@ -349,6 +414,12 @@ UNKNOWN.push(
     /HealthCheck.register: unknown option 'timeot' \(did you mean 'timeout'\?\)/,
   ],
 );
+
+UNKNOWN.push([
+  "circuitBreaker",
+  () => circuitBreaker({ failureRateTreshold: 0.5 } as never),
+  /circuitBreaker: unknown option 'failureRateTreshold' \(did you mean 'failureRateThreshold'\?\)/,
+]);
 
 UNKNOWN.push(
   [

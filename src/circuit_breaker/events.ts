@@ -26,6 +26,10 @@ export function announce(
     log.warn(
       reason === "failure_threshold"
         ? `Circuit breaker '${n}' OPEN after ${failureCount} failures`
+        : reason === "failure_rate"
+        ? `Circuit breaker '${n}' OPEN: failure rate at or above its threshold (${failureCount} failures in the window)`
+        : reason === "slow_call_rate"
+        ? `Circuit breaker '${n}' OPEN: slow-call rate at or above its threshold`
         : reason === "half_open_failure"
         ? `Circuit breaker '${n}' OPEN after a failed trial call`
         : reason === "shared"

@@ -10,7 +10,8 @@ import { LINK, type LinkedStore, REJECT, type StoreLink } from "../store_sync.ts
 import { checkFunction, checkNumber, checkObject, errorMatcher } from "../validate.ts";
 import { announce } from "./events.ts";
 import { W } from "./options.ts";
-import { ConsecutiveFailures, type FailureStrategy } from "./strategy.ts";
+import { CLOSE, type FailureStrategy, REOPEN } from "./strategy.ts";
+import { tripFor } from "./trip_options.ts";
 import type {
   CircuitBreakerOptions,
   CircuitStats,
@@ -37,6 +38,18 @@ export class Breaker {
   link: StoreLink | undefined;
   readonly threshold: number;
   readonly resetTimeout: number;
+  /** Option `maxResetTimeout`: the longest open duration (resetTimeout: never grows). */
+  readonly maxReset: number;
+  /** The open duration in force: doubles on each reopen from HALF_OPEN, up to maxReset. */
+  openFor: number;
+  /** Option `slowCallDuration` (Infinity: no call is slow). */
+  readonly slowAfter: number;
+  /** Whether counting an outcome needs the clock (a time window, or slow calls). */
+  readonly clocked: boolean;
+  /** The strategy counts outcomes by time (a time window): it needs the clock. */
+  readonly timed: boolean;
+  /** A success is a success and its duration does not matter (the fast path of CLOSED calls). */
+  readonly plain: boolean;
   readonly halfOpenMax: number;
   readonly opts: CircuitBreakerOptions;
   readonly clock: Clock;
@@ -76,7 +89,19 @@ export class Breaker {
     this.resetTimeout = checkNumber(W, "resetTimeout", o.resetTimeout, 60_000, 0, {
       max: Number.MAX_SAFE_INTEGER,
     });
-    this.strategy = new ConsecutiveFailures(this.threshold);
+    this.openFor = this.resetTimeout;
+    this.maxReset = o.maxResetTimeout === undefined
+      ? this.resetTimeout
+      : checkNumber(W, "maxResetTimeout", o.maxResetTimeout, undefined, this.resetTimeout, {
+        max: Number.MAX_SAFE_INTEGER,
+      });
+    const trip = tripFor(o, this.threshold);
+    this.strategy = trip.strategy;
+    this.slowAfter = trip.slowAfter;
+    this.clocked = trip.strategy.timed || trip.slowAfter !== Infinity;
+    this.timed = trip.strategy.timed;
+    this.plain = trip.slowAfter === Infinity && o.isFailureResult === undefined;
+    checkFunction(W, "isFailureResult", o.isFailureResult);
     this.halfOpenMax = checkNumber(W, "halfOpenMaxCalls", o.halfOpenMaxCalls, 3, 1, {
       integer: true,
       max: Number.MAX_SAFE_INTEGER,
@@ -100,6 +125,15 @@ export class Breaker {
     this.clock = o.clock ?? systemClock;
     checkFunction(W, "onStoreStatus", o.onStoreStatus);
     if (o.store !== undefined) {
+      // The shared state counts consecutive failures only (so far): say so rather than
+      // ignore these options.
+      for (
+        const k of ["failureRateThreshold", "slowCallRateThreshold", "maxResetTimeout"] as const
+      ) {
+        if (o[k] !== undefined) {
+          throw new TypeError(`${W}: option '${k}' does not work with option 'store' yet`);
+        }
+      }
       // The link (and its checks of the store options) comes with the store: a breaker
       // without one does not load it.
       const link = (o.store as Partial<LinkedStore> | null)?.[LINK];
@@ -183,17 +217,18 @@ export class Breaker {
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
+    if (this.slowAfter !== Infinity) return this.runTimed(token, fn, thisArg, args, parent);
     let r: unknown;
     try {
       r = start(parent, fn, thisArg, args);
     } catch (e) {
-      this.settle(token, this.outcome(e, parent));
+      this.settle(token, this.outcome(e, parent), 0);
       return Promise.reject(e);
     }
     // A synchronous function (or a thenable) settles on its eventual value too.
     const p = r instanceof Promise ? r : Promise.resolve(r);
     if (typeof token !== "number" || (parent !== undefined && parent.live)) {
-      return this.settleOwn(p, token, parent);
+      return this.settleOwn(p, token, parent, 0);
     }
     const gen = token;
     // Settle handlers are made once per generation, not per call.
@@ -208,21 +243,52 @@ export class Breaker {
     return p.then(h.ok, h.err);
   }
 
+  /** A call whose duration counts (slow calls): handlers of its own, with its start time. */
+  runTimed(
+    token: Token,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    // Trials carry their start in the token.
+    const t0 = typeof token === "number" ? this.clock.now() : 0;
+    let r: unknown;
+    try {
+      r = start(parent, fn, thisArg, args);
+    } catch (e) {
+      this.settle(token, this.outcome(e, parent), t0);
+      return Promise.reject(e);
+    }
+    return this.settleOwn(r instanceof Promise ? r : Promise.resolve(r), token, parent, t0);
+  }
+
   /**
    * A trial, or a call its caller may cancel: handlers of its own (in their
    * own frame, so that the common path allocates no closure context).
    */
-  settleOwn(p: Promise<unknown>, token: Token, parent: Scope | undefined): Promise<unknown> {
+  settleOwn(
+    p: Promise<unknown>,
+    token: Token,
+    parent: Scope | undefined,
+    t0: number,
+  ): Promise<unknown> {
     return p.then(
       (v) => {
-        this.settle(token, "success");
+        this.settle(token, this.resultOutcome(v), t0);
         return v;
       },
       (e) => {
-        this.settle(token, this.outcome(e, parent));
+        this.settle(token, this.outcome(e, parent), t0);
         throw e;
       },
     );
+  }
+
+  /** How a returned value counts: a failure when `isFailureResult` says so. */
+  resultOutcome(v: unknown): "success" | "failure" {
+    const f = this.opts.isFailureResult;
+    return f !== undefined && f(v) ? "failure" : "success";
   }
 
   /** How a failed call counts: neutral when excluded or cancelled by its caller. */
@@ -235,13 +301,21 @@ export class Breaker {
     | undefined;
 
   #done(gen: number, v: unknown): unknown {
-    this.record(gen, "success", false);
+    // The common case written out here (not through record()): short enough to inline.
+    if (gen === this.gen && this.plain) {
+      this.totalSuccesses++;
+      this.successes++;
+      const why = this.strategy.record(false, false, this.timed ? this.clock.now() : 0);
+      if (why !== undefined) this.transition(CircuitState.OPEN, why);
+      return v;
+    }
+    this.record(gen, this.opts.isFailureResult ? this.resultOutcome(v) : "success", false, 0);
     return v;
   }
 
   #failed(gen: number, e: unknown): never {
     // Only calls no caller can cancel come here (see runLocal).
-    this.record(gen, this.countsAsFailure(e) ? "failure" : "neutral", false);
+    this.record(gen, this.countsAsFailure(e) ? "failure" : "neutral", false, 0);
     throw e;
   }
 
@@ -255,7 +329,7 @@ export class Breaker {
     }
     if (this.state !== CircuitState.OPEN) return 0;
     if (this.isolated) return Infinity;
-    return Math.max(0, this.resetTimeout - (now - this.openedAt));
+    return Math.max(0, this.openFor - (now - this.openedAt));
   }
 
   viewState(now: number): CircuitState {
@@ -303,9 +377,10 @@ export class Breaker {
     return trial;
   }
 
-  settle(token: Token, outcome: "success" | "failure" | "neutral"): void {
+  /** Counts a call's outcome (`t0`: when a CLOSED call started, for slow calls). */
+  settle(token: Token, outcome: "success" | "failure" | "neutral", t0: number): void {
     if (typeof token === "number") {
-      this.record(token, outcome, false);
+      this.record(token, outcome, false, t0);
       return;
     }
     // A trial frees its permit; past its resetTimeout it had given it back already.
@@ -317,27 +392,39 @@ export class Breaker {
       this.late++;
       return;
     }
-    this.record(token.gen, outcome, true);
+    this.record(token.gen, outcome, true, token.at);
   }
 
-  /** Counts the outcome of a call admitted in generation `gen` (`half`: a trial). */
-  record(gen: number, outcome: "success" | "failure" | "neutral", half: boolean): void {
+  /**
+   * Counts the outcome of a call admitted in generation `gen` (`half`: a
+   * trial) that started at `t0` (monotonic ms; read only for slow calls).
+   * The strategy decides; this machine only moves.
+   */
+  record(
+    gen: number,
+    outcome: "success" | "failure" | "neutral",
+    half: boolean,
+    t0: number,
+  ): void {
     if (outcome === "success") this.totalSuccesses++;
     else if (outcome === "failure") this.totalFailures++;
     if (gen !== this.gen) {
       this.late++;
       return;
     }
-    if (outcome === "success") {
-      this.strategy.success();
-      this.successes++;
-      if (half && this.successes >= this.halfOpenMax) {
-        this.transition(CircuitState.CLOSED, "recovered");
-      }
-    } else if (outcome === "failure") {
-      const trip = this.strategy.failure();
-      if (half) this.transition(CircuitState.OPEN, "half_open_failure");
-      else if (trip) this.transition(CircuitState.OPEN, "failure_threshold");
+    if (outcome === "neutral") return;
+    const failed = outcome === "failure";
+    if (!failed) this.successes++;
+    let now = 0;
+    if (this.clocked) now = this.clock.now();
+    const slow = now - t0 >= this.slowAfter;
+    if (half) {
+      const verdict = this.strategy.trial(failed, slow, this.halfOpenMax);
+      if (verdict === REOPEN) this.transition(CircuitState.OPEN, "half_open_failure");
+      else if (verdict === CLOSE) this.transition(CircuitState.CLOSED, "recovered");
+    } else {
+      const why = this.strategy.record(failed, slow, now);
+      if (why !== undefined) this.transition(CircuitState.OPEN, why);
     }
   }
 
@@ -347,8 +434,14 @@ export class Breaker {
     this.state = to;
     this.gen++;
     this.successes = 0;
-    if (to === CircuitState.OPEN) this.openedAt = this.clock.now();
-    else this.strategy.reset();
+    if (to === CircuitState.OPEN) {
+      // Reopened without a close in between: the open duration doubles, up to maxResetTimeout.
+      if (reason === "half_open_failure") this.openFor = Math.min(this.openFor * 2, this.maxReset);
+      this.openedAt = this.clock.now();
+    } else {
+      if (to === CircuitState.CLOSED) this.openFor = this.resetTimeout;
+      this.strategy.reset();
+    }
     this.emit(from, to, reason, failureCount, this.gen);
     if (reason !== "shared") this.link?.localTransition(to, this.gen);
   }
@@ -366,6 +459,7 @@ export class Breaker {
   stats(): CircuitStats {
     const now = this.clock.now();
     const v = this.isolated ? undefined : this.link?.view;
+    const w = this.strategy.window(now);
     return {
       name: this.name,
       state: this.viewState(now),
@@ -384,6 +478,8 @@ export class Breaker {
       failureThreshold: this.threshold,
       resetTimeout: this.resetTimeout,
       halfOpenMaxCalls: this.halfOpenMax,
+      openDuration: this.openFor,
+      ...(w ? { window: w } : {}),
     };
   }
 
@@ -419,6 +515,7 @@ export type BreakerCore = Pick<
   | "transition"
   | "emit"
   | "countsAsFailure"
+  | "resultOutcome"
   | "reject"
   | "runLocal"
   | "callerAborted"

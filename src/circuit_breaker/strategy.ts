@@ -1,31 +1,49 @@
-// When a CLOSED circuit opens: a strategy fed the outcome of every counted
-// call. The breaker's own is "consecutive failures"; the state machine only
-// asks the strategy, so that other rules (failure rates over a window) can
-// take its place.
+// When the circuit opens and when half-open trials close it: a strategy fed
+// the outcome of every counted call. The state machine only asks the
+// strategy, never which rule it runs (rules.ts: failures in a row, and rates
+// over a sliding window of calls: count_window.ts, time_window.ts).
 
-/** Decides, from counted outcomes, when the circuit opens. */
+/** Which rule opened a CLOSED circuit (a transition reason). */
+export type TripReason = "failure_threshold" | "failure_rate" | "slow_call_rate";
+
+/** Half-open verdict: no decision yet. */
+export const UNDECIDED = 0;
+/** Half-open verdict: the trials say the service recovered (close). */
+export const CLOSE = 1;
+/** Half-open verdict: the trials say the service still fails (open again). */
+export const REOPEN = 2;
+/** A half-open verdict: {@linkcode UNDECIDED}, {@linkcode CLOSE} or {@linkcode REOPEN}. */
+export type Verdict = typeof UNDECIDED | typeof CLOSE | typeof REOPEN;
+
+/** A sliding window's counts and rates (JSON-safe: rates are 0 while it is empty). */
+export interface WindowStats {
+  /** Calls in the window. */
+  calls: number;
+  /** Of those, failures. */
+  failures: number;
+  /** Of those, slow calls (failed or not). */
+  slowCalls: number;
+  /** failures / calls. */
+  failureRate: number;
+  /** slowCalls / calls. */
+  slowCallRate: number;
+}
+
+/** Decides, from counted outcomes, when the circuit opens and when trials close it. */
 export interface FailureStrategy {
   /** Failures counted now (reported in stats and transition events). */
   readonly failures: number;
-  /** A counted call succeeded. */
-  success(): void;
-  /** A counted call failed; true when the circuit should open. */
-  failure(): boolean;
+  /** Whether `record` needs the time of the outcome (a time window); else it gets 0. */
+  readonly timed: boolean;
+  /**
+   * A counted CLOSED call: whether it failed, whether it was slow, when it
+   * ended (monotonic ms, when `timed`). The rule that trips, or undefined.
+   */
+  record(failed: boolean, slow: boolean, now: number): TripReason | undefined;
+  /** A counted half-open trial; `max` is `halfOpenMaxCalls`. */
+  trial(failed: boolean, slow: boolean, max: number): Verdict;
   /** The circuit closed or half-opened: counting starts again. */
   reset(): void;
-}
-
-/** Opens after `threshold` failures in a row; any success starts the count again. */
-export class ConsecutiveFailures implements FailureStrategy {
-  failures = 0;
-  constructor(readonly threshold: number) {}
-  success(): void {
-    this.failures = 0;
-  }
-  failure(): boolean {
-    return ++this.failures >= this.threshold;
-  }
-  reset(): void {
-    this.failures = 0;
-  }
+  /** The window's counts at `now`, for stats (undefined without a window). */
+  window(now: number): WindowStats | undefined;
 }

@@ -12,10 +12,15 @@ import type { Policy } from "../policy.ts";
 import type { CircuitStore } from "../store.ts";
 import type { StoreOptions, StoreStatusEvent } from "../store_sync.ts";
 import type { ErrorClass } from "../validate.ts";
+import type { WindowStats } from "./strategy.ts";
+
+export type { WindowStats };
 
 /** Why a breaker changed state. */
 export type TransitionReason =
   | "failure_threshold"
+  | "failure_rate"
+  | "slow_call_rate"
   | "reset_timeout"
   | "half_open_failure"
   | "recovered"
@@ -34,7 +39,7 @@ export interface StateChangeEvent {
   readonly to: CircuitState;
   /** What caused it. */
   readonly reason: TransitionReason;
-  /** Consecutive failures counted when it happened. */
+  /** Failures counted when it happened: in a row, or in the window (rate mode). */
   readonly failureCount: number;
   /** The new generation (increments on every transition). */
   readonly generation: number;
@@ -48,8 +53,64 @@ export interface CircuitBreakerOptions {
    * of the first function it wraps.
    */
   name?: string;
-  /** Consecutive failures that open the circuit. Integer >= 1. Default 5. */
+  /**
+   * Consecutive failures that open the circuit. Integer >= 1. Default 5.
+   * With `failureRateThreshold` alone only the rate trips; with both, either
+   * does.
+   */
   failureThreshold?: number;
+  /**
+   * Rate mode: the circuit opens when failures / calls in the window is at
+   * least this, once the window holds `minimumThroughput` calls. A fraction
+   * in (0, 1], e.g. 0.5. A close starts a fresh window. In HALF_OPEN the
+   * circuit closes when the failure rate of `halfOpenMaxCalls` trials is
+   * below it, and reopens otherwise (as soon as that is certain).
+   */
+  failureRateThreshold?: number;
+  /**
+   * Count window: the rate is over the last this many calls. Integer 1 …
+   * 100000. At most one of `windowCalls` and `windowDuration`; with neither,
+   * the rate is over the last 100 calls. A count window costs no clock read.
+   */
+  windowCalls?: number;
+  /**
+   * Time window: the rate is over the calls that ended in the last this many
+   * ms, counted in `windowBuckets` buckets (the current bucket and the ones
+   * before it). Rotated from the clock as calls arrive (no timer): after an
+   * idle gap old calls no longer count. It reads the clock once per call.
+   * No default (see `windowCalls`).
+   */
+  windowDuration?: number;
+  /** Buckets of the time window (integer 1 … 1000). Default 10. */
+  windowBuckets?: number;
+  /**
+   * Least calls in the window before a rate can trip. Integer >= 1. Default
+   * 20 (or `windowCalls`, if smaller).
+   */
+  minimumThroughput?: number;
+  /**
+   * A call that takes at least this many ms is slow, whether it succeeds or
+   * fails (needs `slowCallRateThreshold`).
+   */
+  slowCallDuration?: number;
+  /**
+   * The circuit opens when slow calls / calls in the window is at least
+   * this (a fraction in (0, 1]; needs `slowCallDuration`), once the window
+   * holds `minimumThroughput` calls. In HALF_OPEN, trials at or above it
+   * reopen the circuit.
+   */
+  slowCallRateThreshold?: number;
+  /**
+   * A returned value that counts as a failure although nothing was thrown
+   * (e.g. a `Response` with status >= 500). The value is still returned.
+   */
+  isFailureResult?: (value: unknown) => boolean;
+  /**
+   * When set, each reopening from HALF_OPEN (a failed trial) without a close
+   * in between doubles the open duration, up to this (ms, >= `resetTimeout`);
+   * a close brings it back to `resetTimeout`. Default: no growth.
+   */
+  maxResetTimeout?: number;
   /**
    * How long the circuit stays OPEN before trial calls, and how long a trial
    * call holds its permit at most. Default 60000. Only ever compared with the
@@ -146,6 +207,13 @@ export interface CircuitStats {
   resetTimeout: number;
   /** Configuration in force. */
   halfOpenMaxCalls: number;
+  /** The open duration in force (ms): `resetTimeout`, doubled by reopenings up to `maxResetTimeout`. */
+  openDuration: number;
+  /**
+   * Rate mode: the window's calls, failures and slow calls, and the rates
+   * (0 while empty). Absent in consecutive mode.
+   */
+  window?: WindowStats;
 }
 
 /**

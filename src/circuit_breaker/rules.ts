@@ -1,0 +1,134 @@
+// The trip rules: `consecutive` failures in a row open the circuit; with a
+// sliding window, so does failures / calls (or slow calls / calls) reaching a
+// threshold once the window holds `minimumThroughput` calls (either trips).
+// In HALF_OPEN the trials decide: any failure reopens in consecutive mode; in
+// rate mode the trials' rates below the thresholds after `halfOpenMaxCalls`
+// trials close, at or above reopen (as soon as that is certain).
+import {
+  CLOSE,
+  type FailureStrategy,
+  REOPEN,
+  type TripReason,
+  UNDECIDED,
+  type Verdict,
+  type WindowStats,
+} from "./strategy.ts";
+import type { CallWindow } from "./window.ts";
+
+/** The thresholds of the rate rules (validated by the breaker's options). */
+export interface RateRules {
+  /** Failures / calls that opens (undefined: failures alone never trip by rate). */
+  readonly failureRate: number | undefined;
+  /** Slow calls / calls that opens (undefined: no slow-call rule). */
+  readonly slowRate: number | undefined;
+  /** Least calls in the window before a rate can trip. */
+  readonly minCalls: number;
+  /** Failures in a row that open too (undefined: none). */
+  readonly consecutive: number | undefined;
+}
+
+/** Which rate, if any, counts in a window trip (the one copy of the rule, also for stores). */
+export function tripsRate(
+  rules: RateRules,
+  calls: number,
+  failures: number,
+  slowCalls: number,
+): TripReason | undefined {
+  if (calls < rules.minCalls || calls === 0) return undefined;
+  const { failureRate, slowRate } = rules;
+  if (failureRate !== undefined && failures / calls >= failureRate) return "failure_rate";
+  if (slowRate !== undefined && slowCalls / calls >= slowRate) return "slow_call_rate";
+  return undefined;
+}
+
+/** The half-open verdict after `calls` trials of `max`, with their failures and slow calls. */
+export function trialVerdict(
+  rules: RateRules,
+  max: number,
+  calls: number,
+  failures: number,
+  slowCalls: number,
+): Verdict {
+  const { failureRate, slowRate } = rules;
+  // Counts only grow, so a rate over `max` trials reached early is final.
+  if (failureRate === undefined ? failures > 0 : failures / max >= failureRate) return REOPEN;
+  if (slowRate !== undefined && slowCalls / max >= slowRate) return REOPEN;
+  return calls >= max ? CLOSE : UNDECIDED;
+}
+
+/**
+ * The trip strategy of every breaker: failures in a row (`consecutive`),
+ * and, with a window, the rates over it. One class for both modes, so the
+ * state machine's call to it stays monomorphic (a second strategy class
+ * made every breaker's hot path ~15% slower once both were in use).
+ */
+export class TripRules implements FailureStrategy {
+  /** Failures in a row (the consecutive rule; also failed trials in consecutive mode). */
+  inARow = 0;
+  readonly #limit: number;
+  #tCalls = 0;
+  #tFailures = 0;
+  #tSlow = 0;
+
+  constructor(
+    /** The sliding window of calls (undefined: consecutive failures only). */
+    readonly calls: CallWindow | undefined,
+    readonly rules: RateRules,
+    /** Whether counting needs the time of each outcome (a time window). */
+    readonly timed: boolean,
+  ) {
+    this.#limit = rules.consecutive ?? Infinity;
+  }
+
+  /** Failures counted now: the window's (or the run of failures with no failure rate). */
+  get failures(): number {
+    return this.rules.failureRate === undefined || this.calls === undefined
+      ? this.inARow
+      : this.calls.failures;
+  }
+
+  /** Counts a CLOSED call's outcome at `now`; the rule that trips, if any. */
+  record(failed: boolean, slow: boolean, now: number): TripReason | undefined {
+    const w = this.calls;
+    if (w !== undefined) w.add(failed, slow, now);
+    if (!failed) this.inARow = 0;
+    else if (++this.inARow >= this.#limit) return "failure_threshold";
+    return w === undefined ? undefined : tripsRate(this.rules, w.calls, w.failures, w.slowCalls);
+  }
+
+  /** Counts a half-open trial's outcome; `max` is `halfOpenMaxCalls`. */
+  trial(failed: boolean, slow: boolean, max: number): Verdict {
+    this.#tCalls++;
+    if (failed) {
+      this.#tFailures++;
+      this.inARow++;
+    }
+    if (slow) this.#tSlow++;
+    return trialVerdict(this.rules, max, this.#tCalls, this.#tFailures, this.#tSlow);
+  }
+
+  /** A fresh start (the circuit closed or half-opened). */
+  reset(): void {
+    this.calls?.clear();
+    this.inARow =
+      this.#tCalls =
+      this.#tFailures =
+      this.#tSlow =
+        0;
+  }
+
+  /** The window's counts and rates at `now` (undefined without a window). */
+  window(now: number): WindowStats | undefined {
+    const w = this.calls;
+    if (w === undefined) return undefined;
+    w.roll(now);
+    const { calls, failures, slowCalls } = w;
+    return {
+      calls,
+      failures,
+      slowCalls,
+      failureRate: calls === 0 ? 0 : failures / calls,
+      slowCallRate: calls === 0 ? 0 : slowCalls / calls,
+    };
+  }
+}

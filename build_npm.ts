@@ -95,8 +95,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 15504,
-    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
+    measured: 17447,
+    date:
+      "2026-11-28, breaker v2 (issue #13): failure-rate and slow-call windows, isFailureResult, growing open durations, their option checks",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -109,9 +110,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "circuitBreaker alone",
     code: 'export { circuitBreaker } from "./mod.ts";',
-    measured: 5578,
+    measured: 7511,
     date:
-      "2026-11-28, breaker rules of issue #10 (caller cancellation, trial expiry, cross-period permits, isolate, registry from the option table, unknown options)",
+      "2026-11-28, breaker v2 (issue #13): failure-rate and slow-call windows, isFailureResult, growing open durations, their option checks",
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
@@ -124,8 +125,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 17751,
-    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
+    measured: 19698,
+    date:
+      "2026-11-28, breaker v2 (issue #13): failure-rate and slow-call windows, isFailureResult, growing open durations, their option checks",
   },
   {
     name: "edge-resilience/cloudflare",

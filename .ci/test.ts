@@ -67,6 +67,7 @@ const CONFORMANCE = [
   "hedge",
   "hono_bulkhead",
   "hono_circuit_breaker",
+  "hono_circuit_breaker_rate",
   "hono_fallback",
   "hono_health",
   "options",

@@ -27,6 +27,14 @@ export interface RouteCircuitBreakerOptions extends
   Pick<
     CircuitBreakerOptions,
     | "failureThreshold"
+    | "failureRateThreshold"
+    | "windowCalls"
+    | "windowDuration"
+    | "windowBuckets"
+    | "minimumThroughput"
+    | "slowCallDuration"
+    | "slowCallRateThreshold"
+    | "maxResetTimeout"
     | "resetTimeout"
     | "halfOpenMaxCalls"
     | "onStateChange"
@@ -106,6 +114,14 @@ export interface RouteCircuitBreaker extends MiddlewareHandler {
 
 const NAMES = optionNames<RouteCircuitBreakerOptions>({
   failureThreshold: 1,
+  failureRateThreshold: 1,
+  windowCalls: 1,
+  windowDuration: 1,
+  windowBuckets: 1,
+  minimumThroughput: 1,
+  slowCallDuration: 1,
+  slowCallRateThreshold: 1,
+  maxResetTimeout: 1,
   resetTimeout: 1,
   halfOpenMaxCalls: 1,
   onStateChange: 1,
@@ -361,7 +377,19 @@ function track(group: RouteGroup): void {
 
 /** Options whose values two middlewares sharing a circuit must agree on. */
 const COMPARED = NAMES.filter((n) => n !== "name" && n !== "storeOptions");
-const STORE_COMPARED = ["failureThreshold", "resetTimeout", "halfOpenMaxCalls"] as const;
+const STORE_COMPARED = [
+  "failureThreshold",
+  "failureRateThreshold",
+  "windowCalls",
+  "windowDuration",
+  "windowBuckets",
+  "minimumThroughput",
+  "slowCallDuration",
+  "slowCallRateThreshold",
+  "maxResetTimeout",
+  "resetTimeout",
+  "halfOpenMaxCalls",
+] as const;
 
 function show(v: unknown): string {
   return typeof v === "function" ? `function ${v.name || "(anonymous)"}` : String(v);
@@ -424,6 +452,14 @@ function claim(store: CircuitStore, prefix: string, o: RouteCircuitBreakerOption
  * store claimed with another circuit configuration, store options without a
  * store.
  *
+ * The breaker's trip options pass through: consecutive failures
+ * (`failureThreshold`), or a failure rate over a window of requests
+ * (`failureRateThreshold`, `windowCalls` or `windowDuration`,
+ * `minimumThroughput`), slow requests (`slowCallDuration`,
+ * `slowCallRateThreshold`: the time the route's handlers take) and growing
+ * open durations (`maxResetTimeout`). `isFailureResult` decides what a
+ * failure is for all of them.
+ *
  * @example
  * ```ts
  * import { Hono } from "hono";
@@ -435,6 +471,26 @@ function claim(store: CircuitStore, prefix: string, o: RouteCircuitBreakerOption
  *   routeCircuitBreaker({ failureThreshold: 5, resetTimeout: 30_000, halfOpenMaxCalls: 2 }),
  * );
  * app.get("/api/data", async (c) => c.json(await (await fetch("https://upstream.example")).json()));
+ * ```
+ *
+ * @example Opening on a failure rate: half the last 50 requests, at least 20 of them
+ * ```ts
+ * import { Hono } from "hono";
+ * import { routeCircuitBreaker } from "edge-resilience/hono";
+ *
+ * const app = new Hono();
+ * app.use(
+ *   "/api/*",
+ *   routeCircuitBreaker({
+ *     failureRateThreshold: 0.5,
+ *     windowCalls: 50,
+ *     minimumThroughput: 20,
+ *     slowCallDuration: 2_000,
+ *     slowCallRateThreshold: 0.8,
+ *     resetTimeout: 10_000,
+ *     maxResetTimeout: 120_000,
+ *   }),
+ * );
  * ```
  */
 export function routeCircuitBreaker(

@@ -95,9 +95,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 17447,
+    measured: 18683,
     date:
-      "2026-11-28, breaker v2 (issue #13): failure-rate and slow-call windows, isFailureResult, growing open durations, their option checks",
+      "2026-11-28, breaker v2 shared rates (issue #13): stores run the breaker's own window and rate rules (shared window, rate half-open, growing open durations)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -132,15 +132,16 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 5999,
-    date: "2026-11-28, stores: repair of corrupt entries, skew bound, key limits, option names",
+    measured: 7907,
+    date:
+      "2026-11-28, breaker v2 shared rates (issue #13): stores run the breaker's own window and rate rules (shared window, rate half-open, growing open durations)",
   },
   {
     name: "edge-resilience/deno-kv",
     code: 'export * from "./src/deno_kv/mod.ts";',
-    measured: 5655,
+    measured: 7548,
     date:
-      "2026-11-28, stores: contention retry, 2048 B key check, repair, skew bound, option names",
+      "2026-11-28, breaker v2 shared rates (issue #13): stores run the breaker's own window and rate rules (shared window, rate half-open, growing open durations)",
   },
 ];
 

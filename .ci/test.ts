@@ -74,6 +74,7 @@ const CONFORMANCE = [
   "retry",
   "retry_budget",
   "scheduler",
+  "shared_rate",
   "shared_state",
   "timeout",
 ].map((n) => `tests/${n}_test.ts`);

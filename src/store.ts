@@ -14,6 +14,19 @@
  */
 
 import { CircuitState } from "./circuit_state.ts";
+import {
+  countShared,
+  isSavedWindow,
+  loadWindow,
+  type SavedWindow,
+  type SharedRates,
+  sharedRules,
+  sharedVerdict,
+} from "./circuit_breaker/shared_rules.ts";
+import { CLOSE, REOPEN } from "./circuit_breaker/strategy.ts";
+import type { SavedBuckets } from "./circuit_breaker/time_window.ts";
+
+export type { SavedBuckets, SavedWindow, SharedRates };
 
 /** The shared state of one breaker, as stored. Times are wall-clock ms. */
 export interface SharedState {
@@ -30,6 +43,20 @@ export interface SharedState {
   /** Expiry times (epoch ms) of the half-open trial permits handed out. */
   permits: number[];
   /**
+   * Rate mode: the shared window of calls (all instances' CLOSED calls),
+   * a count window's digits or a time window's buckets (wall time).
+   */
+  window?: SavedWindow;
+  /** Rate mode, HALF_OPEN: failed trials (successful ones are `successes`). */
+  trialFailures?: number;
+  /** Rate mode, HALF_OPEN: slow trials. */
+  trialSlow?: number;
+  /**
+   * The open duration in force (ms) when `maxResetTimeout` made it grow;
+   * absent: `resetTimeout`.
+   */
+  openFor?: number;
+  /**
    * Set only in the answer of the operation that found the stored entry
    * unreadable and replaced it with a fresh CLOSED state (why it was
    * unreadable); never stored. The breaker logs it once.
@@ -41,6 +68,13 @@ export interface SharedState {
 export interface SharedConfig {
   /** Consecutive failures that open the circuit. */
   failureThreshold: number;
+  /**
+   * Rate mode: the breaker's rate rules; the store keeps one window of every
+   * instance's calls and trips on it with the same rules as a local breaker.
+   */
+  rates?: SharedRates;
+  /** Each reopening from HALF_OPEN doubles the open duration, up to this (ms). */
+  maxResetTimeout?: number;
   /** Milliseconds OPEN before trial calls. */
   resetTimeout: number;
   /** Concurrent trials in HALF_OPEN, and successes needed to close. */
@@ -63,6 +97,8 @@ export interface Outcome {
   generation: number;
   /** Whether the call held a half-open trial permit. */
   permit?: boolean;
+  /** Whether the call was slow (it took at least the breaker's `slowCallDuration`). */
+  slow?: boolean;
   /**
    * Which permit (its expiry, from {@linkcode PermitAnswer.permit}): only that
    * one is returned. A trial that reports after its permit expired returns
@@ -151,13 +187,31 @@ export function initialSharedState(): SharedState {
   };
 }
 
-function go(s: SharedState, to: CircuitState, now: number): void {
+function go(s: SharedState, to: CircuitState, now: number, config?: SharedConfig): void {
+  const from = s.state;
   s.state = to;
   s.generation++;
   s.successes = 0;
   s.permits = [];
-  if (to === CircuitState.OPEN) s.openedAt = now;
-  else s.failures = 0;
+  delete s.trialFailures;
+  delete s.trialSlow;
+  delete s.window; // a close (or a half-open period) starts a fresh window
+  if (to === CircuitState.OPEN) {
+    s.openedAt = now;
+    // Reopened by its trials without a close in between: the open duration doubles.
+    const max = config?.maxResetTimeout;
+    if (from === CircuitState.HALF_OPEN && max !== undefined) {
+      s.openFor = Math.min((s.openFor ?? config!.resetTimeout) * 2, max);
+    }
+  } else {
+    s.failures = 0;
+    if (to === CircuitState.CLOSED) delete s.openFor;
+  }
+}
+
+/** The open duration in force of a shared state. */
+export function openDuration(s: SharedState, config: SharedConfig): number {
+  return s.openFor ?? config.resetTimeout;
 }
 
 /**
@@ -183,6 +237,11 @@ export function applyOutcomes(
   now: number,
 ): SharedState {
   const s = boundSharedState(state, config, now);
+  // Rate mode: the same rules and windows as a local breaker, on the shared window.
+  const rate = config.rates === undefined
+    ? undefined
+    : sharedRules(config.rates, config.failureThreshold);
+  let loaded = false;
   for (const o of outcomes) {
     if (o.generation !== s.generation) continue;
     const half = s.state === CircuitState.HALF_OPEN;
@@ -194,12 +253,40 @@ export function applyOutcomes(
         if (i >= 0) s.permits.splice(i, 1);
       }
       if (o.neutral === true) continue;
-      if (!o.ok) go(s, CircuitState.OPEN, now);
-      else if (++s.successes >= config.halfOpenMaxCalls) go(s, CircuitState.CLOSED, now);
+      if (rate) {
+        if (o.ok) s.successes++;
+        else s.trialFailures = (s.trialFailures ?? 0) + 1;
+        if (o.slow === true) s.trialSlow = (s.trialSlow ?? 0) + 1;
+        const f = s.trialFailures ?? 0;
+        const v = sharedVerdict(
+          rate.rules,
+          config.halfOpenMaxCalls,
+          s.successes + f,
+          f,
+          s.trialSlow ?? 0,
+        );
+        if (v === REOPEN) go(s, CircuitState.OPEN, now, config);
+        else if (v === CLOSE) go(s, CircuitState.CLOSED, now, config);
+      } else if (!o.ok) go(s, CircuitState.OPEN, now, config);
+      else if (++s.successes >= config.halfOpenMaxCalls) go(s, CircuitState.CLOSED, now, config);
     } else if (s.state === CircuitState.CLOSED) {
       if (o.neutral === true) continue;
       if (o.ok) s.failures = 0;
-      else if (++s.failures >= config.failureThreshold) go(s, CircuitState.OPEN, now);
+      else if (++s.failures >= config.failureThreshold) {
+        go(s, CircuitState.OPEN, now, config);
+        continue;
+      }
+      if (rate) {
+        if (!loaded) {
+          loadWindow(rate.window, s.window);
+          loaded = true;
+        }
+        const why = countShared(rate.rules, rate.window, !o.ok, o.slow === true, now);
+        if (why !== undefined) {
+          go(s, CircuitState.OPEN, now, config);
+          rate.window.clear();
+        } else s.window = rate.window.save();
+      }
     }
   }
   return s;
@@ -228,8 +315,8 @@ export function acquirePermit(
   s.permits = s.permits.filter((t) => t > now);
   if (s.state === CircuitState.CLOSED) return { granted: true, state: s };
   if (s.state === CircuitState.OPEN) {
-    if (now - s.openedAt < config.resetTimeout) return { granted: false, state: s };
-    go(s, CircuitState.HALF_OPEN, now);
+    if (now - s.openedAt < openDuration(s, config)) return { granted: false, state: s };
+    go(s, CircuitState.HALF_OPEN, now, config);
   }
   if (s.permits.length >= config.halfOpenMaxCalls) return { granted: false, state: s };
   const permit = now + config.permitTtl;
@@ -289,6 +376,10 @@ export function boundSharedState(
     openedAt: Math.min(state.openedAt, now + skew),
     permits: state.permits.map((t) => Math.min(t, latestPermit)),
   };
+  copyRateFields(state, s);
+  if (s.openFor !== undefined && config.maxResetTimeout !== undefined) {
+    s.openFor = Math.min(s.openFor, config.maxResetTimeout);
+  }
   if (state.repaired !== undefined) s.repaired = state.repaired;
   return s;
 }
@@ -325,8 +416,28 @@ export function parseSharedState(data: unknown): SharedState {
     openedAt: d.openedAt!,
     permits: d.permits.slice(),
   };
+  if (
+    (d.window !== undefined && !isSavedWindow(d.window)) ||
+    (d.trialFailures !== undefined && !count(d.trialFailures)) ||
+    (d.trialSlow !== undefined && !count(d.trialSlow)) ||
+    (d.openFor !== undefined && !time(d.openFor))
+  ) {
+    throw new TypeError("malformed circuit state from the store");
+  }
+  copyRateFields(d as SharedState, s);
   if (typeof d.repaired === "string") s.repaired = d.repaired.slice(0, 200);
   return s;
+}
+
+/** Copies the rate-mode fields that are present (windows are copied, not shared). */
+function copyRateFields(from: SharedState, to: SharedState): void {
+  const w = from.window;
+  if (w !== undefined) {
+    to.window = typeof w === "string" ? w : { at: w.at, counts: w.counts.slice() };
+  }
+  if (from.trialFailures !== undefined) to.trialFailures = from.trialFailures;
+  if (from.trialSlow !== undefined) to.trialSlow = from.trialSlow;
+  if (from.openFor !== undefined) to.openFor = from.openFor;
 }
 
 /**

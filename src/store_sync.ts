@@ -4,11 +4,14 @@
 // store fails (throws, hangs, is slow, or returns malformed data).
 import type { BreakerCore, Token, TransitionReason } from "./circuit_breaker.ts";
 import { CircuitState } from "./circuit_state.ts";
+import { savedWindowStats } from "./circuit_breaker/shared_rules.ts";
+import type { WindowStats } from "./circuit_breaker/strategy.ts";
 import { type Scope, start, type Target } from "./context.ts";
 import {
   boundSharedState,
   type CircuitStore,
   initialSharedState,
+  openDuration,
   type Outcome,
   parseSharedState,
   type PermitAnswer,
@@ -184,8 +187,14 @@ export class StoreLink {
     this.#timeout = checkNumber(W, "storeOptions.timeout", o.timeout, 500, 0, {
       exclusiveMin: true,
     });
+    const trip = core.trip;
     this.#config = {
-      failureThreshold: core.threshold,
+      // Rate only: no run of failures trips (the largest count a store accepts).
+      failureThreshold: Number.isFinite(trip.consecutive)
+        ? trip.consecutive
+        : Number.MAX_SAFE_INTEGER,
+      ...(trip.rates ? { rates: trip.rates } : {}),
+      ...(core.maxReset > core.resetTimeout ? { maxResetTimeout: core.maxReset } : {}),
       resetTimeout: core.resetTimeout,
       halfOpenMaxCalls: core.halfOpenMax,
       // A trial that never reports (a hung or crashed instance) blocks the others' trials no
@@ -230,6 +239,9 @@ export class StoreLink {
       return await core.runLocal(a.gen, fn, thisArg, args, parent);
     }
     core.totalCalls++;
+    // Slow calls: the call's duration is reported with its outcome.
+    const t0 = core.slowAfter === Infinity ? NaN : core.clock.now();
+    const slow = () => core.clock.now() - t0 >= core.slowAfter; // false when not measured
     let value;
     try {
       value = await start(parent, fn, thisArg, args);
@@ -243,14 +255,14 @@ export class StoreLink {
       const failed = core.countsAsFailure(e);
       if (failed) core.totalFailures++;
       // A neutral (excluded) error shows the service answers: a trial returns its permit as a success.
-      if (a.kind === "shared" && (failed || a.token.permit)) this.settle(a.token, !failed);
+      if (a.kind === "shared" && (failed || a.token.permit)) this.settle(a.token, !failed, slow());
       throw e;
     }
     // A returned value can be a failure too (isFailureResult); it is still returned.
     const ok = core.resultOutcome(value) === "success";
     if (ok) core.totalSuccesses++;
     else core.totalFailures++;
-    if (a.kind === "shared") this.settle(a.token, ok);
+    if (a.kind === "shared") this.settle(a.token, ok, slow());
     return value;
   }
 
@@ -264,11 +276,11 @@ export class StoreLink {
     // OPEN (possibly due) or HALF_OPEN: open locally for what is left of it, so that a
     // due circuit goes on with (local) trial calls rather than letting everything through.
     const left = s.state === CircuitState.OPEN
-      ? Math.max(0, core.resetTimeout - (wallNow - s.openedAt))
+      ? Math.max(0, openDuration(s, this.#config) - (wallNow - s.openedAt))
       : 0;
     if (core.state === CircuitState.OPEN && core.remaining(now) >= left) return;
     if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "shared");
-    core.openedAt = now - (core.resetTimeout - left);
+    core.openedAt = now - (core.openFor - left);
   }
 
   /** Store availability events, to `onStoreStatus`. */
@@ -332,6 +344,13 @@ export class StoreLink {
     s.generation = generation;
     s.openedAt = to === CircuitState.OPEN ? this.#core.clock.wallNow() : 0;
     this.#spawn(this.#op(() => store.publish!(this.#key, s)).then(() => {}));
+  }
+
+  /** Rate mode: the shared window's counts and rates (from the view). */
+  windowStats(): WindowStats | undefined {
+    const rates = this.#config.rates;
+    const v = this.view;
+    return rates && v ? savedWindowStats(rates, v.window, this.#core.clock.wallNow()) : undefined;
   }
 
   get available(): boolean {
@@ -470,10 +489,10 @@ export class StoreLink {
       return { kind: "shared", token: { generation: v.generation, permit: false } };
     }
     const wall = this.#core.clock.wallNow();
-    if (v.state === CircuitState.OPEN && wall - v.openedAt < cfg.resetTimeout) {
+    if (v.state === CircuitState.OPEN && wall - v.openedAt < openDuration(v, cfg)) {
       return {
         kind: "reject",
-        timeUntilReset: cfg.resetTimeout - (wall - v.openedAt),
+        timeUntilReset: openDuration(v, cfg) - (wall - v.openedAt),
         state: CircuitState.OPEN,
       };
     }
@@ -483,7 +502,7 @@ export class StoreLink {
     this.#setView(answer.state);
     const s = answer.state;
     if (!answer.granted) {
-      const left = s.state === CircuitState.OPEN ? cfg.resetTimeout - (wall - s.openedAt) : 0;
+      const left = s.state === CircuitState.OPEN ? openDuration(s, cfg) - (wall - s.openedAt) : 0;
       return { kind: "reject", timeUntilReset: Math.max(0, left), state: s.state };
     }
     const permit = s.state === CircuitState.HALF_OPEN;
@@ -537,11 +556,12 @@ export class StoreLink {
    * Records a shared call's outcome (`null`: neutral, only returns the permit);
    * failures and trials are sent at once.
    */
-  settle(token: SharedToken, ok: boolean | null): void {
+  settle(token: SharedToken, ok: boolean | null, slow = false): void {
     if (token.permit) this.#denied = undefined; // a trial ended: permits may be free again
     const o: Outcome = ok === null
       ? { ok: true, neutral: true, generation: token.generation }
       : { ok, generation: token.generation };
+    if (slow) o.slow = true;
     if (token.permit) {
       o.permit = true;
       if (token.permitId !== undefined) o.permitId = token.permitId;

@@ -2,13 +2,7 @@
 // open durations, half-open in rate mode, stats and validation.
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  circuitBreaker,
-  CircuitOpenError,
-  CircuitState,
-  MemoryStore,
-  type StateChangeEvent,
-} from "../mod.ts";
+import { circuitBreaker, CircuitOpenError, CircuitState, type StateChangeEvent } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { FC_RUNS, recordingLogger, silent, test } from "./_harness.ts";
 
@@ -316,11 +310,6 @@ test("validation: rates outside (0, 1], both window kinds, options that need ano
     ],
     [{ slowCallRateThreshold: 0.5 }, /'slowCallRateThreshold' needs 'slowCallDuration'/, TypeError],
     [{ slowCallDuration: 100 }, /'slowCallDuration' needs 'slowCallRateThreshold'/, TypeError],
-    [
-      { name: "shared-rate", store: new MemoryStore(), failureRateThreshold: 0.5 },
-      /'failureRateThreshold' does not work with option 'store' yet/,
-      TypeError,
-    ],
     [
       { resetTimeout: 1000, maxResetTimeout: 500 },
       /'maxResetTimeout' must be .*>= 1000/,

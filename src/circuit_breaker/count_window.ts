@@ -39,4 +39,22 @@ export class CountWindow implements CallWindow {
       this.#pos =
         0;
   }
+
+  /** The calls, oldest first, one digit each (bit 1 failed, bit 2 slow): how stores keep it. */
+  save(): string {
+    const ring = this.#ring;
+    const start = this.calls === ring.length ? this.#pos : 0;
+    let out = "";
+    for (let i = 0; i < this.calls; i++) out += ring[(start + i) % ring.length];
+    return out;
+  }
+
+  /** Refills the window from {@linkcode save}'s text (the newest `size` calls of it). */
+  load(saved: string): void {
+    this.clear();
+    for (let i = Math.max(0, saved.length - this.size); i < saved.length; i++) {
+      const d = saved.charCodeAt(i) - 48;
+      this.add((d & 1) === 1, (d & 2) === 2, 0);
+    }
+  }
 }

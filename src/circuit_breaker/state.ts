@@ -11,7 +11,7 @@ import { checkFunction, checkNumber, checkObject, errorMatcher } from "../valida
 import { announce } from "./events.ts";
 import { W } from "./options.ts";
 import { CLOSE, type FailureStrategy, REOPEN } from "./strategy.ts";
-import { tripFor } from "./trip_options.ts";
+import { type Trip, tripFor } from "./trip_options.ts";
 import type {
   CircuitBreakerOptions,
   CircuitStats,
@@ -42,6 +42,8 @@ export class Breaker {
   readonly maxReset: number;
   /** The open duration in force: doubles on each reopen from HALF_OPEN, up to maxReset. */
   openFor: number;
+  /** The trip rules as options gave them (what a store needs of them too). */
+  readonly trip: Trip;
   /** Option `slowCallDuration` (Infinity: no call is slow). */
   readonly slowAfter: number;
   /** Whether counting an outcome needs the clock (a time window, or slow calls). */
@@ -95,7 +97,7 @@ export class Breaker {
       : checkNumber(W, "maxResetTimeout", o.maxResetTimeout, undefined, this.resetTimeout, {
         max: Number.MAX_SAFE_INTEGER,
       });
-    const trip = tripFor(o, this.threshold);
+    const trip = this.trip = tripFor(o, this.threshold);
     this.strategy = trip.strategy;
     this.slowAfter = trip.slowAfter;
     this.clocked = trip.strategy.timed || trip.slowAfter !== Infinity;
@@ -125,15 +127,6 @@ export class Breaker {
     this.clock = o.clock ?? systemClock;
     checkFunction(W, "onStoreStatus", o.onStoreStatus);
     if (o.store !== undefined) {
-      // The shared state counts consecutive failures only (so far): say so rather than
-      // ignore these options.
-      for (
-        const k of ["failureRateThreshold", "slowCallRateThreshold", "maxResetTimeout"] as const
-      ) {
-        if (o[k] !== undefined) {
-          throw new TypeError(`${W}: option '${k}' does not work with option 'store' yet`);
-        }
-      }
       // The link (and its checks of the store options) comes with the store: a breaker
       // without one does not load it.
       const link = (o.store as Partial<LinkedStore> | null)?.[LINK];
@@ -324,7 +317,7 @@ export class Breaker {
     const v = this.link?.view;
     if (v && !this.isolated) {
       return v.state === CircuitState.OPEN
-        ? Math.max(0, this.resetTimeout - (this.clock.wallNow() - v.openedAt))
+        ? Math.max(0, (v.openFor ?? this.resetTimeout) - (this.clock.wallNow() - v.openedAt))
         : 0;
     }
     if (this.state !== CircuitState.OPEN) return 0;
@@ -459,7 +452,8 @@ export class Breaker {
   stats(): CircuitStats {
     const now = this.clock.now();
     const v = this.isolated ? undefined : this.link?.view;
-    const w = this.strategy.window(now);
+    // With an authoritative store, the shared window of every instance's calls.
+    const w = v ? this.link!.windowStats() : this.strategy.window(now);
     return {
       name: this.name,
       state: this.viewState(now),
@@ -478,7 +472,7 @@ export class Breaker {
       failureThreshold: this.threshold,
       resetTimeout: this.resetTimeout,
       halfOpenMaxCalls: this.halfOpenMax,
-      openDuration: this.openFor,
+      openDuration: v ? v.openFor ?? this.resetTimeout : this.openFor,
       ...(w ? { window: w } : {}),
     };
   }
@@ -516,6 +510,10 @@ export type BreakerCore = Pick<
   | "emit"
   | "countsAsFailure"
   | "resultOutcome"
+  | "trip"
+  | "maxReset"
+  | "slowAfter"
+  | "openFor"
   | "reject"
   | "runLocal"
   | "callerAborted"

@@ -6,6 +6,14 @@
 // clears, B is fixed), no allocation.
 import type { CallWindow } from "./window.ts";
 
+/** A time window as stores keep it (see {@linkcode TimeWindow.save}). */
+export interface SavedBuckets {
+  /** The newest bucket's number (`floor(time / width)`; -1: none yet). */
+  at: number;
+  /** Calls, failures and slow calls of each bucket, oldest bucket first. */
+  counts: number[];
+}
+
 /** A window of the last `duration` ms in `buckets` buckets. */
 export class TimeWindow implements CallWindow {
   calls = 0;
@@ -69,5 +77,36 @@ export class TimeWindow implements CallWindow {
   clear(): void {
     this.#counts.fill(0);
     this.calls = this.failures = this.slowCalls = 0;
+  }
+
+  /**
+   * The buckets as stored: the newest bucket's number (`floor(time / width)`,
+   * -1 before the first call) and calls, failures, slow calls per bucket,
+   * oldest first.
+   */
+  save(): SavedBuckets {
+    const n = this.buckets;
+    const counts: number[] = [];
+    for (let k = 1; k <= n; k++) {
+      const i = ((this.#head + k) % n) * 3;
+      counts.push(this.#counts[i], this.#counts[i + 1], this.#counts[i + 2]);
+    }
+    return { at: Number.isFinite(this.#headAt) ? this.#headAt : -1, counts };
+  }
+
+  /** Refills the window from {@linkcode save}'s answer (left empty unless it has this many buckets). */
+  load(saved: SavedBuckets): void {
+    this.clear();
+    const n = this.buckets;
+    if (saved.counts.length !== 3 * n) return;
+    const c = this.#counts;
+    for (let i = 0; i < 3 * n; i++) c[i] = saved.counts[i];
+    for (let i = 0; i < 3 * n; i += 3) {
+      this.calls += c[i];
+      this.failures += c[i + 1];
+      this.slowCalls += c[i + 2];
+    }
+    this.#head = n - 1;
+    this.#headAt = saved.at < 0 ? -Infinity : saved.at;
   }
 }

@@ -6,6 +6,7 @@ import { checkNumber } from "../validate.ts";
 import { CountWindow } from "./count_window.ts";
 import { W } from "./options.ts";
 import { TripRules } from "./rules.ts";
+import type { SharedRates } from "./shared_rules.ts";
 import type { FailureStrategy } from "./strategy.ts";
 import { TimeWindow } from "./time_window.ts";
 import type { CircuitBreakerOptions } from "./types.ts";
@@ -26,6 +27,10 @@ export const MAX_WINDOW_BUCKETS = 1_000;
 export interface Trip {
   strategy: FailureStrategy;
   slowAfter: number;
+  /** Failures in a row that open (Infinity: only rates trip). */
+  consecutive: number;
+  /** The rate rules, as a store gets them (undefined: consecutive failures only). */
+  rates: SharedRates | undefined;
 }
 
 const rate = (name: string, v: unknown) =>
@@ -63,7 +68,12 @@ export function tripFor(o: CircuitBreakerOptions, threshold: number): Trip {
     needs("windowBuckets", o.windowBuckets, what);
     needs("minimumThroughput", o.minimumThroughput, what);
     const rules = { failureRate, slowRate, minCalls: 1, consecutive: threshold };
-    return { strategy: new TripRules(undefined, rules, false), slowAfter };
+    return {
+      strategy: new TripRules(undefined, rules, false),
+      slowAfter,
+      consecutive: threshold,
+      rates: undefined,
+    };
   }
   if (o.windowCalls !== undefined && o.windowDuration !== undefined) {
     throw new TypeError(
@@ -90,7 +100,11 @@ export function tripFor(o: CircuitBreakerOptions, threshold: number): Trip {
     { integer: true, max: Number.MAX_SAFE_INTEGER },
   );
   let window;
+  const rates: SharedRates = { minimumThroughput: minCalls };
+  if (failureRate !== undefined) rates.failureRateThreshold = failureRate;
+  if (slowRate !== undefined) rates.slowCallRateThreshold = slowRate;
   if (counted) {
+    rates.windowCalls = size;
     if (minCalls > size) {
       throw new RangeError(
         `${W}: option 'minimumThroughput' (${minCalls}) is larger than 'windowCalls' (${size}): the rate could never trip`,
@@ -110,6 +124,8 @@ export function tripFor(o: CircuitBreakerOptions, threshold: number): Trip {
       { integer: true, max: MAX_WINDOW_BUCKETS },
     );
     window = new TimeWindow(duration, buckets);
+    rates.windowDuration = duration;
+    rates.windowBuckets = buckets;
   }
   const rules = {
     failureRate,
@@ -123,5 +139,7 @@ export function tripFor(o: CircuitBreakerOptions, threshold: number): Trip {
   return {
     strategy: new TripRules(window, rules, window instanceof TimeWindow),
     slowAfter,
+    consecutive: rules.consecutive ?? Infinity,
+    rates,
   };
 }

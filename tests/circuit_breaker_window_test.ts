@@ -145,7 +145,10 @@ test("rate rules over a count window, slow calls included: trips exactly when th
             (r.slowRate !== undefined && win.slowCalls / win.calls >= r.slowRate)
           );
           const expected = byRate || (r.consecutive !== undefined && run >= r.consecutive);
-          assert.equal(s.record(o.failed, o.slow, 0) !== undefined, expected);
+          assert.equal(
+            (o.failed || o.slow ? s.record(o.failed, o.slow, 0) : s.success(0)) !== undefined,
+            expected,
+          );
           const st = s.window(0)!;
           assert.equal(st.calls, win.calls);
           assert.equal(st.slowCalls, win.slowCalls);

@@ -87,6 +87,15 @@ export class TripRules implements FailureStrategy {
       : this.calls.failures;
   }
 
+  /** A CLOSED call's fast success at `now` (the hot path: small enough to inline). */
+  success(now: number): TripReason | undefined {
+    this.inARow = 0;
+    const w = this.calls;
+    if (w === undefined) return undefined;
+    w.add(false, false, now);
+    return tripsRate(this.rules, w.calls, w.failures, w.slowCalls);
+  }
+
   /** Counts a CLOSED call's outcome at `now`; the rule that trips, if any. */
   record(failed: boolean, slow: boolean, now: number): TripReason | undefined {
     const w = this.calls;

@@ -298,7 +298,7 @@ export class Breaker {
     if (gen === this.gen && this.plain) {
       this.totalSuccesses++;
       this.successes++;
-      const why = this.strategy.record(false, false, this.timed ? this.clock.now() : 0);
+      const why = this.strategy.success(this.timed ? this.clock.now() : 0);
       if (why !== undefined) this.transition(CircuitState.OPEN, why);
       return v;
     }

@@ -40,6 +40,8 @@ export interface FailureStrategy {
    * ended (monotonic ms, when `timed`). The rule that trips, or undefined.
    */
   record(failed: boolean, slow: boolean, now: number): TripReason | undefined;
+  /** A counted CLOSED call that succeeded and was not slow: `record(false, false, now)`. */
+  success(now: number): TripReason | undefined;
   /** A counted half-open trial; `max` is `halfOpenMaxCalls`. */
   trial(failed: boolean, slow: boolean, max: number): Verdict;
   /** The circuit closed or half-opened: counting starts again. */

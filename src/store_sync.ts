@@ -187,7 +187,7 @@ export class StoreLink {
     this.#timeout = checkNumber(W, "storeOptions.timeout", o.timeout, 500, 0, {
       exclusiveMin: true,
     });
-    const trip = core.trip;
+    const trip = core.trip!; // kept for the link
     this.#config = {
       // Rate only: no run of failures trips (the largest count a store accepts).
       failureThreshold: Number.isFinite(trip.consecutive)

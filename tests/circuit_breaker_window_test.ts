@@ -133,7 +133,7 @@ test("rate rules over a count window, slow calls included: trips exactly when th
       fc.integer({ min: 1, max: 15 }),
       fc.array(outcome, { maxLength: 100 }),
       (r, size, ops) => {
-        const s = new TripRules(new CountWindow(size), r, false);
+        const s = new TripRules(new CountWindow(size), r);
         let seen: Outcome[] = [];
         let run = 0;
         for (const o of ops) {
@@ -181,7 +181,7 @@ test("slow calls over a time window: a slow success trips the slow-call rate, id
       ),
       (slowRate, minCalls, ops) => {
         const r: RateRules = { failureRate: 0.5, slowRate, minCalls, consecutive: undefined };
-        const s = new TripRules(new TimeWindow(1_000, 4), r, true);
+        const s = new TripRules(new TimeWindow(1_000, 4), r);
         let now = 0;
         let seen: { at: number; slow: boolean }[] = [];
         for (const o of ops) {
@@ -218,7 +218,7 @@ test("half-open verdict: the trials' rates decide after halfOpenMaxCalls trials;
             (r.slowRate !== undefined && sl / max >= r.slowRate)
           ? REOPEN
           : CLOSE;
-        const s = new TripRules(new CountWindow(4), r, false);
+        const s = new TripRules(new CountWindow(4), r);
         let verdict: number = UNDECIDED;
         let used = 0;
         while (verdict === UNDECIDED) {

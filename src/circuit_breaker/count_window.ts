@@ -4,6 +4,9 @@ import type { CallWindow } from "./window.ts";
 
 /** A window of the last `size` calls. */
 export class CountWindow implements CallWindow {
+  get timed(): boolean {
+    return false;
+  }
   calls = 0;
   failures = 0;
   slowCalls = 0;

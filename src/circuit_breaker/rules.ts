@@ -62,27 +62,37 @@ export function trialVerdict(
  * state machine's call to it stays monomorphic (a second strategy class
  * made every breaker's hot path ~15% slower once both were in use).
  */
-export class TripRules implements FailureStrategy {
+export class TripRules implements FailureStrategy, RateRules {
   /** Failures in a row (the consecutive rule; also failed trials in consecutive mode). */
   inARow = 0;
-  readonly #limit: number;
   #tCalls = 0;
   #tFailures = 0;
   #tSlow = 0;
+  // The rules themselves are fields of this object (one object less per breaker).
+  readonly failureRate: number | undefined;
+  readonly slowRate: number | undefined;
+  readonly minCalls: number;
+  readonly consecutive: number | undefined;
 
   constructor(
     /** The sliding window of calls (undefined: consecutive failures only). */
     readonly calls: CallWindow | undefined,
-    readonly rules: RateRules,
-    /** Whether counting needs the time of each outcome (a time window). */
-    readonly timed: boolean,
+    rules: RateRules,
   ) {
-    this.#limit = rules.consecutive ?? Infinity;
+    this.failureRate = rules.failureRate;
+    this.slowRate = rules.slowRate;
+    this.minCalls = rules.minCalls;
+    this.consecutive = rules.consecutive;
+  }
+
+  /** Whether counting needs the time of each outcome (a time window). */
+  get timed(): boolean {
+    return this.calls !== undefined && this.calls.timed;
   }
 
   /** Failures counted now: the window's (or the run of failures with no failure rate). */
   get failures(): number {
-    return this.rules.failureRate === undefined || this.calls === undefined
+    return this.failureRate === undefined || this.calls === undefined
       ? this.inARow
       : this.calls.failures;
   }
@@ -93,7 +103,7 @@ export class TripRules implements FailureStrategy {
     const w = this.calls;
     if (w === undefined) return undefined;
     w.add(false, false, now);
-    return tripsRate(this.rules, w.calls, w.failures, w.slowCalls);
+    return tripsRate(this, w.calls, w.failures, w.slowCalls);
   }
 
   /** Counts a CLOSED call's outcome at `now`; the rule that trips, if any. */
@@ -101,8 +111,8 @@ export class TripRules implements FailureStrategy {
     const w = this.calls;
     if (w !== undefined) w.add(failed, slow, now);
     if (!failed) this.inARow = 0;
-    else if (++this.inARow >= this.#limit) return "failure_threshold";
-    return w === undefined ? undefined : tripsRate(this.rules, w.calls, w.failures, w.slowCalls);
+    else if (++this.inARow >= (this.consecutive ?? Infinity)) return "failure_threshold";
+    return w === undefined ? undefined : tripsRate(this, w.calls, w.failures, w.slowCalls);
   }
 
   /** Counts a half-open trial's outcome; `max` is `halfOpenMaxCalls`. */
@@ -113,7 +123,7 @@ export class TripRules implements FailureStrategy {
       this.inARow++;
     }
     if (slow) this.#tSlow++;
-    return trialVerdict(this.rules, max, this.#tCalls, this.#tFailures, this.#tSlow);
+    return trialVerdict(this, max, this.#tCalls, this.#tFailures, this.#tSlow);
   }
 
   /** A fresh start (the circuit closed or half-opened). */

@@ -42,12 +42,10 @@ export class Breaker {
   readonly maxReset: number;
   /** The open duration in force: doubles on each reopen from HALF_OPEN, up to maxReset. */
   openFor: number;
-  /** The trip rules as options gave them (what a store needs of them too). */
-  readonly trip: Trip;
+  /** With a store: the trip rules as options gave them (the store runs them too). */
+  readonly trip: Trip | undefined;
   /** Option `slowCallDuration` (Infinity: no call is slow). */
   readonly slowAfter: number;
-  /** Whether counting an outcome needs the clock (a time window, or slow calls). */
-  readonly clocked: boolean;
   /** The strategy counts outcomes by time (a time window): it needs the clock. */
   readonly timed: boolean;
   /** A success is a success and its duration does not matter (the fast path of CLOSED calls). */
@@ -97,10 +95,10 @@ export class Breaker {
       : checkNumber(W, "maxResetTimeout", o.maxResetTimeout, undefined, this.resetTimeout, {
         max: Number.MAX_SAFE_INTEGER,
       });
-    const trip = this.trip = tripFor(o, this.threshold);
+    const trip = tripFor(o, this.threshold);
+    this.trip = o.store !== undefined ? trip : undefined;
     this.strategy = trip.strategy;
     this.slowAfter = trip.slowAfter;
-    this.clocked = trip.strategy.timed || trip.slowAfter !== Infinity;
     this.timed = trip.strategy.timed;
     this.plain = trip.slowAfter === Infinity && o.isFailureResult === undefined;
     checkFunction(W, "isFailureResult", o.isFailureResult);
@@ -409,7 +407,7 @@ export class Breaker {
     const failed = outcome === "failure";
     if (!failed) this.successes++;
     let now = 0;
-    if (this.clocked) now = this.clock.now();
+    if (this.timed || this.slowAfter !== Infinity) now = this.clock.now();
     const slow = now - t0 >= this.slowAfter;
     if (half) {
       const verdict = this.strategy.trial(failed, slow, this.halfOpenMax);

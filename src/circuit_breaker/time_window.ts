@@ -16,6 +16,9 @@ export interface SavedBuckets {
 
 /** A window of the last `duration` ms in `buckets` buckets. */
 export class TimeWindow implements CallWindow {
+  get timed(): boolean {
+    return true;
+  }
   calls = 0;
   failures = 0;
   slowCalls = 0;

@@ -69,7 +69,7 @@ export function tripFor(o: CircuitBreakerOptions, threshold: number): Trip {
     needs("minimumThroughput", o.minimumThroughput, what);
     const rules = { failureRate, slowRate, minCalls: 1, consecutive: threshold };
     return {
-      strategy: new TripRules(undefined, rules, false),
+      strategy: new TripRules(undefined, rules),
       slowAfter,
       consecutive: threshold,
       rates: undefined,
@@ -137,7 +137,7 @@ export function tripFor(o: CircuitBreakerOptions, threshold: number): Trip {
       : undefined,
   };
   return {
-    strategy: new TripRules(window, rules, window instanceof TimeWindow),
+    strategy: new TripRules(window, rules),
     slowAfter,
     consecutive: rules.consecutive ?? Infinity,
     rates,

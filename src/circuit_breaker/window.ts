@@ -4,6 +4,8 @@
 
 /** Outcome counts over a sliding window of calls. */
 export interface CallWindow {
+  /** Whether it counts by time (it needs the time of each outcome). */
+  readonly timed: boolean;
   /** Calls in the window (as of the last `add` or `roll`). */
   readonly calls: number;
   /** Failed calls in the window. */

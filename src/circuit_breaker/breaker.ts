@@ -68,7 +68,9 @@ const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
 /**
  * Creates (or returns the registered) circuit breaker.
  *
- * Consecutive failures reaching `failureThreshold` open the circuit; while
+ * Consecutive failures reaching `failureThreshold` open the circuit (or, in
+ * rate mode, `failureRateThreshold` / `slowCallRateThreshold` reached over a
+ * sliding window of calls once it holds `minimumThroughput`); while
  * OPEN calls fail fast with {@linkcode CircuitOpenError} (or the `fallback`
  * is called with the same arguments). The OPEN → HALF_OPEN move is computed
  * from the monotonic clock when a call arrives: no timers. In HALF_OPEN at
@@ -116,6 +118,25 @@ const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
  *
  * const same = getCircuitBreaker("external_api")!;
  * console.log(same.state, same.getStats().failureCount, same.getTimeUntilReset());
+ * ```
+ *
+ * @example Rate mode for an HTTP upstream: half of the last 50 calls, at least 20
+ * ```ts
+ * import { circuitBreaker } from "edge-resilience";
+ *
+ * const upstream = circuitBreaker({
+ *   name: "quotes-api",
+ *   failureRateThreshold: 0.5,
+ *   windowCalls: 50,
+ *   minimumThroughput: 20,
+ *   isFailureResult: (res) => (res as Response).status >= 500, // still returned
+ *   slowCallDuration: 2_000,
+ *   slowCallRateThreshold: 0.8,
+ *   resetTimeout: 10_000,
+ *   maxResetTimeout: 300_000, // doubles on each failed re-check, up to 5 min
+ * });
+ * const res = await upstream.execute(({ signal }) => fetch("https://quotes.example/x", { signal }));
+ * console.log(res.status, JSON.stringify(upstream.getStats().window));
  * ```
  */
 export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {

@@ -192,7 +192,10 @@ test("slow calls over a time window: a slow success trips the slow-call rate, id
           const slow = win.filter((c) => c.slow).length;
           const expected = win.length >= minCalls && slow / win.length >= slowRate;
           // Successes only: only the slow-call rate can trip.
-          assert.equal(s.record(false, o.slow, now), expected ? "slow_call_rate" : undefined);
+          assert.equal(
+            o.slow ? s.record(false, true, now) : s.success(now),
+            expected ? "slow_call_rate" : undefined,
+          );
           if (expected) {
             s.reset();
             seen = [];
@@ -233,4 +236,14 @@ test("half-open verdict: the trials' rates decide after halfOpenMaxCalls trials;
     ),
     { numRuns: FC_RUNS },
   );
+});
+
+test("time window: a fast success can trip when old fast calls roll out (the rate rises)", () => {
+  const r: RateRules = { failureRate: undefined, slowRate: 0.5, minCalls: 2, consecutive: 5 };
+  const s = new TripRules(new TimeWindow(1_000, 4), r);
+  assert.equal(s.success(0), undefined);
+  assert.equal(s.success(0), undefined);
+  assert.equal(s.record(false, true, 600), undefined); // 1 slow of 3
+  // At 1000 ms the bucket of the two fast calls leaves: 1 slow of 2.
+  assert.equal(s.success(1_000), "slow_call_rate");
 });

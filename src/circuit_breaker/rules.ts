@@ -102,7 +102,11 @@ export class TripRules implements FailureStrategy, RateRules {
     this.inARow = 0;
     const w = this.calls;
     if (w === undefined) return undefined;
+    const before = w.calls;
     w.add(false, false, now);
+    // In a count window a fast success raises no rate: it can trip only by bringing the
+    // window to minimumThroughput (a time window may drop old successes as it rolls).
+    if (before >= this.minCalls && !w.timed) return undefined;
     return tripsRate(this, w.calls, w.failures, w.slowCalls);
   }
 

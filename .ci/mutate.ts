@@ -5,7 +5,7 @@
 // .ci/out/mutate/<file>.survivors.txt (the full report: <file>.json / .html).
 // Not part of .ci/run: minutes per file.
 //
-//   npx -y deno@2.9.6 task mutate                   # the four core files, one after another
+//   npx -y deno@2.9.6 task mutate                   # TARGETS below, one file after another
 //   npx -y deno@2.9.6 task mutate src/timeout.ts    # one file
 //   npx -y deno@2.9.6 task mutate src/timeout.ts:40-90   # lines 40 to 90 of it
 //
@@ -17,24 +17,38 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const OUT = `${ROOT}.ci/out/mutate`;
 const STRYKER = "@stryker-mutator/core@9.6.1";
 
-/** Source file → the test files that exercise it (plus the shared ones below). */
-export const TARGETS: Record<string, string[]> = {
-  "src/retry.ts": ["tests/retry_test.ts"],
+/** The source files `deno task mutate` covers when given none. */
+export const TARGETS = [
+  "src/retry.ts",
   // The breaker's files (src/circuit_breaker/), each against every breaker test.
-  ...Object.fromEntries(
-    ["state", "strategy", "events", "registry", "breaker"].map((f) => [
-      `src/circuit_breaker/${f}.ts`,
-      [
-        "tests/circuit_breaker_test.ts",
-        "tests/circuit_breaker_model_test.ts",
-        "tests/circuit_breaker_rules_test.ts",
-        "tests/circuit_breaker_ported_test.ts",
-      ],
-    ]),
+  ...["state", "strategy", "events", "registry", "breaker"].map((f) =>
+    `src/circuit_breaker/${f}.ts`
   ),
-  "src/timeout.ts": ["tests/timeout_test.ts"],
-  "src/fallback.ts": ["tests/fallback_test.ts"],
-};
+  "src/timeout.ts",
+  "src/fallback.ts",
+];
+
+/**
+ * The test files of `src/<name>.ts`: `tests/<name>_test.ts` and every
+ * `tests/<name>_*_test.ts` (e.g. retry_budget_test.ts); for a file in a
+ * folder, `src/<dir>/<file>.ts`, those of `<dir>_<file>` and of `<dir>` (so
+ * src/circuit_breaker/state.ts gets every circuit_breaker*_test.ts). The
+ * shared ones below are added.
+ */
+export function testsFor(file: string): string[] {
+  const name = file.replace(/^src\//, "").replace(/\.ts$/, "");
+  const prefixes = [name.replaceAll("/", "_")];
+  if (name.includes("/")) prefixes.push(name.slice(0, name.indexOf("/")));
+  return [...Deno.readDirSync(`${ROOT}tests`)]
+    .map((e) => e.name)
+    .filter((n) =>
+      prefixes.some((p) =>
+        n === `${p}_test.ts` || (n.startsWith(`${p}_`) && n.endsWith("_test.ts"))
+      )
+    )
+    .sort()
+    .map((n) => `tests/${n}`);
+}
 /** Tests every pattern answers to: composition and option checking. */
 const SHARED = ["tests/compose_test.ts", "tests/options_test.ts"];
 
@@ -75,7 +89,7 @@ export function summarize(file: string, mutants: Mutant[], source = "") {
 }
 
 async function mutate(file: string, range?: string): Promise<ReturnType<typeof summarize>> {
-  const tests = [...TARGETS[file], ...SHARED];
+  const tests = [...testsFor(file), ...SHARED];
   const name = file.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "_");
   const config = {
     mutate: [range ?? file],
@@ -109,10 +123,10 @@ async function mutate(file: string, range?: string): Promise<ReturnType<typeof s
 }
 
 if (import.meta.main) {
-  const args = Deno.args.length ? Deno.args : Object.keys(TARGETS);
+  const args = Deno.args.length ? Deno.args : TARGETS;
   for (const a of args) {
     const f = a.replace(/:[\d-]+$/, "");
-    if (!TARGETS[f]) throw new Error(`no tests listed for ${f} in TARGETS (.ci/mutate.ts)`);
+    if (!testsFor(f).length) throw new Error(`no tests/${f.slice(4, -3)}_test.ts for ${f}`);
   }
   await Deno.mkdir(OUT, { recursive: true });
   const results = [];

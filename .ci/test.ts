@@ -66,6 +66,7 @@ const CONFORMANCE = [
   "health_check",
   "hedge",
   "hono_bulkhead",
+  "hono_fetch_capacity",
   "hono_circuit_breaker",
   "hono_circuit_breaker_rate",
   "hono_fallback",

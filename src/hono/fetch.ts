@@ -1,7 +1,9 @@
 import type { Clock } from "../clock.ts";
 import { compose } from "../compose.ts";
 import type { Logger } from "../logger.ts";
+import { hedge } from "../hedge.ts";
 import { retry, type RetryEvent } from "../retry.ts";
+import type { RetryBudget } from "../retry_budget.ts";
 import { timeout } from "../timeout.ts";
 import { ResilienceTimeoutError } from "../errors.ts";
 import {
@@ -39,6 +41,20 @@ export interface ResilientFetchOptions {
   retryStatuses?: readonly number[];
   /** Called before each wait. */
   onRetry?: (event: RetryEvent) => void;
+  /**
+   * A {@linkcode RetryBudget} shared by every call to this upstream: when it
+   * refuses a retry, the last response is returned (or the last error thrown)
+   * at once.
+   */
+  budget?: RetryBudget;
+  /**
+   * Hedged requests, for GET and HEAD only (other methods are refused): when
+   * an attempt has no response after `delay` ms, another request is sent in
+   * parallel (up to `maxHedges` extra, default 1); the first response wins,
+   * whatever its status, and the others are aborted. Each hedged request has
+   * its own `attemptTimeout`; a retry starts a new hedged group.
+   */
+  hedge?: { delay: number; maxHedges?: number };
   /** The fetch to use (default: the global `fetch`). */
   fetch?: (request: Request) => Promise<Response>;
   /** Where retry and timeout messages go. */
@@ -60,6 +76,8 @@ const OPTIONS = optionNames<ResilientFetchOptions>({
   retryNonIdempotent: 1,
   retryStatuses: 1,
   onRetry: 1,
+  budget: 1,
+  hedge: 1,
   fetch: 1,
   logger: 1,
   clock: 1,
@@ -205,6 +223,8 @@ export function resilientFetch(
     retryNonIdempotent = false,
     retryStatuses = RETRY_STATUSES,
     onRetry,
+    budget,
+    hedge: hedging,
     fetch: userFetch,
     logger,
     clock,
@@ -232,6 +252,12 @@ export function resilientFetch(
   const request = new Request(input, rest);
   const retryable = retryNonIdempotent || IDEMPOTENT.has(request.method);
   const statuses = new Set(retryStatuses);
+  if (hedging !== undefined && request.method !== "GET" && request.method !== "HEAD") {
+    throw new TypeError(
+      `${W}: option 'hedge' is for GET and HEAD only (a hedged ${request.method} could run twice)`,
+    );
+  }
+  const hedged = hedging === undefined ? undefined : hedge({ ...hedging, clock });
   const name = `${request.method} ${request.url}`;
   const policy = compose(
     timeout(total, { name, logger, clock }),
@@ -243,6 +269,7 @@ export function resilientFetch(
       logger,
       clock,
       name,
+      budget,
       retryOn: (e) => !(e instanceof DOMException && e.name === "AbortError" && signal?.aborted),
       retryOnResult: (r) => statuses.has((r as Response).status),
       delayHint: ({ result }) => {
@@ -257,12 +284,13 @@ export function resilientFetch(
         onRetry?.(event);
       },
     }),
+    ...(hedged ? [hedged] : []),
     timeout(perAttempt, { name: `${name} (attempt)`, logger, clock }),
   );
   let attempt = 0;
   const result = policy.execute(({ signal: s }) => {
     // The last attempt may consume the original; earlier ones use clones.
-    const r = ++attempt < attempts && retryable ? request.clone() : request;
+    const r = hedged || (++attempt < attempts && retryable) ? request.clone() : request;
     // The attempt's signal goes to fetch itself, never through a Request nobody holds: on
     // Node 20 (undici) a Request's signal follows the given one through a WeakRef, so once
     // that Request is garbage collected, aborting no longer cancels the upstream request.

@@ -125,9 +125,8 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 19698,
-    date:
-      "2026-11-28, breaker v2 (issue #13): failure-rate and slow-call windows, isFailureResult, growing open durations, their option checks",
+    measured: 21128,
+    date: "2026-11-28, + resilientFetch budget and hedge (#14)",
   },
   {
     name: "edge-resilience/cloudflare",

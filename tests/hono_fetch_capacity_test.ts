@@ -1,8 +1,9 @@
 // resilientFetch with a retry budget and hedged requests, against an
 // in-process fetch (no sockets: this file also runs inside workerd).
 import assert from "node:assert/strict";
-import { retryBudget } from "../mod.ts";
-import { resilientFetch } from "../src/hono/mod.ts";
+import { Hono } from "hono";
+import { circuitBreaker, CircuitOpenError, retryBudget } from "../mod.ts";
+import { resilientFetch, UpstreamCircuitOpenError } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { silent, test } from "./_harness.ts";
 
@@ -91,5 +92,80 @@ test("resilientFetch({ hedge }): refused for methods other than GET and HEAD; op
   assert.throws(
     () => resilientFetch("http://upstream.test/x", { hedge: { delay: 5, maxhedges: 2 } as never }),
     /unknown option 'maxhedges'/,
+  );
+});
+
+test("resilientFetch({ breaker }): each attempt is a breaker call; open → UpstreamCircuitOpenError, 503 in a route", async () => {
+  const clock = new FakeClock();
+  const breaker = circuitBreaker({
+    failureThreshold: 2,
+    resetTimeout: 60_000,
+    halfOpenMaxCalls: 1,
+    isFailureResult: (r) => r instanceof Response && r.status >= 500,
+    clock,
+    logger: silent,
+  });
+  const up = scripted(() => new Response("down", { status: 503 }));
+  const options = {
+    maxAttempts: 3,
+    initialDelay: 0,
+    maxDelay: 1_000,
+    breaker,
+    fetch: up.fetch,
+    clock,
+    logger: silent,
+  };
+  const e = await resilientFetch("http://upstream.test/q", options).catch((e) => e);
+  assert.ok(e instanceof UpstreamCircuitOpenError);
+  assert.ok(e instanceof CircuitOpenError);
+  assert.equal(e.breakerName, breaker.name);
+  assert.equal(up.seen.length, 2, "the third attempt met the open circuit: not sent");
+  // In a Hono route, the thrown error answers 503 with Retry-After by itself.
+  const app = new Hono();
+  app.get("/q", async () => await resilientFetch("http://upstream.test/q", options));
+  const res = await app.request("/q");
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.get("retry-after"), "60");
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  assert.equal(up.seen.length, 2);
+});
+
+test("resilientFetch({ breaker }): a recovering upstream gets at most halfOpenMaxCalls trial requests, retries or not", async () => {
+  const clock = new FakeClock();
+  const breaker = circuitBreaker({
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 2,
+    isFailureResult: (r) => r instanceof Response && r.status >= 500,
+    clock,
+    logger: silent,
+  });
+  breaker.open();
+  await clock.tickAsync(1_000); // due to half-open
+  const gates: ((r: Response) => void)[] = [];
+  const up = scripted(() => new Promise<Response>((resolve) => gates.push(resolve)));
+  const calls = Array.from({ length: 10 }, () =>
+    resilientFetch("http://upstream.test/q", {
+      maxAttempts: 3,
+      initialDelay: 0,
+      maxDelay: 0,
+      breaker,
+      fetch: up.fetch,
+      clock,
+      logger: silent,
+    }).then((r) => r.status, (e) => e.name));
+  await clock.tickAsync(0);
+  assert.equal(up.seen.length, 2, "two trial requests in flight, the rest refused");
+  gates.forEach((g) => g(new Response("ok")));
+  const outcomes = await Promise.all(calls);
+  assert.equal(outcomes.filter((o) => o === 200).length, 2);
+  assert.equal(up.seen.length, 2);
+  assert.ok(outcomes.every((o) => o === 200 || o === "UpstreamCircuitOpenError"), String(outcomes));
+});
+
+test("resilientFetch({ breaker }): refused unless it is a breaker", () => {
+  assert.throws(
+    () => resilientFetch("http://upstream.test/x", { breaker: {} as never }),
+    /option 'breaker' must be a circuit breaker/,
   );
 });

@@ -5,7 +5,9 @@ import { hedge } from "../hedge.ts";
 import { retry, type RetryEvent } from "../retry.ts";
 import type { RetryBudget } from "../retry_budget.ts";
 import { timeout } from "../timeout.ts";
-import { ResilienceTimeoutError } from "../errors.ts";
+import type { CircuitBreaker } from "../circuit_breaker.ts";
+import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
+import { circuitOpenResponse } from "./circuit_breaker.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -55,6 +57,18 @@ export interface ResilientFetchOptions {
    * its own `attemptTimeout`; a retry starts a new hedged group.
    */
   hedge?: { delay: number; maxHedges?: number };
+  /**
+   * A circuit breaker applied to **each attempt**, inside the retries and
+   * outside the attempt timeout (the recommended order: total timeout →
+   * retry → breaker → attempt timeout), so a recovering upstream gets at most
+   * `halfOpenMaxCalls` trial requests, however many retries are allowed.
+   * Make it count 5xx answers: `circuitBreaker({ isFailureResult: (r) =>
+   * r instanceof Response && r.status >= 500 })`. While it is open the call
+   * rejects with {@linkcode UpstreamCircuitOpenError} (a `CircuitOpenError`
+   * that Hono answers with 503 and `Retry-After`), after waiting out the
+   * reset if it fits within `maxDelay`.
+   */
+  breaker?: CircuitBreaker;
   /** The fetch to use (default: the global `fetch`). */
   fetch?: (request: Request) => Promise<Response>;
   /** Where retry and timeout messages go. */
@@ -78,6 +92,7 @@ const OPTIONS = optionNames<ResilientFetchOptions>({
   onRetry: 1,
   budget: 1,
   hedge: 1,
+  breaker: 1,
   fetch: 1,
   logger: 1,
   clock: 1,
@@ -225,12 +240,16 @@ export function resilientFetch(
     onRetry,
     budget,
     hedge: hedging,
+    breaker,
     fetch: userFetch,
     logger,
     clock,
     ...requestInit
   } = init;
   checkFunction(W, "fetch", userFetch);
+  if (breaker !== undefined && typeof breaker?.getStats !== "function") {
+    throw new TypeError(`${W}: option 'breaker' must be a circuit breaker (circuitBreaker())`);
+  }
   checkFunction(W, "onRetry", onRetry);
   const attempts = checkNumber(W, "maxAttempts", maxAttempts, 3, 1, { integer: true, max: 50 });
   const perAttempt = checkNumber(W, "attemptTimeout", attemptTimeout, 10_000, 0, {
@@ -284,6 +303,7 @@ export function resilientFetch(
         onRetry?.(event);
       },
     }),
+    ...(breaker ? [breaker] : []),
     ...(hedged ? [hedged] : []),
     timeout(perAttempt, { name: `${name} (attempt)`, logger, clock }),
   );
@@ -299,6 +319,12 @@ export function resilientFetch(
     // A user fetch gets a Request: it is kept reachable until the fetch settles.
     return Promise.resolve(userFetch(wrapped)).finally(() => void wrapped.signal);
   }, signal ?? undefined).catch((e: unknown) => {
+    if (e instanceof CircuitOpenError && !(e instanceof UpstreamCircuitOpenError)) {
+      throw new UpstreamCircuitOpenError(e.breakerName, e.timeUntilReset, e.state, {
+        cause: e,
+        isolated: e.isolated,
+      });
+    }
     // Our own deadlines (not the caller's abort) answer 504 in a Hono route.
     if (e instanceof ResilienceTimeoutError && !(e instanceof GatewayTimeoutError)) {
       if (!signal?.aborted || signal.reason !== e) {
@@ -308,6 +334,30 @@ export function resilientFetch(
     throw e;
   });
   return unfollow ? result.finally(unfollow) : result;
+}
+
+/**
+ * The `CircuitOpenError` of {@linkcode resilientFetch}'s `breaker`: thrown out
+ * of a Hono handler, Hono answers it with {@linkcode circuitOpenResponse}
+ * (503, `Retry-After`, RFC 9457 body); `instanceof CircuitOpenError` holds.
+ *
+ * @example
+ * ```ts
+ * import { CircuitOpenError } from "edge-resilience";
+ * import { UpstreamCircuitOpenError } from "edge-resilience/hono";
+ *
+ * const e = new UpstreamCircuitOpenError("quotes", 2_000, "open");
+ * console.log(e instanceof CircuitOpenError, e.getResponse().status); // true 503
+ * ```
+ */
+export class UpstreamCircuitOpenError extends CircuitOpenError {
+  /** The HTTP status this error answers with: 503. */
+  readonly status = 503;
+
+  /** The answer: 503 with `Retry-After` and an RFC 9457 problem body. */
+  getResponse(): Response {
+    return circuitOpenResponse(this);
+  }
 }
 
 /** A signal aborted when either is, and how to stop following them. */

@@ -48,7 +48,12 @@ export {
   type RouteCircuitBreakerOptions,
 } from "./circuit_breaker.ts";
 export { type FallbackCause, routeFallback, type RouteFallbackOptions } from "./fallback.ts";
-export { parseRetryAfter, resilientFetch, type ResilientFetchOptions } from "./fetch.ts";
+export {
+  parseRetryAfter,
+  resilientFetch,
+  type ResilientFetchOptions,
+  UpstreamCircuitOpenError,
+} from "./fetch.ts";
 export {
   type AppRoute,
   type CircuitSummary,

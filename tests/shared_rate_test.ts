@@ -201,3 +201,27 @@ test(
   },
   DENO,
 );
+
+test("shared rate, time window: the store's buckets forget an idle gap (no stale failures), then trip on recent ones", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const bs = fleet(3, store, {
+    clock,
+    windowCalls: undefined,
+    windowDuration: 10_000,
+    minimumThroughput: 10,
+    failureRateThreshold: 0.5,
+  });
+  const fail = () => Promise.reject(new Error("5xx"));
+  for (let i = 0; i < 9; i++) await bs[i % 3].execute(fail).catch(() => {});
+  for (const b of bs) await b.flush();
+  assert.equal(bs[0].state, "closed"); // 9 calls: below minimumThroughput
+  clock.tick(3_600_000); // an idle hour
+  await bs[0].execute(fail).catch(() => {});
+  for (const b of bs) await b.flush();
+  assert.equal(bs[1].state, "closed"); // stale buckets would make it 10 of 10
+  assert.equal(bs[1].getStats().window!.calls, 1);
+  for (let i = 0; i < 9; i++) await bs[i % 3].execute(i % 2 ? fail : () => "ok").catch(() => {});
+  for (const b of bs) await b.flush();
+  assert.equal(bs[2].state, "open"); // 5 of 10 within 10 s, from three instances
+});

@@ -90,6 +90,7 @@ test("shared rate: stats show the shared window while CLOSED; below the threshol
   // Successes travel in batches (failures at once), so the store's "last 30" is in report
   // order: an instance's trailing successes may arrive after others' failures.
   assert.ok(w.failureRate >= 0.15 && w.failureRate <= 0.35, JSON.stringify(w));
+  assert.equal(bs[1].getStats().failureCount, w.failures); // as a local rate breaker counts
   assert.deepEqual(JSON.parse(JSON.stringify(w)), w);
 });
 

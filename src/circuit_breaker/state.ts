@@ -455,7 +455,10 @@ export class Breaker {
     return {
       name: this.name,
       state: this.viewState(now),
-      failureCount: v ? v.failures : this.strategy.failures,
+      // Rate mode: the (shared) window's failures, as a local breaker counts them.
+      failureCount: v
+        ? (w && this.trip!.rates!.failureRateThreshold !== undefined ? w.failures : v.failures)
+        : this.strategy.failures,
       successCount: v ? v.successes : this.successes,
       timeUntilReset: this.isolated > 0 ? null : this.remaining(now),
       halfOpenInFlight: v ? v.permits.length : this.running(now),

@@ -13,6 +13,7 @@ import {
   type Verdict,
   type WindowStats,
 } from "./strategy.ts";
+import { CountWindow } from "./count_window.ts";
 import type { CallWindow } from "./window.ts";
 
 /** The thresholds of the rate rules (validated by the breaker's options). */
@@ -74,11 +75,15 @@ export class TripRules implements FailureStrategy, RateRules {
   readonly minCalls: number;
   readonly consecutive: number | undefined;
 
+  /** The window when it is a count window (the hot path's own call site). */
+  readonly #count: CountWindow | undefined;
+
   constructor(
     /** The sliding window of calls (undefined: consecutive failures only). */
     readonly calls: CallWindow | undefined,
     rules: RateRules,
   ) {
+    this.#count = calls instanceof CountWindow ? calls : undefined;
     this.failureRate = rules.failureRate;
     this.slowRate = rules.slowRate;
     this.minCalls = rules.minCalls;
@@ -100,13 +105,20 @@ export class TripRules implements FailureStrategy, RateRules {
   /** A CLOSED call's fast success at `now` (the hot path: small enough to inline). */
   success(now: number): TripReason | undefined {
     this.inARow = 0;
+    const c = this.#count;
+    if (c !== undefined) {
+      // Its own call site (monomorphic). In a count window a fast success raises no rate:
+      // it can trip only by bringing the window to minimumThroughput.
+      const before = c.calls;
+      c.add(false, false, now);
+      return before >= this.minCalls
+        ? undefined
+        : tripsRate(this, c.calls, c.failures, c.slowCalls);
+    }
     const w = this.calls;
     if (w === undefined) return undefined;
-    const before = w.calls;
+    // A time window may drop old successes as it rolls: any success may raise a rate.
     w.add(false, false, now);
-    // In a count window a fast success raises no rate: it can trip only by bringing the
-    // window to minimumThroughput (a time window may drop old successes as it rolls).
-    if (before >= this.minCalls && !w.timed) return undefined;
     return tripsRate(this, w.calls, w.failures, w.slowCalls);
   }
 

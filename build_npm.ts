@@ -110,9 +110,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "circuitBreaker alone",
     code: 'export { circuitBreaker } from "./mod.ts";',
-    measured: 7511,
+    measured: 7921,
     date:
-      "2026-11-28, breaker v2 (issue #13): failure-rate and slow-call windows, isFailureResult, growing open durations, their option checks",
+      "2026-11-28, breaker v2 (issue #13): rate windows, slow calls, isFailureResult, maxResetTimeout, shared rate stats",
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {

@@ -13,6 +13,7 @@ import {
 } from "../mod.ts";
 import { type DenoKvLike, denoKvStore, type KvKey } from "../src/deno_kv/mod.ts";
 import { recordingLogger, silent, test } from "./_harness.ts";
+import { FakeClock } from "../src/testing/mod.ts";
 import { FaultyStore } from "./_stores.ts";
 
 interface Kv extends DenoKvLike {
@@ -22,6 +23,7 @@ const openKv = (path: string): Promise<Kv> =>
   (globalThis as unknown as { Deno: { openKv(p: string): Promise<Kv> } }).Deno.openKv(path);
 
 const boom = () => Promise.reject(new Error("boom"));
+const CFG = { failureThreshold: 3, resetTimeout: 1000, halfOpenMaxCalls: 2, permitTtl: 1000 };
 const DENO = { runtimes: ["deno" as const], why: "Deno KV (Deno.openKv)" };
 
 function fleet(n: number, kv: DenoKvLike, opts: Record<string, unknown> = {}) {
@@ -435,6 +437,54 @@ test(
   },
   DENO,
 );
+
+test("denoKvStore: contention backoff is jittered, growing, capped at 50 ms and stops within 90% of the breaker's timeout (no sleeping)", async () => {
+  // Runs anywhere: a stand-in database that is always locked, and a fake clock.
+  const clock = new FakeClock();
+  let tries = 0;
+  const locked: DenoKvLike = {
+    get() {
+      tries++;
+      return Promise.reject(new TypeError("database is locked"));
+    },
+    atomic: () => {
+      throw new Error("unused");
+    },
+  };
+  const waits: number[] = [];
+  const realSetTimeout = clock.setTimeout.bind(clock);
+  clock.setTimeout = (fn: () => void, ms: number) => (waits.push(ms), realSetTimeout(fn, ms));
+  const store = denoKvStore(locked, { clock, random: () => 0.999 });
+  const config = { ...CFG, timeout: 500 };
+  let error: unknown;
+  const op = store.sync("k", [], config).catch((e) => (error = e));
+  while (error === undefined) await clock.tickAsync(5);
+  await op;
+  assert.match(
+    String(error),
+    /gave up after \d+ attempts under contention \(TypeError: database is locked\)/,
+  );
+  assert.equal((error as Error).cause instanceof TypeError, true);
+  assert.equal(tries, waits.length + 1);
+  waits.forEach((w, i) => assert.ok(w <= Math.min(50, 2 ** (i + 1)), `wait #${i}: ${w}`));
+  assert.deepEqual(waits.slice(0, 5).map(Math.round), [2, 4, 8, 16, 32]);
+  const spent = waits.reduce((a, b) => a + b, 0);
+  assert.ok(spent <= 450 && spent > 350, `waited ${spent} ms`);
+  // maxAttempts bounds it too; anything but contention fails at once.
+  tries = 0;
+  const few = denoKvStore(locked, { clock, random: () => 0.5, maxAttempts: 3 });
+  const e2 = await (async () => {
+    const p = few.sync("k", [], config).catch((e) => e);
+    for (let i = 0; i < 20; i++) await clock.tickAsync(5);
+    return await p;
+  })();
+  assert.match(String(e2), /gave up after 3 attempts/);
+  assert.equal(tries, 3);
+  const broken = denoKvStore({ ...locked, get: () => Promise.reject(new Error("disk on fire")) }, {
+    clock,
+  });
+  await assert.rejects(broken.sync("k", [], config), /disk on fire/);
+});
 
 test("denoKvStore validates its arguments", () => {
   assert.throws(() => denoKvStore({} as never), TypeError);

@@ -9,7 +9,14 @@ import {
   skewAllowance,
   withoutMark,
 } from "../store.ts";
-import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  optionNames,
+} from "../validate.ts";
 import { circuitStore } from "../store_sync.ts";
 
 /** A Deno KV key. */
@@ -46,9 +53,22 @@ export interface DenoKvStoreOptions {
    * the breaker's `storeOptions.timeout` anyway. Default 100.
    */
   maxAttempts?: number;
+  /**
+   * Time source: `wallNow()` is the store's time (as written in the state),
+   * `now()` and `setTimeout` pace the retries. Default: the system clock.
+   */
+  clock?: Clock;
+  /** Random numbers in [0, 1) for the retry jitter. Default `Math.random`. */
+  random?: () => number;
 }
 
-const OPTIONS = optionNames<DenoKvStoreOptions>({ prefix: 1, expireIn: 1, maxAttempts: 1 });
+const OPTIONS = optionNames<DenoKvStoreOptions>({
+  prefix: 1,
+  expireIn: 1,
+  maxAttempts: 1,
+  clock: 1,
+  random: 1,
+});
 
 /** Deno KV refuses keys longer than this once serialized (denokv `MAX_WRITE_KEY_SIZE_BYTES`). */
 export const DENO_KV_MAX_KEY_BYTES = 2048;
@@ -116,6 +136,10 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
     integer: true,
     max: 10_000,
   });
+  checkObject(W, "clock", options.clock);
+  checkFunction(W, "random", options.random);
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
   const room = DENO_KV_MAX_KEY_BYTES - keyBytes(prefix);
   if (room < 3) {
     throw new RangeError(
@@ -143,7 +167,7 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
    * full-jitter exponential backoff, within `budget` ms and `attempts` tries.
    */
   async function contended<R>(budget: number, attempt: () => Promise<R | undefined>): Promise<R> {
-    const deadline = Date.now() + budget;
+    const deadline = clock.now() + budget;
     let cause: unknown = "conflicting writes";
     for (let i = 1;; i++) {
       try {
@@ -153,13 +177,13 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
         if (!LOCKED.test(String((e as Error)?.message ?? e))) throw e;
         cause = e;
       }
-      const wait = Math.random() * Math.min(50, 2 ** i);
-      if (i >= attempts || Date.now() + wait >= deadline) {
+      const wait = random() * Math.min(50, 2 ** i);
+      if (i >= attempts || clock.now() + wait >= deadline) {
         throw new Error(`${W}: gave up after ${i} attempts under contention (${String(cause)})`, {
           cause,
         });
       }
-      await new Promise((r) => setTimeout(r, wait));
+      await new Promise<void>((r) => clock.setTimeout(r, wait));
     }
   }
   /** Read-modify-write with compare-and-set, retried under contention. */
@@ -192,24 +216,24 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
           // Only an unreadable entry, or a time too far in the future, makes it a write: the
           // repair, and the bound saved so that it counts from now rather than from every read.
           const skew = skewAllowance(config.resetTimeout);
-          const now = Date.now();
+          const now = clock.wallNow();
           const wild = s.openedAt > now + skew ||
             s.permits.some((t) => t > now + config.permitTtl + skew);
           if (s.repaired === undefined && !wild) return s;
           return update(name, config, (s) => {
-            const b = boundSharedState(s, config, Date.now());
+            const b = boundSharedState(s, config, clock.wallNow());
             return [b, b];
           });
         });
       }
       return update(name, config, (s) => {
-        const next = applyOutcomes(s, outcomes, config, Date.now());
+        const next = applyOutcomes(s, outcomes, config, clock.wallNow());
         return [next, next];
       });
     },
     acquire(name, config) {
       return update(name, config, (s) => {
-        const r = acquirePermit(s, config, Date.now());
+        const r = acquirePermit(s, config, clock.wallNow());
         return [r.state, r];
       });
     },

@@ -17,6 +17,7 @@ import {
 import type { ResilienceContext } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { deferred, silent, test } from "./_harness.ts";
+import { FaultyStore } from "./_stores.ts";
 
 const boom = () => Promise.reject(new Error("boom"));
 const ok = () => Promise.resolve("ok");
@@ -625,4 +626,109 @@ test("breaker registry: removeCircuitBreaker removes one; holders keep working; 
   assert.notEqual(b, a);
   assert.equal(b.state, "closed");
   assert.equal(getCircuitBreaker("rm"), b);
+});
+
+// --- Cases found by mutation testing (deno task mutate src/circuit_breaker/state.ts)
+
+test("breaker trials: a trial that settles exactly resetTimeout after it started still counts", async () => {
+  const { b, clock } = setup({ failureThreshold: 1, halfOpenMaxCalls: 1 });
+  await assert.rejects(b.execute(boom));
+  clock.tick(1000);
+  const gate = deferred<string>();
+  const trial = b.execute(() => gate.promise);
+  clock.tick(1000); // exactly resetTimeout: the permit is still held
+  await assert.rejects(b.execute(ok), CircuitOpenError);
+  gate.resolve("ok");
+  await trial;
+  assert.equal(b.state, "closed");
+  assert.equal(b.getStats().lateResults, 0);
+});
+
+test("breaker trials: dropping expired trials keeps the live ones (boundary included)", async () => {
+  const { b, clock } = setup({ failureThreshold: 1, halfOpenMaxCalls: 2 });
+  await assert.rejects(b.execute(boom));
+  clock.tick(1000);
+  const gates = [deferred<string>(), deferred<string>(), deferred<string>()];
+  const first = b.execute(() => gates[0].promise); // at 1000
+  clock.tick(1);
+  const second = b.execute(() => gates[1].promise); // at 1001
+  clock.tick(1000); // 2001: the first is past resetTimeout, the second exactly at it
+  assert.equal(b.getStats().halfOpenInFlight, 1);
+  const third = b.execute(() => gates[2].promise); // takes the first one's permit
+  await assert.rejects(b.execute(ok), CircuitOpenError); // the second and third hold both
+  gates.forEach((g) => g.resolve("done"));
+  await Promise.all([first, second, third]);
+  const s = b.getStats();
+  assert.equal(s.lateResults, 1);
+  assert.equal(s.totalSuccesses, 3); // a late result is still a success of the service
+  assert.equal(b.state, "closed");
+});
+
+test("breaker trials: an expired trial's failure is counted in totals, not in the state", async () => {
+  const { b, clock } = setup({ failureThreshold: 1 });
+  await assert.rejects(b.execute(boom));
+  clock.tick(1000);
+  const gate = deferred<string>();
+  const trial = b.execute(() => gate.promise);
+  clock.tick(1001);
+  gate.reject(new Error("late"));
+  await assert.rejects(trial, /late/);
+  const s = b.getStats();
+  assert.deepEqual([s.totalFailures, s.lateResults, s.state], [2, 1, "half_open"]);
+});
+
+test("breaker events: reasons of a failed trial and of reset(); reset() of a CLOSED breaker is silent", async () => {
+  const { b, clock, events } = setup({ failureThreshold: 1 });
+  b.reset();
+  assert.equal(events.length, 0);
+  assert.equal(b.getStats().generation, 0);
+  await assert.rejects(b.execute(boom));
+  clock.tick(1000);
+  await assert.rejects(b.execute(boom));
+  b.reset();
+  assert.deepEqual(events.map((e) => `${e.from}>${e.to}:${e.reason}:${e.failureCount}`), [
+    "closed>open:failure_threshold:1",
+    "open>half_open:reset_timeout:1",
+    "half_open>open:half_open_failure:1",
+    "open>closed:reset:1",
+  ]);
+});
+
+test("breaker: a fallback that throws rejects the call with its error", async () => {
+  const { b } = setup({
+    fallback: () => {
+      throw new Error("no cached value");
+    },
+  });
+  b.open();
+  await assert.rejects(b.execute(ok), /no cached value/);
+  assert.equal(b.getStats().totalRejections, 1);
+});
+
+test("breaker: a named breaker keeps its name; an unnamed one is not renamed by an anonymous function", () => {
+  clearCircuitBreakers();
+  const named = circuitBreaker({ name: "orders", logger: silent });
+  named(function loadOrders() {});
+  assert.equal(named.name, "orders");
+  const unnamed = circuitBreaker({ logger: silent });
+  unnamed((() => () => 1)()); // a function without a name
+  assert.equal(unnamed.name, "anonymous");
+  unnamed(function loadUser() {});
+  assert.equal(unnamed.name, "loadUser");
+  unnamed(function other() {});
+  assert.equal(unnamed.name, "loadUser"); // the first named function only
+});
+
+test("breaker isolate: a store outage does not end an isolation", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new FaultyStore(new MemoryStore({ clock }));
+  const b = circuitBreaker({ name: "iso-store", store, clock, logger: silent });
+  assert.equal(await b.execute(ok), "ok"); // the view: CLOSED
+  b.isolate();
+  store.fault = "throw";
+  await b.flush(); // the store fails: the local machine takes over from the last view
+  assert.equal(b.getStats().storeAvailable, false);
+  assert.equal(b.state, "open");
+  await assert.rejects(b.execute(ok), (e: CircuitOpenError) => e.isolated);
 });

@@ -105,12 +105,14 @@ const rows: Row[] = [
   ["circuitBreaker", "halfOpenMaxCalls", cb("halfOpenMaxCalls"), [
     ...NUMBER_BAD,
     [0, RangeError],
+    [1.5, RangeError],
   ]],
   ["circuitBreaker", "isFailure", cb("isFailure"), FN_BAD],
   ["circuitBreaker", "excludedErrors", cb("excludedErrors"), [[42, TypeError], [
     ["x"],
     TypeError,
-  ]]],
+  ], [RangeError, TypeError]]],
+  ["circuitBreaker", "store", cb("store"), [[null, TypeError], [{}, TypeError], [42, TypeError]]],
   ["circuitBreaker", "fallback", cb("fallback"), FN_BAD],
   ["circuitBreaker", "onStateChange", cb("onStateChange"), FN_BAD],
   ["circuitBreaker", "logger", cb("logger"), OBJ_BAD],

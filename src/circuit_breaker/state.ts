@@ -172,7 +172,7 @@ export class Breaker {
     state: CircuitState,
   ): Promise<unknown> {
     this.totalRejections++;
-    const isolated = this.isolated > 0 && state === CircuitState.OPEN;
+    const isolated = this.isolated > 0;
     const fallback = this.opts.fallback as ((...a: unknown[]) => unknown) | undefined;
     if (fallback) {
       try {
@@ -377,7 +377,8 @@ export class Breaker {
     // A trial frees its permit; past its resetTimeout it had given it back already.
     const i = this.trials.indexOf(token);
     if (i >= 0) this.trials.splice(i, 1);
-    if (i < 0 || this.clock.now() - token.at > this.resetTimeout) {
+    // (Only an expired trial can be missing from `trials`: expiry is what drops one.)
+    if (this.clock.now() - token.at > this.resetTimeout) {
       if (outcome === "success") this.totalSuccesses++;
       else if (outcome === "failure") this.totalFailures++;
       this.late++;
@@ -420,6 +421,9 @@ export class Breaker {
   }
 
   transition(to: CircuitState, reason: TransitionReason): void {
+    // While isolated, the shared state (a store outage adopting the last view, a broadcast)
+    // does not move the circuit: only a release or reset() ends an isolation.
+    if (reason === "shared" && this.isolated > 0) return;
     const from = this.state;
     const failureCount = this.strategy.failures;
     this.state = to;

@@ -47,6 +47,8 @@ export interface SharedState {
    * a count window's digits or a time window's buckets (wall time).
    */
   window?: SavedWindow;
+  /** Rate mode, OPEN: which rate opened the circuit. */
+  tripped?: "failure_rate" | "slow_call_rate";
   /** Rate mode, HALF_OPEN: failed trials (successful ones are `successes`). */
   trialFailures?: number;
   /** Rate mode, HALF_OPEN: slow trials. */
@@ -195,7 +197,9 @@ function go(s: SharedState, to: CircuitState, now: number, config?: SharedConfig
   s.permits = [];
   delete s.trialFailures;
   delete s.trialSlow;
-  delete s.window; // a close (or a half-open period) starts a fresh window
+  delete s.tripped;
+  // A close (or a half-open period) starts a fresh window; OPEN keeps the one that tripped.
+  if (to !== CircuitState.OPEN) delete s.window;
   if (to === CircuitState.OPEN) {
     s.openedAt = now;
     // Reopened by its trials without a close in between: the open duration doubles.
@@ -282,10 +286,11 @@ export function applyOutcomes(
           loaded = true;
         }
         const why = countShared(rate.rules, rate.window, !o.ok, o.slow === true, now);
+        s.window = rate.window.save();
         if (why !== undefined) {
           go(s, CircuitState.OPEN, now, config);
-          rate.window.clear();
-        } else s.window = rate.window.save();
+          s.tripped = why;
+        }
       }
     }
   }
@@ -420,7 +425,8 @@ export function parseSharedState(data: unknown): SharedState {
     (d.window !== undefined && !isSavedWindow(d.window)) ||
     (d.trialFailures !== undefined && !count(d.trialFailures)) ||
     (d.trialSlow !== undefined && !count(d.trialSlow)) ||
-    (d.openFor !== undefined && !time(d.openFor))
+    (d.openFor !== undefined && !time(d.openFor)) ||
+    (d.tripped !== undefined && d.tripped !== "failure_rate" && d.tripped !== "slow_call_rate")
   ) {
     throw new TypeError("malformed circuit state from the store");
   }
@@ -438,6 +444,7 @@ function copyRateFields(from: SharedState, to: SharedState): void {
   if (from.trialFailures !== undefined) to.trialFailures = from.trialFailures;
   if (from.trialSlow !== undefined) to.trialSlow = from.trialSlow;
   if (from.openFor !== undefined) to.openFor = from.openFor;
+  if (from.tripped !== undefined) to.tripped = from.tripped;
 }
 
 /**

@@ -307,14 +307,21 @@ export class StoreLink {
     let reason: TransitionReason;
     if (to === CircuitState.OPEN) {
       const ours = s.generation === old.generation + 1 &&
-        sent?.some((o) => !o.ok && o.generation === old.generation);
+        // (a rate can trip on a success too: the one that brought minimumThroughput)
+        sent?.some((o) => (!o.ok || s.tripped !== undefined) && o.generation === old.generation);
       reason = !ours
         ? "shared"
         : from === CircuitState.HALF_OPEN
         ? "half_open_failure"
-        : "failure_threshold";
+        : s.tripped ?? "failure_threshold";
     } else reason = to === CircuitState.CLOSED ? "recovered" : "reset_timeout";
-    const failures = to === CircuitState.OPEN ? s.failures : old.failures;
+    // A rate trip counts the failures of the window that tripped.
+    const rates = this.#config.rates;
+    const failures = to !== CircuitState.OPEN
+      ? old.failures
+      : s.tripped && rates
+      ? savedWindowStats(rates, s.window, this.#core.clock.wallNow()).failures
+      : s.failures;
     this.#core.emit(from, to, reason, failures, s.generation);
   }
 

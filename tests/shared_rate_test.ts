@@ -17,7 +17,7 @@ import {
 } from "../mod.ts";
 import { type DenoKvLike, denoKvStore } from "../src/deno_kv/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { FC_RUNS, silent, test } from "./_harness.ts";
+import { FC_RUNS, recordingLogger, silent, test } from "./_harness.ts";
 import { CountingStore } from "./_stores.ts";
 
 const RATE = { failureRateThreshold: 0.3, windowCalls: 30, minimumThroughput: 30 };
@@ -54,7 +54,18 @@ async function spread(bs: ReturnType<typeof fleet>, calls: number): Promise<numb
 test("shared rate (MemoryStore): 30% errors spread over 3 instances open the shared circuit though no instance has minimumThroughput", async () => {
   const clock = new FakeClock();
   const store = new CountingStore(new MemoryStore({ clock }));
-  const bs = fleet(3, store, { clock });
+  const logs = [recordingLogger(), recordingLogger(), recordingLogger()];
+  const bs = fleet(3, store, { clock }).map((_, i) =>
+    circuitBreaker({
+      name: `logged-${i}`,
+      storeKey: "api",
+      store,
+      clock,
+      logger: logs[i],
+      resetTimeout: 10_000,
+      ...RATE,
+    })
+  );
   const made = await spread(bs, 30); // 10 calls per instance, 30 in the shared window
   assert.equal(made, 30);
   for (const b of bs) await b.flush(); // every view refreshed
@@ -64,7 +75,17 @@ test("shared rate (MemoryStore): 30% errors spread over 3 instances open the sha
     await assert.rejects(b.execute(() => "never"), CircuitOpenError);
   }
   const w = bs[0].getStats().window;
-  assert.equal(w?.calls, 0); // the open circuit's window was reset with the transition
+  assert.equal(w?.calls, 30); // the window that tripped, as a local breaker keeps it while OPEN
+  assert.equal(w?.failures, 9);
+  assert.equal(bs[0].getStats().failureCount, 9);
+  // The instance whose report tripped it says why; the others that it was shared.
+  assert.match(
+    logs[2].lines.join("\n"),
+    /OPEN: failure rate at or above its threshold \(9 failures/,
+  );
+  for (const l of logs.slice(0, 2)) {
+    assert.match(l.lines.join("\n"), /OPEN \(shared: opened by another instance\)/);
+  }
   // Batched: far fewer store operations than calls (successes go in batches; failures at once).
   assert.ok(store.ops.acquire === 0, JSON.stringify(store.ops));
 

@@ -34,7 +34,7 @@ export function tripsRate(
   calls: number,
   failures: number,
   slowCalls: number,
-): TripReason | undefined {
+): "failure_rate" | "slow_call_rate" | undefined {
   if (calls < rules.minCalls || calls === 0) return undefined;
   const { failureRate, slowRate } = rules;
   if (failureRate !== undefined && failures / calls >= failureRate) return "failure_rate";

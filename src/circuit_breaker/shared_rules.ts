@@ -3,7 +3,7 @@
 // the shared state. Stores call these through store.ts's applyOutcomes.
 import { CountWindow } from "./count_window.ts";
 import { type RateRules, trialVerdict, tripsRate } from "./rules.ts";
-import type { TripReason, Verdict, WindowStats } from "./strategy.ts";
+import type { Verdict, WindowStats } from "./strategy.ts";
 import { type SavedBuckets, TimeWindow } from "./time_window.ts";
 
 /** The rate rules of a breaker, as a store receives them (part of `SharedConfig`). */
@@ -73,7 +73,7 @@ export function countShared(
   failed: boolean,
   slow: boolean,
   now: number,
-): TripReason | undefined {
+): "failure_rate" | "slow_call_rate" | undefined {
   w.add(failed, slow, now);
   return tripsRate(rules, w.calls, w.failures, w.slowCalls);
 }

@@ -26,11 +26,20 @@ export const TARGETS = [
   ),
   "src/timeout.ts",
   "src/fallback.ts",
+  "src/bulkhead.ts",
+  "src/hedge.ts",
+  "src/retry_budget.ts",
 ];
+
+/** Test files of another name that exercise a source file too. */
+const EXTRA: Record<string, string[]> = {
+  "src/bulkhead.ts": ["tests/hono_bulkhead_test.ts"],
+};
 
 /**
  * The test files of `src/<name>.ts`: `tests/<name>_test.ts` and every
- * `tests/<name>_*_test.ts` (e.g. retry_budget_test.ts); for a file in a
+ * `tests/<name>_*_test.ts` (e.g. retry_budget_test.ts), and the tests written
+ * to kill its mutants, `tests/mutation_<name>_test.ts`; for a file in a
  * folder, `src/<dir>/<file>.ts`, those of `<dir>_<file>` and of `<dir>` (so
  * src/circuit_breaker/state.ts gets every circuit_breaker*_test.ts). The
  * shared ones below are added.
@@ -43,11 +52,13 @@ export function testsFor(file: string): string[] {
     .map((e) => e.name)
     .filter((n) =>
       prefixes.some((p) =>
-        n === `${p}_test.ts` || (n.startsWith(`${p}_`) && n.endsWith("_test.ts"))
+        n === `${p}_test.ts` || n === `mutation_${p}_test.ts` ||
+        (n.startsWith(`${p}_`) && n.endsWith("_test.ts"))
       )
     )
     .sort()
-    .map((n) => `tests/${n}`);
+    .map((n) => `tests/${n}`)
+    .concat(EXTRA[file] ?? []);
 }
 /** Tests every pattern answers to: composition and option checking. */
 const SHARED = ["tests/compose_test.ts", "tests/options_test.ts"];

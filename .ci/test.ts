@@ -71,6 +71,7 @@ const CONFORMANCE = [
   "hono_circuit_breaker_rate",
   "hono_fallback",
   "hono_health",
+  "mutation_bulkhead",
   "mutation_fallback",
   "mutation_hedge",
   "mutation_retry",

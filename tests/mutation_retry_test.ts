@@ -215,7 +215,9 @@ test("retry: a spent budget is logged with the attempt, and a retried result is 
     calls++;
     return { status: 503 };
   });
-  assert.deepEqual(await f(), { status: 503 });
+  // (A rejection, even with `undefined`, must fail here: compare the outcome, not `await f()`.)
+  const outcome = await f().then((value) => ({ value }), (error) => ({ error }));
+  assert.deepEqual(outcome, { value: { status: 503 } });
   assert.equal(calls, 1);
   assert.deepEqual(events, []);
   assert.deepEqual(log.lines, [
@@ -225,4 +227,58 @@ test("retry: a spent budget is logged with the attempt, and a retried result is 
     }],
   ]);
   assert.deepEqual(budget.getStats(), { attempts: 1, retries: 0, available: 0, refused: 1 });
+});
+
+test("retry: delayHint sees the error or the result with the attempt; 0 is a valid hint, bad ones are ignored", async () => {
+  const clock = new FakeClock();
+  const seen: unknown[] = [];
+  const delays: number[] = [];
+  const e1 = new Error("busy");
+  const hints: unknown[] = [0, -5, Infinity, NaN, "7", 30, 1e9];
+  let n = 0;
+  const p = retry({
+    clock,
+    maxAttempts: 8,
+    initialDelay: 10,
+    maxDelay: 500,
+    jitter: false,
+    logger: silent,
+    retryOnResult: (v) => v === "again",
+    delayHint: (outcome) => {
+      seen.push(outcome);
+      return hints[outcome.attempt - 1] as number;
+    },
+    onRetry: (e) => delays.push(e.delay),
+  })(() => {
+    n++;
+    if (n === 1) throw e1;
+    return n < 8 ? "again" : "done";
+  })();
+  await clock.tickAsync(10_000);
+  assert.equal(await p, "done");
+  // 0 is taken as is; -5, Infinity, NaN and "7" fall back to the backoff (10 × 2^(n-1));
+  // 30 is taken; 1e9 is capped by maxDelay.
+  assert.deepEqual(delays, [0, 20, 40, 80, 160, 30, 500]);
+  assert.deepEqual(seen[0], { error: e1, attempt: 1 });
+  assert.deepEqual(seen[1], { result: "again", attempt: 2 });
+});
+
+test("retry: decorrelated jitter draws each delay from [initialDelay, 3 × the previous one]", async () => {
+  const clock = new FakeClock();
+  const delays: number[] = [];
+  const p = retry({
+    clock,
+    maxAttempts: 4,
+    initialDelay: 100,
+    maxDelay: 10_000,
+    jitter: "decorrelated",
+    random: () => 0.5,
+    logger: silent,
+    onRetry: (e) => delays.push(e.delay),
+  }).execute(() => Promise.reject(new Error("x")));
+  const done = p.catch(() => {});
+  await clock.tickAsync(100_000);
+  await done;
+  // 100 + (300 - 100) × 0.5 = 200; 100 + (600 - 100) × 0.5 = 350; 100 + (1050 - 100) × 0.5 = 575.
+  assert.deepEqual(delays, [200, 350, 575]);
 });

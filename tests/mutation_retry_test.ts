@@ -282,3 +282,30 @@ test("retry: decorrelated jitter draws each delay from [initialDelay, 3 × the p
   // 100 + (300 - 100) × 0.5 = 200; 100 + (600 - 100) × 0.5 = 350; 100 + (1050 - 100) × 0.5 = 575.
   assert.deepEqual(delays, [200, 350, 575]);
 });
+
+test("retry: only an error with a numeric timeUntilReset and a breakerName counts as an open circuit", async () => {
+  const clock = new FakeClock();
+  const delays: number[] = [];
+  const lookalikes: unknown[] = [
+    Object.assign(new Error("no name"), { timeUntilReset: 1e9 }),
+    Object.assign(new Error("name not a string"), { timeUntilReset: 1e9, breakerName: 7 }),
+    Object.assign(new Error("reset not a number"), { timeUntilReset: "1e9", breakerName: "b" }),
+    null,
+  ];
+  let n = 0;
+  const p = retry({
+    clock,
+    maxAttempts: 5,
+    initialDelay: 10,
+    maxDelay: 1000,
+    jitter: false,
+    logger: silent,
+    onRetry: (e) => delays.push(e.delay),
+  })(() => {
+    if (n < lookalikes.length) throw lookalikes[n++];
+    return "ok";
+  })();
+  await clock.tickAsync(10_000);
+  assert.equal(await p, "ok");
+  assert.deepEqual(delays, [10, 20, 40, 80]);
+});

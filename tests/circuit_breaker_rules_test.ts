@@ -732,3 +732,117 @@ test("breaker isolate: a store outage does not end an isolation", async () => {
   assert.equal(b.state, "open");
   await assert.rejects(b.execute(ok), (e: CircuitOpenError) => e.isolated);
 });
+
+test("breaker trials: a purged trial that settles late does not free a permit another trial holds", async () => {
+  const { b, clock } = setup({ failureThreshold: 1, halfOpenMaxCalls: 1 });
+  await assert.rejects(b.execute(boom));
+  clock.tick(1000);
+  const old = deferred<string>();
+  const first = b.execute(() => old.promise);
+  clock.tick(1001);
+  const live = deferred<string>();
+  const second = b.execute(() => live.promise); // the first one's permit, dropped from the clock
+  old.resolve("late");
+  await first;
+  assert.equal(b.getStats().halfOpenInFlight, 1);
+  await assert.rejects(b.execute(ok), CircuitOpenError); // the second still holds it
+  live.resolve("ok");
+  await second;
+  assert.equal(b.state, "closed");
+});
+
+test("breaker trials: a late trial cancelled by its caller or excluded is no failure in the totals", async () => {
+  class Ignored extends Error {}
+  const { b, clock } = setup({ failureThreshold: 1, excludedErrors: [Ignored] });
+  await assert.rejects(b.execute(boom));
+  clock.tick(1000);
+  const gate = deferred<string>();
+  const trial = b.execute(() => gate.promise);
+  clock.tick(1001);
+  gate.reject(new Ignored());
+  await assert.rejects(trial, Ignored);
+  const s = b.getStats();
+  assert.deepEqual([s.totalFailures, s.totalSuccesses, s.lateResults], [1, 0, 1]);
+});
+
+test("breaker registry: plain data by content, other objects by identity, null and odd values named", () => {
+  clearCircuitBreakers();
+  const base = { name: "cmp", logger: silent, storeOptions: { timeout: 100, batchSize: 5 } };
+  const a = circuitBreaker(base);
+  const conflict = (o: Record<string, unknown>) => {
+    try {
+      circuitBreaker({ ...base, ...o } as never);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "same breaker";
+  };
+  // A null-prototype object with the same content is the same data.
+  const bare = Object.assign(Object.create(null), { timeout: 100, batchSize: 5 });
+  assert.equal(conflict({ storeOptions: bare }), "same breaker");
+  assert.equal(circuitBreaker({ ...base, storeOptions: bare }), a);
+  assert.match(conflict({ storeOptions: { timeout: 100 } }), /storeOptions: a different object/);
+  assert.match(
+    conflict({ storeOptions: { timeout: 100, batchSize: 5, retryInterval: 1 } }),
+    /storeOptions/,
+  );
+  assert.match(conflict({ storeOptions: { timeout: 100, batchSize: 6 } }), /storeOptions/);
+  assert.match(conflict({ storeOptions: null }), /storeOptions: an object vs null/);
+  // Instances are compared by identity, even with the same (no) own properties.
+  class Quiet {
+    info() {}
+    warn() {}
+    error() {}
+  }
+  const q = new Quiet();
+  circuitBreaker({ name: "inst", logger: q });
+  assert.equal(circuitBreaker({ name: "inst", logger: q }).name, "inst");
+  assert.throws(
+    () => circuitBreaker({ name: "inst", logger: new Quiet() }),
+    /logger: a different object/,
+  );
+  // A plain object is not the same as an instance with the same own functions.
+  const fns = { info() {}, warn() {}, error() {} };
+  circuitBreaker({ name: "plain", logger: { ...fns } });
+  const inst = Object.assign(new Quiet(), fns);
+  assert.throws(
+    () => circuitBreaker({ name: "plain", logger: inst }),
+    /logger: a different object/,
+  );
+  // Values are shown as written: a string is quoted, same-named classes are listed.
+  circuitBreaker({ name: "vals", failureThreshold: 5, excludedErrors: [RangeError] });
+  assert.throws(
+    () =>
+      circuitBreaker({
+        name: "vals",
+        failureThreshold: "5" as never,
+        excludedErrors: [RangeError],
+      }),
+    /failureThreshold: 5 vs "5"/,
+  );
+  const Other = Object.defineProperty(class extends Error {}, "name", { value: "RangeError" });
+  assert.throws(
+    () => circuitBreaker({ name: "vals", failureThreshold: 5, excludedErrors: [Other] }),
+    /excludedErrors: \[RangeError\] vs \[RangeError\]/,
+  );
+});
+
+test("breaker: with a store, getTimeUntilReset() is what is left of the shared open period", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const b = circuitBreaker({
+    name: "left",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1000,
+  });
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(300);
+  assert.equal(b.getTimeUntilReset(), 700);
+  assert.equal(b.getStats().timeUntilReset, 700);
+  assert.equal(b.state, "open");
+});

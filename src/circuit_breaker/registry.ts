@@ -38,6 +38,8 @@ const show = (v: unknown): string =>
     ? "a function"
     : typeof v === "object" && v !== null
     ? "an object"
+    : typeof v === "string"
+    ? JSON.stringify(v)
     : String(v);
 
 /** The options (every one but `name`, from the option table) that differ. */
@@ -47,7 +49,7 @@ export function differences(a: CircuitBreakerOptions, b: CircuitBreakerOptions):
     const x = a[k];
     const y = b[k];
     if (k === "name" || same(x, y)) continue;
-    const kind = typeof x === typeof y && !Array.isArray(x) && show(x) === show(y) && show(x);
+    const kind = !Array.isArray(x) && show(x) === show(y) && show(x);
     out.push(
       `${k}: ${
         kind ? `a different ${kind.slice(kind.indexOf(" ") + 1)}` : `${show(x)} vs ${show(y)}`

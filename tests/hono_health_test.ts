@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import {
   circuitBreaker,
+  type CircuitStore,
+  circuitStore,
   clearCircuitBreakers,
   HealthCheck,
   type Logger,
@@ -329,4 +331,36 @@ test("healthHandler: a hanging or failing store does not hang /health: bounded b
   const body = await (await pending).json();
   assert.equal(body.circuits.unread, 0);
   assert.equal(body.circuits.closed, 30);
+});
+
+test("healthHandler: a future-dated OPEN entry from a custom store shows no longer than the breaker keeps it", async () => {
+  clearCircuitBreakers();
+  const inner = new MemoryStore();
+  const opts = { failureThreshold: 1, resetTimeout: 10_000, storeKey: "skewed", logger: silent };
+  // One instance opens the route's circuit in the store.
+  const first = new Hono();
+  first.use("/api/*", routeCircuitBreaker({ ...opts, store: inner }));
+  first.get("/api/x", (c) => c.text("down", 500));
+  assert.equal((await first.request("/api/x")).status, 500);
+  await new Promise((r) => setTimeout(r, 0)); // the report reaches the store
+  assert.equal((await first.request("/api/x")).status, 503);
+  // Another instance reads it through a custom store whose clock runs a day ahead.
+  const skewed: CircuitStore = {
+    kind: "authoritative",
+    async sync(key, outcomes, config) {
+      const s = await inner.sync(key, outcomes, config);
+      return s && s.state === "open" ? { ...s, openedAt: Date.now() + 86_400_000 } : s;
+    },
+    acquire: (key, config) => inner.acquire!(key, config),
+  };
+  const h = new HealthCheck();
+  const a = new Hono();
+  a.use("/api/*", routeCircuitBreaker({ ...opts, store: circuitStore(skewed) }));
+  a.get("/api/x", (c) => c.text("ok"));
+  a.get("/health", healthHandler(h, { breakers: true, app: a }));
+  const body = await (await a.request("/health")).json();
+  const open = body.checks.find((c: { details: { state?: string } }) => c.details.state === "open");
+  assert.ok(open, JSON.stringify(body));
+  // resetTimeout plus the stated skew allowance (min(resetTimeout, 5 s)), not a day.
+  assert.ok(open.details.timeUntilReset <= 15_000, JSON.stringify(open));
 });

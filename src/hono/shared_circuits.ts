@@ -3,7 +3,7 @@
 // cached read per circuit, a bounded number of reads per health request.
 import { CircuitState } from "../circuit_state.ts";
 import type { Clock } from "../clock.ts";
-import { parseSharedState, type SharedState } from "../store.ts";
+import { boundSharedState, parseSharedState, type SharedState } from "../store.ts";
 import type { CircuitBreaker } from "../circuit_breaker.ts";
 import type { RouteGroup } from "./circuit_breaker.ts";
 
@@ -59,7 +59,11 @@ async function read(
       Promise.resolve().then(() => sh.store.sync(`${sh.prefix}:${key}`, [], sh.config)),
       deadline,
     ]);
-    return s === undefined ? undefined : parseSharedState(s);
+    // Bounded like every state the breaker reads: a future-dated entry (clock skew,
+    // a custom store) shows OPEN no longer than the breaker itself would keep it.
+    return s === undefined
+      ? undefined
+      : boundSharedState(parseSharedState(s), sh.config, clock.wallNow());
   } finally {
     clock.clearTimeout(timer);
   }

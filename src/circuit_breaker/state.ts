@@ -296,7 +296,8 @@ export class Breaker {
     if (gen === this.gen && this.plain) {
       this.totalSuccesses++;
       this.successes++;
-      const why = this.strategy.success(this.timed ? this.clock.now() : 0);
+      // A time window counts by wall time: Date.now() costs less than performance.now().
+      const why = this.strategy.success(this.timed ? this.clock.wallNow() : 0);
       if (why !== undefined) this.transition(CircuitState.OPEN, why);
       return v;
     }
@@ -408,8 +409,9 @@ export class Breaker {
     const failed = outcome === "failure";
     if (!failed) this.successes++;
     let now = 0;
-    if (this.timed || this.slowAfter !== Infinity) now = this.clock.now();
-    const slow = now - t0 >= this.slowAfter;
+    // Slow calls are timed by the monotonic clock; a time window counts by wall time.
+    const slow = this.slowAfter !== Infinity && this.clock.now() - t0 >= this.slowAfter;
+    if (this.timed) now = this.clock.wallNow();
     if (half) {
       const verdict = this.strategy.trial(failed, slow, this.halfOpenMax);
       if (verdict === REOPEN) this.transition(CircuitState.OPEN, "half_open_failure");
@@ -455,7 +457,7 @@ export class Breaker {
     const now = this.clock.now();
     const v = this.isolated ? undefined : this.link?.view;
     // With an authoritative store, the shared window of every instance's calls.
-    const w = v ? this.link!.windowStats() : this.strategy.window(now);
+    const w = v ? this.link!.windowStats() : this.strategy.window(this.clock.wallNow());
     return {
       name: this.name,
       state: this.viewState(now),

@@ -77,7 +77,9 @@ export interface CircuitBreakerOptions {
    * Time window: the rate is over the calls that ended in the last this many
    * ms, counted in `windowBuckets` buckets (the current bucket and the ones
    * before it). Rotated from the clock as calls arrive (no timer): after an
-   * idle gap old calls no longer count. It reads the clock once per call.
+   * idle gap old calls no longer count. It reads the wall clock
+   * (`clock.wallNow()`, `Date.now()`) once per call: a clock stepped back
+   * counts into the newest bucket, one stepped forward ages the window.
    * No default (see `windowCalls`).
    */
   windowDuration?: number;

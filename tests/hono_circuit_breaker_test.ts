@@ -12,8 +12,10 @@ import {
 } from "../mod.ts";
 import {
   defaultIsFailureResult,
+  type ResilienceEnv,
   type RouteCircuitBreaker,
   routeCircuitBreaker,
+  routeTimeout,
 } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { deferred, test } from "./_harness.ts";
@@ -342,7 +344,7 @@ test("routeCircuitBreaker: a key the store cannot hold is served without a break
     sync: (k: string, o: readonly Outcome[], c: SharedConfig) => inner.sync(k, o, c),
     acquire: (k: string, c: SharedConfig) => inner.acquire(k, c),
     checkKey(k: string) {
-      if (k.length > 100) throw new RangeError(`store key is longer than 100 bytes`);
+      if (k.length > 50) throw new RangeError(`store key is longer than 50 bytes`);
     },
   });
   const warnings: string[] = [];
@@ -353,11 +355,88 @@ test("routeCircuitBreaker: a key the store cannot hold is served without a break
   }
   assert.equal(mw.breakers().length, 0);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0], /runs without a breaker \(RangeError: .*store key is longer than 100/);
+  assert.match(warnings[0], /runs without a breaker \(RangeError: .*store key is longer than 50/);
   assert.equal((await a.request("/k?k=short")).status, 200);
   assert.equal(mw.breakers().length, 1);
   assert.throws(
     () => routeCircuitBreaker({ store, storeKey: "p".repeat(120), logger }),
-    /longer than 100 bytes/,
+    /longer than 50 bytes/,
+  );
+});
+
+async function until(cond: () => boolean) {
+  for (let i = 0; i < 1_000 && !cond(); i++) await new Promise((r) => setTimeout(r, 0));
+  assert.ok(cond(), "condition not reached");
+}
+
+test("routeCircuitBreaker: clients that disconnect are not failures (unless countCallerAborts)", async () => {
+  for (const countCallerAborts of [false, true]) {
+    const mw = routeCircuitBreaker({
+      failureThreshold: 2,
+      resetTimeout: 60_000,
+      countCallerAborts,
+    });
+    const a = new Hono<ResilienceEnv>();
+    let started = 0;
+    a.get("/slow", mw, routeTimeout(5_000), async (c) => {
+      started++;
+      // An upstream call that ends when the route's signal aborts (the client left).
+      await new Promise((_, reject) => {
+        const s = c.var.signal;
+        s.addEventListener("abort", () => reject(s.reason));
+      });
+      return c.text("never");
+    });
+    a.onError((_e, c) => c.text("gone", 500));
+    for (let i = 0; i < 2; i++) {
+      const ctl = new AbortController();
+      const res = a.request(new Request("http://x/slow", { signal: ctl.signal }));
+      await until(() => started === i + 1);
+      await new Promise((r) => setTimeout(r, 15)); // past routeTimeout's 10 ms follow delay
+      ctl.abort(new Error("client went away"));
+      await Promise.resolve(res).catch(() => {});
+    }
+    const state = mw.breaker("GET /slow")!.state;
+    assert.equal(
+      state,
+      countCallerAborts ? "open" : "closed",
+      `countCallerAborts: ${countCallerAborts}`,
+    );
+  }
+});
+
+test("routeCircuitBreaker: keys from the request cannot forge log lines or grow without bound", async () => {
+  const lines: string[] = [];
+  const logger = {
+    info() {},
+    warn: (m: string) => lines.push(m),
+    error: (m: string) => lines.push(m),
+  };
+  const mw = routeCircuitBreaker({
+    failureThreshold: 1,
+    key: (c) => c.req.query("k") ?? "",
+    logger,
+  });
+  const a = new Hono();
+  a.get("/t", mw, (c) => c.text("down", 500));
+  await a.request(`/t?k=${encodeURIComponent("a\n[INFO] admin login ok")}`);
+  const big1 = "x".repeat(65_536) + "1";
+  const big2 = "x".repeat(65_536) + "2";
+  await a.request(`/t?k=${big1}`);
+  await a.request(`/t?k=${big2}`);
+  assert.ok(lines.length >= 3, lines.join("\n"));
+  for (const l of lines) {
+    assert.ok(!/[\n\r]/.test(l), `a log line was split: ${JSON.stringify(l)}`);
+    assert.ok(l.length < 300, `log line of ${l.length} chars`);
+  }
+  const names = mw.breakers().map((b) => b.name);
+  assert.equal(names.length, 3, "distinct long keys stay distinct");
+  assert.ok(names.every((n) => n.length < 120), names.join(", "));
+  assert.equal(mw.breaker("plain")?.name, undefined);
+  await a.request("/t?k=plain");
+  assert.equal(
+    mw.breaker("plain")?.name,
+    "route:plain",
+    "short printable keys are kept as they are",
   );
 });

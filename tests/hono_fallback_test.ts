@@ -190,6 +190,9 @@ test("routeFallback lastGood is private by default: user B never gets user A's b
       { "cache-control": "private" },
       { "cache-control": "max-age=60, No-Store" },
       { "cache-control": 'private="x-user"' },
+      { "cache-control": "no-cache" },
+      { "cache-control": "max-age=60, must-revalidate" },
+      { pragma: "no-cache" },
       { vary: "*" },
     ]
   ) {
@@ -214,6 +217,12 @@ test("routeFallback lastGood is private by default: user B never gets user A's b
       new Request("http://localhost/x", {
         headers: { authorization: "Bearer bob" },
       }),
+    )).status,
+    500,
+  );
+  assert.equal(
+    (await pub.app.request(
+      new Request("http://localhost/x", { headers: { "proxy-authorization": "Basic Ym9i" } }),
     )).status,
     500,
   );

@@ -9,7 +9,7 @@ import {
 } from "../circuit_breaker.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { CircuitOpenError } from "../errors.ts";
+import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
 import { getDefaultLogger } from "../logger.ts";
 import type { CircuitStore, SharedConfig } from "../store.ts";
 import {
@@ -35,6 +35,7 @@ export interface RouteCircuitBreakerOptions extends
     | "slowCallDuration"
     | "slowCallRateThreshold"
     | "maxResetTimeout"
+    | "countCallerAborts"
     | "resetTimeout"
     | "halfOpenMaxCalls"
     | "onStateChange"
@@ -122,6 +123,7 @@ const NAMES = optionNames<RouteCircuitBreakerOptions>({
   slowCallDuration: 1,
   slowCallRateThreshold: 1,
   maxResetTimeout: 1,
+  countCallerAborts: 1,
   resetTimeout: 1,
   halfOpenMaxCalls: 1,
   onStateChange: 1,
@@ -196,6 +198,44 @@ export function circuitOpenResponse(error: CircuitOpenError): Response {
 
 /** Thrown inside the breaker to record a failing response; never escapes. Built once. */
 const FAILED_RESPONSE = { failedResponse: true };
+/**
+ * Thrown inside the breaker instead when the request failed because its client
+ * went away: excluded (`isFailure`), so it counts as neither failure nor success.
+ */
+const CLIENT_GONE = { clientGone: true };
+const notClientGone = (e: unknown) => e !== CLIENT_GONE;
+
+/**
+ * Whether the client of `c` has gone: the request's signal aborted, or the
+ * route's `c.var.signal` aborted for a reason other than a deadline (a route
+ * timeout follows the client's signal). Read on the failure path only: reading
+ * the request's signal costs an `AbortController` on some servers.
+ */
+/** Keys longer than this (or with control characters) are shortened (see {@linkcode safeKey}). */
+const MAX_KEY = 200;
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * A per-key breaker's key as it may appear in names, logs, `/health` and store
+ * keys: unchanged when short and printable; otherwise its first 64 characters
+ * with control characters replaced, plus a hash of the whole key (so distinct
+ * keys stay distinct). A key taken from a request can then neither forge log
+ * lines nor make one breaker's name megabytes long.
+ */
+export function safeKey(k: string): string {
+  UNPRINTABLE.lastIndex = 0;
+  if (k.length <= MAX_KEY && !UNPRINTABLE.test(k)) return k;
+  let h = 0x811c9dc5; // FNV-1a, 32 bits
+  for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
+  return `${k.slice(0, 64).replace(UNPRINTABLE, "?")}…#${(h >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+function clientGone(c: Context): boolean {
+  if (c.req.raw.signal?.aborted) return true;
+  const s = c.get("signal") as AbortSignal | undefined;
+  return s?.aborted === true && !(s.reason instanceof ResilienceTimeoutError);
+}
 type Guarded = (c: Context, next: Next) => Promise<void>;
 interface Guard {
   breaker: CircuitBreaker;
@@ -547,9 +587,13 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
   circuitBreaker({ ...breakerOptions, ...(options.store ? { storeKey: `${prefix}:setup` } : {}) });
   if (options.store) claim(options.store, prefix, options);
 
+  const countAborts = breakerOptions.countCallerAborts === true;
   const guard = async (c: Context, next: Next) => {
     await next();
-    if (isFailureResult(c.res, c.error)) throw FAILED_RESPONSE;
+    if (isFailureResult(c.res, c.error)) {
+      // The client's own cancellation is not a failure of the route (unless counted).
+      throw !countAborts && clientGone(c) ? CLIENT_GONE : FAILED_RESPONSE;
+    }
   };
   const make = (k: string): Guard => {
     // Not registered: each middleware holds its own breakers. An unnamed breaker takes
@@ -557,13 +601,17 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
     const label = `${name}:${k}`;
     const breaker = circuitBreaker({
       ...breakerOptions,
+      isFailure: notClientGone,
       ...(options.store ? { storeKey: `${prefix}:${k}` } : {}),
     });
     const fn = { [label]: (c: Context, n: Next) => guard(c, n) }[label];
     return { breaker, run: breaker(fn) };
   };
   const group = new RouteGroup(name, options, make);
-  const keyOf = key ?? ((c: Context) => `${c.req.method} ${routePath(c, -1)}`);
+  // A user's key comes from the request: bounded and printable before it names a breaker.
+  const keyOf = key
+    ? (c: Context) => safeKey(key(c))
+    : (c: Context) => `${c.req.method} ${routePath(c, -1)}`;
   (group as unknown as { run: MiddlewareHandler }).run = async (c, next) => {
     const g = group.get(keyOf(c), c);
     if (!g) return await next();
@@ -571,7 +619,8 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
       await g.run(c, next);
     } catch (e) {
       if (group.shared) waitUntil(c, g.breaker.flush());
-      if (e === FAILED_RESPONSE) return; // the failing response goes out as it is
+      // The failing response goes out as it is (to a client that may have gone).
+      if (e === FAILED_RESPONSE || e === CLIENT_GONE) return;
       if (e instanceof CircuitOpenError) {
         return fallback ? await fallback(c, e) : circuitOpenResponse(e);
       }

@@ -31,9 +31,13 @@ export interface RouteFallbackOptions {
    * `true` uses the defaults (key: the URL, 100 entries).
    *
    * Kept like a shared HTTP cache keeps responses (RFC 9111): never one with
-   * `Set-Cookie`, `Cache-Control: private` or `no-store`, or `Vary: *`; never
-   * for or to a request carrying `Authorization` or `Cookie` (unless
-   * `credentialed`); `Vary` is honoured; hop-by-hop headers are not kept.
+   * `Set-Cookie`, `Cache-Control: private`, `no-store`, `no-cache`,
+   * `must-revalidate` or `proxy-revalidate`, `Pragma: no-cache`, or `Vary: *`;
+   * never for or to a request carrying `Authorization`, `Proxy-Authorization`
+   * or `Cookie` (unless `credentialed`); `Vary` is honoured; hop-by-hop
+   * headers are not kept. Credentials in other headers (an `X-Api-Key`) are
+   * not known to be credentials: mark such responses `private`, or put the
+   * caller's identity in `key`.
    */
   lastGood?: boolean | {
     /** Cache key. Default: the request URL. */
@@ -168,8 +172,11 @@ function keepable(res: Response): string[] | undefined {
   if (h.has("set-cookie")) return undefined;
   for (const d of list(h.get("cache-control"))) {
     const name = d.split("=", 1)[0].trim();
-    if (name === "no-store" || name === "private") return undefined;
+    // no-cache and must-revalidate: never reused without asking the origin, which failed.
+    if (name === "no-store" || name === "private" || name === "no-cache") return undefined;
+    if (name === "must-revalidate" || name === "proxy-revalidate") return undefined;
   }
+  if (list(h.get("pragma")).includes("no-cache")) return undefined;
   const vary = list(h.get("vary"));
   return vary.includes("*") ? undefined : vary;
 }
@@ -183,7 +190,8 @@ function keptHeaders(res: Response): [string, string][] {
 }
 
 const credentialed = (req: Request) =>
-  req.headers.has("authorization") || req.headers.has("cookie");
+  req.headers.has("authorization") || req.headers.has("cookie") ||
+  req.headers.has("proxy-authorization");
 
 /**
  * Clears what the failed route left in the context, so a fallback built with

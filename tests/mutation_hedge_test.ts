@@ -38,10 +38,14 @@ test("hedge: the losers' abort reason names the policy, else the operation", asy
     const clock = new FakeClock();
     const h = hedge({ delay: 10, clock, ...(name ? { name } : {}) });
     const signals: AbortSignal[] = [];
-    const p = h(function lookup() {
-      signals.push(currentContext()!.signal);
-      return signals.length === 2 ? Promise.resolve("won") : new Promise<never>(() => {});
-    })();
+    // A method keeps its name through bundling (a named function may be renamed).
+    const api = {
+      lookup() {
+        signals.push(currentContext()!.signal);
+        return signals.length === 2 ? Promise.resolve("won") : new Promise<never>(() => {});
+      },
+    };
+    const p = h(api.lookup)();
     await clock.tickAsync(10);
     assert.equal(await p, "won");
     const reason = signals[0].reason;

@@ -309,3 +309,11 @@ test("retry: only an error with a numeric timeUntilReset and a breakerName count
   assert.equal(await p, "ok");
   assert.deepEqual(delays, [10, 20, 40, 80]);
 });
+
+test("retry: a budget must have both tryRetry and recordAttempt", () => {
+  const message = "retry: option 'budget' must be a RetryBudget (see retryBudget())";
+  for (const bad of [null, 5, {}, { tryRetry: () => true }, { recordAttempt: () => {} }]) {
+    assert.throws(() => retry({ budget: bad as never }), { name: "TypeError", message });
+  }
+  assert.equal(typeof retry({ budget: retryBudget() }), "function");
+});

@@ -15,9 +15,13 @@ function dataLogger(): Logger & { warns: [string, Record<string, unknown> | unde
 test("timeout: the warning carries the operation and the deadline as data", async () => {
   const clock = new FakeClock();
   const log = dataLogger();
-  const lookup = timeout(250, { clock, logger: log })(function lookup(_key: string) {
-    return new Promise<string>(() => {});
-  });
+  // A method keeps its name through bundling (a named function may be renamed).
+  const api = {
+    lookup(_key: string) {
+      return new Promise<string>(() => {});
+    },
+  };
+  const lookup = timeout(250, { clock, logger: log })(api.lookup);
   const p = lookup("k").catch((e) => e);
   await clock.tickAsync(250);
   assert.ok(await p instanceof ResilienceTimeoutError);

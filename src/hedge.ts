@@ -182,9 +182,11 @@ class Hedging {
  * all of them as its `cause` (when it had none).
  *
  * **Only for idempotent work** (reads, GET/HEAD, or writes with an idempotency
- * key): the upstream may see the same request more than once. Put it inside
- * a circuit breaker, so that each hedged attempt is not a breaker call of its
- * own, and under a total timeout.
+ * key): the upstream may see the same request more than once. Put it outside
+ * the circuit breaker and under a total timeout (Polly's order: total timeout
+ * → retry → hedge → breaker → attempt timeout): each hedged attempt is then a
+ * breaker call of its own, so an open breaker refuses hedges and a half-open
+ * one lets no more than `halfOpenMaxCalls` of them through.
  *
  * No timer of its own: the delay uses the shared deadline scheduler, and it
  * is cancelled when the call settles first.

@@ -135,17 +135,42 @@ test("hedge: the caller's abort rejects at once and aborts every attempt; before
   assert.equal(ran, false);
 });
 
-test("hedge: inside a breaker the hedged attempts are one breaker call", async () => {
+test("hedge: outside a half-open breaker, hedged attempts never exceed its trial limit", async () => {
   const clock = new FakeClock();
-  const breaker = circuitBreaker({ failureThreshold: 5, clock, logger: silent });
-  let n = 0;
-  const e = await compose(breaker, hedge({ delay: 10, maxHedges: 2, clock })).execute(() => {
-    n++;
-    throw new Error(`attempt ${n}`);
-  }).catch((e) => e);
-  assert.equal(e.message, "attempt 3");
-  assert.equal(n, 3);
-  assert.equal(breaker.getStats().totalFailures, 1);
+  const breaker = circuitBreaker({
+    failureThreshold: 1,
+    resetTimeout: 50,
+    halfOpenMaxCalls: 1,
+    clock,
+    logger: silent,
+  });
+  await breaker.execute(() => Promise.reject(new Error("down"))).catch(() => {});
+  await clock.tickAsync(50); // due to half-open: one trial allowed
+  const { started, work } = attempts();
+  const p = compose(hedge({ delay: 10, maxHedges: 3, clock }), breaker).execute(work);
+  await clock.tickAsync(100);
+  assert.equal(started.length, 1, "the hedges met the half-open limit: refused, not sent");
+  started[0].d.resolve("trial ok");
+  assert.equal(await p, "trial ok");
+  await clock.tickAsync(0);
+  assert.equal(breaker.getStats().totalSuccesses, 1);
+});
+
+test("hedge: outside a breaker, each hedged attempt is a breaker call; losers count as nothing", async () => {
+  const clock = new FakeClock();
+  const breaker = circuitBreaker({ failureThreshold: 2, clock, logger: silent });
+  const { started, work } = attempts();
+  const p = compose(hedge({ delay: 10, maxHedges: 2, clock }), breaker).execute(work);
+  await clock.tickAsync(20);
+  assert.equal(started.length, 3);
+  started[2].d.resolve("third wins");
+  assert.equal(await p, "third wins");
+  await clock.tickAsync(0);
+  assert.deepEqual(
+    [breaker.getStats().totalSuccesses, breaker.getStats().totalFailures, breaker.state],
+    [1, 0, "closed"],
+    "the aborted losers are the caller's cancellation: not failures",
+  );
 });
 
 test("hedge: under a timeout every attempt is aborted at the deadline", async () => {

@@ -79,18 +79,18 @@ test("resilientFetch({ hedge }): a fast answer sends no hedge", async () => {
 
 test("resilientFetch({ hedge }): refused for methods other than GET and HEAD; options checked", async () => {
   for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
-    assert.throws(
-      () => resilientFetch("http://upstream.test/x", { method, hedge: { delay: 10 } }),
+    await assert.rejects(
+      resilientFetch("http://upstream.test/x", { method, hedge: { delay: 10 } }),
       /option 'hedge' is for GET and HEAD only/,
       method,
     );
   }
-  assert.throws(
-    () => resilientFetch("http://upstream.test/x", { hedge: { delay: 0 } }),
+  await assert.rejects(
+    resilientFetch("http://upstream.test/x", { hedge: { delay: 0 } }),
     /hedge: option 'delay'/,
   );
-  assert.throws(
-    () => resilientFetch("http://upstream.test/x", { hedge: { delay: 5, maxhedges: 2 } as never }),
+  await assert.rejects(
+    resilientFetch("http://upstream.test/x", { hedge: { delay: 5, maxhedges: 2 } as never }),
     /unknown option 'maxhedges'/,
   );
 });
@@ -163,9 +163,41 @@ test("resilientFetch({ breaker }): a recovering upstream gets at most halfOpenMa
   assert.ok(outcomes.every((o) => o === 200 || o === "UpstreamCircuitOpenError"), String(outcomes));
 });
 
-test("resilientFetch({ breaker }): refused unless it is a breaker", () => {
-  assert.throws(
-    () => resilientFetch("http://upstream.test/x", { breaker: {} as never }),
+test("resilientFetch({ breaker }): refused unless it is a breaker (a rejected promise, like fetch)", async () => {
+  await assert.rejects(
+    resilientFetch("http://upstream.test/x", { breaker: {} as never }),
     /option 'breaker' must be a circuit breaker/,
   );
+});
+
+test("resilientFetch({ breaker, hedge }): a half-open breaker bounds hedged requests to its trial limit", async () => {
+  const clock = new FakeClock();
+  const breaker = circuitBreaker({
+    failureThreshold: 1,
+    resetTimeout: 50,
+    halfOpenMaxCalls: 1,
+    clock,
+    logger: silent,
+  });
+  breaker.open();
+  await clock.tickAsync(50);
+  let inflight = 0;
+  let most = 0;
+  const gates: (() => void)[] = [];
+  const up = scripted(() => {
+    most = Math.max(most, ++inflight);
+    return new Promise<Response>((r) => gates.push(() => (inflight--, r(new Response("ok")))));
+  });
+  const p = resilientFetch("http://upstream.test/x", {
+    fetch: up.fetch,
+    breaker,
+    hedge: { delay: 10, maxHedges: 3 },
+    maxAttempts: 1,
+    clock,
+    logger: silent,
+  });
+  await clock.tickAsync(100);
+  assert.equal(most, 1, "one trial allowed: one request at a time");
+  gates.forEach((g) => g());
+  assert.equal((await p).status, 200);
 });

@@ -54,7 +54,9 @@ export interface ResilientFetchOptions {
    * an attempt has no response after `delay` ms, another request is sent in
    * parallel (up to `maxHedges` extra, default 1); the first response wins,
    * whatever its status, and the others are aborted. Each hedged request has
-   * its own `attemptTimeout`; a retry starts a new hedged group.
+   * its own `attemptTimeout` and is a call of the `breaker` of its own (so a
+   * half-open breaker's `halfOpenMaxCalls` bounds hedged requests too); a
+   * retry starts a new hedged group.
    */
   hedge?: { delay: number; maxHedges?: number };
   /**
@@ -225,6 +227,18 @@ export function resilientFetch(
   input: RequestInfo | URL,
   init: RequestInit & ResilientFetchOptions = {},
 ): Promise<Response> {
+  // Like fetch, every problem (bad options included) is a rejected promise, never a throw.
+  try {
+    return run(input, init);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function run(
+  input: RequestInfo | URL,
+  init: RequestInit & ResilientFetchOptions,
+): Promise<Response> {
   const W = "resilientFetch";
   checkObject(W, "init", init);
   checkKnownOptions(W, init, INIT_NAMES);
@@ -303,8 +317,10 @@ export function resilientFetch(
         onRetry?.(event);
       },
     }),
-    ...(breaker ? [breaker] : []),
+    // Hedging outside the breaker (Polly's order): each hedged request is a breaker call of
+    // its own, so a half-open breaker's trial limit bounds the hedged requests too.
     ...(hedged ? [hedged] : []),
+    ...(breaker ? [breaker] : []),
     timeout(perAttempt, { name: `${name} (attempt)`, logger, clock }),
   );
   let attempt = 0;

@@ -6,6 +6,7 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
+import { CircuitOpenError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import type { RetryBudget } from "./retry_budget.ts";
@@ -68,10 +69,10 @@ export interface RetryOptions {
   /** Randomisation of delays. Default `true` (±25%). */
   jitter?: JitterStrategy;
   /**
-   * Which errors are retried: error classes or a predicate. Default: every
-   * error. Others are thrown at once.
+   * Which errors are retried: error classes (an array, or one class) or a
+   * predicate. Default: every error. Others are thrown at once.
    */
-  retryOn?: readonly ErrorClass[] | ((error: unknown) => boolean);
+  retryOn?: readonly ErrorClass[] | ErrorClass | ((error: unknown) => boolean);
   /**
    * Retry when the function *returns* a value for which this is true (e.g. a
    * `Response` with status 503). After the last attempt that value is returned.
@@ -129,10 +130,10 @@ export function backoffDelay(
   r: number,
 ): number {
   const cap = b.maxDelay;
-  const base = Math.min(
-    b.initialDelay * Math.pow(b.backoffFactor, failed - 1),
-    cap,
-  );
+  // 0 × Infinity would be NaN: a zero initial delay stays zero however far the factor grows.
+  const base = b.initialDelay === 0
+    ? 0
+    : Math.min(b.initialDelay * Math.pow(b.backoffFactor, failed - 1), cap);
   let d: number;
   switch (b.jitter) {
     case "none":
@@ -182,8 +183,15 @@ const RETRY_OPTIONS = optionNames<RetryOptions>({
  * the last error itself is thrown (same identity, no wrapper). Each failed
  * attempt's context signal is aborted, so work it left running is cancelled.
  *
+ * A {@linkcode CircuitOpenError} (a breaker inside this retry rejected the
+ * attempt without running it) is never retried blindly: retry waits its
+ * `timeUntilReset` (or the backoff delay, whichever is longer) when that fits
+ * within `maxDelay`, and otherwise throws it at once. Delays are always
+ * finite: `initialDelay: 0` gives 0 whatever the factor and attempt number.
+ *
  * Logs (seed wording): warn `Attempt i/N failed for NAME: E. Retrying in
- * D.DDs`, error `All N retries failed for NAME: E`.
+ * D.DDs`, error `All N retries failed for NAME: E` (with `maxAttempts: 1`:
+ * `No retries for NAME after 1 failure: E`).
  *
  * @example Wrapper, decorator and execute
  * ```ts
@@ -278,7 +286,9 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         if (!shouldRetry(error) || parent?.aborted) throw error;
         if (attempt >= maxAttempts) {
           (logger ?? getDefaultLogger()).error(
-            `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
+            maxAttempts === 1
+              ? `No retries for ${label} after 1 failure: ${describe(error)}`
+              : `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
             { name: label, attempts: attempt, error },
           );
           throw error;
@@ -301,6 +311,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         if (typeof hint === "number" && hint >= 0 && Number.isFinite(hint)) {
           delay = Math.min(hint, b.maxDelay);
         }
+      }
+      if (failed && error instanceof CircuitOpenError) {
+        // Never retry an open circuit blindly: wait until it lets a trial through, if that
+        // fits within maxDelay; otherwise give up now (waiting longer is the caller's choice).
+        const wait = error.timeUntilReset;
+        if (!(wait <= b.maxDelay)) throw error;
+        if (wait > delay) delay = wait;
       }
       previous = delay;
       const event: RetryEvent = failed

@@ -135,3 +135,110 @@ test("compose: wrapped functions keep their name, so every layer logs the operat
   await assert.rejects(f());
   assert.ok(log.lines.every((l) => l.includes("loadProfile")), log.lines.join("\n"));
 });
+
+test("retry does not hammer an open circuit: it stops when the reset is beyond maxDelay", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const b = circuitBreaker({ name: "hammer", resetTimeout: 60_000, clock, logger: silent });
+  b.open();
+  let calls = 0;
+  const retries: number[] = [];
+  const f = retry({
+    maxAttempts: 5,
+    initialDelay: 10,
+    maxDelay: 1000,
+    clock,
+    logger: silent,
+    onRetry: (e) => retries.push(e.delay),
+  })(b(() => calls++));
+  const err = await f().catch((e) => e);
+  assert.ok(err instanceof CircuitOpenError);
+  assert.equal(err.timeUntilReset, 60_000);
+  assert.equal(b.getStats().totalRejections, 1); // one breaker call, not five
+  assert.deepEqual(retries, []);
+  assert.equal(calls, 0);
+  assert.equal(clock.pending, 0);
+});
+
+test("retry waits out CircuitOpenError.timeUntilReset when it fits within maxDelay", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const b = circuitBreaker({ name: "wait", resetTimeout: 1000, clock, logger: silent });
+  b.open();
+  let calls = 0;
+  const retries: number[] = [];
+  const f = retry({
+    maxAttempts: 3,
+    initialDelay: 10,
+    maxDelay: 2000,
+    jitter: false,
+    clock,
+    logger: silent,
+    onRetry: (e) => retries.push(e.delay),
+  })(b(() => ++calls));
+  const p = f();
+  await clock.tickAsync(999);
+  assert.equal(calls, 0);
+  assert.deepEqual(retries, [1000]);
+  await clock.tickAsync(1);
+  assert.equal(await p, 1); // the trial call, once the circuit half-opened
+  assert.equal(b.getStats().totalRejections, 1);
+});
+
+test("compose (recommended order): a recovering upstream sees at most halfOpenMaxCalls calls per trial period", async () => {
+  for (const order of ["recommended", "retry inside breaker"] as const) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    let upstream = 0;
+    const breaker = circuitBreaker({
+      name: `order ${order}`,
+      failureThreshold: 1,
+      resetTimeout: 1000,
+      halfOpenMaxCalls: 3,
+      clock,
+      logger: silent,
+    });
+    const r = retry({
+      maxAttempts: 3,
+      initialDelay: 100,
+      maxDelay: 500,
+      jitter: false,
+      clock,
+      logger: silent,
+    });
+    const total = timeout(60_000, { clock, logger: silent });
+    const attempt = timeout(1000, { clock, logger: silent });
+    const policy = order === "recommended"
+      ? compose(total, r, breaker, attempt)
+      : compose(breaker, r, attempt);
+    const call = policy(async () => {
+      upstream++;
+      await Promise.resolve();
+      throw new Error("still down");
+    });
+    breaker.open();
+    await clock.tickAsync(1000); // half-open: a trial period starts
+    let settled = 0;
+    const calls = Array.from({ length: 6 }, () =>
+      call().catch((e) => {
+        settled++;
+        return e;
+      }));
+    await clock.tickAsync(100);
+    if (order === "recommended") {
+      // Each attempt is one breaker call: 3 trials reach the upstream, they fail and re-open
+      // the circuit; every retry then meets a reset 900 ms away (> maxDelay) and stops.
+      assert.equal(upstream, 3);
+      assert.equal(settled, 6);
+      const errors = await Promise.all(calls);
+      assert.equal(errors.filter((e) => e instanceof CircuitOpenError).length, 6);
+      assert.ok(breaker.getStats().totalRejections <= 2 * 6);
+    } else {
+      // What the old recommendation gave: each trial permit runs a whole retry loop.
+      await clock.tickAsync(1000);
+      await Promise.all(calls);
+      assert.equal(upstream, 9); // halfOpenMaxCalls × maxAttempts
+    }
+    assert.equal(clock.pending, 0);
+  }
+});

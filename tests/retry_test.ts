@@ -306,3 +306,161 @@ test("retry: delayHint replaces the backoff delay, capped by maxDelay", async ()
   assert.equal(await f(), "ok");
   assert.deepEqual(delays, [3, 5, 0]);
 });
+
+const ALL_JITTERS = [true, false, "none", "proportional", "full", "equal", "decorrelated"] as const;
+
+test("retry: no delay is ever NaN or Infinity, in every jitter mode (onRetry and log)", async () => {
+  for (const jitter of ALL_JITTERS) {
+    for (
+      const [initialDelay, maxDelay, expect] of [
+        [0, 60_000, (d: number) => d === 0],
+        [1, 5_000, (d: number) => d >= 0 && d <= 5_000],
+      ] as const
+    ) {
+      const delays: number[] = [];
+      const log = recordingLogger();
+      const clock = new FakeClock();
+      const p = retry({
+        clock,
+        maxAttempts: 120, // 1000^119 overflows to Infinity
+        initialDelay,
+        maxDelay,
+        backoffFactor: 1000,
+        jitter,
+        random: () => 0.999,
+        logger: log,
+        onRetry: (e) => delays.push(e.delay),
+      }).execute(() => Promise.reject(new Error("down")));
+      const done = p.catch(() => {});
+      while (delays.length < 119) await clock.tickAsync(maxDelay);
+      await clock.tickAsync(maxDelay); // the last wait
+      await done;
+      const bad = delays.filter((d) => !Number.isFinite(d) || !expect(d));
+      assert.deepEqual(bad, [], `jitter ${jitter}, initialDelay ${initialDelay}`);
+      assert.ok(
+        log.lines.every((l) => !/NaN|Infinity/.test(l)),
+        `jitter ${jitter}: ${log.lines.find((l) => /NaN|Infinity/.test(l))}`,
+      );
+    }
+  }
+});
+
+test("retry: backoffDelay is finite for any attempt number, initialDelay 0 included", () => {
+  fc.assert(
+    fc.property(
+      BACKOFF,
+      fc.integer({ min: 1, max: 10_000 }),
+      fc.double({ min: 1, max: 1000, noNaN: true }),
+      (b, failed, backoffFactor) => {
+        const r: ResolvedBackoff = { ...b, backoffFactor, maxDelay: b.initialDelay + b.extra };
+        const d = backoffDelay(r, failed, Math.min(b.previous, r.maxDelay), b.r);
+        assert.ok(Number.isFinite(d) && d >= 0 && d <= r.maxDelay, `delay ${d}`);
+        if (b.initialDelay === 0 && r.jitter !== "decorrelated") assert.equal(d, 0);
+      },
+    ),
+    { numRuns: FC_RUNS },
+  );
+});
+
+test("retry: every jitter mode through retry() gives its own delays", async () => {
+  const expected: Record<string, number[]> = {
+    true: [87.5, 175, 350],
+    proportional: [87.5, 175, 350],
+    false: [100, 200, 400],
+    none: [100, 200, 400],
+    full: [25, 50, 100],
+    equal: [62.5, 125, 250],
+    // U[initialDelay, previous × 3]: 100 + (300 - 100) × 0.25, then from 150 × 3, …
+    decorrelated: [150, 187.5, 215.625],
+  };
+  for (const jitter of ALL_JITTERS) {
+    const delays: number[] = [];
+    const clock = new FakeClock();
+    const p = retry({
+      clock,
+      maxAttempts: 4,
+      initialDelay: 100,
+      jitter,
+      random: () => 0.25,
+      logger: silent,
+      onRetry: (e) => delays.push(e.delay),
+    }).execute(() => Promise.reject(new Error("x")));
+    const done = p.catch(() => {});
+    await clock.tickAsync(10_000);
+    await done;
+    assert.deepEqual(delays, expected[String(jitter)], `jitter ${jitter}`);
+  }
+});
+
+test("retry: decorrelated jitter grows from one delay to the next", async () => {
+  const delays: number[] = [];
+  const clock = new FakeClock();
+  const p = retry({
+    clock,
+    maxAttempts: 8,
+    initialDelay: 100,
+    maxDelay: 1e9,
+    jitter: "decorrelated",
+    random: () => 0.9,
+    logger: silent,
+    onRetry: (e) => delays.push(e.delay),
+  }).execute(() => Promise.reject(new Error("x")));
+  const done = p.catch(() => {});
+  while (delays.length < 7) await clock.tickAsync(1e6);
+  await done;
+  for (let i = 1; i < delays.length; i++) assert.ok(delays[i] > delays[i - 1], `${delays}`);
+  // Each is drawn from [100, previous × 3]: 100 + 0.9 × (3 × previous − 100).
+  for (let i = 1; i < delays.length; i++) {
+    assert.ok(Math.abs(delays[i] - (100 + 0.9 * (3 * delays[i - 1] - 100))) < 1e-6);
+  }
+  assert.ok(delays[6] > 50_000);
+});
+
+test("retry: negative, infinite, NaN and non-number delay hints are ignored", async () => {
+  const delays: number[] = [];
+  const hints: unknown[] = [-5, Infinity, NaN, "7", -Infinity];
+  let n = 0;
+  const f = retry({
+    initialDelay: 1,
+    maxAttempts: 6,
+    jitter: false,
+    logger: silent,
+    delayHint: () => hints[n - 1] as number,
+    onRetry: (e) => delays.push(e.delay),
+  })(() => {
+    if (++n < 6) throw new Error("x");
+    return "ok";
+  });
+  assert.equal(await f(), "ok");
+  assert.deepEqual(delays, [1, 2, 4, 8, 16]);
+});
+
+test("retry: the give-up message reads right for one attempt and keeps the seed's for more", async () => {
+  const one = recordingLogger();
+  await assert.rejects(
+    retry({ maxAttempts: 1, logger: one, name: "op" })(() => {
+      throw new Error("boom");
+    })(),
+    /boom/,
+  );
+  assert.deepEqual(one.lines, ["ERROR No retries for op after 1 failure: Error: boom"]);
+  const three = recordingLogger();
+  await assert.rejects(
+    retry({ maxAttempts: 3, initialDelay: 0, logger: three, name: "op" })(() => {
+      throw new Error("boom");
+    })(),
+    /boom/,
+  );
+  assert.equal(three.lines.at(-1), "ERROR All 3 retries failed for op: Error: boom");
+});
+
+test("retry: retryOn given one error class instead of an array works", async () => {
+  class Flaky extends Error {}
+  let n = 0;
+  const f = retry({ retryOn: Flaky, initialDelay: 0, logger: silent })(() => {
+    n++;
+    throw n === 1 ? new Flaky("again") : new TypeError("fatal");
+  });
+  await assert.rejects(f(), TypeError);
+  assert.equal(n, 2); // Flaky retried, TypeError thrown at once
+});

@@ -33,7 +33,7 @@ export {
   ResilienceTimeoutError,
 } from "./src/errors.ts";
 export { type Logger, setDefaultLogger } from "./src/logger.ts";
-export type { Policy } from "./src/policy.ts";
+export type { FallbackOf, Policy } from "./src/policy.ts";
 export type { ErrorClass } from "./src/validate.ts";
 export {
   type JitterStrategy,
@@ -68,6 +68,7 @@ export {
   fallback,
   type FallbackChainOptions,
   type FallbackOptions,
+  type FallbackValues,
 } from "./src/fallback.ts";
 export {
   type CheckFunction,

@@ -5,7 +5,7 @@
  */
 
 import { callIn, currentContext, type ResilienceContext, underSignal } from "./context.ts";
-import type { Policy } from "./policy.ts";
+import type { FallbackOf, Policy } from "./policy.ts";
 
 /**
  * Combines policies, **outermost first**: `compose(a, b, c)(fn)` is
@@ -33,7 +33,9 @@ import type { Policy } from "./policy.ts";
  * const reliableApiCall = resilient(() => fetch("https://api.example/data").then((r) => r.json()));
  * ```
  */
-export function compose(...policies: Policy[]): Policy {
+export function compose<P extends Policy<unknown>[]>(
+  ...policies: P
+): Policy<FallbackOf<P[number]>> {
   policies.forEach((p, i) => {
     if (typeof p !== "function" || typeof p.execute !== "function") {
       throw new TypeError(`compose: argument #${i + 1} is not a policy`);
@@ -61,6 +63,8 @@ export function compose(...policies: Policy[]): Policy {
     if (typeof fn !== "function") {
       return Promise.reject(new TypeError(`compose: execute expects a function, got ${typeof fn}`));
     }
+    // A caller that has already gone gets nothing run, in any layer.
+    if (signal?.aborted) return Promise.reject(signal.reason);
     // The innermost policy makes its scope current while starting this.
     const inner = wrap(function () {
       return fn(currentContext()!);
@@ -68,5 +72,5 @@ export function compose(...policies: Policy[]): Policy {
     return underSignal(signal, (root) => root ? callIn(root, inner, undefined, []) : inner());
   };
   Object.defineProperty(composed, "execute", { value: execute });
-  return composed as unknown as Policy;
+  return composed as unknown as Policy<FallbackOf<P[number]>>;
 }

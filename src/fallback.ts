@@ -8,7 +8,14 @@
 import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
-import { checkFunction, checkObject, checkString } from "./validate.ts";
+import {
+  checkKnownOptions,
+  checkObject,
+  checkString,
+  type ErrorClass,
+  errorMatcher,
+  optionNames,
+} from "./validate.ts";
 
 /** Options of {@linkcode fallback}. */
 export interface FallbackOptions<D = unknown> {
@@ -17,8 +24,11 @@ export interface FallbackOptions<D = unknown> {
    * `null` included: it is used when the key is present.
    */
   default?: D;
-  /** Which errors fall back (default: all). Others are thrown at once. */
-  shouldFallback?: (error: unknown) => boolean;
+  /**
+   * Which errors fall back: a predicate, or error classes (one or an array).
+   * Default: all. Others are thrown at once.
+   */
+  shouldFallback?: ((error: unknown) => boolean) | ErrorClass | readonly ErrorClass[];
   /** Name for log messages (default: the wrapped function's name). */
   name?: string;
   /** Where failures are logged (default: see `setDefaultLogger`). */
@@ -28,6 +38,32 @@ export interface FallbackOptions<D = unknown> {
 /** Any function, as accepted by {@linkcode fallback}. */
 export type AnyFunction = (...args: never[]) => unknown;
 type AnyFn = AnyFunction;
+
+/**
+ * What the arguments of {@linkcode fallback} can answer instead of the
+ * primary's result: each fallback function's (awaited) result, and the
+ * `default` when the options have one.
+ *
+ * @example
+ * ```ts
+ * import type { FallbackValues } from "edge-resilience";
+ *
+ * type T = FallbackValues<[() => Promise<string>, { default: null }]>; // string | null
+ * const t: T = null;
+ * ```
+ */
+export type FallbackValues<Items extends readonly unknown[]> = Items[number] extends infer I
+  ? I extends AnyFunction ? Awaited<ReturnType<I>>
+  : I extends { default?: infer D } ? ("default" extends keyof I ? D : never)
+  : never
+  : never;
+
+/** Options after validation: `shouldFallback` as a predicate. */
+interface Resolved {
+  default?: unknown;
+  shouldFallback?: (error: unknown) => boolean;
+  logger?: Logger;
+}
 
 /**
  * Tries `fns` in order with the same `this` and arguments; the first result
@@ -41,14 +77,15 @@ async function runChain(
   scope: Scope | undefined,
   thisArg: unknown,
   args: readonly unknown[],
-  opts: FallbackOptions,
+  opts: Resolved,
   label: string,
 ): Promise<unknown> {
   const errors: unknown[] = [];
   const first = primaryFailed ? -1 : 0;
   const total = fns.length - first;
   const failedWith = (e: unknown, i: number) => {
-    if (opts.shouldFallback && !opts.shouldFallback(e)) throw e;
+    // The caller gave up (or a policy above did): nobody is left to answer.
+    if (scope?.aborted || (opts.shouldFallback && !opts.shouldFallback(e))) throw e;
     errors.push(e);
     (opts.logger ?? getDefaultLogger()).warn(
       `Fallback '${label}': option ${i - first + 1}/${total} failed: ${String(e)}`,
@@ -56,6 +93,7 @@ async function runChain(
     );
   };
   if (primaryFailed) failedWith(primaryError, -1);
+  else if (scope?.aborted) throw scope.reason;
   for (let i = 0; i < fns.length; i++) {
     try {
       return await callIn(scope, fns[i], thisArg, args === WITH_CONTEXT ? [] : args);
@@ -78,15 +116,22 @@ async function runChain(
   throw last;
 }
 
+const FALLBACK_OPTIONS = optionNames<FallbackOptions>({
+  default: 1,
+  shouldFallback: 1,
+  name: 1,
+  logger: 1,
+});
+
 function splitArgs(
   where: string,
   items: unknown[],
-): [AnyFn[], FallbackOptions] {
-  let opts: FallbackOptions = {};
+): [AnyFn[], Resolved & { name?: string }] {
+  let given: FallbackOptions = {};
   const last = items[items.length - 1];
   if (items.length > 0 && typeof last !== "function") {
-    checkObject(where, "options", last);
-    opts = last as FallbackOptions;
+    checkKnownOptions(where, last, FALLBACK_OPTIONS);
+    given = last as FallbackOptions;
     items = items.slice(0, -1);
   }
   items.forEach((f, i) => {
@@ -94,17 +139,32 @@ function splitArgs(
       throw new TypeError(`${where}: fallback #${i + 1} must be a function, got ${typeof f}`);
     }
   });
-  checkFunction(where, "shouldFallback", opts.shouldFallback);
-  checkString(where, "name", opts.name);
-  checkObject(where, "logger", opts.logger);
-  return [items as AnyFn[], opts];
+  checkString(where, "name", given.name);
+  checkObject(where, "logger", given.logger);
+  return [items as AnyFn[], {
+    shouldFallback: errorMatcher(where, "shouldFallback", given.shouldFallback),
+    logger: given.logger,
+    name: given.name,
+    ...("default" in given ? { default: given.default } : {}),
+  }];
 }
 
 /**
  * Wraps a primary function: if it fails, each fallback function is tried in
  * order with the same arguments, then the `default` (the seed's
  * `@fallback(get_cached_data, default=...)`). Without a default, the last
- * error is thrown, with all errors reachable through its `cause`.
+ * error is thrown, with all errors reachable through its `cause` (an
+ * `AggregateError`, set when more than one function failed and the last error
+ * has no cause of its own).
+ *
+ * The caller's own cancellation is never answered by a fallback: when the
+ * caller's signal (or an enclosing policy, such as a timeout) has aborted,
+ * nothing runs, and a failure that comes after the abort is thrown as is,
+ * without trying the next function or the default.
+ *
+ * The result type includes what the fallbacks can return: `fallback({
+ * default: null })` applied to `() => Promise<number>` gives
+ * `() => Promise<number | null>`.
  *
  * @example Wrapper and decorator
  * ```ts
@@ -124,14 +184,16 @@ function splitArgs(
  * }
  * ```
  */
-export function fallback(
-  ...fallbacksAndOptions: (AnyFunction | FallbackOptions)[]
-): Policy {
+export function fallback<Items extends (AnyFunction | FallbackOptions)[]>(
+  ...fallbacksAndOptions: Items
+): Policy<FallbackValues<Items>> {
   const W = "fallback";
   const [fns, opts] = splitArgs(W, fallbacksAndOptions);
-  return createPolicy<Policy>(
+  return createPolicy<Policy<FallbackValues<Items>>>(
     W,
     (fn, thisArg, args, parent, operation) => {
+      // A caller that has already gone gets nothing run, and no fallback answer.
+      if (parent?.aborted) return Promise.reject(parent.reason);
       // The primary runs without an async frame; the chain only when it fails.
       const chain = (e: unknown) =>
         runChain(true, e, fns, parent, thisArg, args, opts, opts.name ?? operation);
@@ -153,11 +215,21 @@ export interface FallbackChainOptions<D = unknown> {
    * `null` included: it is used when the key is present.
    */
   defaultValue?: D;
-  /** Which errors fall back (default: all). Others are thrown at once. */
-  shouldFallback?: (error: unknown) => boolean;
+  /**
+   * Which errors fall back: a predicate, or error classes (one or an array).
+   * Default: all. Others are thrown at once.
+   */
+  shouldFallback?: ((error: unknown) => boolean) | ErrorClass | readonly ErrorClass[];
   /** Where failures are logged (default: see `setDefaultLogger`). */
   logger?: Logger;
 }
+
+const CHAIN_OPTIONS = optionNames<FallbackChainOptions>({
+  name: 1,
+  defaultValue: 1,
+  shouldFallback: 1,
+  logger: 1,
+});
 
 /**
  * An ordered chain of sources: {@linkcode Fallback.execute} tries each added
@@ -174,23 +246,34 @@ export interface FallbackChainOptions<D = unknown> {
  *
  * const result = await fb.execute(); // primary → backup → cache → default
  * ```
+ *
+ * @example A default of another type: the third type parameter
+ * ```ts
+ * import { Fallback } from "edge-resilience";
+ *
+ * const price = new Fallback<number, [string], null>({ defaultValue: null });
+ * price.add(async (sku) => sku.length);
+ * const p: number | null = await price.execute("A-1");
+ * ```
  */
-export class Fallback<T = unknown, A extends unknown[] = []> {
+export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
   /** Chain name (for logs). */
   readonly name: string;
   readonly #fns: ((...args: A) => T | PromiseLike<T>)[] = [];
-  readonly #opts: FallbackOptions;
+  readonly #opts: Resolved;
 
-  /** Creates an empty chain. */
-  constructor(options: FallbackChainOptions<T> = {}) {
+  /**
+   * Creates an empty chain. Unknown option names are refused (`{ default }`
+   * is a `TypeError`: the option is `defaultValue`).
+   */
+  constructor(options: FallbackChainOptions<D> = {}) {
     const W = "Fallback";
-    checkObject(W, "options", options);
+    checkKnownOptions(W, options, CHAIN_OPTIONS);
     checkString(W, "name", options.name);
-    checkFunction(W, "shouldFallback", options.shouldFallback);
     checkObject(W, "logger", options.logger);
     this.name = options.name ?? "fallback";
     this.#opts = {
-      shouldFallback: options.shouldFallback,
+      shouldFallback: errorMatcher(W, "shouldFallback", options.shouldFallback),
       logger: options.logger,
       ...("defaultValue" in options ? { default: options.defaultValue } : {}),
     };
@@ -216,9 +299,10 @@ export class Fallback<T = unknown, A extends unknown[] = []> {
 
   /**
    * Tries every function in order with `args`. Throws a `TypeError` if the
-   * chain is empty.
+   * chain is empty. Inside a call whose caller has aborted, nothing (more)
+   * runs and the default is not used.
    */
-  execute(...args: A): Promise<T> {
+  execute(...args: A): Promise<T | D> {
     if (this.#fns.length === 0) {
       return Promise.reject(
         new TypeError(`Fallback '${this.name}' has no functions: add() at least one`),
@@ -233,6 +317,6 @@ export class Fallback<T = unknown, A extends unknown[] = []> {
       args,
       this.#opts,
       this.name,
-    ) as Promise<T>;
+    ) as Promise<T | D>;
   }
 }

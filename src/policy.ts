@@ -20,9 +20,16 @@ import {
  *
  * - `policy(fn)` wraps a sync or async function of any arguments; the wrapper
  *   keeps the parameter types and returns a promise of the result.
- * - `@policy` decorates an (async) class method, TC39 / TypeScript 5 style.
+ * - `@policy` decorates an (async) class method: TC39 decorators (TypeScript
+ *   5+, the default) and legacy ones (`experimentalDecorators: true`, as in
+ *   NestJS and Angular) alike.
  * - `policy.execute(fn, signal?)` runs `fn({ signal, attempt })` once under
  *   the policy; `signal` is the caller's own abort signal.
+ *
+ * `X` is what the policy can answer *instead of* the function's result (a
+ * fallback's value): a wrapped `() => Promise<number>` under a `Policy<null>`
+ * returns `Promise<number | null>`. Policies without a fallback are
+ * `Policy<never>`.
  *
  * @example The three styles
  * ```ts
@@ -50,17 +57,31 @@ import {
  *   controller.signal,
  * );
  * ```
+ *
+ * @example What a fallback adds to the result type
+ * ```ts
+ * import { fallback } from "edge-resilience";
+ *
+ * const price = fallback({ default: null })(async (sku: string) => sku.length);
+ * const p: number | null = await price("A-1"); // Promise<number | null>
+ * ```
  */
-export interface Policy {
+export interface Policy<X = never> {
   /** Wraps `fn`: every call of the result runs under this policy. */
   <A extends unknown[], R>(
     fn: (...args: A) => R,
-  ): (...args: A) => Promise<Awaited<R>>;
+  ): (...args: A) => Promise<Awaited<R> | X>;
   /** Decorates a class method (TC39 decorators, TypeScript 5+). */
   <This, A extends unknown[], R>(
     method: (this: This, ...args: A) => R,
     context: ClassMethodDecoratorContext<This>,
-  ): (this: This, ...args: A) => Promise<Awaited<R>>;
+  ): (this: This, ...args: A) => Promise<Awaited<R> | X>;
+  /** Decorates a class method (legacy decorators, `experimentalDecorators: true`). */
+  <This, A extends unknown[], R>(
+    target: object,
+    key: string | symbol,
+    descriptor: TypedPropertyDescriptor<(this: This, ...args: A) => R>,
+  ): TypedPropertyDescriptor<(this: This, ...args: A) => Promise<Awaited<R> | X>>;
   /**
    * Runs `fn` once under this policy. `fn` receives the context (an
    * `AbortSignal` and the attempt number); `signal` is the caller's signal,
@@ -69,8 +90,27 @@ export interface Policy {
   execute<T>(
     fn: (context: ResilienceContext) => T | PromiseLike<T>,
     signal?: AbortSignal,
-  ): Promise<T>;
+  ): Promise<T | X>;
+  /**
+   * Type only, never set at run time: carries `X` (boxed) so that
+   * {@linkcode FallbackOf} and `compose` can read it.
+   */
+  readonly "~fallback"?: [X];
 }
+
+/**
+ * What a policy can answer instead of the function's result: `FallbackOf<Policy<null>>`
+ * is `null`, `FallbackOf<RetryPolicy>` is `never`. Distributes over unions.
+ *
+ * @example
+ * ```ts
+ * import { fallback, type FallbackOf } from "edge-resilience";
+ *
+ * const policy = fallback({ default: "stale" as const });
+ * const x: FallbackOf<typeof policy> = "stale";
+ * ```
+ */
+export type FallbackOf<P> = P extends { readonly "~fallback"?: [infer X] } ? X : never;
 
 /**
  * @internal How a pattern runs one call: `start(scope, fn, thisArg, args)`
@@ -123,7 +163,7 @@ export const policyProto: object = /* @__PURE__ */ Object.setPrototypeOf({
 }, Function.prototype);
 
 /** @internal Builds the callable policy object around a runner. */
-export function createPolicy<P extends Policy>(
+export function createPolicy<P extends Policy<unknown>>(
   where: string,
   runner: Runner | { run: Runner },
   proto: object = policyProto,
@@ -134,7 +174,8 @@ export function createPolicy<P extends Policy>(
   const target = typeof runner === "function" ? { run: runner } : runner;
   // A computed key names the function at creation (defineProperty would make it slow and big).
   const policy = {
-    [name]: function (fn: (...args: unknown[]) => unknown, context?: unknown) {
+    [name]: function (fn: (...args: unknown[]) => unknown, context?: unknown, legacy?: unknown) {
+      if (legacy !== undefined) return decorateLegacy(where, policy, fn, context, legacy);
       if (typeof fn !== "function") {
         throw new TypeError(`${where}: expected a function to wrap, got ${typeof fn}`);
       }
@@ -158,6 +199,29 @@ export function createPolicy<P extends Policy>(
   policy[RUN] = target;
   Object.setPrototypeOf(policy, proto);
   return policy as unknown as P;
+}
+
+/**
+ * A legacy (`experimentalDecorators`) method decorator call: `(target, key,
+ * descriptor)`. Wraps `descriptor.value` and returns the new descriptor.
+ */
+function decorateLegacy(
+  where: string,
+  policy: (fn: (...args: unknown[]) => unknown) => unknown,
+  _target: unknown,
+  key: unknown,
+  descriptor: unknown,
+): PropertyDescriptor {
+  const d = descriptor as PropertyDescriptor;
+  if (
+    (typeof key !== "string" && typeof key !== "symbol") || typeof d !== "object" ||
+    d === null || typeof d.value !== "function"
+  ) {
+    throw new TypeError(
+      `${where}: can only decorate methods (legacy decorator call on ${String(key)} has no method)`,
+    );
+  }
+  return { ...d, value: policy(d.value) };
 }
 
 /**

@@ -19,16 +19,24 @@ import { ResilienceTimeoutError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import { addDeadline, cancelDeadline } from "./scheduler.ts";
-import { checkFunction, checkNumber, checkObject, checkString } from "./validate.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  checkString,
+  optionNames,
+} from "./validate.ts";
 
-/** Options of {@linkcode timeout}. */
-export interface TimeoutOptions {
+/** Options of {@linkcode timeout}; `X` is what `fallback` returns. */
+export interface TimeoutOptions<X = unknown> {
   /**
    * Called with the call's own arguments when the deadline passes; its result
-   * becomes the call's result. Without it the call rejects with
-   * {@linkcode ResilienceTimeoutError}.
+   * becomes the call's result (and its type part of the wrapper's result
+   * type). Without it the call rejects with {@linkcode ResilienceTimeoutError}.
+   * Never called for the caller's own cancellation.
    */
-  fallback?: (...args: never[]) => unknown;
+  fallback?: (...args: never[]) => X;
   /** Replaces the default error message. */
   errorMessage?: string;
   /** Operation name for the error and log (default: the function's name). */
@@ -39,13 +47,26 @@ export interface TimeoutOptions {
   clock?: Clock;
 }
 
-/** A {@linkcode Policy} made by {@linkcode timeout}. */
-export interface TimeoutPolicy extends Policy {
+/** A {@linkcode Policy} made by {@linkcode timeout}; `X` is what its fallback returns. */
+export interface TimeoutPolicy<X = never> extends Policy<X> {
   /** The deadline in milliseconds. */
   readonly timeout: number;
 }
 
 const W = "timeout";
+const TIMEOUT_OPTIONS = optionNames<TimeoutOptions>({
+  fallback: 1,
+  errorMessage: 1,
+  name: 1,
+  logger: 1,
+  clock: 1,
+});
+const WITH_TIMEOUT_OPTIONS = optionNames<WithTimeoutOptions<unknown>>({
+  fallbackValue: 1,
+  signal: 1,
+  name: 1,
+  clock: 1,
+});
 
 /**
  * @internal Runs `invoke` in a new scope under a deadline of `ms`; used by
@@ -131,6 +152,12 @@ export function runWithDeadline<T>(
  * resolves with `fallback(...sameArguments)`. A `ResilienceTimeoutError`
  * thrown by the work itself is passed through, never mistaken for ours.
  *
+ * A caller whose signal has already aborted gets nothing run: the call
+ * rejects at once with `signal.reason`. A caller aborting later rejects the
+ * call at once with that reason (the work is aborted too); the `fallback` is
+ * not used for it. Nested timeouts: the earliest deadline wins, and its error
+ * is the one thrown.
+ *
  * Logs (seed wording, ms): warn `Timeout after Nms: OP`.
  *
  * @example Decorator with a fallback, and execute with the signal
@@ -149,9 +176,12 @@ export function runWithDeadline<T>(
  * );
  * ```
  */
-export function timeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy {
+export function timeout<X = never>(
+  ms: number,
+  options: TimeoutOptions<X> = {},
+): TimeoutPolicy<Awaited<X>> {
   checkNumber(W, "ms", ms, undefined, 0, { exclusiveMin: true });
-  checkObject(W, "options", options);
+  checkKnownOptions(W, options, TIMEOUT_OPTIONS);
   const { fallback, errorMessage, name, logger } = options;
   checkFunction(W, "fallback", fallback);
   checkString(W, "errorMessage", errorMessage);
@@ -160,7 +190,7 @@ export function timeout(ms: number, options: TimeoutOptions = {}): TimeoutPolicy
   checkObject(W, "clock", options.clock);
   const clock = options.clock ?? systemClock;
   const fb = fallback as ((...args: unknown[]) => unknown) | undefined;
-  const policy = createPolicy<TimeoutPolicy>(
+  const policy = createPolicy<TimeoutPolicy<Awaited<X>>>(
     W,
     (fn, thisArg, args, parent, operation) => {
       const op = name ?? operation;
@@ -217,7 +247,7 @@ export function withTimeout<T, F = never>(
 ): Promise<T | F> {
   const w = "withTimeout";
   checkNumber(w, "ms", ms, undefined, 0, { exclusiveMin: true });
-  checkObject(w, "options", options);
+  checkKnownOptions(w, options, WITH_TIMEOUT_OPTIONS);
   checkString(w, "name", options.name);
   checkObject(w, "clock", options.clock);
   checkObject(w, "signal", options.signal);

@@ -132,7 +132,12 @@ export function checkKnownOptions(
     let best = "";
     let bestDistance = Infinity;
     for (const k of known) {
-      const d = editDistance(key, k);
+      // A shortened or lengthened name ('default' for 'defaultValue') is as near as it gets.
+      const lk = k.toLowerCase();
+      const lkey = key.toLowerCase();
+      const d = key.length >= 3 && (lk.startsWith(lkey) || lkey.startsWith(lk))
+        ? 0.5
+        : editDistance(key, k);
       if (d < bestDistance) [best, bestDistance] = [k, d];
     }
     const near = best && bestDistance <= Math.max(2, Math.floor(best.length / 3));

@@ -242,3 +242,60 @@ test("compose (recommended order): a recovering upstream sees at most halfOpenMa
     assert.equal(clock.pending, 0);
   }
 });
+
+test("compose: an already aborted caller signal runs no layer and rejects with its reason", async () => {
+  clearCircuitBreakers();
+  const reason = new Error("client went away");
+  const ctl = new AbortController();
+  ctl.abort(reason);
+  const b = circuitBreaker({ name: "aborted-before", failureThreshold: 1, logger: silent });
+  let calls = 0;
+  const policy = compose(b, retry({ initialDelay: 0, logger: silent }), timeout(1000));
+  await assert.rejects(policy.execute(() => calls++, ctl.signal), (e) => e === reason);
+  assert.equal(calls, 0);
+  assert.equal(b.getStats().totalCalls, 0);
+  assert.equal(b.getStats().failureCount, 0);
+});
+
+test("compose (recommended order): the caller aborting during each step rejects with its reason, no fallback", async () => {
+  for (const when of ["attempt 1", "backoff", "attempt 2", "after"] as const) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const ctl = new AbortController();
+    const reason = new Error(`gone during ${when}`);
+    let calls = 0;
+    const signals: AbortSignal[] = [];
+    const policy = compose(
+      fallback({ default: "stale", logger: silent }),
+      timeout(10_000, { clock, logger: silent }),
+      retry({ maxAttempts: 3, initialDelay: 100, jitter: false, clock, logger: silent }),
+      circuitBreaker({ name: `abort ${when}`, failureThreshold: 5, clock, logger: silent }),
+      timeout(1000, { clock, logger: silent }),
+    );
+    const p = policy.execute(({ signal }) => {
+      calls++;
+      signals.push(signal);
+      if (when === "after") return "live";
+      // The first attempt fails after 50 ms; the second hangs until aborted.
+      return new Promise((resolve, reject) => {
+        signal.addEventListener("abort", () => reject(signal.reason));
+        if (calls === 1) clock.setTimeout(() => reject(new Error("flaky")), 50);
+        else void resolve;
+      });
+    }, ctl.signal);
+    const at = { "attempt 1": 10, backoff: 100, "attempt 2": 200, after: 10 }[when];
+    await clock.tickAsync(at);
+    ctl.abort(reason);
+    if (when === "after") {
+      assert.equal(await p, "live");
+    } else {
+      await assert.rejects(p, (e) => e === reason, when);
+      // The running attempt's work is cancelled with the caller's reason.
+      if (when !== "backoff") assert.equal(signals.at(-1)!.reason, reason, when);
+    }
+    assert.equal(calls, when === "attempt 2" ? 2 : 1, when);
+    await clock.tickAsync(20_000);
+    assert.equal(calls, when === "attempt 2" ? 2 : 1, `${when}: nothing runs after the abort`);
+    assert.equal(clock.pending, 0, when);
+  }
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { Fallback, fallback } from "../mod.ts";
-import { silent, test } from "./_harness.ts";
+import { compose, Fallback, fallback, retry, setDefaultLogger, timeout } from "../mod.ts";
+import { recordingLogger, silent, test } from "./_harness.ts";
 
 test("fallback: primary result when it works", async () => {
   const f = fallback(() => "cached", { logger: silent })(async (id: string) => `live ${id}`);
@@ -160,4 +160,141 @@ test("Fallback chain: add works as a decorator of static methods, not instance m
     }
     return Bad;
   }, TypeError);
+});
+
+test("fallback: an already aborted caller signal runs nothing and rejects with its reason", async () => {
+  const reason = new Error("client went away");
+  const ctl = new AbortController();
+  ctl.abort(reason);
+  const ran: string[] = [];
+  const policy = fallback(() => ran.push("fallback"), { default: "stale", logger: silent });
+  await assert.rejects(policy.execute(() => ran.push("primary"), ctl.signal), (e) => e === reason);
+  // The same through compose, and through a wrapper called inside the aborted call.
+  await assert.rejects(
+    compose(policy, retry({ logger: silent })).execute(() => ran.push("primary"), ctl.signal),
+    (e) => e === reason,
+  );
+  const wrapped = policy(() => ran.push("primary"));
+  await assert.rejects(
+    compose(timeout(1000)).execute(() => wrapped(), ctl.signal),
+    (e) => e === reason,
+  );
+  assert.deepEqual(ran, []);
+});
+
+test("fallback: the caller's own cancellation is not answered by a fallback", async () => {
+  for (const how of ["reason", "other error"] as const) {
+    const ctl = new AbortController();
+    const ran: string[] = [];
+    const policy = fallback(() => ran.push("fallback"), { default: "stale", logger: silent });
+    const p = policy.execute(
+      ({ signal }) =>
+        new Promise((_, reject) =>
+          signal.addEventListener("abort", () =>
+            // Either the signal's reason (like fetch) or an error of its own, after the abort.
+            reject(how === "reason" ? signal.reason : new Error("socket closed")))
+        ),
+      ctl.signal,
+    );
+    ctl.abort(new Error("client went away"));
+    const e = await p.catch((x) => x as Error);
+    assert.equal((e as Error).message, how === "reason" ? "client went away" : "socket closed");
+    assert.deepEqual(ran, [], how);
+  }
+});
+
+test("fallback: a caller abort during a fallback function stops the chain (no default)", async () => {
+  const ctl = new AbortController();
+  const ran: string[] = [];
+  const policy = fallback(
+    () => {
+      ran.push("first");
+      ctl.abort(new Error("gone"));
+      throw new Error("first failed");
+    },
+    () => ran.push("second"),
+    { default: "stale", logger: silent },
+  );
+  await assert.rejects(
+    policy.execute(() => Promise.reject(new Error("primary")), ctl.signal),
+    /first failed/,
+  );
+  assert.deepEqual(ran, ["first"]);
+});
+
+test("fallback: an abort after the call settled changes nothing", async () => {
+  const ctl = new AbortController();
+  const policy = fallback({ default: "stale", logger: silent });
+  assert.equal(await policy.execute(() => Promise.reject(new Error("x")), ctl.signal), "stale");
+  ctl.abort();
+  assert.equal(await policy.execute(() => "live"), "live");
+});
+
+test("Fallback chain: inside a call whose caller aborted, the chain stops", async () => {
+  const ctl = new AbortController();
+  const ran: string[] = [];
+  const fb = new Fallback({ defaultValue: "default", logger: silent });
+  fb.add(() => {
+    ran.push("first");
+    ctl.abort(new Error("gone"));
+    throw new Error("first failed");
+  });
+  fb.add(() => {
+    ran.push("second");
+    return "second";
+  });
+  await assert.rejects(compose(timeout(1000)).execute(() => fb.execute(), ctl.signal), /gone/);
+  assert.deepEqual(ran, ["first"]);
+  // Already aborted: nothing runs.
+  await assert.rejects(compose(timeout(1000)).execute(() => fb.execute(), ctl.signal), /gone/);
+  assert.deepEqual(ran, ["first"]);
+});
+
+test("fallback: without a logger option the default logger gets the failures", async () => {
+  const log = recordingLogger();
+  const before = setDefaultLogger(log);
+  try {
+    const f = fallback({ default: 0, name: "quote" })(() => {
+      throw new Error("down");
+    });
+    assert.equal(await f(), 0);
+    const fb = new Fallback({ name: "chain", defaultValue: 0 });
+    fb.add(() => {
+      throw new Error("down");
+    });
+    assert.equal(await fb.execute(), 0);
+  } finally {
+    setDefaultLogger(before);
+  }
+  assert.deepEqual(log.lines, [
+    "WARN Fallback 'quote': option 1/1 failed: Error: down",
+    "WARN Fallback 'chain': option 1/1 failed: Error: down",
+  ]);
+});
+
+test("fallback: a single failure is thrown as is, without an AggregateError cause", async () => {
+  const e1 = new Error("only");
+  const f = fallback({ logger: silent })(() => {
+    throw e1;
+  });
+  const got = await f().catch((e) => e);
+  assert.equal(got, e1);
+  assert.equal("cause" in got, false);
+  const fb = new Fallback({ logger: silent });
+  const e2 = new Error("only one");
+  fb.add(() => {
+    throw e2;
+  });
+  const got2 = await fb.execute().catch((e) => e);
+  assert.equal(got2, e2);
+  assert.equal("cause" in got2, false);
+});
+
+test("fallback: shouldFallback given error classes works like a predicate", async () => {
+  class Transient extends Error {}
+  for (const shouldFallback of [Transient, [Transient]]) {
+    const f = fallback({ default: "stale", shouldFallback, logger: silent });
+    assert.equal(await f.execute(() => Promise.reject(new Transient())), "stale");
+    await assert.rejects(f.execute(() => Promise.reject(new TypeError("bug"))), TypeError);
+  }
 });

@@ -399,6 +399,45 @@ UNKNOWN.push(
   ],
 );
 
+// core-policies: fallback, Fallback, timeout, withTimeout.
+UNKNOWN.push(
+  [
+    "Fallback",
+    () => new Fallback({ default: "x" } as never),
+    /^Fallback: unknown option 'default' \(did you mean 'defaultValue'\?\)/,
+  ],
+  [
+    "fallback",
+    () => fallback(() => 1, { defaultValue: "x" } as never),
+    /^fallback: unknown option 'defaultValue' \(did you mean 'default'\?\)/,
+  ],
+  [
+    "fallback",
+    () => fallback({ shouldFalback: () => true } as never),
+    /unknown option 'shouldFalback' \(did you mean 'shouldFallback'\?\)/,
+  ],
+  [
+    "timeout",
+    () => timeout(10, { fallbackValue: 1 } as never),
+    /^timeout: unknown option 'fallbackValue' \(did you mean 'fallback'\?\)/,
+  ],
+  [
+    "timeout",
+    () => timeout(10, { errorMsg: "x" } as never),
+    /unknown option 'errorMsg' \(did you mean 'errorMessage'\?\)/,
+  ],
+  [
+    "withTimeout",
+    () => withTimeout(Promise.resolve(1), 10, { fallback: 1 } as never),
+    /^withTimeout: unknown option 'fallback' \(did you mean 'fallbackValue'\?\)/,
+  ],
+  [
+    "withTimeout",
+    () => withTimeout(Promise.resolve(1), 10, { timeout: 1 } as never),
+    /unknown option 'timeout' \(known options: fallbackValue, signal, name, clock\)/,
+  ],
+);
+
 UNKNOWN.push(
   [
     "HealthCheck",

@@ -184,3 +184,58 @@ test("timeout: the shared timer stops by itself soon after the last deadline end
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(sharedTimerArmed(), false); // it fired, found nothing due, and stopped
 }, { runtimes: ["deno", "node", "bun"], why: "Workers use per-request timers" });
+
+test("timeout: an already aborted caller signal runs nothing and starts no deadline", async () => {
+  const clock = new FakeClock();
+  const reason = new Error("client went away");
+  const ctl = new AbortController();
+  ctl.abort(reason);
+  let calls = 0;
+  const fallbackCalls: unknown[] = [];
+  const policy = timeout(1000, { clock, logger: silent, fallback: () => fallbackCalls.push(1) });
+  await assert.rejects(policy.execute(() => calls++, ctl.signal), (e) => e === reason);
+  await assert.rejects(
+    withTimeout(() => calls++, 1000, { clock, signal: ctl.signal, fallbackValue: 0 }),
+    (e) => e === reason,
+  );
+  assert.equal(calls, 0);
+  assert.deepEqual(fallbackCalls, []);
+  assert.equal(clock.pending, 0);
+});
+
+test("timeout: the caller's abort is not answered by the timeout's fallback", async () => {
+  const clock = new FakeClock();
+  const ctl = new AbortController();
+  const fallbackCalls: unknown[] = [];
+  const p = timeout(1000, { clock, logger: silent, fallback: () => fallbackCalls.push(1) })
+    .execute(never, ctl.signal);
+  await clock.tickAsync(500);
+  ctl.abort(new Error("gone"));
+  await assert.rejects(p, /gone/);
+  await clock.tickAsync(1000);
+  assert.deepEqual(fallbackCalls, []);
+  assert.equal(clock.pending, 0);
+});
+
+test("timeout: nested timeouts — the earliest deadline wins, with its own error", async () => {
+  for (const [outerMs, innerMs] of [[100, 50], [50, 100]]) {
+    const clock = new FakeClock();
+    const log = recordingLogger();
+    let signal: AbortSignal | undefined;
+    const f = timeout(outerMs, { clock, logger: log, name: "outer" })(
+      timeout(innerMs, { clock, logger: log, name: "inner" })(() => {
+        signal = currentSignal();
+        return never();
+      }),
+    );
+    const p = f().catch((e) => e);
+    await clock.tickAsync(Math.min(outerMs, innerMs));
+    const e = await p;
+    assert.ok(e instanceof ResilienceTimeoutError);
+    assert.equal(e.timeout, Math.min(outerMs, innerMs));
+    assert.equal(e.operation, innerMs < outerMs ? "inner" : "outer");
+    assert.equal(signal!.reason, e);
+    assert.equal(clock.pending, 0, "both deadlines cleared");
+    assert.deepEqual(log.lines, [`WARN Timeout after ${e.timeout}ms: ${e.operation}`]);
+  }
+});

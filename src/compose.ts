@@ -5,30 +5,43 @@
  */
 
 import { callIn, currentContext, type ResilienceContext, underSignal } from "./context.ts";
-import type { FallbackOf, Policy } from "./policy.ts";
+import { decorateLegacy, type FallbackOf, type Policy } from "./policy.ts";
 
 /**
  * Combines policies, **outermost first**: `compose(a, b, c)(fn)` is
  * `a(b(c(fn)))`, exactly like stacking the decorators `@a @b @c` above a
  * method (TypeScript applies the bottom decorator first, so the top one is
  * outermost). A call enters `a`, then `b`, then `c`, then `fn`; the context
- * signal of `fn` is aborted by any of them.
+ * signal of `fn` is aborted by any of them. The result type includes what
+ * any layer's fallback can answer.
  *
- * Recommended order for a remote call:
- * `compose(fallback(...), circuitBreaker(...), retry(...), timeout(...))`:
- * each attempt has its own timeout, the breaker sees one outcome per
- * logical call (after retries), and the fallback answers when the breaker is
- * open or everything failed.
+ * Recommended order for a remote call (Polly's and Microsoft's standard
+ * pipeline):
+ * `compose(fallback(...), timeout(total), retry(...), circuitBreaker(...), timeout(attempt))`.
+ * - Each attempt is one breaker call, so a recovering upstream gets at most
+ *   `halfOpenMaxCalls` calls per trial period (with retry inside the breaker
+ *   it got `halfOpenMaxCalls × maxAttempts`), and every failed attempt counts.
+ * - An open circuit is not retried blindly: retry waits out the
+ *   `CircuitOpenError`'s `timeUntilReset` when that fits within its
+ *   `maxDelay`, and otherwise gives up at once.
+ * - The attempt timeout is inside the breaker, so a hanging attempt is a
+ *   breaker failure; the total timeout bounds attempts and waits together.
+ * - The fallback is outermost: it answers when everything below failed or the
+ *   circuit is open — never for the caller's own cancellation.
+ *
+ * A caller whose signal has already aborted gets nothing run, in any layer:
+ * `execute` rejects at once with `signal.reason`.
  *
  * @example
  * ```ts
  * import { circuitBreaker, compose, fallback, retry, timeout } from "edge-resilience";
  *
  * const resilient = compose(
- *   fallback(() => ({ cached: true })),
- *   circuitBreaker({ name: "api", failureThreshold: 5 }),
+ *   fallback({ default: { cached: true } }),
+ *   timeout(10_000), // the whole call, waits included
  *   retry({ maxAttempts: 3, initialDelay: 500 }),
- *   timeout(10_000),
+ *   circuitBreaker({ name: "api", failureThreshold: 5 }),
+ *   timeout(2_000), // each attempt
  * );
  * const reliableApiCall = resilient(() => fetch("https://api.example/data").then((r) => r.json()));
  * ```
@@ -47,7 +60,12 @@ export function compose<P extends Policy<unknown>[]>(
     for (let i = policies.length - 1; i >= 0; i--) w = policies[i](w) as typeof fn;
     return w;
   };
-  const composed = function (fn: (...args: never[]) => unknown, context?: unknown) {
+  const composed = function (
+    fn: (...args: never[]) => unknown,
+    context?: unknown,
+    descriptor?: unknown,
+  ) {
+    if (descriptor) return decorateLegacy(composed, descriptor as object);
     if (typeof fn !== "function") {
       throw new TypeError(`compose: expected a function to wrap, got ${typeof fn}`);
     }

@@ -116,7 +116,7 @@ async function runChain(
   throw last;
 }
 
-const FALLBACK_OPTIONS = optionNames<FallbackOptions>({
+const FALLBACK_OPTIONS = /* @__PURE__ */ optionNames<FallbackOptions>({
   default: 1,
   shouldFallback: 1,
   name: 1,
@@ -224,7 +224,7 @@ export interface FallbackChainOptions<D = unknown> {
   logger?: Logger;
 }
 
-const CHAIN_OPTIONS = optionNames<FallbackChainOptions>({
+const CHAIN_OPTIONS = /* @__PURE__ */ optionNames<FallbackChainOptions>({
   name: 1,
   defaultValue: 1,
   shouldFallback: 1,
@@ -284,12 +284,22 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
    * a decorator (`@fb.add`) of functions and of static methods (bound to the
    * class). It is bound to the chain, so it can be passed around detached.
    */
-  readonly add = <F extends (...args: A) => T | PromiseLike<T>>(
+  readonly add: {
+    <F extends (...args: A) => T | PromiseLike<T>>(fn: F, context?: ClassMethodDecoratorContext): F;
+    /** Legacy decorator of a static method (`experimentalDecorators: true`). */
+    <F extends (...args: A) => T | PromiseLike<T>>(
+      target: object,
+      key: string | symbol,
+      descriptor: TypedPropertyDescriptor<F>,
+    ): TypedPropertyDescriptor<F>;
+  } = <F extends (...args: A) => T | PromiseLike<T>>(
     fn: F,
-    context?: ClassMethodDecoratorContext,
+    context?: ClassMethodDecoratorContext | string | symbol,
+    descriptor?: TypedPropertyDescriptor<F>,
   ): F => {
-    this.#fns.push(registrable("Fallback.add", fn, context));
-    return fn;
+    this.#fns.push(registrable("Fallback.add", fn, context, descriptor));
+    // A legacy decorator returns the descriptor (unchanged), else the function itself.
+    return (descriptor ?? fn) as F;
   };
 
   /** Number of functions in the chain. */

@@ -175,7 +175,7 @@ export function createPolicy<P extends Policy<unknown>>(
   // A computed key names the function at creation (defineProperty would make it slow and big).
   const policy = {
     [name]: function (fn: (...args: unknown[]) => unknown, context?: unknown, legacy?: unknown) {
-      if (legacy !== undefined) return decorateLegacy(where, policy, fn, context, legacy);
+      if (legacy) return decorateLegacy(policy, legacy as object);
       if (typeof fn !== "function") {
         throw new TypeError(`${where}: expected a function to wrap, got ${typeof fn}`);
       }
@@ -202,26 +202,12 @@ export function createPolicy<P extends Policy<unknown>>(
 }
 
 /**
- * A legacy (`experimentalDecorators`) method decorator call: `(target, key,
- * descriptor)`. Wraps `descriptor.value` and returns the new descriptor.
+ * @internal A legacy (`experimentalDecorators`) method decorator call is
+ * `(target, key, descriptor)`: wraps `descriptor.value` (refused by `wrap`
+ * when it is not a function: a getter, a field) and returns the new descriptor.
  */
-function decorateLegacy(
-  where: string,
-  policy: (fn: (...args: unknown[]) => unknown) => unknown,
-  _target: unknown,
-  key: unknown,
-  descriptor: unknown,
-): PropertyDescriptor {
-  const d = descriptor as PropertyDescriptor;
-  if (
-    (typeof key !== "string" && typeof key !== "symbol") || typeof d !== "object" ||
-    d === null || typeof d.value !== "function"
-  ) {
-    throw new TypeError(
-      `${where}: can only decorate methods (legacy decorator call on ${String(key)} has no method)`,
-    );
-  }
-  return { ...d, value: policy(d.value) };
+export function decorateLegacy(wrap: (fn: never) => unknown, descriptor: object): object {
+  return { ...descriptor, value: wrap((descriptor as { value: never }).value) };
 }
 
 /**
@@ -232,8 +218,25 @@ function decorateLegacy(
 export function registrable<F extends (...args: never[]) => unknown>(
   where: string,
   fn: F,
-  context?: ClassMethodDecoratorContext,
+  context?: ClassMethodDecoratorContext | string | symbol,
+  descriptor?: TypedPropertyDescriptor<F>,
 ): F {
+  if (typeof context === "string" || typeof context === "symbol") {
+    // A legacy decorator call (experimentalDecorators): (target, key, descriptor).
+    const method = descriptor?.value;
+    if (typeof method !== "function") {
+      throw new TypeError(
+        `${where}: legacy decorators (experimentalDecorators) are not supported here; pass the function instead of decorating`,
+      );
+    }
+    if (typeof fn !== "function") {
+      throw new TypeError(
+        `${where}: can decorate functions and static methods only (an instance method has no instance to call)`,
+      );
+    }
+    // `fn` is the class: static methods run with it as `this`.
+    return ((...args: never[]) => method.apply(fn, args)) as F;
+  }
   if (typeof fn !== "function") {
     throw new TypeError(`${where}: expected a function, got ${typeof fn}`);
   }

@@ -6,7 +6,6 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
-import { CircuitOpenError } from "./errors.ts";
 import { getDefaultLogger, type Logger } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import type { RetryBudget } from "./retry_budget.ts";
@@ -117,6 +116,15 @@ export interface ResolvedBackoff {
   jitter: "none" | "proportional" | "full" | "equal" | "decorrelated";
 }
 
+/**
+ * A `CircuitOpenError` (from any copy of the library), told by its fields so
+ * that retry does not need the class.
+ */
+function isOpenCircuit(e: unknown): e is { timeUntilReset: number } {
+  const o = e as { timeUntilReset?: unknown; breakerName?: unknown } | null | undefined;
+  return typeof o?.timeUntilReset === "number" && typeof o.breakerName === "string";
+}
+
 const JITTERS = ["none", "proportional", "full", "equal", "decorrelated"];
 
 /**
@@ -157,7 +165,7 @@ export function backoffDelay(
   return Math.min(d, cap);
 }
 
-const RETRY_OPTIONS = optionNames<RetryOptions>({
+const RETRY_OPTIONS = /* @__PURE__ */ optionNames<RetryOptions>({
   maxAttempts: 1,
   initialDelay: 1,
   backoffFactor: 1,
@@ -312,7 +320,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
           delay = Math.min(hint, b.maxDelay);
         }
       }
-      if (failed && error instanceof CircuitOpenError) {
+      if (failed && isOpenCircuit(error)) {
         // Never retry an open circuit blindly: wait until it lets a trial through, if that
         // fits within maxDelay; otherwise give up now (waiting longer is the caller's choice).
         const wait = error.timeUntilReset;

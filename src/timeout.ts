@@ -54,14 +54,14 @@ export interface TimeoutPolicy<X = never> extends Policy<X> {
 }
 
 const W = "timeout";
-const TIMEOUT_OPTIONS = optionNames<TimeoutOptions>({
+const TIMEOUT_OPTIONS = /* @__PURE__ */ optionNames<TimeoutOptions>({
   fallback: 1,
   errorMessage: 1,
   name: 1,
   logger: 1,
   clock: 1,
 });
-const WITH_TIMEOUT_OPTIONS = optionNames<WithTimeoutOptions<unknown>>({
+const WITH_TIMEOUT_OPTIONS = /* @__PURE__ */ optionNames<WithTimeoutOptions<unknown>>({
   fallbackValue: 1,
   signal: 1,
   name: 1,

@@ -94,20 +94,19 @@ export function errorMatcher(
   );
 }
 
-function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j];
-      prev[j] = Math.min(
-        prev[j] + 1,
-        prev[j - 1] + 1,
-        diag + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1),
-      );
-      diag = up;
+/**
+ * How far option name `a` is from `b` (both lower case): the edit distance,
+ * or 0.5 when one starts with the other ('default' for 'defaultValue').
+ */
+function distance(a: string, b: string): number {
+  if (a.length > 2 && (a.startsWith(b) || b.startsWith(a))) return 0.5;
+  let prev = [...Array(b.length + 1).keys()];
+  for (let i = 0; i < a.length; i++) {
+    const row = [i + 1];
+    for (let j = 0; j < b.length; j++) {
+      row[j + 1] = Math.min(prev[j + 1] + 1, row[j] + 1, prev[j] + (a[i] === b[j] ? 0 : 1));
     }
+    prev = row;
   }
   return prev[b.length];
 }
@@ -132,12 +131,7 @@ export function checkKnownOptions(
     let best = "";
     let bestDistance = Infinity;
     for (const k of known) {
-      // A shortened or lengthened name ('default' for 'defaultValue') is as near as it gets.
-      const lk = k.toLowerCase();
-      const lkey = key.toLowerCase();
-      const d = key.length >= 3 && (lk.startsWith(lkey) || lkey.startsWith(lk))
-        ? 0.5
-        : editDistance(key, k);
+      const d = distance(key.toLowerCase(), k.toLowerCase());
       if (d < bestDistance) [best, bestDistance] = [k, d];
     }
     const near = best && bestDistance <= Math.max(2, Math.floor(best.length / 3));

@@ -25,7 +25,8 @@ export class ResilienceError extends Error {
   /** Creates the error; `options.cause` is kept as `cause`. */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
+    // Literal names for ours: a minifier renames classes (then `new.target.name` is "a").
+    this.name = new.target === ResilienceError ? "ResilienceError" : new.target.name;
   }
 }
 
@@ -69,6 +70,7 @@ export class CircuitOpenError extends ResilienceError {
   ) {
     const isolated = options?.isolated === true;
     super(openMessage(breakerName, timeUntilReset, state, isolated), options);
+    this.name = "CircuitOpenError";
     this.breakerName = breakerName;
     this.timeUntilReset = timeUntilReset;
     this.state = state;
@@ -161,6 +163,7 @@ export class ResilienceTimeoutError extends ResilienceError {
         `Operation '${operation}' timed out after ${timeout}ms`,
       options,
     );
+    this.name = "ResilienceTimeoutError";
     this.operation = operation;
     this.timeout = timeout;
   }

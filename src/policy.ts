@@ -67,21 +67,29 @@ import {
  * ```
  */
 export interface Policy<X = never> {
-  /** Wraps `fn`: every call of the result runs under this policy. */
-  <A extends unknown[], R>(
-    fn: (...args: A) => R,
-  ): (...args: A) => Promise<Awaited<R> | X>;
-  /** Decorates a class method (TC39 decorators, TypeScript 5+). */
+  /**
+   * Decorates a class method (TC39 decorators, TypeScript 5+). A decorator
+   * cannot change the method's declared type: declare it to include what a
+   * fallback can answer (`Promise<Data | null>` under `fallback({ default: null })`).
+   */
   <This, A extends unknown[], R>(
     method: (this: This, ...args: A) => R,
     context: ClassMethodDecoratorContext<This>,
-  ): (this: This, ...args: A) => Promise<Awaited<R> | X>;
+  ): (this: This, ...args: A) => Promise<Awaited<R>>;
   /** Decorates a class method (legacy decorators, `experimentalDecorators: true`). */
   <This, A extends unknown[], R>(
     target: object,
     key: string | symbol,
     descriptor: TypedPropertyDescriptor<(this: This, ...args: A) => R>,
-  ): TypedPropertyDescriptor<(this: This, ...args: A) => Promise<Awaited<R> | X>>;
+  ): TypedPropertyDescriptor<(this: This, ...args: A) => Promise<Awaited<R>>>;
+  /**
+   * Wraps `fn`: every call of the result runs under this policy. (After the
+   * decorator signatures: TypeScript lets a decorator take fewer parameters,
+   * so this one would otherwise be picked for decorators too.)
+   */
+  <A extends unknown[], R>(
+    fn: (...args: A) => R,
+  ): (...args: A) => Promise<Awaited<R> | X>;
   /**
    * Runs `fn` once under this policy. `fn` receives the context (an
    * `AbortSignal` and the attempt number); `signal` is the caller's signal,

@@ -96,10 +96,14 @@ export function errorMatcher(
 
 /**
  * How far option name `a` is from `b` (both lower case): the edit distance,
- * or 0.5 when one starts with the other ('default' for 'defaultValue').
+ * but little more than one edit when one starts with the other ('default'
+ * for 'defaultValue'), the nearer in length the better ('storeOption' is
+ * 'storeOptions', not 'store').
  */
 function distance(a: string, b: string): number {
-  if (a.length > 2 && (a.startsWith(b) || b.startsWith(a))) return 0.5;
+  if (a.length > 2 && (a.startsWith(b) || b.startsWith(a))) {
+    return 1 + Math.abs(a.length - b.length) / 100;
+  }
   let prev = [...Array(b.length + 1).keys()];
   for (let i = 0; i < a.length; i++) {
     const row = [i + 1];

@@ -299,3 +299,19 @@ test("compose (recommended order): the caller aborting during each step rejects 
     assert.equal(clock.pending, 0, when);
   }
 });
+
+test("retry gives up at once on a breaker held open by hand (isolate)", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const b = circuitBreaker({ name: "isolated", resetTimeout: 10, clock, logger: silent });
+  const release = b.isolate();
+  let calls = 0;
+  const f = retry({ maxAttempts: 5, initialDelay: 1, maxDelay: 60_000, clock, logger: silent })(
+    b(() => calls++),
+  );
+  await assert.rejects(f(), (e) => e instanceof CircuitOpenError && e.isolated);
+  assert.equal(b.getStats().totalRejections, 1);
+  assert.equal(calls, 0);
+  assert.equal(clock.pending, 0);
+  release();
+});

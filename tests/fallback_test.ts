@@ -298,3 +298,74 @@ test("fallback: shouldFallback given error classes works like a predicate", asyn
     await assert.rejects(f.execute(() => Promise.reject(new TypeError("bug"))), TypeError);
   }
 });
+
+test("fallback: what the log and the AggregateError say", async () => {
+  const calls: [string, unknown][] = [];
+  const logger = {
+    info() {},
+    warn: (m: string, meta?: unknown) => void calls.push([m, meta]),
+    error() {},
+  };
+  const e1 = new Error("a");
+  const e2 = new Error("b");
+  const f = fallback(() => {
+    throw e2;
+  }, { logger, name: "quote" })(() => {
+    throw e1;
+  });
+  const err = await f().catch((e) => e);
+  assert.deepEqual(calls, [
+    ["Fallback 'quote': option 1/2 failed: Error: a", { name: "quote", index: -1, error: e1 }],
+    ["Fallback 'quote': option 2/2 failed: Error: b", { name: "quote", index: 0, error: e2 }],
+  ]);
+  assert.equal(err.cause.message, "All 2 options of 'quote' failed");
+  const d = Object.getOwnPropertyDescriptor(err, "cause")!;
+  assert.equal(d.configurable, true);
+  assert.equal(d.writable, true);
+  assert.equal(d.enumerable, false);
+  // A chain without a name is called "fallback".
+  const log2: string[] = [];
+  const fb = new Fallback({ logger: { info() {}, warn: (m) => void log2.push(m), error() {} } });
+  assert.equal(fb.name, "fallback");
+  fb.add(() => {
+    throw new Error("x");
+  });
+  await assert.rejects(fb.execute());
+  assert.deepEqual(log2, ["Fallback 'fallback': option 1/1 failed: Error: x"]);
+  assert.throws(() => {
+    class Bad {
+      @fb.add
+      instance(): string {
+        return "x";
+      }
+    }
+    return Bad;
+  }, /^TypeError: Fallback\.add: can decorate functions and static methods only/);
+});
+
+test("fallback: thrown non-objects are rethrown as they are", async () => {
+  const f = fallback(() => {
+    throw "second";
+  }, { logger: silent })(() => {
+    throw "first";
+  });
+  await assert.rejects(f(), (e) => e === "second");
+});
+
+test("fallback: under execute, the fallbacks get no arguments", async () => {
+  const f = fallback((...args: unknown[]) => args.length, { logger: silent });
+  assert.equal(await f.execute(() => Promise.reject(new Error("x"))), 0);
+});
+
+test("Fallback chain: started inside a call whose caller has already aborted, nothing runs", async () => {
+  const ctl = new AbortController();
+  const ran: string[] = [];
+  const fb = new Fallback({ defaultValue: "default", logger: silent });
+  fb.add(() => ran.push("first"));
+  const p = compose(timeout(1000)).execute(() => {
+    ctl.abort(new Error("gone"));
+    return fb.execute(); // the timeout's scope, aborted with the caller's reason
+  }, ctl.signal);
+  await assert.rejects(p, /gone/);
+  assert.deepEqual(ran, []);
+});

@@ -239,3 +239,17 @@ test("timeout: nested timeouts — the earliest deadline wins, with its own erro
     assert.deepEqual(log.lines, [`WARN Timeout after ${e.timeout}ms: ${e.operation}`]);
   }
 });
+
+test("timeout: the warning carries the operation and the deadline", async () => {
+  const clock = new FakeClock();
+  const seen: unknown[] = [];
+  const logger = {
+    info() {},
+    warn: (_m: string, meta?: unknown) => void seen.push(meta),
+    error() {},
+  };
+  const p = timeout(250, { clock, logger, name: "lookup" }).execute(never).catch((e) => e);
+  await clock.tickAsync(250);
+  assert.ok((await p) instanceof ResilienceTimeoutError);
+  assert.deepEqual(seen, [{ operation: "lookup", timeout: 250 }]);
+});

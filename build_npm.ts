@@ -118,8 +118,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
-    measured: 3110,
-    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
+    measured: 3425,
+    date:
+      "2026-11-28, + unknown option names refused (timeout, withTimeout) and legacy decorators (#10)",
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
   },
   {

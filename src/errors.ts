@@ -70,7 +70,7 @@ export class CircuitOpenError extends ResilienceError {
   ) {
     const isolated = options?.isolated === true;
     super(openMessage(breakerName, timeUntilReset, state, isolated), options);
-    this.name = "CircuitOpenError";
+    if (new.target === CircuitOpenError) this.name = "CircuitOpenError"; // subclasses keep theirs
     this.breakerName = breakerName;
     this.timeUntilReset = timeUntilReset;
     this.state = state;
@@ -163,7 +163,7 @@ export class ResilienceTimeoutError extends ResilienceError {
         `Operation '${operation}' timed out after ${timeout}ms`,
       options,
     );
-    this.name = "ResilienceTimeoutError";
+    if (new.target === ResilienceTimeoutError) this.name = "ResilienceTimeoutError";
     this.operation = operation;
     this.timeout = timeout;
   }

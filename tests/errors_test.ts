@@ -24,6 +24,10 @@ test("errors: user subclasses keep instanceof and their own name", () => {
   assert.ok(!(new ResilienceError("r") instanceof Mine));
   assert.ok(new ResilienceTimeoutError("op", 1) instanceof ResilienceError);
   assert.ok(!(new ResilienceTimeoutError("op", 1) instanceof CircuitOpenError));
+  class MyOpen extends CircuitOpenError {}
+  class MyTimeout extends ResilienceTimeoutError {}
+  assert.equal(new MyOpen("b", 1, "open").name, "MyOpen");
+  assert.equal(new MyTimeout("op", 1).name, "MyTimeout");
 });
 
 test("errors: names survive minification (a bundler renames the classes)", async () => {

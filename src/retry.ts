@@ -305,7 +305,8 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         scope.dispose();
         if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
       }
-      if (budget && !budget.tryRetry()) {
+      // A call an open circuit refused reached no upstream: its retry costs no budget.
+      if (budget && !(failed && isOpenCircuit(error)) && !budget.tryRetry()) {
         (logger ?? getDefaultLogger()).warn(
           `Retry budget exhausted for ${label}: not retrying after attempt ${attempt}`,
           { name: label, attempt },

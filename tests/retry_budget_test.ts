@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { retry, retryBudget } from "../mod.ts";
+import { circuitBreaker, compose, retry, retryBudget } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { FC_RUNS, recordingLogger, silent, test } from "./_harness.ts";
 
@@ -170,4 +170,24 @@ test("retryBudget: property — retries never exceed ratio × attempts + minPerS
     ),
     { numRuns: FC_RUNS },
   );
+});
+
+test("retry({ budget }): retries after an open circuit's refusal cost no budget", async () => {
+  const clock = new FakeClock();
+  const budget = retryBudget({ ratio: 0, minPerSecond: 0.2, window: 10_000, clock });
+  const breaker = circuitBreaker({ failureThreshold: 1, resetTimeout: 100, clock, logger: silent });
+  await breaker.execute(() => Promise.reject(new Error("down"))).catch(() => {});
+  let upstream = 0;
+  const call = compose(
+    retry({ maxAttempts: 5, initialDelay: 1, jitter: false, budget, clock, logger: silent }),
+    breaker,
+  )(async () => {
+    upstream++;
+    return "ok";
+  });
+  const p = call();
+  await clock.runAllAsync();
+  assert.equal(await p, "ok", "retry waited out the open circuit and the trial succeeded");
+  assert.equal(upstream, 1);
+  assert.equal(budget.getStats().retries, 0, "refusals by the open circuit were not charged");
 });

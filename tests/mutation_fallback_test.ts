@@ -2,7 +2,8 @@
 // src/fallback.ts that a surviving mutant changed without any test failing.
 // See docs/mutation-testing.md.
 import assert from "node:assert/strict";
-import { Fallback, fallback, type Logger } from "../mod.ts";
+import { Fallback, fallback, type Logger, timeout } from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
 import { silent, test } from "./_harness.ts";
 
 /** A logger that keeps each warning's message and data. */
@@ -188,4 +189,23 @@ test("fallback and Fallback: options that are not an object are refused, naming 
       return true;
     });
   }
+});
+
+test("Fallback chain: executed synchronously after the caller aborted, it runs nothing", async () => {
+  const ran: string[] = [];
+  const fb = new Fallback<string>({ defaultValue: "default", logger: silent });
+  fb.add(() => {
+    ran.push("first");
+    return "first";
+  });
+  const ctl = new AbortController();
+  let inner: Promise<unknown> | undefined;
+  const outer = timeout(1_000, { clock: new FakeClock() }).execute(() => {
+    ctl.abort(new Error("gone"));
+    inner = fb.execute();
+    return inner;
+  }, ctl.signal);
+  await assert.rejects(outer, /gone/);
+  await assert.rejects(inner!, /gone/);
+  assert.deepEqual(ran, []);
 });

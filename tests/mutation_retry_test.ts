@@ -317,3 +317,29 @@ test("retry: a budget must have both tryRetry and recordAttempt", () => {
   }
   assert.equal(typeof retry({ budget: retryBudget() }), "function");
 });
+
+test("retry: an open circuit is waited out up to exactly maxDelay, and never for less than the backoff", async () => {
+  const clock = new FakeClock();
+  const delays: number[] = [];
+  // Told by its fields: any copy of CircuitOpenError has a numeric timeUntilReset and a breakerName.
+  const open = (ms: number) =>
+    Object.assign(new Error("open"), { breakerName: "b", timeUntilReset: ms });
+  let n = 0;
+  const p = retry({
+    clock,
+    maxAttempts: 3,
+    initialDelay: 300,
+    maxDelay: 1000,
+    jitter: false,
+    logger: silent,
+    onRetry: (e) => delays.push(e.delay),
+  })(() => {
+    n++;
+    if (n === 1) throw open(1000); // exactly maxDelay: waited
+    if (n === 2) throw open(50); // shorter than the backoff (600): the backoff wins
+    return "ok";
+  })();
+  await clock.tickAsync(10_000);
+  assert.equal(await p, "ok");
+  assert.deepEqual(delays, [1000, 600]);
+});

@@ -99,10 +99,13 @@ export function macrotask(): Promise<void> {
 export async function checked(fn: () => unknown): Promise<string[]> {
   const before = new Set(live);
   unhandled.clear();
+  let failed = false;
   let failure: unknown;
   try {
     await fn();
   } catch (e) {
+    // A flag, not `failure !== undefined`: a test that throws `undefined` has failed too.
+    failed = true;
     failure = e;
   }
   await macrotask();
@@ -127,7 +130,7 @@ export async function checked(fn: () => unknown): Promise<string[]> {
     problems.push(`unhandled rejection(s): ${[...unhandled.values()].map(String).join(", ")}`);
     unhandled.clear();
   }
-  if (failure !== undefined) throw failure;
+  if (failed) throw failure;
   return problems;
 }
 

@@ -27,3 +27,13 @@ test("harness accepts a test that cleans up", async () => {
   });
   assert.deepEqual(problems, []);
 });
+
+test("harness: a test that rejects or throws with undefined fails", async () => {
+  await assert.rejects(checked(() => Promise.reject(undefined)), (e) => e === undefined);
+  await assert.rejects(
+    checked(() => {
+      throw undefined;
+    }),
+    (e) => e === undefined,
+  );
+});

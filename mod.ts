@@ -32,7 +32,7 @@ export {
   ResilienceError,
   ResilienceTimeoutError,
 } from "./src/errors.ts";
-export { type Logger, setDefaultLogger } from "./src/logger.ts";
+export { type Logger, setDefaultLogger, setLogRepeatInterval } from "./src/logger.ts";
 export type { FallbackOf, Policy } from "./src/policy.ts";
 export type { ErrorClass } from "./src/validate.ts";
 export {

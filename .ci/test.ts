@@ -71,6 +71,7 @@ const CONFORMANCE = [
   "hono_circuit_breaker_rate",
   "hono_fallback",
   "hono_health",
+  "logger",
   "mutation_bulkhead",
   "mutation_fallback",
   "mutation_hedge",

@@ -6,7 +6,8 @@
  */
 
 import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
-import { getDefaultLogger, type Logger } from "./logger.ts";
+import { systemClock } from "./clock.ts";
+import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
 import {
   checkKnownOptions,
@@ -87,9 +88,13 @@ async function runChain(
     // The caller gave up (or a policy above did): nobody is left to answer.
     if (scope?.aborted || (opts.shouldFallback && !opts.shouldFallback(e))) throw e;
     errors.push(e);
-    (opts.logger ?? getDefaultLogger()).warn(
+    logRepeated(
+      opts.logger,
+      systemClock,
+      "warn",
       `Fallback '${label}': option ${i - first + 1}/${total} failed: ${String(e)}`,
       { name: label, index: i, error: e },
+      `fallback ${label} ${i}`,
     );
   };
   if (primaryFailed) failedWith(primaryError, -1);

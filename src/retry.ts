@@ -6,7 +6,7 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
-import { getDefaultLogger, type Logger } from "./logger.ts";
+import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import type { RetryBudget } from "./retry_budget.ts";
 import {
@@ -293,11 +293,15 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         scope.dispose();
         if (!shouldRetry(error) || parent?.aborted) throw error;
         if (attempt >= maxAttempts) {
-          (logger ?? getDefaultLogger()).error(
+          logRepeated(
+            logger,
+            clock,
+            "error",
             maxAttempts === 1
               ? `No retries for ${label} after 1 failure: ${describe(error)}`
               : `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
             { name: label, attempts: attempt, error },
+            `retry ${label} failed`,
           );
           throw error;
         }
@@ -332,11 +336,15 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       const event: RetryEvent = failed
         ? { name: label, attempt, maxAttempts, delay, error }
         : { name: label, attempt, maxAttempts, delay, result: value };
-      (logger ?? getDefaultLogger()).warn(
+      logRepeated(
+        logger,
+        clock,
+        "warn",
         `Attempt ${attempt}/${maxAttempts} failed for ${label}: ${
           failed ? describe(error) : describeResult(value)
         }. Retrying in ${(delay / 1000).toFixed(2)}s`,
         { ...event },
+        `retry ${label} ${attempt}`,
       );
       onRetry?.(event);
       if (delay > 0) await sleep(clock, delay, parent);

@@ -16,7 +16,7 @@ import {
   WITH_CONTEXT,
 } from "./context.ts";
 import { ResilienceTimeoutError } from "./errors.ts";
-import { getDefaultLogger, type Logger } from "./logger.ts";
+import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import { addDeadline, cancelDeadline } from "./scheduler.ts";
 import {
@@ -195,7 +195,7 @@ export function timeout<X = never>(
     (fn, thisArg, args, parent, operation) => {
       const op = name ?? operation;
       return runWithDeadline(clock, ms, parent, op, errorMessage, fn, thisArg, args, (error) => {
-        (logger ?? getDefaultLogger()).warn(`Timeout after ${ms}ms: ${op}`, {
+        logRepeated(logger, clock, "warn", `Timeout after ${ms}ms: ${op}`, {
           operation: op,
           timeout: ms,
         });

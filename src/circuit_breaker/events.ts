@@ -1,6 +1,6 @@
 // Transitions made visible: the log line (seed wording) and the listeners.
 import { CircuitState } from "../circuit_state.ts";
-import type { Logger } from "../logger.ts";
+import { flushRepeats, type Logger } from "../logger.ts";
 import type { CircuitBreakerOptions, StateChangeEvent, TransitionReason } from "./types.ts";
 
 /** What announcing a transition needs of a breaker. */
@@ -21,6 +21,7 @@ export function announce(
   generation: number,
 ): void {
   const log = b.logger();
+  flushRepeats(log); // counts of repeated messages first, so the log reads in order
   const n = b.name;
   if (to === CircuitState.OPEN) {
     log.warn(

@@ -5,6 +5,11 @@
 // cancelled costs no timer operation; once nothing is pending the timer fires
 // once more, within 250 ms, and stops: it never keeps a finished program alive.
 //
+// A burst (thousands of deadlines due at once) expires in slices of SLICE:
+// after each slice the rest waits for a microtask queued behind the promise
+// reactions the slice caused, so callers hear of their timeouts as the burst
+// goes, as they would with one timer each, not all after the last one.
+//
 // Cloudflare Workers tie a timer to the request that created it, so one timer
 // cannot serve deadlines of several requests: there (and with an injected
 // clock) every deadline gets its own timer.
@@ -12,6 +17,12 @@ import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 
 /** The shared timer is never armed further ahead than this (ms). */
 const HORIZON = 250;
+/**
+ * At most this many deadlines expire in a row: then the promise reactions
+ * they caused (the callers' handlers) run before the next slice, as they
+ * would between separate timers, instead of all after the whole burst.
+ */
+const SLICE = 32;
 
 class Lane {
   items: Deadline[] = [];
@@ -30,10 +41,22 @@ export class DeadlineScheduler {
   readonly #lanes = new Map<number, Lane>();
   #timer: TimerHandle | undefined;
   #timerAt = Infinity;
-  readonly #tick = () => this.#run();
+  /** Deadlines expired in one go before the callers' reactions run. */
+  readonly #slice: number;
+  readonly #tick = () => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#run();
+  };
+  readonly #resume = () => {
+    if (this.#timerAt !== -Infinity) return; // stopped meanwhile (stopIfIdle)
+    this.#timerAt = Infinity;
+    this.#run();
+  };
 
-  constructor(clock: Clock) {
+  constructor(clock: Clock, slice = SLICE) {
     this.#clock = clock;
+    this.#slice = slice;
   }
 
   /** Calls `fire` after `ms` unless cancelled. */
@@ -97,15 +120,20 @@ export class DeadlineScheduler {
   }
 
   #run(): void {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
     const now = this.#clock.now();
+    let budget = this.#slice;
     let next = Infinity;
     for (const lane of this.#lanes.values()) {
       const q = lane.items;
       while (lane.head < q.length) {
         const d = q[lane.head];
         if (d.fire && d.at > now) break;
+        if (d.fire && budget-- === 0) {
+          // A burst: the rest of what is due fires after the callers' reactions to this slice.
+          this.#timerAt = -Infinity; // (no timer meanwhile: the resume comes first)
+          queueMicrotask(this.#resume);
+          return;
+        }
         lane.head++;
         const fire = d.fire;
         d.fire = undefined;
@@ -162,4 +190,31 @@ export function sharedDeadlineTimer(): boolean {
 /** @internal Whether the shared timer is armed now (for tests). */
 export function sharedTimerArmed(): boolean {
   return shared?.armed ?? false;
+}
+
+/**
+ * @internal Runs `make` (which constructs an error) without capturing a stack
+ * trace, where the runtime allows it (V8, JavaScriptCore: `Error.stackTraceLimit`);
+ * the error's `stack` is then its first line only. For errors made when a
+ * deadline expires: their stack would show only the scheduler's frames, and
+ * capturing it was most of the cost of an expiry.
+ */
+export function withoutStack<E extends Error>(make: () => E): E {
+  const G = Error as { stackTraceLimit?: number };
+  const limit = G.stackTraceLimit;
+  if (typeof limit !== "number") return make();
+  try {
+    G.stackTraceLimit = 0;
+  } catch {
+    return make(); // frozen intrinsics
+  }
+  let e: E;
+  try {
+    e = make();
+  } finally {
+    G.stackTraceLimit = limit;
+  }
+  // JavaScriptCore leaves no `stack` at all: give it the first line, as V8 does.
+  if (typeof e.stack !== "string") e.stack = `${e.name}: ${e.message}`;
+  return e;
 }

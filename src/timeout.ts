@@ -18,7 +18,7 @@ import {
 import { ResilienceTimeoutError } from "./errors.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
-import { addDeadline, cancelDeadline } from "./scheduler.ts";
+import { addDeadline, cancelDeadline, withoutStack } from "./scheduler.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -102,7 +102,9 @@ export function runWithDeadline<T>(
   };
   const deadline = addDeadline(clock, ms, () => {
     if (settled) return;
-    const error = new ResilienceTimeoutError(operation, ms, { message: errorMessage });
+    const error = withoutStack(() =>
+      new ResilienceTimeoutError(operation, ms, { message: errorMessage })
+    );
     scope.abort(error);
     finish();
     try {

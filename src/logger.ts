@@ -95,7 +95,9 @@ let interval = 10_000;
  */
 export function setLogRepeatInterval(ms: number): number {
   if (typeof ms != "number" || !(ms >= 0 && ms < Infinity)) {
-    throw new RangeError(`setLogRepeatInterval: ms must be a finite number >= 0, got ${ms}`);
+    throw new RangeError(
+      `setLogRepeatInterval: ms must be a finite number >= 0, got ${String(ms)}`,
+    );
   }
   const prev = interval;
   interval = ms;

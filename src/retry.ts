@@ -311,9 +311,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       }
       // A call an open circuit refused reached no upstream: its retry costs no budget.
       if (budget && !(failed && isOpenCircuit(error)) && !budget.tryRetry()) {
-        (logger ?? getDefaultLogger()).warn(
+        logRepeated(
+          logger,
+          clock,
+          "warn",
           `Retry budget exhausted for ${label}: not retrying after attempt ${attempt}`,
           { name: label, attempt },
+          `retry ${label} budget`,
         );
         if (failed) throw error;
         return value;

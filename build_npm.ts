@@ -95,16 +95,15 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 18683,
-    date:
-      "2026-11-28, breaker v2 shared rates (issue #13): stores run the breaker's own window and rate rules (shared window, rate half-open, growing open durations)",
+    measured: 20022,
+    date: "2026-11-28, re-measured at landing (timers-logs)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
     name: "retry alone",
     code: 'export { retry } from "./mod.ts";',
-    measured: 3689,
-    date: "2026-11-28, + bulkhead, hedge, retryBudget, routeBulkhead (#14)",
+    measured: 4311,
+    date: "2026-11-28, re-measured at landing (timers-logs)",
     cockatiel: 'export { retry, handleAll, ExponentialBackoff } from "cockatiel";',
   },
   {
@@ -118,16 +117,15 @@ export const BUDGETS: Budget[] = [
   {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
-    measured: 3425,
-    date:
-      "2026-11-28, + unknown option names refused (timeout, withTimeout) and legacy decorators (#10)",
+    measured: 4024,
+    date: "2026-11-28, re-measured at landing (timers-logs)",
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
   },
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 21128,
-    date: "2026-11-28, + resilientFetch budget and hedge (#14)",
+    measured: 22681,
+    date: "2026-11-28, re-measured at landing (timers-logs)",
   },
   {
     name: "edge-resilience/cloudflare",

@@ -54,6 +54,17 @@ let defaultLogger: Logger = {
  * ```
  */
 export function setDefaultLogger(logger: Logger): Logger {
+  // A wrong logger would surface later as a TypeError in place of a policy's own error.
+  const l = logger as Partial<Logger> | null | undefined;
+  if (
+    typeof l?.info !== "function" || typeof l.warn !== "function" ||
+    typeof l.error !== "function"
+  ) {
+    throw new TypeError(
+      "setDefaultLogger: expected a logger with info, warn and error functions (console fits); " +
+        "to silence logging pass { info() {}, warn() {}, error() {} }",
+    );
+  }
   const prev = defaultLogger;
   defaultLogger = logger;
   return prev;

@@ -10,6 +10,7 @@ import {
   HealthCheck,
   MemoryStore,
   retry,
+  setDefaultLogger,
   timeout,
   withTimeout,
 } from "../mod.ts";
@@ -481,5 +482,15 @@ test("options: unknown option names are refused with the nearest known one", asy
     // resilientFetch is a call, not a constructor: it answers with a rejected promise.
     if (where === "resilientFetch") await assert.rejects(make() as Promise<unknown>, check, where);
     else assert.throws(make, check, where);
+  }
+});
+
+test("options: setDefaultLogger refuses what is not a logger (null, {}, a function)", () => {
+  for (const bad of [null, undefined, {}, { info() {}, warn() {} }, () => {}]) {
+    assert.throws(
+      () => setDefaultLogger(bad as never),
+      /setDefaultLogger: expected a logger with info, warn and error functions/,
+      String(bad),
+    );
   }
 });

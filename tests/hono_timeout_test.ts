@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { ResilienceTimeoutError } from "../mod.ts";
 import { type ResilienceEnv, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { macrotask, test } from "./_harness.ts";
+import { macrotask, recordingLogger, test } from "./_harness.ts";
 import { startUpstream, until } from "./_upstream.ts";
 
 test("routeTimeout: the upstream fetch is really aborted at the deadline (upstream sees the disconnect)", async () => {
@@ -176,4 +176,25 @@ test("routeTimeout: a fast handler never touches the request's signal; a slow on
   assert.equal(reads, 1);
   await p;
   assert.equal(clock.pending, 0);
+});
+
+test("routeTimeout: a timeout on every request logs one line, then a count (no log storm)", async () => {
+  const clock = new FakeClock();
+  const logger = recordingLogger();
+  const app = new Hono<ResilienceEnv>();
+  app.get(
+    "/slow",
+    routeTimeout(50, { clock, logger }),
+    (c) =>
+      new Promise<Response>((_, reject) =>
+        c.var.signal.addEventListener("abort", () => reject(c.var.signal.reason))
+      ),
+  );
+  for (let i = 0; i < 20; i++) {
+    const res = app.request("/slow");
+    await clock.tickAsync(50);
+    assert.equal((await res).status, 504);
+  }
+  const lines = logger.lines.filter((l) => l.includes("Timeout after 50ms: route"));
+  assert.equal(lines.length, 1, logger.lines.join("\n"));
 });

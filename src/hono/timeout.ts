@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { type Clock, systemClock } from "../clock.ts";
 import type { ResilienceTimeoutError } from "../errors.ts";
-import { getDefaultLogger, type Logger } from "../logger.ts";
+import { type Logger, logRepeated } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
 import {
   checkFunction,
@@ -112,7 +112,8 @@ export function routeTimeout(
       const expire = () => {
         // Answers for itself: the abandoned handler failing with it is not logged by Hono.
         expired = new GatewayTimeoutError("route", ms);
-        (options.logger ?? getDefaultLogger()).warn(`Timeout after ${ms}ms: route`, {
+        // Aggregated like the core's repeated lines: a slow upstream is not a log storm.
+        logRepeated(options.logger, clock, "warn", `Timeout after ${ms}ms: route`, {
           operation: "route",
           timeout: ms,
         });

@@ -34,6 +34,10 @@ export const TARGETS = [
 /** Test files of another name that exercise a source file too. */
 const EXTRA: Record<string, string[]> = {
   "src/bulkhead.ts": ["tests/hono_bulkhead_test.ts"],
+  // The windows' saved form is exercised by the shared-rate tests (store round trips).
+  "src/circuit_breaker/count_window.ts": ["tests/shared_rate_test.ts"],
+  "src/circuit_breaker/time_window.ts": ["tests/shared_rate_test.ts"],
+  "src/circuit_breaker/shared_rules.ts": ["tests/shared_rate_test.ts"],
 };
 
 /**

@@ -52,6 +52,7 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
 
 /** Tests that need no Node API beyond node:assert (core and Hono middleware): run inside workerd. */
 const CONFORMANCE = [
+  "mutation_circuit_breaker_time_window",
   "bulkhead",
   "circuit_breaker",
   "circuit_breaker_model",

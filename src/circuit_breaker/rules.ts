@@ -14,7 +14,7 @@ import {
   type WindowStats,
 } from "./strategy.ts";
 import { CountWindow } from "./count_window.ts";
-import type { CallWindow } from "./window.ts";
+import { type CallWindow, windowStats } from "./window.ts";
 
 /** The thresholds of the rate rules (validated by the breaker's options). */
 export interface RateRules {
@@ -155,15 +155,6 @@ export class TripRules implements FailureStrategy, RateRules {
   /** The window's counts and rates at `now` (undefined without a window). */
   window(now: number): WindowStats | undefined {
     const w = this.calls;
-    if (w === undefined) return undefined;
-    w.roll(now);
-    const { calls, failures, slowCalls } = w;
-    return {
-      calls,
-      failures,
-      slowCalls,
-      failureRate: calls === 0 ? 0 : failures / calls,
-      slowCallRate: calls === 0 ? 0 : slowCalls / calls,
-    };
+    return w === undefined ? undefined : windowStats(w, now);
   }
 }

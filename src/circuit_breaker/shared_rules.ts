@@ -5,6 +5,7 @@ import { CountWindow } from "./count_window.ts";
 import { type RateRules, trialVerdict, tripsRate } from "./rules.ts";
 import type { Verdict, WindowStats } from "./strategy.ts";
 import { type SavedBuckets, TimeWindow } from "./time_window.ts";
+import { windowStats } from "./window.ts";
 
 /** The rate rules of a breaker, as a store receives them (part of `SharedConfig`). */
 export interface SharedRates {
@@ -97,15 +98,7 @@ export function savedWindowStats(
 ): WindowStats {
   const { window: w } = sharedRules(rates, Infinity);
   loadWindow(w, saved);
-  w.roll(now);
-  const { calls, failures, slowCalls } = w;
-  return {
-    calls,
-    failures,
-    slowCalls,
-    failureRate: calls === 0 ? 0 : failures / calls,
-    slowCallRate: calls === 0 ? 0 : slowCalls / calls,
-  };
+  return windowStats(w, now);
 }
 
 /** Whether data read from a store is a stored window. */

@@ -1,3 +1,4 @@
+import type { WindowStats } from "./strategy.ts";
 // A sliding window of call outcomes: how many calls, failures and slow calls
 // it holds. Two kinds: the last N calls (count_window.ts) and the last T ms in
 // buckets (time_window.ts). Both do O(1) work and allocate nothing per call.
@@ -18,4 +19,17 @@ export interface CallWindow {
   roll(now: number): void;
   /** Empties the window. */
   clear(): void;
+}
+
+/** A window's counts and rates, rolled to `now` (the form `getStats()` reports). */
+export function windowStats(w: CallWindow, now: number): WindowStats {
+  w.roll(now);
+  const { calls, failures, slowCalls } = w;
+  return {
+    calls,
+    failures,
+    slowCalls,
+    failureRate: calls === 0 ? 0 : failures / calls,
+    slowCallRate: calls === 0 ? 0 : slowCalls / calls,
+  };
 }

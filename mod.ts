@@ -115,3 +115,11 @@ export {
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/memory_store.ts";
 export { circuitStore, type StoreOptions, type StoreStatusEvent } from "./src/store_sync.ts";
+export {
+  chaos,
+  ChaosError,
+  type ChaosEvent,
+  type ChaosOptions,
+  type ChaosPolicy,
+  type ChaosStats,
+} from "./src/chaos.ts";

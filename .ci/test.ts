@@ -54,6 +54,7 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
 const CONFORMANCE = [
   "mutation_circuit_breaker_time_window",
   "bulkhead",
+  "chaos",
   "circuit_breaker",
   "circuit_breaker_model",
   "circuit_breaker_ported",

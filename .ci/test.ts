@@ -68,6 +68,7 @@ const CONFORMANCE = [
   "health_check",
   "hedge",
   "hono_bulkhead",
+  "hono_chaos",
   "hono_fetch_capacity",
   "hono_circuit_breaker",
   "hono_circuit_breaker_rate",

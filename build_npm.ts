@@ -95,8 +95,8 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 20022,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 21365,
+    date: "2026-12-07, fault injection (issue #21): chaos, ChaosError (+1275 B over 20090)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -124,8 +124,8 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 22681,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 23828,
+    date: "2026-12-07, fault injection (issue #21): routeChaos (+1140 B over 22688)",
   },
   {
     name: "edge-resilience/cloudflare",

@@ -89,6 +89,12 @@ test("chaos: options are validated at construction, naming the option", () => {
   for (const [options, message] of bad) {
     assert.throws(() => chaos(options as never), message, JSON.stringify(options));
   }
+  // Out of range is a RangeError, the wrong type a TypeError.
+  assert.throws(() => chaos({ injectionRate: 1.5, fault: true }), RangeError);
+  assert.throws(() => chaos({ injectionRate: Infinity, fault: true }), RangeError);
+  assert.throws(() => chaos({ injectionRate: 0.1, latency: -1 }), RangeError);
+  assert.throws(() => chaos({ injectionRate: null as never, fault: true }), TypeError);
+  assert.throws(() => chaos({ injectionRate: 0.1, fault: "x" as never }), TypeError);
   // The edges are accepted.
   chaos({ injectionRate: 0, fault: true });
   chaos({ injectionRate: 1, latency: 0 });

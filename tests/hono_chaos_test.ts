@@ -71,6 +71,8 @@ test("routeChaos: options are validated at setup; enabled and injectionRate are 
   for (const [options, message] of bad) {
     assert.throws(() => routeChaos(options as never), message, JSON.stringify(options));
   }
+  assert.throws(() => routeChaos({ enabled: true, injectionRate: 1, fault: 200 }), RangeError);
+  assert.throws(() => routeChaos({ enabled: 1 as never, injectionRate: 1, fault: 503 }), TypeError);
 });
 
 test("routeChaos: disabled or not picked, the request runs untouched (no draw when disabled)", async () => {

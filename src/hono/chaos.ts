@@ -136,8 +136,9 @@ function delay(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
  * the connection — so you can watch your clients, Workers and dashboards
  * cope, with real requests. One random draw per enabled request decides;
  * an injected request gets the delay (if any), then the fault or the cut (if
- * configured), else the handler. Made-up answers carry `x-resilience-chaos:
- * fault` or `abort`.
+ * configured), else the handler. The answers it makes up carry
+ * `x-resilience-chaos: fault` or `abort` (a `fault` function's response is
+ * served as it is).
  *
  * **Never on by default**: `enabled` and `injectionRate` are required. Gate
  * it by an environment flag, or by a header compared with a secret that

@@ -490,3 +490,60 @@ test("chaos: a breaker opens on injected faults and the fallback answers its ref
     .execute(() => 1).catch((e) => e);
   assert.ok(direct instanceof CircuitOpenError);
 });
+
+test("chaos: latency against the caller's abort and an enclosing timeout, whichever comes first (a model)", async () => {
+  // Distinct times, so that no two events tie: the earliest decides the outcome.
+  const times = fc.uniqueArray(fc.integer({ min: 1, max: 10_000 }), {
+    minLength: 3,
+    maxLength: 3,
+  });
+  await fc.assert(
+    fc.asyncProperty(
+      times,
+      fc.boolean(),
+      fc.boolean(),
+      fc.boolean(),
+      async ([latency, abortAt, deadline], withAbort, withTimeout, abortFirst) => {
+        const clock = new FakeClock();
+        let calls = 0;
+        const inner = chaos({ injectionRate: 1, latency, clock });
+        const policy = withTimeout
+          ? compose(timeout(deadline, { clock, logger: silent }), inner)
+          : inner;
+        const ctl = new AbortController();
+        const reason = new Error("caller left");
+        if (withAbort && abortFirst) {
+          // Aborted before the call: nothing runs and nothing is scheduled.
+          ctl.abort(reason);
+          assert.equal(await policy.execute(() => ++calls, ctl.signal).catch((e) => e), reason);
+          assert.deepEqual([calls, clock.pending, inner.getStats().calls], [0, 0, 0]);
+          return;
+        }
+        let settledAt = -1;
+        const call = policy.execute(() => ++calls, ctl.signal).then(
+          (v) => ({ v }),
+          (e) => ({ e }),
+        ).finally(() => (settledAt = clock.now()));
+        if (withAbort) clock.setTimeout(() => ctl.abort(reason), abortAt);
+        await clock.tickAsync(10_001);
+        const outcome = await call;
+        const events = [["latency", latency]];
+        if (withAbort) events.push(["abort", abortAt]);
+        if (withTimeout) events.push(["timeout", deadline]);
+        const [first, at] = events.sort((a, b) => (a[1] as number) - (b[1] as number))[0];
+        assert.equal(settledAt, at);
+        if (first === "latency") {
+          assert.deepEqual([outcome, calls], [{ v: 1 }, 1]);
+        } else if (first === "abort") {
+          assert.deepEqual([outcome, calls], [{ e: reason }, 0]);
+        } else {
+          assert.ok("e" in outcome && outcome.e instanceof ResilienceTimeoutError);
+          assert.equal(calls, 0);
+        }
+        assert.equal(clock.pending, 0);
+        assert.equal(inner.getStats().delays, first === "latency" ? 1 : 0);
+      },
+    ),
+    { numRuns: FC_RUNS },
+  );
+});

@@ -193,6 +193,7 @@ test("chaos: fault: true throws a stackless ChaosError instead of calling", asyn
   assert.ok(e instanceof ChaosError && e instanceof ResilienceError && e instanceof Error);
   assert.equal(e.name, "ChaosError");
   assert.equal(e.chaosName, "orders");
+  assert.equal(p.name, "orders");
   assert.equal(e.operation, "loadOrder");
   assert.equal(e.message, "Chaos 'orders' injected a fault into 'loadOrder'");
   assert.ok(!String(e.stack).includes("\n    at "), String(e.stack));
@@ -242,6 +243,9 @@ test("chaos: an outcome is returned instead of calling, and typed like a fallbac
     return id;
   });
   const v: number | "canned" = await get(1);
+  // Without an outcome nothing joins the result type.
+  const plain: number = await chaos({ injectionRate: 0, fault: true })(async () => 1)();
+  assert.equal(plain, 1);
   assert.equal(v, "canned");
   assert.equal(calls, 0);
   const res = await chaos({

@@ -39,7 +39,7 @@ export class ChaosError extends ResilienceError {
   }
 }
 
-/** Counters of a chaos policy or route chaos middleware. JSON-safe. */
+/** Counters of a chaos policy, from {@linkcode ChaosPolicy.getStats}. JSON-safe. */
 export interface ChaosStats {
   /** The policy's name. */
   name: string;
@@ -49,11 +49,11 @@ export interface ChaosStats {
   enabled: number;
   /** Calls picked for injection. */
   injected: number;
-  /** Faults thrown (or, for routes, fault answers served). */
+  /** Faults thrown. */
   faults: number;
   /** Delays that ran to their end. */
   delays: number;
-  /** Outcomes returned instead of calling (for routes: connections cut). */
+  /** Outcomes returned instead of calling. */
   outcomes: number;
   /** Behaviours run. */
   behaviors: number;

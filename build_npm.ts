@@ -95,9 +95,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 21350,
+    measured: 22578,
     date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+      "2026-12-07, one replicated state machine for shared circuits (#17) and fault injection (#21)",
     cockatiel: 'export * from "cockatiel";',
   },
   {

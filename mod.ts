@@ -124,3 +124,11 @@ export {
   withoutMark,
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/memory_store.ts";
+export {
+  chaos,
+  ChaosError,
+  type ChaosEvent,
+  type ChaosOptions,
+  type ChaosPolicy,
+  type ChaosStats,
+} from "./src/chaos.ts";

@@ -54,6 +54,7 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
 const CONFORMANCE = [
   "mutation_circuit_breaker_time_window",
   "bulkhead",
+  "chaos",
   "circuit_breaker",
   "circuit_breaker_model",
   "circuit_breaker_ported",
@@ -67,6 +68,7 @@ const CONFORMANCE = [
   "health_check",
   "hedge",
   "hono_bulkhead",
+  "hono_chaos",
   "hono_fetch_capacity",
   "hono_circuit_breaker",
   "hono_circuit_breaker_rate",

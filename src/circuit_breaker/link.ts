@@ -132,19 +132,21 @@ export class StoreLink {
       });
       await this.#initial;
       if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
-      if (!this.#gateOpen) return await this.#gated(fn, thisArg, args, parent);
     } else if (this.#host.clock.now() - this.#fetchedAt > this.#s.refresh) {
       this.#fetchedAt = this.#host.clock.now(); // one refresh at a time
       this.#spawn(this.#flush());
     }
+    if (!this.#gateOpen) return await this.#gated(fn, thisArg, args, parent);
     return await this.#admit(fn, thisArg, args, parent);
   }
 
   /**
-   * The calls that waited for the first view arrived over a store round trip,
-   * when a local breaker would have seen their outcomes one by one: they run
-   * one at a time until one of them does not fail (then all go on), so that
-   * an instance's own failures stop it as early as a local breaker's would.
+   * Startup: the calls that waited for the first view arrived over a store
+   * round trip, when a local breaker would have seen their outcomes one by
+   * one. Until one call of this instance does not fail (or the circuit
+   * leaves CLOSED), its calls run one at a time, those that waited and those
+   * arriving meanwhile alike, so that its own failures stop it as early as a
+   * local breaker's would. A healthy upstream costs one call's duration, once.
    */
   async #gated(
     fn: Target,
@@ -154,14 +156,15 @@ export class StoreLink {
   ): Promise<unknown> {
     while (!this.#gateOpen && this.#probe !== undefined) await this.#probe;
     const host = this.#host;
-    if (this.#gateOpen || host.state !== CircuitState.CLOSED) {
-      return await this.#admit(fn, thisArg, args, parent);
-    }
+    if (host.state !== CircuitState.CLOSED) this.#gateOpen = true; // the startup is over
+    if (this.#gateOpen) return await this.#admit(fn, thisArg, args, parent);
     const failures = host.totalFailures;
     const p = this.#admit(fn, thisArg, args, parent);
     this.#probe = p.then(() => {}, () => {}).then(() => {
       this.#probe = undefined;
-      if (host.totalFailures === failures) this.#gateOpen = true;
+      if (host.totalFailures === failures || host.state !== CircuitState.CLOSED) {
+        this.#gateOpen = true;
+      }
     });
     return await p;
   }

@@ -145,19 +145,18 @@ export class TripRules implements FailureStrategy, RateRules {
 
   /**
    * A CLOSED call reported after an outcome that happened later (a shared
-   * circuit, where instances report in batches): it is counted in the window
-   * but changes no run — an older failure does not extend a run a later
-   * success ended, and an older success does not end a run of later
-   * failures. In a full count window an older success is not added (it would
-   * push out a newer call).
+   * circuit, where instances report in batches): it changes no run — an
+   * older failure does not extend a run a later success ended, and an older
+   * success does not end a run of later failures. A count window takes an
+   * older success as its oldest call (none when full: it would have slid
+   * out); a time window puts each outcome in the bucket of its own time.
    */
   late(failed: boolean, slow: boolean, now: number): TripReason | undefined {
     const w = this.calls;
     if (w === undefined) return undefined;
-    if (!failed && this.#count !== undefined && this.#count.calls === this.#count.size) {
-      return undefined;
-    }
-    w.add(failed, slow, now);
+    const c = this.#count;
+    if (!failed && c !== undefined) c.addOldest(false, slow);
+    else w.add(failed, slow, now);
     return tripsRate(this, w.calls, w.failures, w.slowCalls);
   }
 

@@ -2,8 +2,14 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { ResilienceTimeoutError } from "../mod.ts";
 import { GatewayTimeoutError, parseRetryAfter, resilientFetch } from "../src/hono/mod.ts";
-import { silent, test } from "./_harness.ts";
+import { silent, type Runtime, test } from "./_harness.ts";
 import { startUpstream, until } from "./_upstream.ts";
+
+/** Tests that serve a loopback HTTP upstream: a Worker cannot listen on a socket. */
+const UPSTREAM = {
+  runtimes: ["deno", "node", "bun"] as Runtime[],
+  why: "serves a loopback HTTP upstream (node:http), and a Worker cannot listen on a socket",
+};
 
 test("resilientFetch: retries 503 for GET, honours Retry-After, cancels discarded bodies", async () => {
   const up = await startUpstream((_req, res, n) => {
@@ -25,7 +31,7 @@ test("resilientFetch: retries 503 for GET, honours Retry-After, cancels discarde
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: Retry-After is capped by maxDelay", async () => {
   const up = await startUpstream((_req, res, n) => {
@@ -45,7 +51,7 @@ test("resilientFetch: Retry-After is capped by maxDelay", async () => {
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: POST is not retried by default, and is with retryNonIdempotent (body resent)", async () => {
   const up = await startUpstream((_req, res, n) => {
@@ -67,7 +73,7 @@ test("resilientFetch: POST is not retried by default, and is with retryNonIdempo
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: per-attempt timeout aborts each attempt; the last response is returned as is", async () => {
   const up = await startUpstream((_req, res, n) => {
@@ -87,7 +93,7 @@ test("resilientFetch: per-attempt timeout aborts each attempt; the last response
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: total deadline and the caller's signal stop everything", async () => {
   const up = await startUpstream(() => {/* never answers */});
@@ -106,7 +112,7 @@ test("resilientFetch: total deadline and the caller's signal stop everything", a
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: network errors are retried; bad options are refused", async () => {
   let calls = 0;
@@ -235,7 +241,7 @@ test("resilientFetch: the signal of a Request it is given stops it (alone or wit
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: unknown option names are refused; RequestInit and runtime extensions pass", async () => {
   await assert.rejects(
@@ -314,7 +320,7 @@ test("resilientFetch in a route: its timeouts answer 504 problem+json, not a log
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: the caller's own abort reason is rethrown as is, not made a 504", async () => {
   const ctl = new AbortController();

@@ -4,8 +4,14 @@ import { HTTPException } from "hono/http-exception";
 import { ResilienceTimeoutError } from "../mod.ts";
 import { type ResilienceEnv, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { macrotask, recordingLogger, test } from "./_harness.ts";
+import { macrotask, recordingLogger, type Runtime, test } from "./_harness.ts";
 import { startUpstream, until } from "./_upstream.ts";
+
+/** Tests that serve a loopback HTTP upstream: a Worker cannot listen on a socket. */
+const UPSTREAM = {
+  runtimes: ["deno", "node", "bun"] as Runtime[],
+  why: "serves a loopback HTTP upstream (node:http), and a Worker cannot listen on a socket",
+};
 
 test("routeTimeout: the upstream fetch is really aborted at the deadline (upstream sees the disconnect)", async () => {
   const up = await startUpstream(() => {/* never answers */});
@@ -35,7 +41,7 @@ test("routeTimeout: the upstream fetch is really aborted at the deadline (upstre
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("routeTimeout: fast handlers are untouched and the signal is not aborted", async () => {
   const app = new Hono<ResilienceEnv>();
@@ -133,7 +139,7 @@ test("routeTimeout: the abandoned handler's failure is not logged by Hono's defa
     console.error = original;
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("routeTimeout: a fast handler never touches the request's signal; a slow one follows it from 10 ms on", async () => {
   const clock = new FakeClock();

@@ -126,12 +126,12 @@ const NOT_IN_WORKERD: Record<string, string> = {
   demo: "spawns the demo (Deno processes)",
   errors_minify: "bundles with esbuild and imports the bundle from a file",
   examples: "serves the example app and a loopback upstream, spawns Deno, Node, Bun and miniflare",
-  hono_fetch_gc: "forces garbage collections (gc()), which a Worker cannot",
+  hono_fetch_gc: "serves a loopback upstream and forces garbage collections, which a Worker cannot",
   hono_health_workerd: "starts workerd itself (miniflare) to run a Worker",
   hono_workerd: "starts workerd itself (miniflare) to run a Worker",
   hono_workerd_abort: "starts workerd itself (miniflare) to run a Worker",
   npm_package: "packs the npm package and spawns Node, Bun and Deno on it",
-  process_exit: "spawns the runtimes to watch a program exit",
+  process_exit: "spawns the runtime running the suite to watch a program exit",
 };
 const notInWorkerd = (f: string) =>
   NOT_IN_WORKERD[f.replace(/^tests\//, "").replace(/_test\.ts$/, "")] ??
@@ -212,7 +212,8 @@ if (wanted("node")) {
   else {
     const { code, text } = await run(
       "node",
-      // --expose-gc: tests/hono_fetch_gc_test.ts forces collections mid-flight.
+      // --expose-gc: tests/hono_fetch_gc_test.ts forces collections mid-flight (it would also
+      // expose gc itself, through node:v8 and node:vm, as it does on Deno).
       ["--expose-gc", "--test", "--test-reporter=tap", ...bundled],
       true,
     );

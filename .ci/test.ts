@@ -128,6 +128,7 @@ const NOT_IN_WORKERD: Record<string, string> = {
   cloudflare_rate: "starts workerd itself (miniflare) to test the Durable Object store",
   decorators_tsc: "compiles with tsc and esbuild, then runs Node",
   demo: "spawns the demo (Deno processes)",
+  demo_install: "reads deno.json and the lockfiles, runs `deno info`",
   errors_minify: "bundles with esbuild and imports the bundle from a file",
   examples: "serves the example app and a loopback upstream, spawns Deno, Node, Bun and miniflare",
   hono_fetch_gc: "serves a loopback upstream and forces garbage collections, which a Worker cannot",

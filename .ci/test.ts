@@ -137,6 +137,7 @@ const NOT_IN_WORKERD: Record<string, string> = {
   hono_workerd_abort: "starts workerd itself (miniflare) to run a Worker",
   npm_package: "packs the npm package and spawns Node, Bun and Deno on it",
   process_exit: "spawns the runtime running the suite to watch a program exit",
+  publish_files: "runs `deno publish --dry-run`",
 };
 const notInWorkerd = (f: string) =>
   NOT_IN_WORKERD[f.replace(/^tests\//, "").replace(/_test\.ts$/, "")] ??

@@ -277,14 +277,15 @@ if (wanted("workerd")) {
   }
   if (build.code !== 0) t.failed++;
   else {
-    const mf = new Miniflare({
-      modules: true,
-      script: await bundleWorker(CONFORMANCE),
-      // node:fs (for test files that use it in tests that workerd skips) needs 2025-09-15.
-      compatibilityDate: "2025-09-15",
-      compatibilityFlags: ["nodejs_compat"],
-    });
+    let mf: Miniflare | undefined;
     try {
+      mf = new Miniflare({
+        modules: true,
+        script: await bundleWorker(CONFORMANCE),
+        // node:fs (for test files that use it in tests that workerd skips) needs 2025-09-15.
+        compatibilityDate: "2025-09-15",
+        compatibilityFlags: ["nodejs_compat"],
+      });
       const res = await mf.dispatchFetch("http://localhost/");
       const r = await res.json() as {
         passed: string[];
@@ -301,7 +302,7 @@ if (wanted("workerd")) {
       console.log(`workerd run failed: ${e}`);
       t.failed++;
     } finally {
-      await mf.dispose().catch(() => {});
+      await mf?.dispose().catch(() => {});
     }
   }
   tallies.push(t);

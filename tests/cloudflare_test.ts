@@ -166,3 +166,14 @@ test("Durable Object store in workerd: store faults never fail the user's call (
     await mf.dispose();
   }
 });
+
+test("differential (Durable Object in workerd): one shared instance is the local breaker — admissions, results, transitions, stats (3 modes × 60 schedules)", async () => {
+  const mf = await worker();
+  try {
+    const d = await scenario(mf, "differential");
+    assert.equal(d.runs, 180);
+    assert.deepEqual(d.mismatches, []);
+  } finally {
+    await mf.dispose();
+  }
+});

@@ -2,90 +2,23 @@ import type { Context, MiddlewareHandler, Next } from "hono";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
-import {
-  type CircuitBreaker,
-  circuitBreaker,
-  type CircuitBreakerOptions,
-} from "../circuit_breaker.ts";
-import { CircuitState } from "../circuit_state.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { type CircuitBreaker, circuitBreaker } from "../circuit_breaker.ts";
 import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
-import { getDefaultLogger } from "../logger.ts";
-import type { CircuitStore, SharedConfig } from "../store.ts";
-import {
-  checkFunction,
-  checkKnownOptions,
-  checkNumber,
-  checkObject,
-  checkString,
-  optionNames,
-} from "../validate.ts";
+import { checkFunction, checkKnownOptions, checkObject, checkString } from "../validate.ts";
 import { problemResponse, waitUntil } from "./problem.ts";
+import { type Guard, ROUTE_GROUP, RouteGroup, safeKey, track } from "./route_group.ts";
+import {
+  claim,
+  COMPARED,
+  differences,
+  NAMES,
+  RENAMED,
+  type RouteCircuitBreakerOptions,
+  W,
+} from "./route_options.ts";
 
-/** Options of {@linkcode routeCircuitBreaker}. */
-export interface RouteCircuitBreakerOptions extends
-  Pick<
-    CircuitBreakerOptions,
-    | "failureThreshold"
-    | "failureRateThreshold"
-    | "windowCalls"
-    | "windowDuration"
-    | "windowBuckets"
-    | "minimumThroughput"
-    | "slowCallDuration"
-    | "slowCallRateThreshold"
-    | "maxResetTimeout"
-    | "countCallerAborts"
-    | "resetTimeout"
-    | "halfOpenMaxCalls"
-    | "onStateChange"
-    | "logger"
-    | "clock"
-    | "store"
-    | "storeOptions"
-    | "onStoreStatus"
-  > {
-  /**
-   * Prefix of the breakers' names (`"<name>:GET /users/:id"`). Default
-   * `"route"`. Given explicitly, it also shares the breakers in this process:
-   * every `routeCircuitBreaker` with the same `name` uses the same circuits,
-   * and must have the same options (or only `{ name }`, which joins the
-   * existing one); a conflict throws when the middleware is created.
-   * Without it, each middleware has its own breakers.
-   */
-  name?: string;
-  /**
-   * Which breaker a request belongs to: one per route by default
-   * (`"GET /users/:id"`); return an upstream's host to share one per upstream.
-   */
-  key?: (c: Context) => string;
-  /**
-   * How many per-key breakers this middleware keeps (default 1,000). Beyond
-   * it, the least recently used CLOSED breaker is dropped; OPEN and HALF_OPEN
-   * ones are kept while they matter. When every breaker is OPEN or running
-   * trials, a new key is served without a breaker (logged once).
-   */
-  maxKeys?: number;
-  /**
-   * With a `store`: the prefix of the store keys, `"<storeKey>:<key>"`.
-   * Default `"route"`, whatever the `name`: every middleware, in any isolate
-   * or process, using the same store and prefix shares the circuits (that is
-   * what a store is for); give tenants or apps that must not share their own
-   * prefix.
-   */
-  storeKey?: string;
-  /**
-   * Whether a request's outcome counts as a breaker failure. Default
-   * {@linkcode defaultIsFailureResult}: a 5xx response, or a thrown error
-   * other than an `HTTPException` with a status below 500.
-   */
-  isFailureResult?: (response: Response, error: Error | undefined) => boolean;
-  /**
-   * The answer while the breaker rejects calls. Default: 503 with
-   * `Retry-After` (whole seconds until reset) and an RFC 9457 problem body.
-   */
-  fallback?: (c: Context, error: CircuitOpenError) => Response | Promise<Response>;
-}
+export type { RouteCircuitBreakerOptions } from "./route_options.ts";
+export { liveRouteGroups, ROUTE_GROUP, RouteGroup, safeKey } from "./route_group.ts";
 
 /**
  * The middleware returned by {@linkcode routeCircuitBreaker}: a Hono
@@ -112,39 +45,6 @@ export interface RouteCircuitBreaker extends MiddlewareHandler {
   /** The breakers held now, least recently used first (at most `maxKeys`). */
   breakers(): CircuitBreaker[];
 }
-
-const NAMES = optionNames<RouteCircuitBreakerOptions>({
-  failureThreshold: 1,
-  failureRateThreshold: 1,
-  windowCalls: 1,
-  windowDuration: 1,
-  windowBuckets: 1,
-  minimumThroughput: 1,
-  slowCallDuration: 1,
-  slowCallRateThreshold: 1,
-  maxResetTimeout: 1,
-  countCallerAborts: 1,
-  resetTimeout: 1,
-  halfOpenMaxCalls: 1,
-  onStateChange: 1,
-  logger: 1,
-  clock: 1,
-  store: 1,
-  storeOptions: 1,
-  onStoreStatus: 1,
-  name: 1,
-  key: 1,
-  maxKeys: 1,
-  storeKey: 1,
-  isFailureResult: 1,
-  fallback: 1,
-});
-
-/** Options of earlier versions, refused with what to use instead. */
-const RENAMED: Record<string, string> = {
-  isFailure: "is now 'isFailureResult'",
-  excludedErrors: "does not apply to routes: return false from 'isFailureResult' for them",
-};
 
 /**
  * The default failure rule of {@linkcode routeCircuitBreaker}: a response
@@ -211,270 +111,14 @@ const notClientGone = (e: unknown) => e !== CLIENT_GONE;
  * timeout follows the client's signal). Read on the failure path only: reading
  * the request's signal costs an `AbortController` on some servers.
  */
-/** Keys longer than this (or with control characters) are shortened (see {@linkcode safeKey}). */
-const MAX_KEY = 200;
-// deno-lint-ignore no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
-
-/**
- * A per-key breaker's key as it may appear in names, logs, `/health` and store
- * keys: unchanged when short and printable; otherwise its first 64 characters
- * with control characters replaced, plus a hash of the whole key (so distinct
- * keys stay distinct). A key taken from a request can then neither forge log
- * lines nor make one breaker's name megabytes long.
- */
-export function safeKey(k: string): string {
-  UNPRINTABLE.lastIndex = 0;
-  if (k.length <= MAX_KEY && !UNPRINTABLE.test(k)) return k;
-  let h = 0x811c9dc5; // FNV-1a, 32 bits
-  for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
-  return `${k.slice(0, 64).replace(UNPRINTABLE, "?")}…#${(h >>> 0).toString(16).padStart(8, "0")}`;
-}
-
 function clientGone(c: Context): boolean {
   if (c.req.raw.signal?.aborted) return true;
   const s = c.get("signal") as AbortSignal | undefined;
   return s?.aborted === true && !(s.reason instanceof ResilienceTimeoutError);
 }
-type Guarded = (c: Context, next: Next) => Promise<void>;
-interface Guard {
-  breaker: CircuitBreaker;
-  run: Guarded;
-}
-
-/** @internal What the health handler reads of a route middleware. */
-export const ROUTE_GROUP: unique symbol = Symbol("edge-resilience.route-group");
-
-/** @internal The circuits of one route middleware (or of every one sharing a `name`). */
-export class RouteGroup {
-  readonly name: string;
-  readonly maxKeys: number;
-  /** Whether keys are route patterns (the default `key`), so the app's routes name them. */
-  readonly routeKeys: boolean;
-  /** With a store: where the circuits are shared, and how to read them. */
-  readonly shared:
-    | { store: CircuitStore; prefix: string; config: SharedConfig; timeout: number; ttl: number }
-    | undefined;
-  /** Requests served without a breaker because every kept breaker mattered. */
-  unguarded = 0;
-  /** Requests served without a breaker because their key could not have one. */
-  badKeys = 0;
-  readonly #guards = new Map<string, Guard>();
-  #newest: Guard | undefined;
-  #fullUntil = -Infinity;
-  readonly #make: (key: string) => Guard;
-  readonly clock: Clock;
-  readonly #options: RouteCircuitBreakerOptions;
-
-  constructor(name: string, o: RouteCircuitBreakerOptions, make: (key: string) => Guard) {
-    this.name = name;
-    this.#options = o;
-    this.#make = make;
-    this.clock = o.clock ?? systemClock;
-    this.maxKeys = checkNumber(W, "maxKeys", o.maxKeys, 1000, 1, {
-      integer: true,
-      max: 10_000_000,
-    });
-    this.routeKeys = o.key === undefined;
-    const so = o.storeOptions ?? {};
-    const resetTimeout = o.resetTimeout ?? 60_000;
-    const timeout = so.timeout ?? 500;
-    // The configuration the breakers send with their own store operations (store_sync.ts).
-    this.shared = o.store
-      ? {
-        store: o.store,
-        prefix: o.storeKey ?? "route",
-        config: {
-          failureThreshold: o.failureThreshold ?? 5,
-          resetTimeout,
-          halfOpenMaxCalls: o.halfOpenMaxCalls ?? 3,
-          permitTtl: so.permitTtl ?? Math.max(1, Math.min(30_000, resetTimeout)),
-          timeout,
-        },
-        timeout,
-        ttl: so.refreshInterval ?? 1000,
-      }
-      : undefined;
-  }
-
-  breaker(key: string): CircuitBreaker | undefined {
-    return this.#guards.get(key)?.breaker;
-  }
-
-  breakers(): CircuitBreaker[] {
-    return [...this.#guards.values()].map((g) => g.breaker);
-  }
-
-  keys(): string[] {
-    return [...this.#guards.keys()];
-  }
-
-  /** The guard of `key`, made (and the least useful one dropped) if needed; undefined: unguarded. */
-  get(key: string, c: Context): Guard | undefined {
-    const guards = this.#guards;
-    let g = guards.get(key);
-    if (g) {
-      if (g !== this.#newest) {
-        // Least recently used order is the map's order: move the key to the end.
-        guards.delete(key);
-        guards.set(key, g);
-        this.#newest = g;
-      }
-      return g;
-    }
-    if (guards.size >= this.maxKeys && !this.#evict(c)) {
-      if (this.unguarded++ === 0) {
-        (this.#options.logger ?? getDefaultLogger()).warn(
-          `routeCircuitBreaker '${this.name}': all ${this.maxKeys} breakers (maxKeys) are OPEN; ` +
-            `new keys run without a breaker`,
-          { name: this.name, maxKeys: this.maxKeys },
-        );
-      }
-      return undefined;
-    }
-    try {
-      g = this.#make(key);
-    } catch (error) {
-      // A key the store cannot hold (too long, invalid): served without a breaker, said once.
-      if (this.badKeys++ === 0) {
-        (this.#options.logger ?? getDefaultLogger()).warn(
-          `routeCircuitBreaker '${this.name}': key '${key.slice(0, 60)}' runs without a ` +
-            `breaker (${String(error)})`,
-          { name: this.name, error },
-        );
-      }
-      return undefined;
-    }
-    guards.set(key, g);
-    this.#newest = g;
-    return g;
-  }
-
-  /**
-   * Drops the least recently used CLOSED breaker, else the oldest OPEN one whose
-   * reset timeout has passed with no trial running. False when none can go.
-   */
-  #evict(c: Context): boolean {
-    const now = this.clock.now();
-    if (now < this.#fullUntil) return false;
-    let due: string | undefined;
-    let soonest = Infinity;
-    for (const [key, g] of this.#guards) {
-      const b = g.breaker;
-      const state = b.state;
-      if (state === CircuitState.CLOSED) return this.#drop(key, g, c);
-      if (state === CircuitState.HALF_OPEN) {
-        if (due === undefined && b.getStats().halfOpenInFlight === 0) due = key;
-      } else soonest = Math.min(soonest, b.getTimeUntilReset());
-    }
-    if (due !== undefined) return this.#drop(due, this.#guards.get(due)!, c);
-    // Nothing can go: do not scan again before an OPEN one is due (at most 1 s: trials settle).
-    this.#fullUntil = now + Math.min(soonest, 1000);
-    return false;
-  }
-
-  #drop(key: string, g: Guard, c: Context): true {
-    this.#guards.delete(key);
-    if (this.shared) waitUntil(c, g.breaker.flush()); // outcomes not yet reported
-    return true;
-  }
-
-  /** The options another middleware must match to share this group. */
-  get options(): RouteCircuitBreakerOptions {
-    return this.#options;
-  }
-}
-
-const W = "routeCircuitBreaker";
 
 /** Groups shared by an explicit `name`, process-wide. */
 const named = new Map<string, RouteGroup>();
-/** Which circuit configuration claimed each store key prefix of each store, in this process. */
-const claims = new WeakMap<CircuitStore, Map<string, RouteCircuitBreakerOptions>>();
-/** Every route middleware's group, for `healthHandler({ breakers: true })` (weakly held). */
-const live = new Set<{ deref(): RouteGroup | undefined }>();
-let liveAtLastPrune = 0;
-
-/** @internal The live route groups of this process (those of dropped apps are collected). */
-export function liveRouteGroups(): RouteGroup[] {
-  const out: RouteGroup[] = [];
-  for (const ref of live) {
-    const g = ref.deref();
-    if (g) out.push(g);
-    else live.delete(ref);
-  }
-  liveAtLastPrune = live.size;
-  return out;
-}
-
-function track(group: RouteGroup): void {
-  const Ref = (globalThis as {
-    WeakRef?: new (g: RouteGroup) => { deref(): RouteGroup | undefined };
-  }).WeakRef;
-  live.add(Ref ? new Ref(group) : { deref: () => group });
-  if (live.size > 2 * liveAtLastPrune + 64) liveRouteGroups();
-}
-
-/** Options whose values two middlewares sharing a circuit must agree on. */
-const COMPARED = NAMES.filter((n) => n !== "name" && n !== "storeOptions");
-const STORE_COMPARED = [
-  "failureThreshold",
-  "failureRateThreshold",
-  "windowCalls",
-  "windowDuration",
-  "windowBuckets",
-  "minimumThroughput",
-  "slowCallDuration",
-  "slowCallRateThreshold",
-  "maxResetTimeout",
-  "resetTimeout",
-  "halfOpenMaxCalls",
-] as const;
-
-function show(v: unknown): string {
-  return typeof v === "function" ? `function ${v.name || "(anonymous)"}` : String(v);
-}
-
-function storeOptionsDiffer(a: RouteCircuitBreakerOptions, b: RouteCircuitBreakerOptions) {
-  const sa = (a.storeOptions ?? {}) as Record<string, unknown>;
-  const sb = (b.storeOptions ?? {}) as Record<string, unknown>;
-  const keys = new Set([...Object.keys(sa), ...Object.keys(sb)]);
-  return [...keys].some((k) => sa[k] !== sb[k]);
-}
-
-function differences(
-  a: RouteCircuitBreakerOptions,
-  b: RouteCircuitBreakerOptions,
-  names: readonly string[],
-): string[] {
-  const out: string[] = [];
-  const ra = a as Record<string, unknown>;
-  const rb = b as Record<string, unknown>;
-  for (const k of names) {
-    if (ra[k] !== rb[k]) out.push(`${k}: ${show(ra[k])} vs ${show(rb[k])}`);
-  }
-  if (storeOptionsDiffer(a, b)) out.push("storeOptions differ");
-  return out;
-}
-
-/** Refuses a store key prefix already used in this process with another circuit configuration. */
-function claim(store: CircuitStore, prefix: string, o: RouteCircuitBreakerOptions): void {
-  let m = claims.get(store);
-  if (!m) claims.set(store, m = new Map());
-  const found = m.get(prefix);
-  if (!found) {
-    m.set(prefix, o);
-    return;
-  }
-  const diff = differences(found, o, STORE_COMPARED);
-  if (diff.length) {
-    throw new TypeError(
-      `${W}: store key prefix '${prefix}' is used in this store with other options (${
-        diff.join("; ")
-      }): give each its own 'storeKey'`,
-    );
-  }
-}
 
 /**
  * A circuit breaker for routes: one breaker per route (or per `key`), held

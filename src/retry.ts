@@ -198,8 +198,9 @@ const RETRY_OPTIONS = /* @__PURE__ */ optionNames<RetryOptions>({
  * finite: `initialDelay: 0` gives 0 whatever the factor and attempt number.
  *
  * Logs (seed wording): warn `Attempt i/N failed for NAME: E. Retrying in
- * D.DDs`, error `All N retries failed for NAME: E` (with `maxAttempts: 1`:
- * `No retries for NAME after 1 failure: E`).
+ * D.DDs`, error `All R retries failed for NAME: E` where R = N - 1 retries
+ * (`1 retry failed for NAME: E` with `maxAttempts: 2`, `No retries for NAME
+ * after 1 failure: E` with `maxAttempts: 1`).
  *
  * @example Wrapper, decorator and execute
  * ```ts
@@ -297,9 +298,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
             logger,
             clock,
             "error",
-            maxAttempts === 1
-              ? `No retries for ${label} after 1 failure: ${describe(error)}`
-              : `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
+            gaveUp(label, attempt - 1, error),
             { name: label, attempts: attempt, error },
             `retry ${label} failed`,
           );
@@ -394,6 +393,14 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
 function describeResult(v: unknown): string {
   const status = (v as { status?: unknown } | null)?.status;
   return typeof status === "number" ? `status ${status}` : "unwanted result";
+}
+
+/** The error line of a retry giving up after `retries` retries (seed wording, counted right). */
+function gaveUp(label: string, retries: number, error: unknown): string {
+  const e = describe(error);
+  if (retries === 0) return `No retries for ${label} after 1 failure: ${e}`;
+  if (retries === 1) return `1 retry failed for ${label}: ${e}`;
+  return `All ${retries} retries failed for ${label}: ${e}`;
 }
 
 function describe(e: unknown): string {

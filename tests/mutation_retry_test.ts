@@ -111,7 +111,7 @@ test("retry: each retry is logged with its delay in seconds and the event as dat
       delay: 3000,
       error: "plain string",
     }],
-    ["error", "All 3 retries failed for load: plain string", {
+    ["error", "All 2 retries failed for load: plain string", {
       name: "load",
       attempts: 3,
       error: "plain string",

@@ -154,3 +154,32 @@ export function checkKnownOptions(
 export function optionNames<T>(table: { readonly [K in keyof Required<T>]: 1 }): readonly string[] {
   return Object.keys(table);
 }
+
+/**
+ * Runs `make`, a call of the inner factory `inner` with options the user gave
+ * to `where`, so that its option errors name what the user called and the
+ * option as the user spelled it: `routeBulkhead({})` fails with
+ * "routeBulkhead: option 'maxConcurrent' …", not "bulkhead: …", and
+ * `resilientFetch(url, { hedge: { delay: 0 } })` with "resilientFetch: option
+ * 'hedge.delay' …" (`prefix` `"hedge."`). Other errors pass unchanged.
+ */
+export function optionsOf<T>(where: string, inner: string, make: () => T, prefix = ""): T {
+  try {
+    return make();
+  } catch (e) {
+    if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+    if (!e.message.startsWith(`${inner}: `)) throw e;
+    const message = `${where}: ${e.message.slice(inner.length + 2)}`
+      .replace(/(option|did you mean) '([^']*)'/g, (_, w, n) => `${w} '${prefix}${n}'`)
+      .replace(
+        /\(known options: ([^)]*)\)/,
+        (_, list: string) =>
+          `(known options: ${list.split(", ").map((n) => prefix + n).join(", ")})`,
+      )
+      .replace(
+        /^(\w+): options must/,
+        (_, w) => prefix ? `${w}: option '${prefix.slice(0, -1)}' must` : `${w}: options must`,
+      );
+    throw e instanceof RangeError ? new RangeError(message) : new TypeError(message);
+  }
+}

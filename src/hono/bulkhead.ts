@@ -9,6 +9,7 @@ import {
   checkNumber,
   checkObject,
   optionNames,
+  optionsOf,
 } from "../validate.ts";
 import { problemResponse } from "./problem.ts";
 
@@ -83,7 +84,7 @@ export function routeBulkhead(options: RouteBulkheadOptions): RouteBulkhead {
   if (health !== undefined && typeof health.register !== "function") {
     throw new TypeError(`${W}: option 'health' must be a HealthCheck`);
   }
-  const b = bulkhead({ name: "route", ...bulkheadOptions });
+  const b = optionsOf(W, "bulkhead", () => bulkhead({ name: "route", ...bulkheadOptions }));
   if (health) {
     let seen = 0;
     let lastRefusal: number | undefined;

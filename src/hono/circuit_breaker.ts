@@ -4,7 +4,13 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import { type CircuitBreaker, circuitBreaker } from "../circuit_breaker.ts";
 import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
-import { checkFunction, checkKnownOptions, checkObject, checkString } from "../validate.ts";
+import {
+  checkFunction,
+  checkKnownOptions,
+  checkObject,
+  checkString,
+  optionsOf,
+} from "../validate.ts";
 import { problemResponse, waitUntil } from "./problem.ts";
 import { type Guard, ROUTE_GROUP, RouteGroup, safeKey, track } from "./route_group.ts";
 import {
@@ -228,7 +234,11 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
   }
   const prefix = options.storeKey ?? "route";
   // Validate the breaker options now, at setup (an unnamed breaker is not registered).
-  circuitBreaker({ ...breakerOptions, ...(options.store ? { storeKey: `${prefix}:setup` } : {}) });
+  optionsOf(W, "circuitBreaker", () =>
+    circuitBreaker({
+      ...breakerOptions,
+      ...(options.store ? { storeKey: `${prefix}:setup` } : {}),
+    }));
   if (options.store) claim(options.store, prefix, options);
 
   const countAborts = breakerOptions.countCallerAborts === true;

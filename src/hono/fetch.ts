@@ -101,28 +101,27 @@ const OPTIONS = optionNames<ResilientFetchOptions>({
   clock: 1,
 });
 /**
- * What `init` may hold besides our options: the standard `RequestInit` and the
- * runtimes' own extensions (`cf` on Workers, `client` on Deno, `dispatcher` on
- * Node, `duplex`; Bun's `verbose`, `proxy`, `tls`, `unix`, `decompress`).
+ * What `init` may hold besides our options: the Fetch standard's `RequestInit`
+ * (listed by hand: each runtime's type has its own subset) and the runtimes'
+ * own extensions (`cf` on Workers, `client` on Deno, `dispatcher` on Node,
+ * `duplex`; Bun's `verbose`, `proxy`, `tls`, `unix`, `decompress`).
  */
 const INIT_NAMES = [
   ...OPTIONS,
-  ...optionNames<RequestInit>({
-    body: 1,
-    cache: 1,
-    credentials: 1,
-    headers: 1,
-    integrity: 1,
-    keepalive: 1,
-    method: 1,
-    mode: 1,
-    priority: 1,
-    redirect: 1,
-    referrer: 1,
-    referrerPolicy: 1,
-    signal: 1,
-    window: 1,
-  }),
+  "body",
+  "cache",
+  "credentials",
+  "headers",
+  "integrity",
+  "keepalive",
+  "method",
+  "mode",
+  "priority",
+  "redirect",
+  "referrer",
+  "referrerPolicy",
+  "signal",
+  "window",
   "duplex",
   "cf",
   "client",
@@ -225,7 +224,7 @@ export function parseRetryAfter(
  * ```
  */
 export function resilientFetch(
-  input: RequestInfo | URL,
+  input: Request | string | URL,
   init: RequestInit & ResilientFetchOptions = {},
 ): Promise<Response> {
   // Like fetch, every problem (bad options included) is a rejected promise, never a throw.
@@ -237,7 +236,7 @@ export function resilientFetch(
 }
 
 function run(
-  input: RequestInfo | URL,
+  input: Request | string | URL,
   init: RequestInit & ResilientFetchOptions,
 ): Promise<Response> {
   const W = "resilientFetch";

@@ -45,6 +45,7 @@ export const ENTRIES: Record<string, string> = {
   "./testing": "src/testing/mod.ts",
   "./hono": "src/hono/mod.ts",
   "./cloudflare": "src/cloudflare/mod.ts",
+  "./cloudflare/object": "src/cloudflare/object.ts",
   "./deno-kv": "src/deno_kv/mod.ts",
 };
 
@@ -130,9 +131,15 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 7907,
+    measured: 7054,
     date:
-      "2026-11-28, breaker v2 shared rates (issue #13): stores run the breaker's own window and rate rules (shared window, rate half-open, growing open durations)",
+      "2026-12-07, the stores only: the Durable Object class moved to edge-resilience/cloudflare/object (issue #17)",
+  },
+  {
+    name: "edge-resilience/cloudflare/object",
+    code: 'export * from "./src/cloudflare/object.ts";',
+    measured: 2969,
+    date: "2026-12-07, the Durable Object class in its own entry (issue #17)",
   },
   {
     name: "edge-resilience/deno-kv",

@@ -20,7 +20,7 @@ import {
 import { CountingStore, FaultyStore } from "./_stores.ts";
 import { sharedDeadlineTimer } from "../src/scheduler.ts";
 
-import { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+import { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 export { CircuitBreakerObject };
 
 /** The real object, plus a way to write raw values into its storage (corruption, skew). */

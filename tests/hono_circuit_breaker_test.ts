@@ -11,7 +11,6 @@ import {
   type SharedConfig,
 } from "../mod.ts";
 import {
-  defaultIsFailureResult,
   type ResilienceEnv,
   type RouteCircuitBreaker,
   routeCircuitBreaker,
@@ -208,10 +207,7 @@ test("routeCircuitBreaker: every option conflict is reported when the middleware
     () => routeCircuitBreaker({ storeOptions: { timeout: 5 } }),
     /'storeOptions' needs option 'store'/,
   );
-  assert.throws(
-    () => routeCircuitBreaker({ isFailure: () => true } as never),
-    /'isFailure' is now 'isFailureResult'/,
-  );
+  assert.throws(() => routeCircuitBreaker({ isFailure: 1 as never }), /'isFailure'/);
   assert.throws(
     () => routeCircuitBreaker({ excludedErrors: [TypeError] } as never),
     /'excludedErrors' does not apply to routes/,
@@ -244,26 +240,44 @@ test("routeCircuitBreaker: a thrown 4xx HTTPException is not a failure; 5xx ones
   assert.equal(mw.breaker("GET /x")!.state, "open"); // two failures
 });
 
-test("routeCircuitBreaker: defaultIsFailureResult, and isFailureResult replaces it", async () => {
-  const ok = new Response("");
-  const r500 = new Response("", { status: 500 });
-  assert.equal(defaultIsFailureResult(ok, undefined), false);
-  assert.equal(defaultIsFailureResult(r500, undefined), true);
-  assert.equal(defaultIsFailureResult(new Response("", { status: 404 }), undefined), false);
-  assert.equal(defaultIsFailureResult(ok, new HTTPException(401)), false);
-  assert.equal(defaultIsFailureResult(ok, new HTTPException(502)), true);
-  assert.equal(defaultIsFailureResult(ok, new Error("x")), true);
-  assert.equal(defaultIsFailureResult(r500, new HTTPException(400)), true); // 5xx went out
-
-  // A rule that counts only thrown errors: a returned 500 is then no failure.
+test("routeCircuitBreaker: isFailureResult judges responses, isFailure thrown errors (as circuitBreaker's do)", async () => {
+  const seen: unknown[] = [];
+  const answer: { status: number; thrown?: () => Error } = { status: 500 };
   const mw = routeCircuitBreaker({
     failureThreshold: 1,
     logger: silent,
-    isFailureResult: (_res, err) => err !== undefined,
+    // Only thrown errors count: a returned 500 is then no failure.
+    isFailureResult: (res) => {
+      seen.push(res.status);
+      return false;
+    },
+    isFailure: (e) => {
+      seen.push(e);
+      return e instanceof RangeError;
+    },
   });
-  const a = routeApp(mw, { status: 500 });
+  const a = routeApp(mw, answer);
   for (let i = 0; i < 5; i++) assert.equal((await a.request("/x")).status, 500);
   assert.equal(mw.breaker("GET /x")!.state, "closed");
+  assert.deepEqual(seen, [500, 500, 500, 500, 500]);
+  // A thrown error is judged by isFailure alone (not by the 500 onError made of it).
+  const notCounted = new TypeError("not counted");
+  answer.thrown = () => notCounted;
+  for (let i = 0; i < 5; i++) assert.equal((await a.request("/x")).status, 500);
+  assert.equal(mw.breaker("GET /x")!.state, "closed");
+  assert.equal(seen.length, 10);
+  assert.equal(seen[9], notCounted);
+  answer.thrown = () => new RangeError("counted");
+  assert.equal((await a.request("/x")).status, 500);
+  assert.equal(mw.breaker("GET /x")!.state, "open");
+  // A core breaker's rule works as is: (value: unknown) => boolean fits (response: Response).
+  const coreRule = (v: unknown) => v instanceof Response && v.status === 429;
+  const b = routeApp(
+    routeCircuitBreaker({ failureThreshold: 1, logger: silent, isFailureResult: coreRule }),
+    { status: 429 },
+  );
+  assert.equal((await b.request("/x")).status, 429);
+  assert.equal((await b.request("/x")).status, 503);
 });
 
 /** A middleware keyed by the `k` query parameter, each key's answer scripted. */

@@ -52,25 +52,10 @@ export interface RouteCircuitBreaker extends MiddlewareHandler {
   breakers(): CircuitBreaker[];
 }
 
-/**
- * The default failure rule of {@linkcode routeCircuitBreaker}: a response
- * with status 5xx (returned, or made by `onError` from a thrown error, or a
- * route timeout's 504), or a thrown error — except an `HTTPException` with a
- * status below 500, which is the client's fault, like a returned 4xx.
- *
- * @example Count 429 as a failure too
- * ```ts
- * import { defaultIsFailureResult, routeCircuitBreaker } from "edge-resilience/hono";
- *
- * routeCircuitBreaker({
- *   isFailureResult: (res, err) => res.status === 429 || defaultIsFailureResult(res, err),
- * });
- * ```
- */
-export function defaultIsFailureResult(response: Response, error: Error | undefined): boolean {
-  if (response.status >= 500) return true;
-  return error !== undefined && !(error instanceof HTTPException && error.status < 500);
-}
+/** The default `isFailureResult` of a route: a 5xx response (a route timeout's 504 included). */
+const isServerError = (response: Response) => response.status >= 500;
+/** The default `isFailure` of a route: any thrown error but a 4xx `HTTPException`. */
+const notClientError = (e: unknown) => !(e instanceof HTTPException && e.status < 500);
 
 /**
  * The 503 answer of an open breaker: `Retry-After` in whole seconds (at least
@@ -130,8 +115,8 @@ const named = new Map<string, RouteGroup>();
  * A circuit breaker for routes: one breaker per route (or per `key`), held
  * by this middleware, so two apps configuring the same route each have their
  * own. A 5xx response or a thrown error (not a 4xx `HTTPException`) counts
- * as a failure ({@linkcode defaultIsFailureResult}; replace it with
- * `isFailureResult`); while the breaker is open (or half-open with every
+ * as a failure (replace the rules with `isFailureResult(response)` and
+ * `isFailure(error)`, as for `circuitBreaker`); while the breaker is open (or half-open with every
  * trial in use) the route answers 503 with `Retry-After` and an RFC 9457
  * `application/problem+json` body — or the configured fallback response —
  * without running the handler.
@@ -147,8 +132,8 @@ const named = new Map<string, RouteGroup>();
  * (`failureRateThreshold`, `windowCalls` or `windowDuration`,
  * `minimumThroughput`), slow requests (`slowCallDuration`,
  * `slowCallRateThreshold`: the time the route's handlers take) and growing
- * open durations (`maxResetTimeout`). `isFailureResult` decides what a
- * failure is for all of them.
+ * open durations (`maxResetTimeout`). `isFailureResult` and `isFailure`
+ * decide what a failure is for all of them.
  *
  * @example
  * ```ts
@@ -161,6 +146,22 @@ const named = new Map<string, RouteGroup>();
  *   routeCircuitBreaker({ failureThreshold: 5, resetTimeout: 30_000, halfOpenMaxCalls: 2 }),
  * );
  * app.get("/api/data", async (c) => c.json(await (await fetch("https://upstream.example")).json()));
+ * ```
+ *
+ * @example Counting a 429 as a failure too, and not a thrown validation error
+ * ```ts
+ * import { Hono } from "hono";
+ * import { routeCircuitBreaker } from "edge-resilience/hono";
+ *
+ * class ValidationError extends Error {}
+ * const app = new Hono();
+ * app.use(
+ *   "/api/*",
+ *   routeCircuitBreaker({
+ *     isFailureResult: (res) => res.status === 429 || res.status >= 500,
+ *     isFailure: (e) => !(e instanceof ValidationError),
+ *   }),
+ * );
  * ```
  *
  * @example Opening on a failure rate: half the last 50 requests, at least 20 of them
@@ -214,7 +215,8 @@ export function routeCircuitBreaker(
 function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
   const {
     key,
-    isFailureResult = defaultIsFailureResult,
+    isFailureResult = isServerError,
+    isFailure = notClientError,
     fallback,
     name: _name,
     maxKeys: _maxKeys,
@@ -223,6 +225,7 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
   } = options;
   checkFunction(W, "key", key);
   checkFunction(W, "isFailureResult", isFailureResult);
+  checkFunction(W, "isFailure", isFailure);
   checkFunction(W, "fallback", fallback);
   checkString(W, "storeKey", options.storeKey);
   if (!options.store) {
@@ -244,7 +247,9 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
   const countAborts = breakerOptions.countCallerAborts === true;
   const guard = async (c: Context, next: Next) => {
     await next();
-    if (isFailureResult(c.res, c.error)) {
+    // A thrown error is judged as an error (app.onError has made c.res of it), else the response.
+    const error = c.error;
+    if (error !== undefined ? isFailure(error) : isFailureResult(c.res)) {
       // The client's own cancellation is not a failure of the route (unless counted).
       throw !countAborts && clientGone(c) ? CLIENT_GONE : FAILED_RESPONSE;
     }

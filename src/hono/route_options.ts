@@ -60,11 +60,20 @@ export interface RouteCircuitBreakerOptions extends
    */
   storeKey?: string;
   /**
-   * Whether a request's outcome counts as a breaker failure. Default
-   * {@linkcode defaultIsFailureResult}: a 5xx response, or a thrown error
-   * other than an `HTTPException` with a status below 500.
+   * Whether a response counts as a failure (as `circuitBreaker`'s
+   * `isFailureResult` judges a returned value): the handler's, or one made by
+   * `routeTimeout`. Default: status 500 or more. Not asked when the handler
+   * threw (then `isFailure` decides).
    */
-  isFailureResult?: (response: Response, error: Error | undefined) => boolean;
+  isFailureResult?: (response: Response) => boolean;
+  /**
+   * Whether an error the handler threw counts as a failure (as
+   * `circuitBreaker`'s `isFailure`), whatever response `app.onError` made of
+   * it. Default: every error but an `HTTPException` with a status below 500
+   * (the client's fault, like a returned 4xx). An error it refuses counts as
+   * a success.
+   */
+  isFailure?: (error: unknown) => boolean;
   /**
    * The answer while the breaker rejects calls. Default: 503 with
    * `Retry-After` (whole seconds until reset) and an RFC 9457 problem body.
@@ -96,13 +105,13 @@ export const NAMES = optionNames<RouteCircuitBreakerOptions>({
   maxKeys: 1,
   storeKey: 1,
   isFailureResult: 1,
+  isFailure: 1,
   fallback: 1,
 });
 
 /** Options of earlier versions, refused with what to use instead. */
 export const RENAMED: Record<string, string> = {
-  isFailure: "is now 'isFailureResult'",
-  excludedErrors: "does not apply to routes: return false from 'isFailureResult' for them",
+  excludedErrors: "does not apply to routes: return false from 'isFailure' for them",
 };
 
 /** Which circuit configuration claimed each store key prefix of each store, in this process. */

@@ -102,10 +102,22 @@ export interface RetryOptions {
   budget?: RetryBudget;
 }
 
-/** A {@linkcode Policy} made by {@linkcode retry}. */
+/**
+ * A {@linkcode Policy} made by {@linkcode retry}, with its resolved settings
+ * as read-only properties named like the options (as `hedge`'s `delay` and
+ * `timeout`'s `timeout`).
+ */
 export interface RetryPolicy extends Policy {
-  /** The resolved options. */
-  readonly options: Readonly<ResolvedBackoff & { maxAttempts: number }>;
+  /** Total calls, the first included. */
+  readonly maxAttempts: number;
+  /** Backoff before the 2nd call, in ms. */
+  readonly initialDelay: number;
+  /** Backoff multiplier. */
+  readonly backoffFactor: number;
+  /** Cap of every wait, in ms. */
+  readonly maxDelay: number;
+  /** The jitter strategy (`jitter: true` is `"proportional"`, `false` is `"none"`). */
+  readonly jitter: ResolvedBackoff["jitter"];
 }
 
 /** @internal Backoff settings after defaults and validation. */
@@ -386,7 +398,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       );
     },
   );
-  (policy as { options: RetryPolicy["options"] }).options = { maxAttempts, ...b };
+  Object.defineProperties(policy, {
+    maxAttempts: { value: maxAttempts, enumerable: true },
+    initialDelay: { value: b.initialDelay, enumerable: true },
+    backoffFactor: { value: b.backoffFactor, enumerable: true },
+    maxDelay: { value: b.maxDelay, enumerable: true },
+    jitter: { value: b.jitter, enumerable: true },
+  });
   return policy;
 }
 

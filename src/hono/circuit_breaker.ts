@@ -28,8 +28,10 @@ export { liveRouteGroups, ROUTE_GROUP, RouteGroup, safeKey } from "./route_group
 
 /**
  * The middleware returned by {@linkcode routeCircuitBreaker}: a Hono
- * middleware that also lists the breakers it holds (they are not in the
- * process-wide registry).
+ * middleware that also exposes the breakers it holds (they are not in the
+ * process-wide registry), the way every middleware exposes the policies it
+ * runs: a read-only property named after the core factory's policy
+ * (`routeBulkhead(…).bulkhead`, `routeCircuitBreaker(…).breakers`).
  *
  * @example
  * ```ts
@@ -40,16 +42,16 @@ export { liveRouteGroups, ROUTE_GROUP, RouteGroup, safeKey } from "./route_group
  * const app = new Hono();
  * app.get("/users/:id", breaker, (c) => c.text("ok"));
  * await app.request("/users/1");
- * console.log(breaker.breaker("GET /users/:id")?.state); // "closed"
+ * console.log(breaker.breakers.get("GET /users/:id")?.state); // "closed"
  * ```
  */
 export interface RouteCircuitBreaker extends MiddlewareHandler {
-  /** The breakers' name prefix (option `name`). */
-  readonly breakerName: string;
-  /** The breaker of `key` (e.g. `"GET /users/:id"`), if this middleware holds one. */
-  breaker(key: string): CircuitBreaker | undefined;
-  /** The breakers held now, least recently used first (at most `maxKeys`). */
-  breakers(): CircuitBreaker[];
+  /**
+   * The breakers held now, by key (e.g. `"GET /users/:id"`), least recently
+   * used first (at most `maxKeys`); each is named `"<name>:<key>"`. A
+   * snapshot, taken at each read.
+   */
+  readonly breakers: ReadonlyMap<string, CircuitBreaker>;
 }
 
 /** The default `isFailureResult` of a route: a 5xx response (a route timeout's 504 included). */
@@ -295,9 +297,7 @@ function middleware(group: RouteGroup): RouteCircuitBreaker {
   const run = (group as unknown as { run: MiddlewareHandler }).run;
   const mw = createMiddleware((c, next) => run(c, next)) as RouteCircuitBreaker;
   Object.defineProperties(mw, {
-    breakerName: { value: group.name },
-    breaker: { value: (k: string) => group.breaker(k) },
-    breakers: { value: () => group.breakers() },
+    breakers: { get: () => group.snapshot() },
     [ROUTE_GROUP]: { value: group },
   });
   return mw;

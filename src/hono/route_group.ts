@@ -101,6 +101,13 @@ export class RouteGroup {
     return [...this.#guards.keys()];
   }
 
+  /** The breakers by key, least recently used first (a copy). */
+  snapshot(): Map<string, CircuitBreaker> {
+    const out = new Map<string, CircuitBreaker>();
+    for (const [k, g] of this.#guards) out.set(k, g.breaker);
+    return out;
+  }
+
   /** The guard of `key`, made (and the least useful one dropped) if needed; undefined: unguarded. */
   get(key: string, c: Context): Guard | undefined {
     const guards = this.#guards;

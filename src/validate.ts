@@ -123,6 +123,7 @@ function distance(a: string, b: string): number {
 const RENAMED: Readonly<Record<string, string>> = {
   default: "fallbackValue",
   defaultValue: "fallbackValue",
+  response: "fallback",
 };
 
 /**

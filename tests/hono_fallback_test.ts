@@ -30,7 +30,7 @@ test("routeFallback: configured response on 5xx, with the cause", async () => {
   a.get(
     "/x",
     routeFallback({
-      response: (c, cause) => {
+      fallback: (c, cause) => {
         seen.push(cause.response.status);
         return c.json({ stale: true }, 200);
       },
@@ -51,7 +51,7 @@ test("routeFallback: successes pass through; `when` decides; maxEntries bounds t
     routeFallback({
       lastGood: { maxEntries: 1 },
       when: (res) => res.status === 404,
-      response: (c) => c.text("fallback"),
+      fallback: (c) => c.text("fallback"),
     }),
     (c) => c.text(`v${c.req.param("n")}`, status as 200),
   );
@@ -67,10 +67,10 @@ test("routeFallback: successes pass through; `when` decides; maxEntries bounds t
 });
 
 test("routeFallback: bad options fail at setup", () => {
-  assert.throws(() => routeFallback({}), /'response' or 'lastGood'/);
+  assert.throws(() => routeFallback({}), /'fallback' or 'lastGood'/);
   assert.throws(() => routeFallback({ lastGood: { maxEntries: 0 } }), RangeError);
   assert.throws(() => routeFallback({ lastGood: { maxBytes: 0 } }), /maxBytes/);
-  assert.throws(() => routeFallback({ response: "x" as never }), TypeError);
+  assert.throws(() => routeFallback({ fallback: "x" as never }), TypeError);
   assert.throws(() => routeFallback(undefined as never), TypeError);
 });
 
@@ -109,10 +109,10 @@ test("routeFallback: the fallback never inherits the failed response's headers; 
   });
   a.get(
     "/returned",
-    routeFallback({ response: (c) => c.json({ stale: true }, 200) }),
+    routeFallback({ fallback: (c) => c.json({ stale: true }, 200) }),
     (c) => c.text("down", 500, failed),
   );
-  a.get("/thrown", routeFallback({ response: (c) => c.json({ stale: true }) }), (c) => {
+  a.get("/thrown", routeFallback({ fallback: (c) => c.json({ stale: true }) }), (c) => {
     c.status(500);
     for (const [k, v] of Object.entries(failed)) c.header(k, v);
     throw new Error("down");
@@ -120,7 +120,7 @@ test("routeFallback: the fallback never inherits the failed response's headers; 
   a.get(
     "/busy",
     routeFallback({
-      response: (c) => c.json({ busy: true }, 503, { "retry-after": "5" }),
+      fallback: (c) => c.json({ busy: true }, 503, { "retry-after": "5" }),
     }),
     (c) => c.text("down", 500, failed),
   );
@@ -128,7 +128,7 @@ test("routeFallback: the fallback never inherits the failed response's headers; 
     "/own",
     routeFallback({
       // A fallback that is not 503/429 carries no Retry-After, even its own.
-      response: () => new Response("ok", { headers: { "retry-after": "5", "x-own": "1" } }),
+      fallback: () => new Response("ok", { headers: { "retry-after": "5", "x-own": "1" } }),
     }),
     (c) => c.text("down", 500, failed),
   );

@@ -390,6 +390,11 @@ UNKNOWN.push(
   ],
   [
     "routeFallback",
+    () => routeFallback({ response: () => new Response() } as never),
+    /routeFallback: unknown option 'response' \(did you mean 'fallback'\?\)/,
+  ],
+  [
+    "routeFallback",
     () => routeFallback({ lastgood: true } as never),
     /routeFallback: unknown option 'lastgood' \(did you mean 'lastGood'\?\)/,
   ],

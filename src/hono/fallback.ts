@@ -10,7 +10,7 @@ import {
 } from "../validate.ts";
 import { waitUntil } from "./problem.ts";
 
-/** What went wrong, as given to {@linkcode RouteFallbackOptions.response}. */
+/** What went wrong, as given to {@linkcode RouteFallbackOptions.fallback}. */
 export interface FallbackCause {
   /** The failing response (after `app.onError` for thrown errors). */
   response: Response;
@@ -24,7 +24,7 @@ export interface RouteFallbackOptions {
    * Builds the answer served instead of a failure. Used when there is no
    * last good response (or `lastGood` is off).
    */
-  response?: (c: Context, cause: FallbackCause) => Response | Promise<Response>;
+  fallback?: (c: Context, cause: FallbackCause) => Response | Promise<Response>;
   /**
    * Remember the last good (2xx) GET response per key and serve it, marked
    * with `x-resilience-fallback: last-good`, when the route fails.
@@ -71,7 +71,7 @@ export interface RouteFallbackOptions {
 }
 
 const OPTIONS = optionNames<RouteFallbackOptions>({
-  response: 1,
+  fallback: 1,
   lastGood: 1,
   when: 1,
   clock: 1,
@@ -227,7 +227,7 @@ function withoutStrayRetryAfter(res: Response): Response {
  *   "/prices",
  *   routeFallback({
  *     lastGood: true,
- *     response: (c) => c.json({ prices: [], stale: true }, 200),
+ *     fallback: (c) => c.json({ prices: [], stale: true }, 200),
  *   }),
  *   async (c) => c.json(await (await fetch("https://prices.example")).json()),
  * );
@@ -237,7 +237,7 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
   const W = "routeFallback";
   checkObject(W, "options", options);
   checkKnownOptions(W, options, OPTIONS);
-  checkFunction(W, "response", options.response);
+  checkFunction(W, "fallback", options.fallback);
   checkFunction(W, "when", options.when);
   const lg = options.lastGood;
   if (lg !== undefined && typeof lg !== "boolean") {
@@ -255,8 +255,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
     max: Number.MAX_SAFE_INTEGER,
   });
   const useLastGood = lg === true || typeof lg === "object";
-  if (!useLastGood && !options.response) {
-    throw new TypeError(`${W}: give option 'response' or 'lastGood' (or both)`);
+  if (!useLastGood && !options.fallback) {
+    throw new TypeError(`${W}: give option 'fallback' or 'lastGood' (or both)`);
   }
   const shareCredentialed = lgOpts.credentialed === true;
   if (lgOpts.credentialed !== undefined && typeof lgOpts.credentialed !== "boolean") {
@@ -340,7 +340,7 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
       return;
     }
     const saved = useLastGood ? lookup(c) : undefined;
-    if (saved || options.response) {
+    if (saved || options.fallback) {
       // The failing body is discarded: release it.
       waitUntil(c, res.body?.cancel() ?? Promise.resolve());
       resetContext(c, res);
@@ -351,8 +351,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
       c.res = new Response(saved.body.slice(0), { status: saved.status, headers });
       return;
     }
-    if (options.response) {
-      const replacement = await options.response(c, { response: res, error: c.error });
+    if (options.fallback) {
+      const replacement = await options.fallback(c, { response: res, error: c.error });
       c.res = undefined;
       c.res = withoutStrayRetryAfter(replacement);
     }

@@ -66,14 +66,25 @@ export interface RouteFallbackOptions {
   };
   /** Time source of `lastGood.refreshInterval` (tests pass a `FakeClock`). */
   clock?: Clock;
-  /** Whether to fall back. Default: the handler threw or the status is 5xx. */
-  when?: (response: Response, error: Error | undefined) => boolean;
+  /**
+   * Whether a response is a failure to fall back from (as `circuitBreaker`'s
+   * `isFailureResult` judges a returned value). Default: status 500 or more.
+   * Not asked when the handler threw (then `isFailure` decides).
+   */
+  isFailureResult?: (response: Response) => boolean;
+  /**
+   * Whether an error the handler threw is a failure to fall back from (as
+   * `circuitBreaker`'s `isFailure`), whatever response `app.onError` made of
+   * it. Default: every error.
+   */
+  isFailure?: (error: unknown) => boolean;
 }
 
 const OPTIONS = optionNames<RouteFallbackOptions>({
   fallback: 1,
   lastGood: 1,
-  when: 1,
+  isFailureResult: 1,
+  isFailure: 1,
   clock: 1,
 });
 const LAST_GOOD_OPTIONS = optionNames<Exclude<RouteFallbackOptions["lastGood"], boolean>>({
@@ -236,9 +247,15 @@ function withoutStrayRetryAfter(res: Response): Response {
 export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler {
   const W = "routeFallback";
   checkObject(W, "options", options);
+  if (options !== undefined && Object.hasOwn(options, "when")) {
+    throw new TypeError(
+      `${W}: option 'when' is now 'isFailureResult' (responses) and 'isFailure' (thrown errors)`,
+    );
+  }
   checkKnownOptions(W, options, OPTIONS);
   checkFunction(W, "fallback", options.fallback);
-  checkFunction(W, "when", options.when);
+  checkFunction(W, "isFailureResult", options.isFailureResult);
+  checkFunction(W, "isFailure", options.isFailure);
   const lg = options.lastGood;
   if (lg !== undefined && typeof lg !== "boolean") {
     checkObject(W, "lastGood", lg);
@@ -267,8 +284,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
       `${W}: option 'lastGood.credentialed' needs option 'lastGood.key', which decides who shares an entry (include the user's identity)`,
     );
   }
-  const when = options.when ??
-    ((res: Response, error: Error | undefined) => error !== undefined || res.status >= 500);
+  const isFailureResult = options.isFailureResult ?? ((res: Response) => res.status >= 500);
+  const isFailure = options.isFailure;
   const keyOf = lgOpts.key ?? ((c: Context) => c.req.url);
   const refreshInterval = checkNumber(
     W,
@@ -312,7 +329,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
   return createMiddleware(async (c, next) => {
     await next();
     const res = c.res;
-    if (!when(res, c.error)) {
+    const error = c.error;
+    if (!(error !== undefined ? (isFailure ? isFailure(error) : true) : isFailureResult(res))) {
       // Cheap checks first: reading `res.body` takes some servers (@hono/node-server)
       // off their fast path, so it is touched only when a copy is due.
       if (!useLastGood || c.req.method !== "GET" || !res.ok) return;

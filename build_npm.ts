@@ -45,6 +45,7 @@ export const ENTRIES: Record<string, string> = {
   "./testing": "src/testing/mod.ts",
   "./hono": "src/hono/mod.ts",
   "./cloudflare": "src/cloudflare/mod.ts",
+  "./cloudflare/object": "src/cloudflare/object.ts",
   "./deno-kv": "src/deno_kv/mod.ts",
 };
 
@@ -125,16 +126,22 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 24036,
-    date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+    measured: 25599,
+    date: "2026-12-07, shared circuits (#17), API consistency (#17), routeChaos (#21)",
   },
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 9454,
+    measured: 7054,
     date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+      "2026-12-07, the stores only: the Durable Object class moved to edge-resilience/cloudflare/object (issue #17)",
+  },
+  {
+    name: "edge-resilience/cloudflare/object",
+    code: 'export * from "./src/cloudflare/object.ts";',
+    measured: 4669,
+    date:
+      "2026-12-07, the Durable Object runs applyOp: the one circuit state machine and its snapshot (#17)",
   },
   {
     name: "edge-resilience/deno-kv",

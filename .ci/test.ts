@@ -1,6 +1,7 @@
 // The test runner behind `deno task test` (and so `.ci/run`):
 //
-//   1. static checks (fmt, lint, type check with doc examples, doc lint)
+//   1. static checks (fmt, lint, type check with doc examples, doc lint, the entries type-checked
+//      without the DOM lib)
 //   2. the npm build (build_npm.ts), with the bundle sizes printed and their budgets enforced,
 //      then the documentation checks (.ci/snippets.ts, .ci/links.ts, .ci/workers.ts)
 //   3. the suite on Deno, from source

@@ -249,7 +249,7 @@ bare.get("/x", (c) => c.text("42"));
 const guarded = new Hono();
 guarded.get(
   "/x",
-  routeFallback({ response: (c) => c.text("fallback") }),
+  routeFallback({ fallback: (c) => c.text("fallback") }),
   routeCircuitBreaker({ name: "bench-route", logger: silent }),
   routeTimeout(10_000, { logger: silent }),
   (c) => c.text("42"),

@@ -102,10 +102,22 @@ export interface RetryOptions {
   budget?: RetryBudget;
 }
 
-/** A {@linkcode Policy} made by {@linkcode retry}. */
+/**
+ * A {@linkcode Policy} made by {@linkcode retry}, with its resolved settings
+ * as read-only properties named like the options (as `hedge`'s `delay` and
+ * `timeout`'s `timeout`).
+ */
 export interface RetryPolicy extends Policy {
-  /** The resolved options. */
-  readonly options: Readonly<ResolvedBackoff & { maxAttempts: number }>;
+  /** Total calls, the first included. */
+  readonly maxAttempts: number;
+  /** Backoff before the 2nd call, in ms. */
+  readonly initialDelay: number;
+  /** Backoff multiplier. */
+  readonly backoffFactor: number;
+  /** Cap of every wait, in ms. */
+  readonly maxDelay: number;
+  /** The jitter strategy (`jitter: true` is `"proportional"`, `false` is `"none"`). */
+  readonly jitter: ResolvedBackoff["jitter"];
 }
 
 /** @internal Backoff settings after defaults and validation. */
@@ -198,8 +210,9 @@ const RETRY_OPTIONS = /* @__PURE__ */ optionNames<RetryOptions>({
  * finite: `initialDelay: 0` gives 0 whatever the factor and attempt number.
  *
  * Logs (seed wording): warn `Attempt i/N failed for NAME: E. Retrying in
- * D.DDs`, error `All N retries failed for NAME: E` (with `maxAttempts: 1`:
- * `No retries for NAME after 1 failure: E`).
+ * D.DDs`, error `All R retries failed for NAME: E` where R = N - 1 retries
+ * (`1 retry failed for NAME: E` with `maxAttempts: 2`, `No retries for NAME
+ * after 1 failure: E` with `maxAttempts: 1`).
  *
  * @example Wrapper, decorator and execute
  * ```ts
@@ -297,9 +310,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
             logger,
             clock,
             "error",
-            maxAttempts === 1
-              ? `No retries for ${label} after 1 failure: ${describe(error)}`
-              : `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
+            gaveUp(label, attempt - 1, error),
             { name: label, attempts: attempt, error },
             `retry ${label} failed`,
           );
@@ -387,13 +398,27 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       );
     },
   );
-  (policy as { options: RetryPolicy["options"] }).options = { maxAttempts, ...b };
+  Object.defineProperties(policy, {
+    maxAttempts: { value: maxAttempts, enumerable: true },
+    initialDelay: { value: b.initialDelay, enumerable: true },
+    backoffFactor: { value: b.backoffFactor, enumerable: true },
+    maxDelay: { value: b.maxDelay, enumerable: true },
+    jitter: { value: b.jitter, enumerable: true },
+  });
   return policy;
 }
 
 function describeResult(v: unknown): string {
   const status = (v as { status?: unknown } | null)?.status;
   return typeof status === "number" ? `status ${status}` : "unwanted result";
+}
+
+/** The error line of a retry giving up after `retries` retries (seed wording, counted right). */
+function gaveUp(label: string, retries: number, error: unknown): string {
+  const e = describe(error);
+  if (retries === 0) return `No retries for ${label} after 1 failure: ${e}`;
+  if (retries === 1) return `1 retry failed for ${label}: ${e}`;
+  return `All ${retries} retries failed for ${label}: ${e}`;
 }
 
 function describe(e: unknown): string {

@@ -25,7 +25,7 @@ import { MODES, run as runDifferential, schedules } from "./_differential.ts";
 import type { FakeClock } from "../src/testing/mod.ts";
 import { sharedDeadlineTimer } from "../src/scheduler.ts";
 
-import { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+import { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 export { CircuitBreakerObject };
 
 /** The real object, plus a way to write raw values into its storage (corruption, skew). */

@@ -17,7 +17,7 @@ const KEY = "state";
  * @example
  * ```ts
  * // worker.ts
- * export { CircuitBreakerObject } from "edge-resilience/cloudflare";
+ * export { CircuitBreakerObject } from "edge-resilience/cloudflare/object";
  * ```
  */
 export class CircuitBreakerObject extends DurableObject {

@@ -42,7 +42,6 @@ export {
 } from "./timeout.ts";
 export {
   circuitOpenResponse,
-  defaultIsFailureResult,
   type RouteCircuitBreaker,
   routeCircuitBreaker,
   type RouteCircuitBreakerOptions,

@@ -36,7 +36,7 @@ const VEGAS_OPTIONS = optionNames<{ type: 1 } & VegasOptions>({
 
 /** @internal Validates the `algorithm` option (`where` names the pattern in errors). */
 export function resolveAlgorithm(where: string, given: unknown): ResolvedAlgorithm {
-  const a = given ?? "gradient";
+  const a = given === undefined ? "gradient" : given;
   const type = typeof a === "string" ? a : (a as { type?: unknown } | null)?.type;
   const spec = typeof a === "object" && a !== null ? a : {};
   const at = `${where}: algorithm`;

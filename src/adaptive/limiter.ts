@@ -3,7 +3,7 @@
 // probes, and the limit's transitions.
 import type { Clock } from "../clock.ts";
 import { type Scope, start, type Target } from "../context.ts";
-import { getDefaultLogger, type Logger, logRepeated } from "../logger.ts";
+import { type Logger, logRepeated } from "../logger.ts";
 import type { ResolvedAlgorithm } from "./algorithm.ts";
 import { AdaptiveConcurrencyRejectedError, type AdaptiveRefusalReason } from "./errors.ts";
 import { Waiter, WaitQueue } from "./queue.ts";
@@ -109,6 +109,9 @@ export class Limiter {
   probe = NO_PROBE;
   nextProbe = 0;
   saved = 0;
+  /** The limit when decreases began that latency has not answered (0: none), and the latency then. */
+  stallFrom = 0;
+  stallLatency = 0;
 
   constructor(readonly s: LimiterSettings) {
     this.estimate = s.initialLimit;
@@ -228,6 +231,16 @@ export class Limiter {
       maxInFlight: busiest,
       drops,
     });
+    if (next >= this.estimate) this.stallFrom = 0;
+    else if (this.stallFrom === 0 || median < this.stallLatency * 0.9) {
+      // Decreases begin (or latency answered them): watch whether latency follows the limit down.
+      this.stallFrom = this.estimate;
+      this.stallLatency = median;
+    } else if (next <= this.stallFrom / 2) {
+      // The limit halved and latency did not fall: the upstream got slower, not busier.
+      this.stallFrom = 0;
+      this.nextProbe = now; // re-measure the no-load latency at the next window
+    }
     this.setLimit(next, next > this.estimate ? "increase" : "decrease");
   }
 
@@ -272,12 +285,13 @@ export class Limiter {
       try {
         onLimitChange(event);
       } catch (e) {
-        (logger ?? getDefaultLogger()).error(
+        logRepeated(
+          logger,
+          clock,
+          "error",
           `Adaptive limiter '${name}' limit listener threw: ${String(e)}`,
-          {
-            name,
-            error: e,
-          },
+          { name, error: e },
+          `adaptive ${name} listener`,
         );
       }
     }

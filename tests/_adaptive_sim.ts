@@ -96,7 +96,7 @@ function p99(xs: number[]): number {
 /** Runs the scenario against `subject`; `settle` seconds are left out of the `*Settled` figures. */
 export async function simulate(
   subject: Subject,
-  { phases = SCENARIO, seed = 1, settle = 10, onStep }: {
+  { phases = SCENARIO, seed = 1, settle = 1, onStep }: {
     phases?: readonly Phase[];
     seed?: number;
     settle?: number;

@@ -16,7 +16,7 @@ export interface GradientOptions {
   /**
    * Calls allowed to queue at the upstream beyond what the gradient gives; it
    * is also the growth per window while no queue is seen. Number > 0.
-   * Default: `√limit / 2`, at least 1 (2.2 at a limit of 20).
+   * Default: `√limit / 4`, at least 1 (1.1 at a limit of 20, 5 at 400).
    */
   queueSize?: number;
   /**
@@ -47,7 +47,7 @@ export function resolveGradient(where: string, o: GradientOptions): ResolvedGrad
 
 /** @internal The next limit (unclamped): decreases smoothed, increases only when the limit was reached. */
 export function gradientUpdate(g: ResolvedGradient, limit: number, w: WindowSummary): number {
-  const queue = g.queueSize ?? Math.max(1, Math.sqrt(limit) / 2);
+  const queue = g.queueSize ?? Math.max(1, Math.sqrt(limit) / 4);
   // A timeout is the strongest signal there is: the steepest decrease.
   const gradient = w.drops > 0
     ? 0.5

@@ -53,7 +53,10 @@ export interface AdaptiveConcurrencyStats {
   refused: number;
   /** Calls started so far. */
   admitted: number;
-  /** Whether a probe (limit halved to re-measure the no-load latency) is under way. */
+  /**
+   * Whether a probe is under way: the limit halved to re-measure the no-load
+   * latency (two windows), then one window restored but not yet judged.
+   */
   probing: boolean;
 }
 
@@ -79,6 +82,7 @@ const CAP = 256;
 const NO_PROBE = 0;
 const DRAIN = 1;
 const MEASURE = 2;
+const RESUME = 3;
 
 /** A timeout, from this library (`ResilienceTimeoutError`, by fields) or the platform (`TimeoutError`). */
 function isTimeout(e: unknown): boolean {
@@ -205,8 +209,12 @@ export class Limiter {
       this.probe = MEASURE; // the calls admitted before the probe are done: measure now
       return;
     }
+    if (this.probe === RESUME) {
+      this.probe = NO_PROBE; // this window began at half the limit: its latency flatters
+      return;
+    }
     if (this.probe === MEASURE) {
-      this.probe = NO_PROBE;
+      this.probe = RESUME;
       if (trusted && drops === 0) this.noLoad = median;
       this.nextProbe = now + this.s.probeInterval;
       this.setLimit(this.saved, "probe-end");

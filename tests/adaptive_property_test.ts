@@ -20,8 +20,8 @@ async function drain(): Promise<void> {
 const config = fc.record({
   algorithm: fc.constantFrom("gradient" as const, "vegas" as const),
   minLimit: fc.integer({ min: 1, max: 5 }),
-  span: fc.integer({ min: 0, max: 30 }),
-  initial: fc.integer({ min: 0, max: 30 }),
+  span: fc.integer({ min: 0, max: 12 }),
+  initial: fc.integer({ min: 0, max: 4 }),
   maxQueue: fc.integer({ min: 0, max: 5 }),
   queueTimeout: fc.option(fc.integer({ min: 0, max: 300 }), { nil: undefined }),
   sampleWindow: fc.integer({ min: 1, max: 200 }),

@@ -62,3 +62,8 @@ export {
 } from "./health.ts";
 export { GatewayTimeoutError, type Problem } from "./problem.ts";
 export { type RouteBulkhead, routeBulkhead, type RouteBulkheadOptions } from "./bulkhead.ts";
+export {
+  type RouteAdaptiveConcurrency,
+  routeAdaptiveConcurrency,
+  type RouteAdaptiveConcurrencyOptions,
+} from "./adaptive_concurrency.ts";

@@ -361,3 +361,38 @@ test("adaptiveConcurrency: options are validated, naming the option", () => {
   assert.equal(adaptiveConcurrency().name, "adaptive");
   assert.equal(adaptiveConcurrency({ algorithm: { type: "vegas" } }).getStats().algorithm, "vegas");
 });
+
+test("adaptiveConcurrency: at high rates one call in many is timed; untimed timeouts still count", async () => {
+  const clock = new FakeClock();
+  const limiter = adaptiveConcurrency({ initialLimit: 50, clock, probeInterval: 0 });
+  let nowReads = 0;
+  const counting = Object.assign(Object.create(clock), {
+    now: () => (nowReads++, clock.now()),
+  });
+  const counted = adaptiveConcurrency({ initialLimit: 50, clock: counting, probeInterval: 0 });
+  const reads: number[] = [];
+  for (let w = 0; w < 5; w++) {
+    const before = nowReads;
+    for (let i = 0; i < 2_000; i++) {
+      await limiter.execute(() => i);
+      await counted.execute(() => i);
+    }
+    clock.tick(100);
+    reads.push(nowReads - before);
+  }
+  // The first window times every call (two reads each); later ones about 128 calls.
+  assert.ok(reads[0] >= 4_000, `${reads}`);
+  for (const r of reads.slice(1)) assert.ok(r >= 2 * 100 && r <= 2 * 160, `${reads}`);
+  assert.equal(counted.getStats().admitted, 10_000);
+  assert.equal(counted.getStats().inFlight, 0);
+  assert.equal(limiter.getStats().limit, 50);
+  // Timeouts of untimed calls are congestion signals too.
+  for (let i = 0; i < 2_000; i++) {
+    await limiter.execute(() => Promise.reject(new ResilienceTimeoutError("up", 1))).catch(
+      () => {},
+    );
+  }
+  clock.tick(100);
+  await limiter.execute(() => "closes the window");
+  assert.ok(limiter.getStats().limit < 50, `limit ${limiter.getStats().limit}`);
+});

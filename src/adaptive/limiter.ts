@@ -79,6 +79,10 @@ export interface LimiterSettings {
 
 /** Samples kept per window (later ones overwrite earlier ones in turn). */
 const CAP = 256;
+/** Timed calls wanted per window at high rates. */
+const SAMPLES = 128;
+/** At most one call in this many goes untimed (a sudden fall in rate still gets samples soon). */
+const MAX_STRIDE = 64;
 const NO_PROBE = 0;
 const DRAIN = 1;
 const MEASURE = 2;
@@ -116,6 +120,10 @@ export class Limiter {
   /** The limit when decreases began that latency has not answered (0: none), and the latency then. */
   stallFrom = 0;
   stallLatency = 0;
+  // Sampling: one call in `stride` is timed; `settled` counts the window's calls.
+  stride = 1;
+  skipped = 0;
+  settled = 0;
 
   constructor(readonly s: LimiterSettings) {
     this.estimate = s.initialLimit;
@@ -137,11 +145,47 @@ export class Limiter {
     });
   }
 
-  /** Starts a call on a free slot; its outcome is a sample. */
+  /**
+   * Starts a call on a free slot. One call in `stride` is timed (a sample); at
+   * high rates the others only count, so that reading the clock (two reads
+   * per sample) stays off most calls.
+   */
   launch(fn: Target, thisArg: unknown, args: readonly unknown[], parent: Scope | undefined) {
     const n = ++this.inFlight;
     if (n > this.maxInFlight) this.maxInFlight = n;
     this.admitted++;
+    if (++this.skipped >= this.stride) {
+      this.skipped = 0;
+      return this.timed(fn, thisArg, args, parent);
+    }
+    let work: unknown;
+    try {
+      work = start(parent, fn, thisArg, args);
+    } catch (e) {
+      this.untimedFail(e);
+      return Promise.reject(e);
+    }
+    return Promise.resolve(work).then(this.untimedOk, this.untimedFail);
+  }
+
+  /** Settle handlers of untimed calls, shared (no closure per call). */
+  readonly untimedOk = (v: unknown) => {
+    this.inFlight--;
+    this.settled++;
+    if (this.queue !== undefined && this.queue.size > 0) this.drain();
+    return v;
+  };
+  readonly untimedFail = (e: unknown) => {
+    this.inFlight--;
+    this.settled++;
+    // A timeout still counts (the caller's deadline reaches the call as its signal's reason).
+    if (isTimeout(e)) this.drops++;
+    if (this.queue !== undefined && this.queue.size > 0) this.drain();
+    throw e;
+  };
+
+  /** Starts a timed call: its latency is a sample. */
+  timed(fn: Target, thisArg: unknown, args: readonly unknown[], parent: Scope | undefined) {
     const t0 = this.s.clock.now();
     let work: unknown;
     try {
@@ -162,6 +206,7 @@ export class Limiter {
   /** Frees the slot of a call started at `t0` and records its sample. */
   settle(t0: number, parent: Scope | undefined, error: unknown, failed: boolean): void {
     this.inFlight--;
+    this.settled++;
     const now = this.s.clock.now();
     if (!failed) this.record(now - t0, 1);
     else if (parent?.aborted) {
@@ -200,7 +245,13 @@ export class Limiter {
     const trusted = this.ok * 2 >= this.n; // mostly answers: says something of the no-load latency
     const drops = this.drops;
     const busiest = this.maxInFlight;
-    this.n = this.ok = this.drops = 0;
+    // About SAMPLES timed calls per window at the current rate (every call at low rates).
+    this.stride = Math.max(1, Math.min(MAX_STRIDE, Math.floor(this.settled / SAMPLES)));
+    this.n =
+      this.ok =
+      this.drops =
+      this.settled =
+        0;
     this.windowStart = now;
     this.maxInFlight = this.inFlight;
     this.latency = median;

@@ -53,6 +53,10 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
 /** Tests that need no Node API beyond node:assert (core and Hono middleware): run inside workerd. */
 const CONFORMANCE = [
   "mutation_circuit_breaker_time_window",
+  "adaptive",
+  "adaptive_hono",
+  "adaptive_property",
+  "adaptive_simulation",
   "bulkhead",
   "circuit_breaker",
   "circuit_breaker_model",

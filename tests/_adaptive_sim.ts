@@ -258,25 +258,33 @@ export async function simulate(
 }
 
 if (import.meta.main) {
+  // The table of docs/capacity.md (seed 1).
   const subjects: [string, Subject][] = [
-    ["adaptive (gradient)", { kind: "adaptive" }],
-    ["adaptive (vegas)", { kind: "adaptive", options: { algorithm: "vegas" } }],
+    ["adaptive, gradient", { kind: "adaptive" }],
+    ["adaptive, vegas", { kind: "adaptive", options: { algorithm: "vegas" } }],
     ["no limiter", { kind: "none" }],
     ["bulkhead 5", { kind: "bulkhead", size: 5 }],
     ["bulkhead 100", { kind: "bulkhead", size: 100 }],
   ];
+  console.log(
+    "| limiter | phase | goodput (% of capacity) | p99 admitted, ms (phase / from 1 s) | refused/s | limit (2nd half) | limit in [0.8c, 1.5c] after |",
+  );
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const [label, s] of subjects) {
     const { phases } = await simulate(s);
-    console.log(label);
     for (const p of phases) {
+      const limit = s.kind === "none"
+        ? "—"
+        : p.limitRange[0] === p.limitRange[1]
+        ? `${p.limitRange[0]}`
+        : `${p.limitRange[0]}–${p.limitRange[1]}`;
+      const settled = s.kind === "adaptive" ? `${p.settledAfter} s` : "—";
       console.log(
-        `  load ${p.load}x c=${p.c}: goodput ${p.goodput.toFixed(0)}/${p.capacity}/s (${
-          (100 * p.goodput / p.capacity).toFixed(1)
-        }%, settled ${(100 * p.goodputSettled / p.capacity).toFixed(1)}%) p99 ${
-          p.p99.toFixed(0)
-        }ms (settled ${p.p99Settled.toFixed(0)}) refused ${
+        `| ${label} | ${p.load}× load, c = ${p.c} | ${p.goodput.toFixed(0)}/s (${
+          (100 * p.goodput / p.capacity).toFixed(0)
+        }%) | ${p.p99.toFixed(0)} / ${p.p99Settled.toFixed(0)} | ${
           p.refused.toFixed(0)
-        }/s settle ${p.settledAfter}s limit ${p.limitRange}`,
+        } | ${limit} | ${settled} |`,
       );
     }
   }

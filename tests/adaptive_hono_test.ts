@@ -89,6 +89,33 @@ test("routeAdaptiveConcurrency: a timeout Hono answered is a congestion sample; 
   const s = mw.limiter()!.getStats();
   assert.equal(s.inFlight, 0);
   assert.ok(s.limit < 40, `a timeout shrinks the limit: ${s.limit}`);
+  // A 504 answer (routeTimeout's, or an upstream's) is one too.
+  const clock2 = new FakeClock();
+  const mw2 = routeAdaptiveConcurrency({
+    initialLimit: 40,
+    sampleWindow: 1,
+    minSamples: 1,
+    probeInterval: 0,
+    clock: clock2,
+  });
+  const a2 = new Hono();
+  a2.get("/", mw2, (c) => c.text("gateway timeout", 504));
+  clock2.tick(5);
+  const res2 = await a2.request("/");
+  assert.deepEqual([res2.status, await res2.text()], [504, "gateway timeout"]);
+  assert.ok(mw2.limiter()!.getStats().limit < 40);
+  // A 200 is no such signal.
+  const a3 = new Hono();
+  const mw3 = routeAdaptiveConcurrency({
+    initialLimit: 40,
+    sampleWindow: 1,
+    minSamples: 1,
+    clock: clock2,
+  });
+  a3.get("/", mw3, (c) => c.text("ok"));
+  clock2.tick(5);
+  assert.equal((await a3.request("/")).status, 200);
+  assert.equal(mw3.limiter()!.getStats().limit, 40);
 });
 
 test("routeAdaptiveConcurrency: per-key limiters, bounded by maxKeys (idle ones dropped first)", async () => {

@@ -97,8 +97,8 @@ const INT = { integer: true, max: 1_000_000 };
  * upstream queue builds) or calls time out. A call beyond the limit waits in
  * the optional FIFO queue or is refused at once with
  * {@linkcode AdaptiveConcurrencyRejectedError}, without running. Place it
- * where a `bulkhead` goes: inside the retry (each attempt asks for a slot),
- * outside the attempt timeout (whose timeouts are its strongest signal).
+ * where a `bulkhead` goes, outermost: a call it sheds costs nothing else, and
+ * the timeouts inside it reach it as its strongest congestion signal.
  *
  * - Samples: each completed call's latency (failures included); a timeout
  *   (`ResilienceTimeoutError`, a platform `TimeoutError`, or the caller's

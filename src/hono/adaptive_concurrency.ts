@@ -79,6 +79,9 @@ const OPTIONS = optionNames<RouteAdaptiveConcurrencyOptions>({
 /** How long after its last refusal the middleware still reports degraded. */
 const SHEDDING_MS = 10_000;
 
+/** Thrown through the limiter for a request answered with a timeout (a congestion sample). */
+const ANSWERED_TIMEOUT = Object.freeze({ name: "TimeoutError", answered: true });
+
 /** A timeout, told by its fields (`ResilienceTimeoutError`, `TimeoutError`). */
 function isTimeout(e: unknown): boolean {
   const o = e as { name?: unknown; timeout?: unknown; operation?: unknown } | null | undefined;
@@ -91,8 +94,9 @@ function isTimeout(e: unknown): boolean {
  * fewer than the learned limit are in flight (see `adaptiveConcurrency`); the
  * others wait in the optional queue or get 503 with `Retry-After` and an
  * RFC 9457 `application/problem+json` body, without running the handler. Each
- * request's latency is a sample; a request that ended in a timeout (an
- * error Hono handled, such as `routeTimeout`'s) is a congestion signal; a
+ * request's latency is a sample; a request that ended in a timeout (a
+ * timeout error Hono handled, or a 504 answer such as `routeTimeout`'s) is a
+ * congestion signal; a
  * client that disconnects while queued leaves the queue at once (499, no
  * sample).
  *
@@ -190,11 +194,14 @@ export function routeAdaptiveConcurrency(
     try {
       await l.execute(async () => {
         await next();
-        // A timeout Hono turned into an answer is still the strongest congestion signal.
-        if (c.error !== undefined && isTimeout(c.error)) throw c.error;
+        // A timeout already answered (Hono's error handling, or a 504 such as routeTimeout's)
+        // is still the strongest congestion signal: tell the limiter, keep the answer.
+        if ((c.error !== undefined && isTimeout(c.error)) || c.res.status === 504) {
+          throw ANSWERED_TIMEOUT;
+        }
       }, signal);
     } catch (e) {
-      if (e !== undefined && e === c.error) return; // the answer is already made
+      if (e === ANSWERED_TIMEOUT) return; // the answer is already made
       // The client left while queued: nobody reads the answer, nothing to log.
       if (signal?.aborted && e === signal.reason) return new Response(null, { status: 499 });
       if (!(e instanceof AdaptiveConcurrencyRejectedError)) throw e;

@@ -95,8 +95,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 20022,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 22754,
+    date:
+      "2026-12-07, adaptive concurrency (issue #21): adaptiveConcurrency, its algorithms and error",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -115,6 +116,12 @@ export const BUDGETS: Budget[] = [
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
+    name: "adaptiveConcurrency alone",
+    code: 'export { adaptiveConcurrency } from "./mod.ts";',
+    measured: 6516,
+    date: "2026-12-07, adaptive concurrency (issue #21)",
+  },
+  {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
     measured: 4024,
@@ -124,8 +131,8 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 22681,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 26043,
+    date: "2026-12-07, adaptive concurrency (issue #21): routeAdaptiveConcurrency",
   },
   {
     name: "edge-resilience/cloudflare",

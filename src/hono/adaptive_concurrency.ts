@@ -183,8 +183,8 @@ export function routeAdaptiveConcurrency(
         healthy: true,
         degraded: shedding,
         message: shedding ? `shedding load: ${refused} requests refused so far` : "ok",
-        refused,
         ...(single ? stats[0] : { keys: stats.length, limiters: stats.slice(-20) }),
+        refused,
       };
     }, { critical: false });
   }

@@ -123,9 +123,9 @@ test("adaptiveConcurrency: the queue is FIFO, bounded, times out and is left on 
   // A queue timeout.
   const gate2 = deferred();
   const busy = limiter.execute(() => gate2.promise);
-  const waiting = limiter.execute(() => "never");
+  const waiting = limiter.execute(() => "never").catch((e) => e);
   await clock.tickAsync(1_000);
-  const late = await waiting.catch((e) => e);
+  const late = await waiting;
   assert.ok(late instanceof AdaptiveConcurrencyRejectedError);
   assert.equal(late.reason, "queue-timeout");
   assert.equal(limiter.getStats().refused, 2);

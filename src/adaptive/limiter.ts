@@ -215,7 +215,7 @@ export class Limiter {
     } else this.record(now - t0, isTimeout(error) ? 2 : 0);
     if (
       now - this.windowStart >= Math.max(this.s.sampleWindow, this.latency ?? 0) &&
-      (this.n >= this.s.minSamples || this.drops > 0)
+      (this.n >= this.s.minSamples || (this.drops > 0 && this.n > 0))
     ) this.update(now);
     if (this.queue !== undefined && this.queue.size > 0) this.drain();
   }

@@ -396,3 +396,40 @@ test("adaptiveConcurrency: at high rates one call in many is timed; untimed time
   await limiter.execute(() => "closes the window");
   assert.ok(limiter.getStats().limit < 50, `limit ${limiter.getStats().limit}`);
 });
+
+test("adaptiveConcurrency: onLimitChange(listener) adds a listener and returns its removal", async () => {
+  const clock = new FakeClock();
+  const limiter = adaptiveConcurrency({ initialLimit: 10, clock, probeInterval: 0 });
+  const seen: LimitChangeEvent[] = [];
+  const stop = limiter.onLimitChange((e) => seen.push(e));
+  assert.throws(() => limiter.onLimitChange(1 as never), /'listener' must be a function/);
+  await rounds(limiter, clock, 6, () => 50);
+  const n = seen.length;
+  assert.ok(n >= 1);
+  stop();
+  await rounds(limiter, clock, 6, () => 50);
+  assert.equal(seen.length, n);
+});
+
+test("adaptiveConcurrency: an aborted caller never starts; one that aborts while running frees its slot", async () => {
+  const limiter = adaptiveConcurrency({ initialLimit: 1 });
+  const gone = new AbortController();
+  gone.abort(new Error("before"));
+  let ran = false;
+  await assert.rejects(limiter.execute(() => (ran = true), gone.signal), /before/);
+  assert.equal(ran, false);
+  assert.deepEqual([limiter.getStats().admitted, limiter.getStats().refused], [0, 0]);
+  const during = new AbortController();
+  const p = limiter.execute(
+    ({ signal }) =>
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    during.signal,
+  );
+  during.abort(new Error("during"));
+  await assert.rejects(p, /during/);
+  assert.equal(limiter.getStats().inFlight, 0);
+  const after = new AbortController();
+  assert.equal(await limiter.execute(() => "done", after.signal), "done");
+  after.abort(new Error("after"));
+  assert.deepEqual([limiter.getStats().inFlight, limiter.getStats().admitted], [0, 2]);
+});

@@ -106,6 +106,8 @@ export class Limiter {
   noLoad: number | undefined = undefined;
   latency: number | undefined = undefined;
   readonly queue: WaitQueue | undefined;
+  /** Listeners added with the policy's `onLimitChange(listener)`. */
+  listeners: Set<(e: LimitChangeEvent) => void> | undefined = undefined;
   // The current sample window.
   readonly samples = new Float64Array(CAP);
   n = 0;
@@ -340,9 +342,9 @@ export class Limiter {
       { ...event },
       `adaptive ${name} limit`,
     );
-    if (onLimitChange) {
+    const notify = (l: (e: LimitChangeEvent) => void) => {
       try {
-        onLimitChange(event);
+        l(event);
       } catch (e) {
         logRepeated(
           logger,
@@ -353,7 +355,9 @@ export class Limiter {
           `adaptive ${name} listener`,
         );
       }
-    }
+    };
+    if (onLimitChange) notify(onLimitChange);
+    if (this.listeners) { for (const l of this.listeners) notify(l); }
   }
 
   refuse(reason: AdaptiveRefusalReason): AdaptiveConcurrencyRejectedError {

@@ -70,6 +70,11 @@ export interface AdaptiveConcurrencyPolicy extends Policy {
   readonly name: string;
   /** The limit now, calls in flight and queued, the estimates, the totals. */
   getStats(): AdaptiveConcurrencyStats;
+  /**
+   * Adds a listener told of every transition of the limit (as the
+   * `onLimitChange` option is); returns the function that removes it.
+   */
+  onLimitChange(listener: (event: LimitChangeEvent) => void): () => void;
 }
 
 const W = "adaptiveConcurrency";
@@ -129,6 +134,8 @@ const INT = { integer: true, max: 1_000_000 };
  *   if (e instanceof AdaptiveConcurrencyRejectedError) console.log(`shed: limit ${e.limit}`);
  * }
  * console.log(limiter.getStats()); // { limit, inFlight, queued, noLoadLatency, refused, ... }
+ * const stop = limiter.onLimitChange((e) => console.log(`limit ${e.from} -> ${e.to} (${e.reason})`));
+ * stop();
  * ```
  *
  * @example The Vegas algorithm with its tuning, a short queue, and the transitions
@@ -196,5 +203,12 @@ export function adaptiveConcurrency(
   });
   const policy = createPolicy<AdaptiveConcurrencyPolicy>(W, limiter, undefined, undefined, name);
   Object.defineProperty(policy, "getStats", { value: () => limiter.stats() });
+  Object.defineProperty(policy, "onLimitChange", {
+    value: (listener: (event: LimitChangeEvent) => void) => {
+      checkFunction(W, "listener", listener);
+      (limiter.listeners ??= new Set()).add(listener);
+      return () => void limiter.listeners?.delete(listener);
+    },
+  });
   return policy;
 }

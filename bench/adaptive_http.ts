@@ -1,11 +1,16 @@
 // Adaptive concurrency over real HTTP (loopback): autocannon drives a front
 // server (Node, then Deno) that calls a local upstream with a fixed number of
 // workers (bench/adaptive_http_server.ts), with and without
-// `routeAdaptiveConcurrency`, at about 3× the upstream's capacity. Reports
-// goodput (answers within the 500 ms deadline per second), timeouts, refusals
-// and the p50/p99 latency of admitted requests, as measured by the front.
+// `routeAdaptiveConcurrency`. Reports goodput (answers within the 500 ms
+// deadline per second), timeouts, refusals and the p50/p99 latency of
+// admitted requests, as measured by the front. Figures: docs/benchmarks.md.
 //
-//   deno run -A bench/adaptive_http.ts [--workers=20] [--duration=10] [--rate=1200] [--connections=400] [--runtimes=node,deno]
+//   deno run -A bench/adaptive_http.ts [--workers=10] [--duration=8] [--connections=300]
+//     [--rate=0] [--runtimes=node,deno] [--routes=plain,limited]
+//
+// `--rate=0` (default) is a closed loop: each connection sends again once
+// answered. With a rate, autocannon sends each second's requests in a burst.
+// ADAPTIVE_OPTIONS='{"maxQueue":300}' passes options to the limiter.
 import * as esbuild from "esbuild";
 import { parseArgs } from "node:util";
 
@@ -13,10 +18,10 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const { values } = parseArgs({
   args: Deno.args,
   options: {
-    workers: { type: "string", default: "20" },
-    duration: { type: "string", default: "10" },
-    rate: { type: "string", default: "1200" },
-    connections: { type: "string", default: "400" },
+    workers: { type: "string", default: "10" },
+    duration: { type: "string", default: "8" },
+    rate: { type: "string", default: "0" },
+    connections: { type: "string", default: "300" },
     runtimes: { type: "string", default: "node,deno" },
     routes: { type: "string", default: "plain,limited" },
   },
@@ -115,7 +120,9 @@ for (const runtime of values.runtimes!.split(",")) {
   }
 }
 console.log(
-  `upstream: ${workers} workers × 50 ms (capacity ${capacity}/s); autocannon: ${values.connections} connections, ${values.rate} req/s offered, ${seconds} s\n`,
+  `upstream: ${workers} workers × 50 ms (capacity ${capacity}/s); autocannon: ${values.connections} connections, ${
+    values.rate === "0" ? "closed loop" : `${values.rate} req/s`
+  }, ${seconds} s\n`,
 );
 console.log(
   "| front | route | goodput (% of capacity) | timeouts | shed | admitted p50 / p99, ms | limit at the end |",

@@ -433,3 +433,29 @@ test("adaptiveConcurrency: an aborted caller never starts; one that aborts while
   after.abort(new Error("after"));
   assert.deepEqual([limiter.getStats().inFlight, limiter.getStats().admitted], [0, 2]);
 });
+
+test("adaptiveConcurrency: with noisy latencies the no-load estimate is typical, not the luckiest window", async () => {
+  const clock = new FakeClock();
+  const limiter = adaptiveConcurrency({
+    initialLimit: 20,
+    clock,
+    probeInterval: 0,
+    minSamples: 5,
+    sampleWindow: 1,
+  });
+  // Unqueued windows (5 calls at a time, the limit 20): medians alternate 40 and 60 ms.
+  for (let w = 0; w < 20; w++) {
+    const ms = w % 2 ? 60 : 40;
+    const calls = Array.from(
+      { length: 5 },
+      () => limiter.execute(() => new Promise<void>((r) => clock.setTimeout(r, ms))),
+    );
+    await clock.tickAsync(100);
+    await Promise.all(calls);
+  }
+  const noLoad = limiter.getStats().noLoadLatency!;
+  assert.ok(noLoad > 44 && noLoad < 56, `estimate ${noLoad}`);
+  // Saturated windows at 55 ms (within 10% of the estimate) are no congestion: the limit holds.
+  await rounds(limiter, clock, 10, () => 55);
+  assert.ok(limiter.getStats().limit >= 20, `limit ${limiter.getStats().limit}`);
+});

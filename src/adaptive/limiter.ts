@@ -79,6 +79,8 @@ export interface LimiterSettings {
 
 /** Samples kept per window (later ones overwrite earlier ones in turn). */
 const CAP = 256;
+/** Weight of an unqueued window in the no-load estimate. */
+const NO_LOAD_GAIN = 0.25;
 /** Timed calls wanted per window at high rates. */
 const SAMPLES = 128;
 /** At most one call in this many goes untimed (a sudden fall in rate still gets samples soon). */
@@ -257,7 +259,13 @@ export class Limiter {
     this.windowStart = now;
     this.maxInFlight = this.inFlight;
     this.latency = median;
-    if (trusted && (this.noLoad === undefined || median < this.noLoad)) this.noLoad = median;
+    if (trusted) {
+      // The no-load estimate follows (smoothed) the windows our limit held nothing back; probes
+      // replace it. Not a minimum: with noisy latencies the minimum is the luckiest window, and
+      // every ordinary one would then look congested.
+      if (this.noLoad === undefined) this.noLoad = median;
+      else if (busiest < this.limit) this.noLoad += NO_LOAD_GAIN * (median - this.noLoad);
+    }
     if (this.probe === DRAIN) {
       this.probe = MEASURE; // the calls admitted before the probe are done: measure now
       return;
@@ -276,8 +284,7 @@ export class Limiter {
     const noLoad = this.noLoad ?? median;
     if (this.s.probeInterval > 0 && now >= this.nextProbe) {
       if (busiest < this.limit) {
-        // The limit held nothing back: no queue of ours inflated this window.
-        if (trusted && drops === 0) this.noLoad = median;
+        // The limit held nothing back: this window served as a probe (it counted above).
         this.nextProbe = now + this.s.probeInterval;
       } else {
         this.saved = this.estimate;

@@ -48,10 +48,10 @@ export interface AdaptiveConcurrencyOptions {
   /** Samples a window needs before the limit is recomputed. Integer >= 1. Default 10. */
   minSamples?: number;
   /**
-   * How often the no-load latency is re-measured: the limit is halved for two
-   * sample windows so that the upstream's queue drains (skipped when the
-   * traffic used half the limit or less: that window serves). 0: never (the
-   * estimate is then the lowest window median ever seen). Default 30000.
+   * How often the no-load latency is re-measured while the limit holds calls
+   * back: the limit is halved for two sample windows so that the upstream's
+   * queue drains, and the second one measures (windows in which the limit
+   * held nothing back count anyway). 0: never. Default 30000.
    */
   probeInterval?: number;
   /** Name used in errors, stats, logs and events. Default `"adaptive"`. */
@@ -110,8 +110,9 @@ const INT = { integer: true, max: 1_000_000 };
  *   signal aborted with one) is a congestion signal; the caller's own
  *   cancellation is no sample. Refused calls are never samples.
  * - Every sample window (`sampleWindow`, 100 ms or one median latency) the window's median
- *   latency is compared with the no-load estimate (the lowest median seen,
- *   re-measured every `probeInterval` by halving the limit briefly).
+ *   latency is compared with the no-load estimate (the median of windows in
+ *   which the limit held nothing back, smoothed, and re-measured every
+ *   `probeInterval` by halving the limit briefly).
  * - Running calls are never cut: when the limit falls, `inFlight` may exceed
  *   it until they end; no call starts until it is below.
  * - The limit is per policy object, in this isolate/process.

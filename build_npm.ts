@@ -95,7 +95,7 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 22754,
+    measured: 22841,
     date:
       "2026-12-07, adaptive concurrency (issue #21): adaptiveConcurrency, its algorithms and error",
     cockatiel: 'export * from "cockatiel";',
@@ -118,7 +118,7 @@ export const BUDGETS: Budget[] = [
   {
     name: "adaptiveConcurrency alone",
     code: 'export { adaptiveConcurrency } from "./mod.ts";',
-    measured: 6516,
+    measured: 6620,
     date: "2026-12-07, adaptive concurrency (issue #21)",
   },
   {
@@ -131,7 +131,7 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 26043,
+    measured: 26138,
     date: "2026-12-07, adaptive concurrency (issue #21): routeAdaptiveConcurrency",
   },
   {

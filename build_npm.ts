@@ -96,16 +96,17 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 22578,
+    measured: 25893,
     date:
-      "2026-12-07, one replicated state machine for shared circuits (#17) and fault injection (#21)",
+      "2026-12-07, shared circuits and API consistency (#17), fault injection and adaptive concurrency (#21)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
     name: "retry alone",
     code: 'export { retry } from "./mod.ts";',
-    measured: 4311,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 4558,
+    date:
+      "2026-12-07, shared circuits and API consistency (#17), fault injection and adaptive concurrency (#21)",
     cockatiel: 'export { retry, handleAll, ExponentialBackoff } from "cockatiel";',
   },
   {
@@ -117,6 +118,12 @@ export const BUDGETS: Budget[] = [
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
+    name: "adaptiveConcurrency alone",
+    code: 'export { adaptiveConcurrency } from "./mod.ts";',
+    measured: 6620,
+    date: "2026-12-07, adaptive concurrency (issue #21)",
+  },
+  {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
     measured: 4024,
@@ -126,8 +133,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 25599,
-    date: "2026-12-07, shared circuits (#17), API consistency (#17), routeChaos (#21)",
+    measured: 28990,
+    date:
+      "2026-12-07, shared circuits and API consistency (#17), fault injection and adaptive concurrency (#21)",
   },
   {
     name: "edge-resilience/cloudflare",

@@ -88,6 +88,7 @@ export {
   type BulkheadPolicy,
   type BulkheadStats,
 } from "./src/bulkhead.ts";
+export * from "./src/adaptive/mod.ts";
 export {
   type RetryBudget,
   retryBudget,

@@ -72,6 +72,10 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
  * says so by its `runtimes` (tests/_harness.ts) and is reported skipped with its reason.
  */
 const CONFORMANCE = [
+  "adaptive",
+  "adaptive_hono",
+  "adaptive_property",
+  "adaptive_simulation",
   "bulkhead",
   "chaos",
   "ci_junit",

@@ -2,6 +2,7 @@
 // shared) through each library, built once. Every case is checked before
 // timing (see `verify`), so no library is timed doing less work.
 import {
+  adaptiveConcurrency as ourAdaptive,
   bulkhead as ourBulkhead,
   chaos as ourChaos,
   circuitBreaker as ourBreaker,
@@ -187,6 +188,37 @@ groups["bulkhead-ok"] = [
   { name: "floor (hand-written)", run: floorBulkhead, expectCalls: 1, expect: 42 },
   { name: "edge-resilience", run: () => ourBh(), expectCalls: 1, expect: 42 },
   { name: "cockatiel", run: () => ckBh.execute(fn), expectCalls: 1, expect: 42 },
+];
+// Adaptive concurrency beside the bulkhead (same limit and queue). The floor: a counter,
+// and one call in 64 timed (two clock reads), as the limiter does at high rates.
+const ourAc = ourAdaptive({ initialLimit: 100, maxLimit: 100, maxQueue: 10 })(fn);
+let floorInFlight = 0;
+let floorSkip = 0;
+let floorSum = 0;
+const floorAdaptive = async () => {
+  if (floorInFlight >= 100) throw prebuilt;
+  floorInFlight++;
+  if (++floorSkip < 64) {
+    try {
+      return await fn();
+    } finally {
+      floorInFlight--;
+    }
+  }
+  floorSkip = 0;
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    floorInFlight--;
+    floorSum += performance.now() - t0;
+  }
+};
+groups["adaptive-ok"] = [
+  { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+  { name: "floor (hand-written)", run: floorAdaptive, expectCalls: 1, expect: 42 },
+  { name: "edge-resilience bulkhead", run: () => ourBh(), expectCalls: 1, expect: 42 },
+  { name: "edge-resilience adaptive", run: () => ourAc(), expectCalls: 1, expect: 42 },
 ];
 const ourHg = ourHedge({ delay: 10_000 })(fn);
 /** A hedge that never fires: one timer per call, cleared when the first attempt wins. */

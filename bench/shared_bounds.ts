@@ -52,10 +52,14 @@ const rows: string[] = [];
 for (const instances of [1, 3, 10]) {
   for (const latency of [0, 5, 50]) {
     const cells: number[] = [];
-    for (const refresh of [0, 100, 1_000]) cells.push(await upstreamCalls(instances, latency, refresh));
+    for (const refresh of [0, 100, 1_000]) {
+      cells.push(await upstreamCalls(instances, latency, refresh));
+    }
     rows.push(`| ${instances} | ${latency} ms | ${cells.join(" | ")} |`);
   }
 }
-console.log("| instances | store latency | refresh 0 | refresh 100 ms | refresh 1000 ms (default) |");
+console.log(
+  "| instances | store latency | refresh 0 | refresh 100 ms | refresh 1000 ms (default) |",
+);
 console.log("| --- | --- | --- | --- | --- |");
 for (const r of rows) console.log(r);

@@ -137,6 +137,15 @@ function isOpenCircuit(e: unknown): e is { timeUntilReset: number } {
   return typeof o?.timeUntilReset === "number" && typeof o.breakerName === "string";
 }
 
+/**
+ * An `AdaptiveConcurrencyRejectedError` (from any copy of the library), told
+ * by its fields: the limiter refused the call, which never ran.
+ */
+function isRefusal(e: unknown): boolean {
+  const o = e as { limiterName?: unknown; inFlight?: unknown } | null | undefined;
+  return typeof o?.limiterName === "string" && typeof o.inFlight === "number";
+}
+
 const JITTERS = ["none", "proportional", "full", "equal", "decorrelated"];
 
 /**
@@ -320,8 +329,10 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         scope.dispose();
         if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
       }
-      // A call an open circuit refused reached no upstream: its retry costs no budget.
-      if (budget && !(failed && isOpenCircuit(error)) && !budget.tryRetry()) {
+      // A call an open circuit or a limiter refused reached no upstream: its retry costs no budget.
+      if (
+        budget && !(failed && (isOpenCircuit(error) || isRefusal(error))) && !budget.tryRetry()
+      ) {
         logRepeated(
           logger,
           clock,

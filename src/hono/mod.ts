@@ -68,3 +68,8 @@ export {
   type RouteChaosOptions,
   type RouteChaosStats,
 } from "./chaos.ts";
+export {
+  type RouteAdaptiveConcurrency,
+  routeAdaptiveConcurrency,
+  type RouteAdaptiveConcurrencyOptions,
+} from "./adaptive_concurrency.ts";

@@ -1,0 +1,261 @@
+// The rate limiter's side of a shared store: every request is one atomic
+// operation on the key's entry (`store.run(key, op)`, the store applying
+// `rateLimitReducer`), bounded by a timeout. On any fault (a throw, a hang,
+// a malformed answer) the store counts as unavailable: logged once,
+// `onStoreStatus` told, requests answered locally (or refused), and one
+// background probe per `retryInterval` — no store command per request while
+// it is down.
+import type { Clock } from "../clock.ts";
+import { getDefaultLogger, type Logger } from "../logger.ts";
+import { addDeadline, cancelDeadline } from "../scheduler.ts";
+import type { StoreStatusEvent } from "../store_sync.ts";
+import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
+import type { RateLimitConfig, TakeAnswer, TakeRequest } from "./algorithms.ts";
+import type { RateLimitOp } from "./reducer.ts";
+
+/**
+ * What a rate limiter needs of a shared store (the store port's shape): an
+ * authoritative store that applies an operation to a key's entry atomically
+ * and answers. Advisory stores (Workers KV) cannot count and are refused.
+ */
+export interface RateLimitStore {
+  /** `"authoritative"` (counts atomically) or `"advisory"` (refused). */
+  readonly kind: "authoritative" | "advisory";
+  /** Applies `op` atomically to the entry at `key` (read → `rateLimitReducer` → write). */
+  run?(key: string, op: RateLimitOp): Promise<unknown>;
+  /** Throws when `key` cannot be a key of this store. */
+  checkKey?(key: string): void;
+}
+
+/** Tuning of a rate limiter's store link (option `storeOptions`). Durations in ms. */
+export interface RateLimitStoreOptions {
+  /** Bound of every store operation; past it the store counts as unavailable. Default 500. */
+  timeout?: number;
+  /** While unavailable, the store is probed (in the background) once per this. Default 5000. */
+  retryInterval?: number;
+  /**
+   * While the store is unavailable: `"local"` (default) — this isolate's own
+   * limiter with the same config decides (fleet-wide up to `isolates × limit`
+   * per interval); `"reject"` — every take is denied. (`"allow"` is refused:
+   * a rate limit is never unbounded.)
+   */
+  whenUnavailable?: "local" | "reject";
+}
+
+const OPTIONS = optionNames<RateLimitStoreOptions>({
+  timeout: 1,
+  retryInterval: 1,
+  whenUnavailable: 1,
+});
+
+/** @internal A store's answer, with a reservation's time in store time. */
+export type StoreAnswer = TakeAnswer & { at?: number; repaired?: string };
+
+/** @internal Refuses a store a rate limiter cannot use, naming the option `store`. */
+export function checkRateLimitStore(where: string, store: unknown): RateLimitStore {
+  const s = store as Partial<RateLimitStore> | null;
+  if (typeof s !== "object" || s === null) {
+    throw new TypeError(`${where}: option 'store' must be a store object, got ${String(store)}`);
+  }
+  if (s.kind === "advisory") {
+    throw new TypeError(
+      `${where}: option 'store' is advisory (Workers KV: eventually consistent, one write per second per key, no atomic update), so it cannot count rate limits; use durableObjectStore or denoKvStore`,
+    );
+  }
+  if (s.kind !== "authoritative" || typeof s.run !== "function") {
+    throw new TypeError(
+      `${where}: option 'store' cannot count rate limits: expected an authoritative store with run(key, op) (durableObjectStore, denoKvStore, MemoryStore)`,
+    );
+  }
+  return s as RateLimitStore;
+}
+
+const isCount = (v: unknown) => typeof v === "number" && v >= 0 && v < Infinity;
+
+/** Checks a store's answer; throws a `TypeError` if malformed. */
+function parseAnswer(raw: unknown): StoreAnswer {
+  const a = raw as Partial<StoreAnswer> | null;
+  if (
+    typeof a !== "object" || a === null || typeof a.allowed !== "boolean" ||
+    !isCount(a.limit) || !isCount(a.remaining) || !isCount(a.resetAfter) ||
+    !isCount(a.retryAfter) || (a.at !== undefined && !isCount(a.at))
+  ) {
+    throw new TypeError("malformed rate limit answer from the store");
+  }
+  const r: StoreAnswer = {
+    allowed: a.allowed,
+    limit: a.limit!,
+    remaining: a.remaining!,
+    resetAfter: a.resetAfter!,
+    retryAfter: a.retryAfter!,
+  };
+  if (a.at !== undefined) r.at = a.at;
+  if (typeof a.repaired === "string") r.repaired = a.repaired.slice(0, 200);
+  return r;
+}
+
+/** @internal The link between one rate limiter and its store. */
+export class RateLimitLink {
+  readonly #store: RateLimitStore;
+  readonly #prefix: string;
+  readonly #timeout: number;
+  readonly #retry: number;
+  readonly mode: "local" | "reject";
+  #down = false;
+  #retryAt = 0;
+  #probing = false;
+  /** Store commands sent (for tests and stats). */
+  commands = 0;
+
+  constructor(
+    readonly where: string,
+    readonly name: string,
+    store: unknown,
+    prefix: string,
+    options: RateLimitStoreOptions | undefined,
+    readonly onStoreStatus: ((e: StoreStatusEvent) => void) | undefined,
+    readonly logger: Logger | undefined,
+    readonly clock: Clock,
+    readonly config: RateLimitConfig,
+  ) {
+    const W = where;
+    this.#store = checkRateLimitStore(W, store);
+    this.#prefix = prefix;
+    checkObject(W, "storeOptions", options);
+    checkKnownOptions(`${W}: storeOptions`, options, OPTIONS);
+    const o = options ?? {};
+    this.#timeout = checkNumber(W, "storeOptions.timeout", o.timeout, 500, 0, {
+      exclusiveMin: true,
+    });
+    this.#retry = checkNumber(W, "storeOptions.retryInterval", o.retryInterval, 5000, 0);
+    const mode = o.whenUnavailable ?? "local";
+    if (mode !== "local" && mode !== "reject") {
+      throw new TypeError(
+        `${W}: option 'storeOptions.whenUnavailable' must be "local" or "reject"${
+          (mode as string) === "allow" ? ' (a rate limit is never unbounded: no "allow")' : ""
+        }, got ${JSON.stringify(mode)}`,
+      );
+    }
+    this.mode = mode;
+    try {
+      this.#store.checkKey?.(prefix);
+    } catch (e) {
+      const Class = e instanceof RangeError ? RangeError : TypeError;
+      throw new Class(`${W}: option 'storeKey' cannot be a key of this store: ${String(e)}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /** The store key of a limiter key (`""`: the limiter's own limit, as a policy). */
+  keyOf(key: string): string {
+    return key === "" ? this.#prefix : `${this.#prefix}:${encodeURIComponent(key)}`;
+  }
+
+  get available(): boolean {
+    return !this.#down;
+  }
+
+  /**
+   * Applies `request` to `key` in the store; `undefined` when the store is
+   * unavailable (the caller answers locally or refuses, by `mode`).
+   */
+  take(key: string, request: TakeRequest): Promise<StoreAnswer | undefined> | undefined {
+    const storeKey = this.keyOf(key);
+    if (this.#down) {
+      if (!this.#probing && this.clock.now() >= this.#retryAt) this.#probe(storeKey);
+      return undefined;
+    }
+    return this.#call(storeKey, request);
+  }
+
+  /** Until the next probe (a refusal's `retryAfter` in "reject" mode), ms >= 1. */
+  untilProbe(): number {
+    return Math.max(1, Math.ceil(this.#retryAt - this.clock.now()));
+  }
+
+  #probe(storeKey: string): void {
+    this.#probing = true;
+    void this.#call(storeKey, { cost: 1, peek: true }).then(() => {
+      this.#probing = false;
+    });
+  }
+
+  #call(storeKey: string, request: TakeRequest): Promise<StoreAnswer | undefined> {
+    const op: RateLimitOp = { type: "rate", request, config: this.config };
+    const clock = this.clock;
+    this.commands++;
+    return new Promise((resolve) => {
+      let done = false;
+      const deadline = addDeadline(clock, this.#timeout, () => {
+        if (done) return;
+        done = true;
+        this.#fail(new Error(`store did not answer within ${this.#timeout}ms`));
+        resolve(undefined);
+      });
+      const settle = (raw: unknown, error: unknown, failed: boolean) => {
+        if (done) return;
+        done = true;
+        cancelDeadline(clock, deadline);
+        if (!failed) {
+          try {
+            const a = parseAnswer(raw);
+            if (a.repaired !== undefined) this.#repaired(a.repaired);
+            this.#up();
+            return resolve(a);
+          } catch (e) {
+            error = e;
+          }
+        }
+        this.#fail(error);
+        resolve(undefined);
+      };
+      let p: Promise<unknown>;
+      try {
+        p = Promise.resolve(this.#store.run!(storeKey, op));
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      p.then((raw) => settle(raw, undefined, false), (e) => settle(undefined, e, true));
+    });
+  }
+
+  #log(): Logger {
+    return this.logger ?? getDefaultLogger();
+  }
+
+  #repaired(reason: string): void {
+    this.#log().warn(
+      `Rate limiter '${this.name}': a state in the store was unreadable (${reason}); replaced by a fresh one`,
+      { name: this.name, reason },
+    );
+  }
+
+  #fail(error: unknown): void {
+    this.#retryAt = this.clock.now() + this.#retry;
+    if (this.#down) return;
+    this.#down = true;
+    this.#log().warn(
+      `Rate limiter '${this.name}': store unavailable (${String(error)}); ${
+        this.mode === "local" ? "limiting locally" : "refusing every take"
+      } until it answers again`,
+      { name: this.name, error },
+    );
+    this.#status({ name: this.name, available: false, error });
+  }
+
+  #up(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.#log().info(`Rate limiter '${this.name}': store available again`, { name: this.name });
+    this.#status({ name: this.name, available: true });
+  }
+
+  #status(e: StoreStatusEvent): void {
+    try {
+      this.onStoreStatus?.(e);
+    } catch (err) {
+      this.#log().error(`Rate limiter '${this.name}' store listener threw: ${String(err)}`);
+    }
+  }
+}

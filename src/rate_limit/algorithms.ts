@@ -169,10 +169,13 @@ export function advance(
   return { kind: "sw", start: g, count: 0, previous: s.start === g - I ? s.count : 0 };
 }
 
-/** @internal Whether a state brought to `now` is a fresh one (full bucket, empty windows). */
-export function isFresh(s: LimitState, config: RateLimitConfig): boolean {
-  if (s.kind === "tb") return s.level >= capacity(config) * config.interval;
-  return s.count === 0 && (s.kind === "fw" || s.previous === 0);
+/**
+ * @internal Whether a state brought to `now` is a fresh one (full bucket,
+ * empty windows). A window reserved ahead is not: the current one is full.
+ */
+export function isFresh(s: LimitState, config: RateLimitConfig, now: number): boolean {
+  if (s.kind === "tb") return s.at <= now && s.level >= capacity(config) * config.interval;
+  return s.start <= now && s.count === 0 && (s.kind === "fw" || s.previous === 0);
 }
 
 /** Sliding window: whether `cost` fits at `t` (`start <= t < start + interval`). */
@@ -215,7 +218,13 @@ function earliest(s: LimitState, config: RateLimitConfig, cost: number, now: num
 
 /** The state with `cost` permits taken at `t` (a time `earliest` gave). */
 function taken(s: LimitState, config: RateLimitConfig, cost: number, t: number): LimitState {
-  if (s.kind === "tb") return { kind: "tb", at: s.at, level: s.level - cost * config.interval };
+  if (s.kind === "tb") {
+    // Taken at t: the bucket refills (capped) until then, and the state is dated t, so a
+    // reservation rounded up to whole ms wastes no refill it did not use.
+    const cap = capacity(config) * config.interval;
+    const level = t > s.at ? Math.min(cap, s.level + (t - s.at) * config.limit) : s.level;
+    return { kind: "tb", at: Math.max(t, s.at), level: level - cost * config.interval };
+  }
   const W = windowStart(t, config.interval);
   if (s.kind === "fw") return { kind: "fw", start: W, count: (W === s.start ? s.count : 0) + cost };
   const rolled = W === s.start
@@ -244,7 +253,7 @@ function describe(s: LimitState, config: RateLimitConfig, now: number): [number,
   const I = config.interval;
   if (s.kind === "tb") {
     const cap = capacity(config) * I;
-    const remaining = s.level > 0 ? floorDiv(s.level, I) : 0;
+    const remaining = s.level > 0 && s.at <= now ? floorDiv(s.level, I) : 0;
     return [remaining, Math.max(0, s.at - now) + ceilDiv(cap - s.level, L)];
   }
   if (s.start > now) return [0, s.start + I - now]; // the current window is full (reserved ahead)
@@ -339,7 +348,7 @@ function result(
     ? [capacity(config), 0]
     : describe(view, config, now);
   return {
-    state: next !== undefined && isFresh(next, config) ? undefined : next,
+    state: next !== undefined && isFresh(next, config, now) ? undefined : next,
     answer: { allowed, limit: config.limit, remaining, resetAfter, retryAfter: Math.ceil(wait) },
     at,
   };

@@ -65,14 +65,15 @@ export class LocalLimits {
     if (this.#inserts >= this.#sweepAfter) {
       const now = this.now();
       for (const [k, s] of states) {
-        if (isFresh(advance(s, this.config, now), this.config)) states.delete(k);
+        if (isFresh(advance(s, this.config, now), this.config, now)) states.delete(k);
       }
       if (states.size < this.maxKeys) return;
       this.#sweepAfter = this.#inserts + Math.max(1, this.maxKeys >> 3);
     }
     const [oldest, s] = states.entries().next().value!;
     states.delete(oldest);
-    if (isFresh(advance(s, this.config, this.now()), this.config)) return;
+    const now = this.now();
+    if (isFresh(advance(s, this.config, now), this.config, now)) return;
     this.evicted++;
     if (this.#warned) return;
     this.#warned = true;

@@ -92,8 +92,8 @@ export function readStoredLimit(raw: unknown, config: RateLimitConfig): StoredLi
 
 /**
  * Bounds a state read from a store at `now` (epoch ms): a time further in the
- * future than {@linkcode rateLimitSkew} (plus one `interval` for a window
- * reserved ahead) is brought back to now, and a bucket's level to
+ * future than {@linkcode rateLimitSkew} plus one `interval` (a reservation's
+ * `maxWait` is at most `interval`) is brought back, and a bucket's level to
  * `[−limit, burst]` tokens (a reservation's debt is at most `limit` tokens,
  * as `maxWait <= interval`). So no stored state blocks a key longer than
  * `interval + skew` past what its own permits explain. Pure: returns a copy.
@@ -103,7 +103,7 @@ export function readStoredLimit(raw: unknown, config: RateLimitConfig): StoredLi
  * import { boundLimitState } from "edge-resilience";
  *
  * const config = { algorithm: "token-bucket" as const, limit: 5, interval: 1_000 };
- * console.log(boundLimitState({ kind: "tb", at: 1e15, level: 0 }, config, 0)); // { kind: "tb", at: 1000, level: 0 }
+ * console.log(boundLimitState({ kind: "tb", at: 1e15, level: 0 }, config, 0)); // { kind: "tb", at: 2000, level: 0 }
  * ```
  */
 export function boundLimitState(
@@ -115,7 +115,7 @@ export function boundLimitState(
   const I = config.interval;
   if (s.kind === "tb") {
     const level = Math.max(-config.limit * I, Math.min(s.level, capacity(config) * I));
-    return { kind: "tb", at: Math.min(s.at, now + skew), level };
+    return { kind: "tb", at: Math.min(s.at, now + I + skew), level };
   }
   const latest = windowStart(now + skew, I) + I;
   if (s.start <= latest) return { ...s };

@@ -1,0 +1,242 @@
+// The rate limiter's store link and the store reducer: a small in-test store
+// whose `run` applies `rateLimitReducer` (as every authoritative store does),
+// and faulty ones (throws, hangs, garbage).
+import assert from "node:assert/strict";
+import {
+  type Clock,
+  rateLimiter,
+  type RateLimitOp,
+  rateLimitReducer,
+  readStoredLimit,
+} from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { recordingLogger, test } from "./_harness.ts";
+
+/** An authoritative store: `run` applies the reducer to the entry, atomically (one thread). */
+function reducerStore(clock: Clock) {
+  const entries = new Map<string, unknown>();
+  const store = {
+    kind: "authoritative" as const,
+    entries,
+    calls: 0,
+    fault: undefined as undefined | "throw" | "hang" | "garbage" | "sync-throw",
+    run(key: string, op: RateLimitOp): Promise<unknown> {
+      store.calls++;
+      if (store.fault === "sync-throw") throw new Error("sync boom");
+      if (store.fault === "throw") return Promise.reject(new Error("boom"));
+      if (store.fault === "hang") return new Promise(() => {});
+      if (store.fault === "garbage") return Promise.resolve({ allowed: "yes" });
+      const r = rateLimitReducer(entries.get(key), op, clock.wallNow());
+      if (r.write) {
+        if (r.value === undefined) entries.delete(key);
+        else entries.set(key, r.value);
+      }
+      return Promise.resolve(r.answer);
+    },
+    checkKey(key: string) {
+      if (key.length > 64) throw new RangeError("key too long");
+    },
+  };
+  return store;
+}
+
+test("rateLimiter store: advisory stores and stores that cannot run are refused at construction, naming 'store'", () => {
+  const base = { limit: 1, interval: 1000 };
+  assert.throws(
+    () => rateLimiter({ ...base, store: { kind: "advisory" } as never }),
+    /rateLimiter: option 'store' is advisory \(Workers KV.*cannot count rate limits; use durableObjectStore or denoKvStore/,
+  );
+  assert.throws(
+    () => rateLimiter({ ...base, store: { kind: "authoritative" } as never }),
+    /option 'store' cannot count rate limits: expected an authoritative store with run/,
+  );
+  assert.throws(() => rateLimiter({ ...base, store: null as never }), /option 'store'/);
+  const store = reducerStore(new FakeClock());
+  assert.throws(
+    () => rateLimiter({ ...base, store, storeOptions: { whenUnavailable: "allow" as never } }),
+    /'storeOptions.whenUnavailable' must be "local" or "reject" \(a rate limit is never unbounded/,
+  );
+  assert.throws(
+    () => rateLimiter({ ...base, store, storeOptions: { timeot: 1 } as never }),
+    /did you mean 'timeout'/,
+  );
+  assert.throws(
+    () => rateLimiter({ ...base, store, storeOptions: { timeout: 0 } }),
+    /storeOptions.timeout/,
+  );
+  assert.throws(
+    () => rateLimiter({ ...base, store, storeKey: "x".repeat(65) }),
+    /option 'storeKey' cannot be a key of this store/,
+  );
+  assert.equal(store.calls, 0, "construction sends nothing");
+});
+
+test("rateLimiter store: three instances sharing one store admit exactly the limit (1,000 takes, limit 100)", async () => {
+  for (const algorithm of ["token-bucket", "sliding-window", "fixed-window"] as const) {
+    const clock = new FakeClock();
+    const store = reducerStore(clock);
+    const instances = [0, 1, 2].map(() =>
+      rateLimiter({ name: "api", limit: 100, interval: 60_000, algorithm, clock, store })
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => instances[i % 3].take("alice")),
+    );
+    assert.equal(answers.filter((a) => a.allowed).length, 100, algorithm);
+    assert.equal(store.calls, 1000, "one store command per take");
+    assert.deepEqual([...store.entries.keys()], ["api:alice"]);
+    const policyCalls = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => instances[i % 3].execute(() => 1).catch(() => 0)),
+    );
+    assert.equal(policyCalls.filter((x) => x === 1).length, 100, "the policy's own key: 'api'");
+    assert.ok(store.entries.has("api"));
+    await instances[0].reset("alice");
+    assert.equal(store.entries.has("api:alice"), false);
+    assert.equal((await instances[1].take("alice")).allowed, true, "reset is shared");
+  }
+});
+
+test("rateLimiter store: a store that throws, hangs or answers garbage — takes never reject, one probe per retryInterval, outage logged once", async () => {
+  for (const fault of ["throw", "sync-throw", "hang", "garbage"] as const) {
+    const clock = new FakeClock();
+    const store = reducerStore(clock);
+    const logger = recordingLogger();
+    const events: unknown[] = [];
+    const l = rateLimiter({
+      name: "api",
+      limit: 5,
+      interval: 1000,
+      clock,
+      logger,
+      store,
+      storeOptions: { timeout: 100, retryInterval: 1000 },
+      onStoreStatus: (e) => events.push({ ...e, error: e.error !== undefined }),
+    });
+    assert.equal((await l.take("k")).allowed, true);
+    store.fault = fault;
+    let allowed = 0;
+    for (let i = 0; i < 1000; i++) {
+      const p = l.take("k");
+      if (fault === "hang" && i === 0) await clock.tickAsync(100);
+      const a = await p;
+      if (a.allowed) allowed++;
+      if (i % 100 === 99) await clock.tickAsync(100); // 1 s over the run: one probe
+    }
+    // The local bucket (5, refilled at 5 per second) decides: 5 at once, 4.5 refilled over
+    // the 900 ms the takes span.
+    assert.equal(allowed, 5 + 4, `${fault}: the local limiter decides: ${allowed}`);
+    assert.ok(
+      store.calls <= 1 + 1 + 2,
+      `${fault}: ${store.calls} store commands (the failing one and probes)`,
+    );
+    const outage = logger.lines.filter((x) => /store unavailable/.test(x));
+    assert.equal(outage.length, 1, `${fault}: logged once`);
+    assert.deepEqual(events, [{ name: "api", available: false, error: true }]);
+    // Healed: the next probe brings it back.
+    store.fault = undefined;
+    await clock.tickAsync(1000);
+    await l.take("k"); // starts the probe (this take is answered locally)
+    await clock.tickAsync(0);
+    assert.deepEqual(events.at(-1), { name: "api", available: true, error: false });
+    assert.equal((await l.take("k")).allowed, true);
+    assert.equal(logger.lines.filter((x) => /available again/.test(x)).length, 1);
+    assert.equal(clock.pending, 0, `${fault}: no timer left`);
+  }
+});
+
+test("rateLimiter store: whenUnavailable 'reject' denies every take until the probe finds the store back", async () => {
+  const clock = new FakeClock();
+  const store = reducerStore(clock);
+  const l = rateLimiter({
+    limit: 5,
+    interval: 1000,
+    clock,
+    store,
+    storeOptions: { whenUnavailable: "reject", retryInterval: 2000 },
+  });
+  store.fault = "throw";
+  const first = await l.take("k");
+  assert.equal(first.allowed, false);
+  assert.equal(first.retryAfter, 2000);
+  await clock.tickAsync(500);
+  assert.equal((await l.take("k")).retryAfter, 1500);
+  const e = await l.execute(() => 1).catch((e) => e);
+  assert.equal(e.name, "RateLimitedError");
+  assert.equal(e.retryAfter, 1500);
+  store.fault = undefined;
+  await clock.tickAsync(1500);
+  await l.take("k"); // the probe
+  await clock.tickAsync(0);
+  assert.equal((await l.take("k")).allowed, true);
+});
+
+test("rateLimiter store: maxWait reserves through the store; an aborted waiter's permit is given back there", async () => {
+  const clock = new FakeClock();
+  const store = reducerStore(clock);
+  const opts = { name: "q", limit: 1, interval: 1000, maxWait: 1000, clock, store } as const;
+  const a = rateLimiter(opts);
+  const b = rateLimiter(opts);
+  assert.equal(await a.execute(() => "a"), "a");
+  const controller = new AbortController();
+  const waiting = b.execute(() => "b", controller.signal);
+  await clock.tickAsync(0);
+  assert.equal(b.getStats().waiting, 1);
+  controller.abort(new Error("gone"));
+  await assert.rejects(waiting, /gone/);
+  await clock.tickAsync(0);
+  // The slot at 1000 is free again: another instance reserves it.
+  const c = a.execute(() => "c");
+  await clock.tickAsync(1000);
+  assert.equal(await c, "c");
+  assert.equal(clock.pending, 0);
+});
+
+test("rateLimitReducer: malformed operations throw; unreadable entries are repaired (and say so); future-dated state is bounded", () => {
+  const config = { algorithm: "fixed-window" as const, limit: 2, interval: 1000 };
+  const op = { type: "rate" as const, request: { cost: 1 }, config };
+  for (
+    const bad of [
+      null,
+      { ...op, type: "breaker" },
+      { ...op, config: { ...config, limit: 0 } },
+      { ...op, config: { ...config, algorithm: "x" } },
+      { ...op, config: { ...config, burst: 2 } },
+      { ...op, request: { cost: 3 } },
+      { ...op, request: { cost: 1, maxWait: 2000 } },
+      { ...op, request: { cost: 1, peek: "yes" } },
+    ]
+  ) {
+    assert.throws(
+      () => rateLimitReducer(undefined, bad as never, 0),
+      TypeError,
+      JSON.stringify(bad),
+    );
+  }
+  for (
+    const raw of ["{", 42, { kind: "fw", start: 5, count: 1 }, { kind: "tb", at: 0, level: 1 }]
+  ) {
+    const r = rateLimitReducer(raw, op, 10_000);
+    assert.equal(r.answer.allowed, true);
+    assert.equal(r.answer.repaired, "malformed rate limit state");
+    assert.equal(r.write, true);
+    assert.deepEqual(r.value, { kind: "fw", start: 10_000, count: 1 });
+  }
+  // A peek of a repaired entry writes the repair (a fresh state: deleted).
+  const peek = rateLimitReducer("{", { ...op, request: { cost: 1, peek: true } }, 0);
+  assert.deepEqual([peek.write, peek.value], [true, undefined]);
+  // A window dated far ahead (skew, corruption) is brought back to now: it cannot block for long.
+  const future = rateLimitReducer({ kind: "fw", start: 1e12, count: 2 }, op, 10_000);
+  assert.equal(future.answer.allowed, false);
+  assert.equal(future.answer.retryAfter, 1000);
+  const tb = { algorithm: "token-bucket" as const, limit: 1, interval: 1000 };
+  const r = rateLimitReducer({ kind: "tb", at: 1e12, level: -1e12 }, { ...op, config: tb }, 0);
+  assert.equal(r.answer.allowed, false);
+  assert.ok(r.answer.retryAfter <= 1000 + 1000 + 5000, `bounded: ${r.answer.retryAfter}`);
+  assert.equal(readStoredLimit(undefined, tb).state, undefined);
+  // A denied take and a peek write nothing.
+  const full = { kind: "fw", start: 0, count: 2 };
+  assert.equal(rateLimitReducer(full, op, 10).write, false);
+  assert.equal(
+    rateLimitReducer(full, { ...op, request: { cost: 1, peek: true } }, 10).write,
+    false,
+  );
+});

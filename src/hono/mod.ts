@@ -62,3 +62,10 @@ export {
 } from "./health.ts";
 export { GatewayTimeoutError, type Problem } from "./problem.ts";
 export { type RouteBulkhead, routeBulkhead, type RouteBulkheadOptions } from "./bulkhead.ts";
+export {
+  type RateLimitHeaders,
+  type RouteRateLimiter,
+  routeRateLimiter,
+  type RouteRateLimiterOptions,
+} from "./rate_limit.ts";
+export { ipKey } from "./ip_key.ts";

@@ -216,21 +216,30 @@ function earliest(s: LimitState, config: RateLimitConfig, cost: number, now: num
   return next + e; // (e = I: the window after, where nothing weighs)
 }
 
-/** The state with `cost` permits taken at `t` (a time `earliest` gave). */
+/**
+ * The state with `cost` permits taken at `t` (a time `earliest` gave). Changes
+ * `s` itself: it is `advance`'s fresh copy.
+ */
 function taken(s: LimitState, config: RateLimitConfig, cost: number, t: number): LimitState {
+  const I = config.interval;
   if (s.kind === "tb") {
     // Taken at t: the bucket refills (capped) until then, and the state is dated t, so a
     // reservation rounded up to whole ms wastes no refill it did not use.
-    const cap = capacity(config) * config.interval;
-    const level = t > s.at ? Math.min(cap, s.level + (t - s.at) * config.limit) : s.level;
-    return { kind: "tb", at: Math.max(t, s.at), level: level - cost * config.interval };
+    if (t > s.at) {
+      s.level = Math.min(capacity(config) * I, s.level + (t - s.at) * config.limit);
+      s.at = t;
+    }
+    s.level -= cost * I;
+    return s;
   }
-  const W = windowStart(t, config.interval);
-  if (s.kind === "fw") return { kind: "fw", start: W, count: (W === s.start ? s.count : 0) + cost };
-  const rolled = W === s.start
-    ? s
-    : { start: W, count: 0, previous: W === s.start + config.interval ? s.count : 0 };
-  return { kind: "sw", start: W, count: rolled.count + cost, previous: rolled.previous };
+  const W = windowStart(t, I);
+  if (W !== s.start) {
+    if (s.kind === "sw") s.previous = W === s.start + I ? s.count : 0;
+    s.start = W;
+    s.count = 0;
+  }
+  s.count += cost;
+  return s;
 }
 
 /** The state with a reservation for `at` given back. */
@@ -247,20 +256,30 @@ function refunded(s: LimitState, config: RateLimitConfig, cost: number, at: numb
   return s; // its window is over: nothing to give back
 }
 
+// What `describe` found (module variables: no array per answer).
+let remainingNow = 0;
+let untilFresh = 0;
+
 /** Remaining permits of cost 1 at `now` and time until fresh, for the answer. */
-function describe(s: LimitState, config: RateLimitConfig, now: number): [number, number] {
+function describe(s: LimitState, config: RateLimitConfig, now: number): void {
   const L = config.limit;
   const I = config.interval;
   if (s.kind === "tb") {
     const cap = capacity(config) * I;
-    const remaining = s.level > 0 && s.at <= now ? floorDiv(s.level, I) : 0;
-    return [remaining, Math.max(0, s.at - now) + ceilDiv(cap - s.level, L)];
+    remainingNow = s.level > 0 && s.at <= now ? floorDiv(s.level, I) : 0;
+    untilFresh = Math.max(0, s.at - now) + ceilDiv(cap - s.level, L);
+  } else if (s.start > now) {
+    // The current window is full (a reservation moved the state ahead).
+    remainingNow = 0;
+    untilFresh = s.start + I - now;
+  } else if (s.kind === "fw") {
+    remainingNow = Math.max(0, L - s.count);
+    untilFresh = s.count > 0 ? s.start + I - now : 0;
+  } else {
+    const free = L * I - s.previous * (I - (now - s.start)) - s.count * I;
+    remainingNow = Math.max(0, floorDiv(free, I));
+    untilFresh = s.count > 0 ? s.start + 2 * I - now : s.previous > 0 ? s.start + I - now : 0;
   }
-  if (s.start > now) return [0, s.start + I - now]; // the current window is full (reserved ahead)
-  if (s.kind === "fw") return [Math.max(0, L - s.count), s.count > 0 ? s.start + I - now : 0];
-  const free = L * I - s.previous * (I - (now - s.start)) - s.count * I;
-  const reset = s.count > 0 ? s.start + 2 * I - now : s.previous > 0 ? s.start + I - now : 0;
-  return [Math.max(0, floorDiv(free, I)), reset];
 }
 
 /**
@@ -316,14 +335,14 @@ export function takePermits(
   const wait = t - now;
   if (request.peek || request.reset) {
     // A peek leaves the state as it was (a fresh key keeps no entry).
-    const [remaining, resetAfter] = describe(s, config, now);
+    describe(s, config, now);
     return {
       state: request.reset ? undefined : state,
       answer: {
         allowed: wait === 0,
         limit: config.limit,
-        remaining,
-        resetAfter,
+        remaining: remainingNow,
+        resetAfter: untilFresh,
         retryAfter: Math.ceil(wait),
       },
       at: t,
@@ -342,14 +361,18 @@ function result(
   allowed: boolean,
   wait: number,
   at: number,
-  view: LimitState | undefined = next,
+  view: LimitState = next!,
 ): TakePermitsResult {
-  const [remaining, resetAfter] = view === undefined
-    ? [capacity(config), 0]
-    : describe(view, config, now);
+  describe(view, config, now);
   return {
     state: next !== undefined && isFresh(next, config, now) ? undefined : next,
-    answer: { allowed, limit: config.limit, remaining, resetAfter, retryAfter: Math.ceil(wait) },
+    answer: {
+      allowed,
+      limit: config.limit,
+      remaining: remainingNow,
+      resetAfter: untilFresh,
+      retryAfter: Math.ceil(wait),
+    },
     at,
   };
 }

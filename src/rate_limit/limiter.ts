@@ -446,7 +446,7 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiter {
     getStats: {
       value: (): RateLimiterStats => ({
         name,
-        keys: local.states.size,
+        keys: local.size,
         admitted: l.admitted,
         limited: l.limited,
         waiting: l.waiting,

@@ -36,8 +36,21 @@ export class LocalLimits {
     return Math.floor(this.clock.now());
   }
 
+  /** The state of the limiter's own key (`""`: the policy's), kept out of the Map. */
+  own: LimitState | undefined = undefined;
+
+  /** Keys held now (the policy's own included). */
+  get size(): number {
+    return this.states.size + (this.own === undefined ? 0 : 1);
+  }
+
   /** Applies a request to `key`'s state (see `takePermits`). */
   take(key: string, request: TakeRequest): TakePermitsResult {
+    if (key === "") {
+      const r = takePermits(this.own, request, this.config, this.now());
+      this.own = r.state;
+      return r;
+    }
     const states = this.states;
     const before = states.get(key);
     const r = takePermits(before, request, this.config, this.now());

@@ -79,6 +79,7 @@ const CONFORMANCE = [
   "mutation_hedge",
   "mutation_retry",
   "rate_limit",
+  "rate_limit_example",
   "rate_limit_model",
   "rate_limit_store",
   "mutation_retry_budget",

@@ -309,7 +309,7 @@ function checkKey(key: unknown): string {
  * - Per key (`take`, `peek`, `reset`): answers `{ allowed, limit, remaining,
  *   resetAfter, retryAfter }` and never rejects for limiting or store faults.
  * - Keys are bounded by `maxKeys`; no timer, nothing per idle key but its
- *   entry (about 150 bytes, see docs/capacity.md).
+ *   entry (80–95 bytes plus the key string on V8, see docs/capacity.md).
  * - With a `store`, every take is one atomic store operation; while the
  *   store is unavailable, one probe per `storeOptions.retryInterval` and the
  *   local limiter answers (or every take is refused: `whenUnavailable: "reject"`).

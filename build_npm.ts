@@ -95,8 +95,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 20022,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 25112,
+    date:
+      "2026-12-07, rate limiting (issue #18): rateLimiter and its store link, routeRateLimiter, ipKey",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -122,10 +123,18 @@ export const BUDGETS: Budget[] = [
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
   },
   {
+    name: "rateLimiter alone",
+    code: 'export { rateLimiter } from "./mod.ts";',
+    measured: 8008,
+    date:
+      "2026-12-07, rate limiting (issue #18): rateLimiter and its store link, routeRateLimiter, ipKey",
+  },
+  {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 22681,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 28686,
+    date:
+      "2026-12-07, rate limiting (issue #18): rateLimiter and its store link, routeRateLimiter, ipKey",
   },
   {
     name: "edge-resilience/cloudflare",

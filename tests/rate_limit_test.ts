@@ -299,3 +299,64 @@ test("takePermits: the documented example and the limit: 1 sliding window", () =
   s = takePermits(s, { cost: 1 }, sw, 2000).state;
   assert.ok(s !== undefined && s.kind === "sw" && s.count === 1);
 });
+
+test("rateLimiter: FakeClock jumps — a long idle gap refills once (no overflow), a clock going back admits nothing extra", async () => {
+  for (const algorithm of ["token-bucket", "sliding-window", "fixed-window"] as const) {
+    const clock = new FakeClock(1_000_000);
+    const l = rateLimiter({ limit: 3, interval: 1000, algorithm, clock });
+    for (let i = 0; i < 3; i++) assert.equal((await l.take("k")).allowed, true);
+    clock.tick(1e12); // ~30 years idle
+    for (let i = 0; i < 3; i++) assert.equal((await l.take("k")).allowed, true, algorithm);
+    assert.equal(
+      (await l.take("k")).allowed,
+      false,
+      `${algorithm}: refilled to the limit, not beyond`,
+    );
+    // A clock that goes back (a store's wall time after a correction): nothing is admitted
+    // that the state does not already allow.
+    let t = 10_000_000;
+    const back = {
+      now: () => t,
+      wallNow: () => t,
+      setTimeout: (f: () => void, ms: number) => clock.setTimeout(f, ms),
+      clearTimeout: (h: unknown) => clock.clearTimeout(h),
+    };
+    const moved = rateLimiter({ limit: 3, interval: 1000, algorithm, clock: back });
+    for (let i = 0; i < 3; i++) await moved.take("k");
+    t -= 15_000;
+    assert.equal((await moved.take("k")).allowed, false, `${algorithm}: going back admits nothing`);
+    t += 15_000 + 2000; // (two intervals: the sliding window's previous one weighs nothing)
+    assert.equal(
+      (await moved.take("k")).allowed,
+      true,
+      `${algorithm}: and resumes once time caught up`,
+    );
+  }
+});
+
+test("rateLimiter: an abort after the wait ended changes nothing (the call ran, its permit is not given back)", async () => {
+  const clock = new FakeClock();
+  const l = rateLimiter({ limit: 1, interval: 1000, maxWait: 1000, clock });
+  await l.execute(() => 0);
+  const controller = new AbortController();
+  let ran = 0;
+  const p = l.execute(async ({ signal }) => {
+    ran++;
+    await new Promise((r) => setTimeout(r, 0));
+    return signal.aborted;
+  }, controller.signal);
+  await clock.tickAsync(1000);
+  assert.equal(ran, 1);
+  controller.abort("late");
+  await p.catch(() => {});
+  assert.equal(ran, 1);
+  assert.equal(l.getStats().waiting, 0);
+  // No permit came back: the next call waits a whole interval for its reservation.
+  let second = 0;
+  const next = l.execute(() => (second = 2));
+  assert.equal(l.getStats().waiting, 1);
+  await clock.tickAsync(999);
+  assert.equal(second, 0);
+  await clock.tickAsync(1);
+  assert.equal(await next, 2);
+});

@@ -260,16 +260,22 @@ class Limiter {
     return { allowed: false, limit: this.config.limit, remaining: 0, resetAfter: 0, retryAfter };
   }
 
-  async take(key: string, request: TakeRequest): Promise<TakeAnswer> {
-    let a: TakeAnswer | undefined;
-    if (this.link) {
-      const pending = this.link.take(key, request);
-      a = pending && await pending;
-      if (a) a = publicAnswer(a);
-      else if (this.link.mode === "reject") a = this.refusal();
-    }
+  take(key: string, request: TakeRequest): Promise<TakeAnswer> {
+    if (this.link) return this.takeShared(key, request);
+    return Promise.resolve(this.count(this.local.take(key, request).answer, request));
+  }
+
+  async takeShared(key: string, request: TakeRequest): Promise<TakeAnswer> {
+    const pending = this.link!.take(key, request);
+    let a = pending && await pending;
+    if (a) a = publicAnswer(a);
+    else if (this.link!.mode === "reject") a = this.refusal();
     // (A reset forgets the local state too: the one used while the store is unavailable.)
     if (a === undefined || request.reset) a = this.local.take(key, request).answer;
+    return this.count(a, request);
+  }
+
+  count(a: TakeAnswer, request: TakeRequest): TakeAnswer {
     if (!request.peek && !request.reset) {
       if (a.allowed) this.admitted++;
       else this.limited++;

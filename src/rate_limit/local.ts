@@ -22,6 +22,8 @@ export class LocalLimits {
   #sweepAfter = 0;
   #inserts = 0;
   #warned = false;
+  /** The key set last: already the most recently used (no need to move it). */
+  #last: string | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -56,11 +58,15 @@ export class LocalLimits {
     const r = takePermits(before, request, this.config, this.now());
     const after = r.state;
     if (after === before) return r;
-    if (before !== undefined) states.delete(key);
-    if (after !== undefined) {
-      if (before === undefined && states.size >= this.maxKeys) this.#evict();
-      states.set(key, after); // (the end of the Map: the most recently used)
+    if (after === undefined) {
+      states.delete(key);
+      return r;
     }
+    if (before === undefined) {
+      if (states.size >= this.maxKeys) this.#evict();
+    } else if (key !== this.#last) states.delete(key); // (moved to the end: most recently used)
+    states.set(key, after);
+    this.#last = key;
     return r;
   }
 

@@ -91,7 +91,13 @@ test("rateLimiter store: three instances sharing one store admit exactly the lim
     assert.ok(store.entries.has("api"));
     await instances[0].reset("alice");
     assert.equal(store.entries.has("api:alice"), false);
-    assert.equal((await instances[1].take("alice")).allowed, true, "reset is shared");
+    const calls = store.calls;
+    // Another instance remembers its denial until the time the store gave (no round trip);
+    // the instance that reset forgot its own.
+    assert.equal((await instances[1].take("alice")).allowed, false);
+    assert.equal(store.calls, calls);
+    assert.equal((await instances[0].take("alice")).allowed, true, "reset is shared");
+    assert.equal(store.calls, calls + 1);
   }
 });
 
@@ -239,4 +245,63 @@ test("rateLimitReducer: malformed operations throw; unreadable entries are repai
     rateLimitReducer(full, { ...op, request: { cost: 1, peek: true } }, 10).write,
     false,
   );
+});
+
+test("rateLimiter store: a denial is remembered until its retryAfter — a blocked client costs no round trip", async () => {
+  const clock = new FakeClock();
+  const store = reducerStore(clock);
+  const l = rateLimiter({ limit: 2, interval: 1000, algorithm: "fixed-window", clock, store });
+  const other = rateLimiter({ limit: 2, interval: 1000, algorithm: "fixed-window", clock, store });
+  await l.take("k");
+  await l.take("k");
+  const denied = await l.take("k");
+  assert.deepEqual(denied, {
+    allowed: false,
+    limit: 2,
+    remaining: 0,
+    resetAfter: 1000,
+    retryAfter: 1000,
+  });
+  const calls = store.calls;
+  await clock.tickAsync(400);
+  for (let i = 0; i < 1000; i++) {
+    const a = await l.take("k");
+    assert.equal(a.allowed, false);
+    assert.equal(a.retryAfter, 600);
+    assert.equal(a.resetAfter, 600);
+  }
+  assert.equal(store.calls, calls, "1,000 denied takes, no store command");
+  // The policy's own limit is another key, a peek must see the store: both ask it.
+  assert.equal(await l.execute(() => 1), 1);
+  await l.peek("k");
+  await l.take("other-key");
+  assert.equal(store.calls, calls + 3);
+  // Once the time has come, the store is asked again (and answers: a new window).
+  await clock.tickAsync(600);
+  assert.equal((await l.take("k")).allowed, true);
+  assert.equal(store.calls, calls + 4);
+  // The other instance never saw the denial: it asks the store.
+  assert.equal((await other.take("k")).allowed, true);
+  assert.equal(store.calls, calls + 5);
+});
+
+test("rateLimiter store: a cached denial does not refuse a reservation that fits maxWait", async () => {
+  const clock = new FakeClock();
+  const store = reducerStore(clock);
+  const opts = { limit: 1, interval: 1000, maxWait: 500, clock, store } as const;
+  const l = rateLimiter(opts);
+  await l.execute(() => 1); // the permit of this second
+  const refused = await l.execute(() => 2).catch((e) => e); // 1000 > 500: refused, cached
+  assert.equal(refused.retryAfter, 1000);
+  const calls = store.calls;
+  await clock.tickAsync(400);
+  await assert.rejects(l.execute(() => 3), (e: { retryAfter?: number }) => e.retryAfter === 600);
+  assert.equal(store.calls, calls, "600 > maxWait: refused from the cache");
+  await clock.tickAsync(200);
+  const waiting = l.execute(() => 4); // 400 <= maxWait: the store reserves it
+  await clock.tickAsync(0);
+  assert.equal(store.calls, calls + 1);
+  assert.equal(l.getStats().waiting, 1);
+  await clock.tickAsync(400);
+  assert.equal(await waiting, 4);
 });

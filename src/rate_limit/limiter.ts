@@ -408,6 +408,7 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiter {
       options.logger,
       clock,
       config,
+      maxKeys,
     );
   } else {
     for (const o of ["storeKey", "storeOptions", "onStoreStatus"] as const) {

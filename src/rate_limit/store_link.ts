@@ -4,7 +4,8 @@
 // a malformed answer) the store counts as unavailable: logged once,
 // `onStoreStatus` told, requests answered locally (or refused), and one
 // background probe per `retryInterval` — no store command per request while
-// it is down.
+// it is down. A denial is remembered until the time it gives, so a blocked
+// client costs no round trip until then.
 import type { Clock } from "../clock.ts";
 import { getDefaultLogger, type Logger } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
@@ -104,8 +105,12 @@ export class RateLimitLink {
   #down = false;
   #retryAt = 0;
   #probing = false;
-  /** Store commands sent (for tests and stats). */
+  /** Store commands sent (for tests). */
   commands = 0;
+  /** Takes denied from the cache of denials, without a store command (for tests). */
+  cached = 0;
+  /** Keys known denied until a time, and for which cost (see `#deniedAnswer`). */
+  readonly #denied = new Map<string, { until: number; cost: number; reset: number }>();
 
   constructor(
     readonly where: string,
@@ -117,6 +122,7 @@ export class RateLimitLink {
     readonly logger: Logger | undefined,
     readonly clock: Clock,
     readonly config: RateLimitConfig,
+    readonly maxKeys: number,
   ) {
     const W = where;
     this.#store = checkRateLimitStore(W, store);
@@ -166,7 +172,56 @@ export class RateLimitLink {
       if (!this.#probing && this.clock.now() >= this.#retryAt) this.#probe(storeKey);
       return undefined;
     }
-    return this.#call(storeKey, request);
+    const plain = !request.peek && !request.reset && request.refund === undefined;
+    if (plain) {
+      const cached = this.#deniedAnswer(storeKey, request);
+      if (cached) return Promise.resolve(cached);
+    } else if (request.reset) this.#denied.delete(storeKey);
+    const pending = this.#call(storeKey, request);
+    if (!plain) return pending;
+    const sent = this.clock.now();
+    return pending.then((a) => {
+      if (a && !a.allowed && a.retryAfter > 0) this.#deny(storeKey, request.cost, sent, a);
+      else if (a?.allowed) this.#denied.delete(storeKey);
+      return a;
+    });
+  }
+
+  /**
+   * The answer to a take that a denial seen earlier already settles: the key
+   * cannot get `cost` (or more) permits before `until`, so a take that would
+   * not wait that long is denied here, without a round trip (as
+   * @upstash/ratelimit's ephemeral cache). Only a reset elsewhere can make a
+   * key available earlier; then this isolate learns it at `until` at most.
+   */
+  #deniedAnswer(storeKey: string, request: TakeRequest): StoreAnswer | undefined {
+    const d = this.#denied.get(storeKey);
+    if (d === undefined) return undefined;
+    const now = this.clock.now();
+    const left = d.until - now;
+    if (left <= 0) {
+      this.#denied.delete(storeKey);
+      return undefined;
+    }
+    if (request.cost < d.cost || left <= (request.maxWait ?? 0)) return undefined;
+    this.cached++;
+    return {
+      allowed: false,
+      limit: this.config.limit,
+      remaining: 0,
+      resetAfter: Math.max(0, Math.ceil(d.reset - now)),
+      retryAfter: Math.ceil(left),
+    };
+  }
+
+  #deny(storeKey: string, cost: number, sent: number, a: StoreAnswer): void {
+    const denied = this.#denied;
+    // (Measured from when the take was sent: the store's answer is at least that old.)
+    const entry = { until: sent + a.retryAfter, cost, reset: sent + a.resetAfter };
+    if (!denied.has(storeKey) && denied.size >= this.maxKeys) {
+      denied.delete(denied.keys().next().value!); // the oldest: a cache, nothing is lost
+    }
+    denied.set(storeKey, entry);
   }
 
   /** Until the next probe (a refusal's `retryAfter` in "reject" mode), ms >= 1. */

@@ -305,3 +305,24 @@ test("rateLimiter store: a cached denial does not refuse a reservation that fits
   await clock.tickAsync(400);
   assert.equal(await waiting, 4);
 });
+
+test("rateLimiter store: a key the store cannot hold is the caller's RangeError, not an outage", async () => {
+  const clock = new FakeClock();
+  const store = reducerStore(clock);
+  const events: unknown[] = [];
+  const l = rateLimiter({
+    limit: 2,
+    interval: 1000,
+    clock,
+    store,
+    onStoreStatus: (e) => events.push(e),
+  });
+  await assert.rejects(
+    l.take("x".repeat(100)),
+    /rateLimiter: key cannot be a key of this store: RangeError: key too long/,
+  );
+  assert.equal(store.calls, 0);
+  assert.deepEqual(events, []);
+  assert.equal((await l.take("short")).allowed, true, "the store is still in use");
+  assert.equal(store.calls, 1);
+});

@@ -35,10 +35,28 @@ test("rateLimiter: options are checked at construction, naming the option", () =
     [{ limit: 1, interval: 1000, storeOptions: {} }, /option 'storeOptions' needs option 'store'/],
     [{ limit: 1, interval: 1000, onStoreStatus: () => {} }, /'onStoreStatus' needs option 'store'/],
     [{ limit: 1e9, interval: 2_147_483_647 }, /× 'interval' must be at most/],
+    [
+      { limit: 1, interval: 366 * 86_400_000 },
+      /option 'interval' must be an integer >= 1 and <= 31536000000/,
+    ],
   ];
   for (const [options, message] of bad) {
     assert.throws(() => rateLimiter(options as never), message, JSON.stringify(options));
   }
+});
+
+test("rateLimiter: a monthly quota (interval beyond a timer's range; maxWait stays a timer's)", async () => {
+  const clock = new FakeClock();
+  const month = 30 * 86_400_000;
+  const l = rateLimiter({ limit: 1000, interval: month, algorithm: "fixed-window", clock });
+  assert.equal((await l.take("k", 1000)).allowed, true);
+  const a = await l.take("k");
+  assert.equal(a.allowed, false);
+  assert.ok(a.retryAfter > 2_147_483_647);
+  assert.throws(
+    () => rateLimiter({ limit: 1, interval: month, maxWait: month }),
+    /'maxWait'.*<= 2147483647/,
+  );
 });
 
 test("rateLimiter: take / peek / reset per key; bad cost and key are refused, never a store or limit fault", async () => {

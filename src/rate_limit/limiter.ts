@@ -35,7 +35,7 @@ import { RateLimitLink, type RateLimitStore, type RateLimitStoreOptions } from "
 export interface RateLimiterOptions {
   /** Permits per `interval`. Integer >= 1. Required. */
   limit: number;
-  /** The interval, ms. Integer >= 1. Required. */
+  /** The interval, ms. Integer from 1 to a year. Required. */
   interval: number;
   /**
    * `"token-bucket"` (default: `burst` tokens refilled at `limit` per
@@ -50,7 +50,7 @@ export interface RateLimiterOptions {
    * As a policy: a call whose permit comes within this many ms reserves it
    * and waits (cancellable by the caller's signal, which gives the permit
    * back); a longer wait is refused at once with {@linkcode RateLimitedError}.
-   * At most `interval`. Default 0 (never wait).
+   * At most `interval` (and 2^31 − 1). Default 0 (never wait).
    */
   maxWait?: number;
   /** Name used in errors, logs and stats. Default `"rateLimiter"`. */
@@ -133,6 +133,8 @@ const OPTIONS = optionNames<RateLimiterOptions>({
   onStoreStatus: 1,
 });
 const ALGORITHMS = ["token-bucket", "sliding-window", "fixed-window"];
+/** The longest interval: a year (daily and monthly quotas fit). */
+const YEAR = 365 * 86_400_000;
 /** The policy's own key (user keys are non-empty). */
 const OWN = "";
 
@@ -365,7 +367,10 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiter {
     integer: true,
     max: 1e9,
   });
-  const interval = checkNumber(W, "interval", options.interval, undefined, 1, { integer: true });
+  const interval = checkNumber(W, "interval", options.interval, undefined, 1, {
+    integer: true,
+    max: YEAR,
+  });
   const config: RateLimitConfig = { algorithm, limit, interval };
   if (options.burst !== undefined) {
     if (algorithm !== "token-bucket") {
@@ -384,7 +389,10 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiter {
   ) {
     throw new RangeError(`${W}: option 'limit' (or 'burst') × 'interval' must be at most 2^53 − 1`);
   }
-  const maxWait = checkNumber(W, "maxWait", options.maxWait, 0, 0, { max: interval });
+  // (A wait is a timer: at most 2^31 − 1 ms.)
+  const maxWait = checkNumber(W, "maxWait", options.maxWait, 0, 0, {
+    max: Math.min(interval, 2_147_483_647),
+  });
   checkString(W, "name", options.name);
   checkObject(W, "clock", options.clock);
   checkObject(W, "logger", options.logger);

@@ -51,6 +51,8 @@ export function rateLimitSkew(interval: number): number {
   return Math.min(interval, 5000);
 }
 
+/** The longest `maxWait`: what a timer can hold. */
+const MAX_WAIT = 2_147_483_647;
 const num = (v: unknown) => typeof v === "number" && Number.isFinite(v);
 const count = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
@@ -115,7 +117,8 @@ export function boundLimitState(
   const I = config.interval;
   if (s.kind === "tb") {
     const level = Math.max(-config.limit * I, Math.min(s.level, capacity(config) * I));
-    return { kind: "tb", at: Math.min(s.at, now + I + skew), level };
+    // (A reservation lies at most maxWait ahead: at most an interval, and a timer's range.)
+    return { kind: "tb", at: Math.min(s.at, now + Math.min(I, MAX_WAIT) + skew), level };
   }
   const latest = windowStart(now + skew, I) + I;
   if (s.start <= latest) return { ...s };

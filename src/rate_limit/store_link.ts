@@ -153,9 +153,23 @@ export class RateLimitLink {
     }
   }
 
-  /** The store key of a limiter key (`""`: the limiter's own limit, as a policy). */
+  /**
+   * The store key of a limiter key (`""`: the limiter's own limit, as a
+   * policy, checked at construction). A key the store cannot hold is the
+   * caller's error (a `RangeError`), never a store outage: one client's
+   * oversized key must not switch every client to the local limiter.
+   */
   keyOf(key: string): string {
-    return key === "" ? this.#prefix : `${this.#prefix}:${encodeURIComponent(key)}`;
+    if (key === "") return this.#prefix;
+    const storeKey = `${this.#prefix}:${encodeURIComponent(key)}`;
+    try {
+      this.#store.checkKey?.(storeKey);
+    } catch (e) {
+      throw new RangeError(`${this.where}: key cannot be a key of this store: ${String(e)}`, {
+        cause: e,
+      });
+    }
+    return storeKey;
   }
 
   get available(): boolean {

@@ -252,3 +252,23 @@ test("ipKey: IPv4 unchanged, IPv6 grouped by /64 (or the subnet given), IPv4-map
   }
   assert.throws(() => ipKey("::1", 0), RangeError);
 });
+
+test("routeRateLimiter: the Workers recipe — cf-connecting-ip through ipKey; one IPv6 /64 shares a limit", async () => {
+  const a = new Hono();
+  a.use(
+    routeRateLimiter({
+      limit: 2,
+      interval: 60_000,
+      key: (c) => ipKey(c.req.header("cf-connecting-ip") ?? "unknown"),
+    }),
+  );
+  a.get("/", (c) => c.text("ok"));
+  const from = (ip: string) => a.request("/", { headers: { "cf-connecting-ip": ip } });
+  assert.equal((await from("2001:db8:1:2::1")).status, 200);
+  assert.equal((await from("2001:db8:1:2:ffff::9")).status, 200);
+  assert.equal((await from("2001:db8:1:2:abcd::7")).status, 429, "a third address of the /64");
+  assert.equal((await from("2001:db8:1:3::1")).status, 200, "another /64");
+  assert.equal((await from("203.0.113.7")).status, 200);
+  assert.equal((await from("::ffff:203.0.113.7")).status, 200, "the same IPv4, mapped");
+  assert.equal((await from("203.0.113.7")).status, 429);
+});

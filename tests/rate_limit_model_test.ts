@@ -140,6 +140,42 @@ test("takePermits agrees with the history models (take, peek, reset, idle gaps, 
   );
 });
 
+test("upTo takes as many permits as fit now, at least cost (a lease's batch)", () => {
+  fc.assert(
+    fc.property(
+      configArb,
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 600 }), fc.integer({ min: 1, max: 6 })), {
+        maxLength: 40,
+      }),
+      (config, steps) => {
+        const cap = config.algorithm === "token-bucket"
+          ? config.burst ?? config.limit
+          : config.limit;
+        let state: LimitState | undefined;
+        const h: Grant[] = [];
+        let now = 0;
+        for (const [dt, upTo0] of steps) {
+          now += dt;
+          const upTo = Math.min(upTo0, cap);
+          const r = takePermits(state, { cost: 1, upTo }, config, now);
+          if (!r.answer.allowed) {
+            assert.equal(r.granted, 0);
+            assert.ok(!modelAdmits(h, config, now, 1));
+            continue;
+          }
+          const g = r.granted;
+          assert.ok(g >= 1 && g <= upTo, `granted ${g}`);
+          assert.ok(modelAdmits(h, config, now, g), "the batch fits");
+          if (g < upTo) assert.ok(!modelAdmits(h, config, now, g + 1), "and no more would");
+          h.push({ t: now, cost: g });
+          state = r.state;
+        }
+      },
+    ),
+    { numRuns: FC_RUNS },
+  );
+});
+
 test("the windows never over-admit: grid windows hold <= limit, any span of interval < 2 × limit (sliding), the bucket <= burst + rate × span", () => {
   fc.assert(
     fc.property(

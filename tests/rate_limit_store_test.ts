@@ -2,6 +2,7 @@
 // whose `run` applies `rateLimitReducer` (as every authoritative store does),
 // and faulty ones (throws, hangs, garbage).
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   type Clock,
   rateLimiter,
@@ -10,7 +11,7 @@ import {
   readStoredLimit,
 } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { recordingLogger, test } from "./_harness.ts";
+import { FC_RUNS, recordingLogger, test } from "./_harness.ts";
 
 /** An authoritative store: `run` applies the reducer to the entry, atomically (one thread). */
 function reducerStore(clock: Clock) {
@@ -325,4 +326,127 @@ test("rateLimiter store: a key the store cannot hold is the caller's RangeError,
   assert.deepEqual(events, []);
   assert.equal((await l.take("short")).allowed, true, "the store is still in use");
   assert.equal(store.calls, 1);
+});
+
+test("rateLimiter store: storeOptions.lease — about one round trip per `lease` takes; the limit still holds within a window", async () => {
+  const clock = new FakeClock();
+  const store = reducerStore(clock);
+  const instances = [0, 1, 2].map(() =>
+    rateLimiter({
+      name: "api",
+      limit: 100,
+      interval: 60_000,
+      algorithm: "fixed-window",
+      clock,
+      store,
+      storeOptions: { lease: 5, leaseTtl: 60_000 },
+    })
+  );
+  let admitted = 0;
+  for (let i = 0; i < 1000; i++) if ((await instances[i % 3].take("alice")).allowed) admitted++;
+  assert.equal(admitted, 100, "one window: every leased permit was granted by the store within it");
+  assert.ok(store.calls <= 100 / 5 + 3 + 3, `${store.calls} store commands for 1,000 takes`);
+  // A reset forgets this instance's lease; reservations (maxWait) never lease.
+  await instances[0].reset("alice");
+  const before = store.calls;
+  await instances[0].take("alice");
+  assert.equal(store.calls, before + 1);
+});
+
+test("rateLimiter store: leases expire after leaseTtl (their permits stay taken)", async () => {
+  const clock = new FakeClock();
+  const store = reducerStore(clock);
+  const l = rateLimiter({
+    limit: 10,
+    interval: 1000,
+    algorithm: "fixed-window",
+    clock,
+    store,
+    storeOptions: { lease: 4, leaseTtl: 100 },
+  });
+  assert.deepEqual(await l.take("k"), {
+    allowed: true,
+    limit: 10,
+    remaining: 9,
+    resetAfter: 1000,
+    retryAfter: 0,
+  });
+  assert.equal(store.calls, 1);
+  assert.equal((await l.take("k")).remaining, 8);
+  assert.equal(store.calls, 1, "from the lease");
+  await clock.tickAsync(100);
+  assert.equal((await l.take("k")).allowed, true);
+  assert.equal(store.calls, 2, "the lease expired: the store again");
+  // 4 + 4 taken from the store: 2 are left there.
+  const peek = await l.peek("k");
+  assert.equal(peek.remaining, 2);
+});
+
+test("rateLimiter store: lease options are checked", () => {
+  const store = reducerStore(new FakeClock());
+  const base = { limit: 10, interval: 1000, store };
+  assert.throws(() => rateLimiter({ ...base, storeOptions: { lease: 0 } }), /storeOptions.lease/);
+  assert.throws(
+    () => rateLimiter({ ...base, storeOptions: { lease: 11 } }),
+    /storeOptions.lease.*<= 10/,
+  );
+  assert.throws(() => rateLimiter({ ...base, storeOptions: { lease: 1.5 } }), /storeOptions.lease/);
+  assert.throws(
+    () => rateLimiter({ ...base, storeOptions: { leaseTtl: 0 } }),
+    /storeOptions.leaseTtl/,
+  );
+  assert.throws(
+    () => rateLimiter({ ...base, storeOptions: { leaseTtl: 1001 } }),
+    /storeOptions.leaseTtl/,
+  );
+  assert.throws(
+    () => rateLimiter({ ...base, storeOptions: { leas: 2 } as never }),
+    /did you mean 'lease'/,
+  );
+});
+
+test("rateLimiter store: with leases, any interval admits at most limit + isolates × (lease − 1) beyond the algorithm's own bound", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom("token-bucket", "sliding-window", "fixed-window" as const),
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 10, max: 1000 }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 1, max: 5 }),
+      fc.integer({ min: 1, max: 1000 }),
+      fc.array(fc.tuple(fc.nat(2), fc.integer({ min: 0, max: 400 })), { maxLength: 80 }),
+      async (algorithm, L, I, n, lease0, ttlPermille, steps) => {
+        const clock = new FakeClock();
+        const store = reducerStore(clock);
+        const lease = Math.min(lease0, L);
+        const leaseTtl = Math.max(1, Math.floor((I * ttlPermille) / 1000));
+        const instances = Array.from({ length: n }, () =>
+          rateLimiter({
+            limit: L,
+            interval: I,
+            algorithm,
+            clock,
+            store,
+            storeOptions: { lease, leaseTtl },
+          }));
+        const used: number[] = [];
+        for (const [who, dt] of steps) {
+          clock.tick(Math.round((dt * I) / 1000));
+          if ((await instances[who % n].take("k")).allowed) used.push(clock.wallNow());
+        }
+        const extra = n * (lease - 1);
+        for (const s of used) {
+          const inSpan = used.filter((t) => t >= s && t < s + I).length;
+          if (algorithm === "token-bucket") assert.ok(inSpan < L + L + extra, `span ${inSpan}`);
+          else if (algorithm === "sliding-window") {
+            assert.ok(inSpan < 2 * L + extra, `span ${inSpan}`);
+          } else assert.ok(inSpan <= 2 * L + extra, `span ${inSpan}`);
+          const g = Math.floor(s / I) * I;
+          const inGrid = used.filter((t) => t >= g && t < g + I).length;
+          if (algorithm !== "token-bucket") assert.ok(inGrid <= L + extra, `grid ${inGrid}`);
+        }
+      },
+    ),
+    { numRuns: Math.ceil(FC_RUNS / 4) },
+  );
 });

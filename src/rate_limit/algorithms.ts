@@ -46,6 +46,12 @@ export interface TakeRequest {
    * reserved them), e.g. a waiting call that was cancelled.
    */
   refund?: number;
+  /**
+   * Take up to this many permits (an integer from `cost` to the capacity) if
+   * they are available now: a batch for an isolate's lease. The result's
+   * `granted` says how many were taken. Not with `maxWait`.
+   */
+  upTo?: number;
 }
 
 /** The answer to a take or a peek. Durations in ms. */
@@ -79,6 +85,8 @@ export interface TakePermitsResult {
   answer: TakeAnswer;
   /** Granted: when the permits may be used (now, or later for a reservation). */
   at: number;
+  /** Permits taken: `cost`, more with `upTo`, or 0 (denied, peek, reset, refund). */
+  granted: number;
 }
 
 const ALGORITHMS: readonly string[] = ["token-bucket", "sliding-window", "fixed-window"];
@@ -329,7 +337,7 @@ export function takePermits(
   const s = advance(state, config, now);
   if (request.refund !== undefined) {
     const r = refunded(s, config, cost, request.refund);
-    return result(r, config, now, false, 0, now);
+    return result(r, config, now, false, 0, now, 0);
   }
   const t = earliest(s, config, cost, now);
   const wait = t - now;
@@ -346,12 +354,23 @@ export function takePermits(
         retryAfter: Math.ceil(wait),
       },
       at: t,
+      granted: 0,
     };
   }
-  if (wait === 0) return result(taken(s, config, cost, t), config, now, true, 0, t);
+  if (wait === 0) {
+    let n = cost;
+    const upTo = request.upTo;
+    if (upTo !== undefined && upTo > cost) {
+      describe(s, config, now); // what fits now: at least `cost`, as it fits
+      n = Math.min(upTo, cap, remainingNow);
+    }
+    return result(taken(s, config, n, t), config, now, true, 0, t, n);
+  }
   const maxWait = request.maxWait ?? 0;
-  if (wait <= maxWait) return result(taken(s, config, cost, t), config, now, true, wait, t);
-  return result(state, config, now, false, wait, t, s);
+  if (wait <= maxWait) {
+    return result(taken(s, config, cost, t), config, now, true, wait, t, cost);
+  }
+  return result(state, config, now, false, wait, t, 0, s);
 }
 
 function result(
@@ -361,6 +380,7 @@ function result(
   allowed: boolean,
   wait: number,
   at: number,
+  granted: number,
   view: LimitState = next!,
 ): TakePermitsResult {
   describe(view, config, now);
@@ -374,5 +394,6 @@ function result(
       retryAfter: Math.ceil(wait),
     },
     at,
+    granted,
   };
 }

@@ -134,8 +134,9 @@ export function boundLimitState(
  * - A denied take or a peek writes nothing (unless the entry was repaired).
  * - A state equal to a fresh one is stored as `undefined` (the store may
  *   delete the entry).
- * - The answer carries `repaired` (why the stored value was replaced) and,
- *   for a reservation, `at` (when its permits may be used, store time).
+ * - The answer carries `repaired` (why the stored value was replaced), for a
+ *   reservation `at` (when its permits may be used, store time), and for a
+ *   batch (`upTo`) `granted` (how many permits were taken).
  *
  * @example
  * ```ts
@@ -156,7 +157,11 @@ export function rateLimitReducer(
   stored: unknown,
   op: RateLimitOp,
   now: number,
-): { value: unknown; answer: TakeAnswer & { repaired?: string; at?: number }; write: boolean } {
+): {
+  value: unknown;
+  answer: TakeAnswer & { repaired?: string; at?: number; granted?: number };
+  write: boolean;
+} {
   const o = op as Partial<RateLimitOp> | null;
   if (typeof o !== "object" || o === null || o.type !== "rate") {
     throw new TypeError("malformed rate limit operation");
@@ -167,10 +172,12 @@ export function rateLimitReducer(
   const read = readStoredLimit(stored, config);
   const state = read.state && boundLimitState(read.state, config, now);
   const r = takePermits(state, request, config, now);
-  const answer: TakeAnswer & { repaired?: string; at?: number } = r.answer;
+  const answer: TakeAnswer & { repaired?: string; at?: number; granted?: number } = r.answer;
   if (read.repaired !== undefined) answer.repaired = read.repaired;
   // A reservation (maxWait): when, in the store's time, so that a refund finds its window.
   if (answer.allowed && answer.retryAfter > 0) answer.at = r.at;
+  // A batch (upTo): how many permits were taken.
+  if (request.upTo !== undefined) answer.granted = r.granted;
   // A peek or a denial returns the state it was given: the entry stays as it was.
   return { value: r.state, answer, write: r.state !== state || read.repaired !== undefined };
 }
@@ -185,7 +192,9 @@ function checkRequest(request: unknown, config: RateLimitConfig): TakeRequest {
     (q.reset !== undefined && typeof q.reset !== "boolean") ||
     (q.maxWait !== undefined &&
       !(num(q.maxWait) && q.maxWait! >= 0 && q.maxWait! <= config.interval)) ||
-    (q.refund !== undefined && !num(q.refund))
+    (q.refund !== undefined && !num(q.refund)) ||
+    (q.upTo !== undefined &&
+      (!count(q.upTo) || q.upTo! < q.cost! || q.upTo! > capacity(config) || q.maxWait))
   ) {
     throw new TypeError("malformed rate limit request");
   }
@@ -194,5 +203,6 @@ function checkRequest(request: unknown, config: RateLimitConfig): TakeRequest {
   if (q.reset) r.reset = true;
   if (q.maxWait) r.maxWait = q.maxWait;
   if (q.refund !== undefined) r.refund = q.refund;
+  if (q.upTo !== undefined) r.upTo = q.upTo;
   return r;
 }

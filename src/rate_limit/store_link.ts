@@ -41,16 +41,46 @@ export interface RateLimitStoreOptions {
    * a rate limit is never unbounded.)
    */
   whenUnavailable?: "local" | "reject";
+  /**
+   * Permits an isolate takes from the store at once, per key (integer from 1
+   * to the capacity; default 1: every take is one exact store operation). With
+   * `lease: n` a take that finds no leased permit asks for up to `n` and keeps
+   * the rest for the next takes of that key, so about one take in `n` makes a
+   * round trip; in exchange any interval may admit up to
+   * `isolates × (n − 1)` more than the limit (permits leased in one interval
+   * used in the next). Calls that may wait (`maxWait`) never use leases.
+   */
+  lease?: number;
+  /**
+   * Leased permits not used within this many ms are dropped (never given
+   * back: they count as taken). At most `interval`. Default
+   * `min(1000, interval)`.
+   */
+  leaseTtl?: number;
 }
 
 const OPTIONS = optionNames<RateLimitStoreOptions>({
   timeout: 1,
   retryInterval: 1,
   whenUnavailable: 1,
+  lease: 1,
+  leaseTtl: 1,
 });
 
+/** Permits of one key leased by this isolate. */
+interface Lease {
+  /** Permits left. */
+  left: number;
+  /** When they are dropped. */
+  expires: number;
+  /** The store's `remaining` when it granted them (others' share). */
+  remaining: number;
+  /** When the key is fresh again, as the store said then. */
+  reset: number;
+}
+
 /** @internal A store's answer, with a reservation's time in store time. */
-export type StoreAnswer = TakeAnswer & { at?: number; repaired?: string };
+export type StoreAnswer = TakeAnswer & { at?: number; repaired?: string; granted?: number };
 
 /** @internal Refuses a store a rate limiter cannot use, naming the option `store`. */
 export function checkRateLimitStore(where: string, store: unknown): RateLimitStore {
@@ -91,6 +121,12 @@ function parseAnswer(raw: unknown): StoreAnswer {
     retryAfter: a.retryAfter!,
   };
   if (a.at !== undefined) r.at = a.at;
+  if (a.granted !== undefined) {
+    if (!Number.isSafeInteger(a.granted) || a.granted < 0) {
+      throw new TypeError("malformed rate limit answer from the store");
+    }
+    r.granted = a.granted;
+  }
   if (typeof a.repaired === "string") r.repaired = a.repaired.slice(0, 200);
   return r;
 }
@@ -111,6 +147,12 @@ export class RateLimitLink {
   cached = 0;
   /** Keys known denied until a time, and for which cost (see `#deniedAnswer`). */
   readonly #denied = new Map<string, { until: number; cost: number; reset: number }>();
+  readonly #lease: number;
+  readonly #leaseTtl: number;
+  /** Permits leased per key (with `storeOptions.lease`). */
+  readonly #leases = new Map<string, Lease>();
+  /** Takes answered from a lease, without a store command (for tests). */
+  leased = 0;
 
   constructor(
     readonly where: string,
@@ -143,6 +185,16 @@ export class RateLimitLink {
       );
     }
     this.mode = mode;
+    const cap = config.algorithm === "token-bucket" ? config.burst ?? config.limit : config.limit;
+    this.#lease = checkNumber(W, "storeOptions.lease", o.lease, 1, 1, { integer: true, max: cap });
+    this.#leaseTtl = checkNumber(
+      W,
+      "storeOptions.leaseTtl",
+      o.leaseTtl,
+      Math.min(1000, config.interval),
+      0,
+      { exclusiveMin: true, max: config.interval },
+    );
     try {
       this.#store.checkKey?.(prefix);
     } catch (e) {
@@ -187,18 +239,69 @@ export class RateLimitLink {
       return undefined;
     }
     const plain = !request.peek && !request.reset && request.refund === undefined;
+    const leasing = plain && this.#lease > 1 && !request.maxWait;
     if (plain) {
       const cached = this.#deniedAnswer(storeKey, request);
       if (cached) return Promise.resolve(cached);
-    } else if (request.reset) this.#denied.delete(storeKey);
-    const pending = this.#call(storeKey, request);
-    if (!plain) return pending;
+      if (leasing) {
+        const leased = this.#fromLease(storeKey, request.cost);
+        if (leased) return Promise.resolve(leased);
+      }
+    } else if (request.reset) {
+      this.#denied.delete(storeKey);
+      this.#leases.delete(storeKey);
+    }
     const sent = this.clock.now();
+    const pending = this.#call(
+      storeKey,
+      leasing ? { cost: request.cost, upTo: Math.max(request.cost, this.#lease) } : request,
+    );
+    if (!plain) return pending;
     return pending.then((a) => {
       if (a && !a.allowed && a.retryAfter > 0) this.#deny(storeKey, request.cost, sent, a);
-      else if (a?.allowed) this.#denied.delete(storeKey);
+      else if (a?.allowed) {
+        this.#denied.delete(storeKey);
+        const extra = (a.granted ?? request.cost) - request.cost;
+        if (leasing && extra > 0) {
+          this.#keep(this.#leases, storeKey, {
+            left: extra,
+            expires: sent + this.#leaseTtl,
+            remaining: a.remaining,
+            reset: sent + a.resetAfter,
+          });
+          a.remaining += extra;
+        }
+      }
       return a;
     });
+  }
+
+  /** A take answered from this isolate's lease of the key, if it holds enough permits. */
+  #fromLease(storeKey: string, cost: number): StoreAnswer | undefined {
+    const l = this.#leases.get(storeKey);
+    if (l === undefined) return undefined;
+    const now = this.clock.now();
+    if (now >= l.expires) {
+      this.#leases.delete(storeKey);
+      return undefined;
+    }
+    if (l.left < cost) return undefined;
+    l.left -= cost;
+    if (l.left === 0) this.#leases.delete(storeKey);
+    this.leased++;
+    return {
+      allowed: true,
+      limit: this.config.limit,
+      remaining: l.remaining + l.left,
+      resetAfter: Math.max(0, Math.ceil(l.reset - now)),
+      retryAfter: 0,
+    };
+  }
+
+  /** Sets `key` in a bounded map (at most `maxKeys`: the oldest entry goes). */
+  #keep<V>(map: Map<string, V>, key: string, value: V): void {
+    if (!map.has(key) && map.size >= this.maxKeys) map.delete(map.keys().next().value!);
+    map.set(key, value);
   }
 
   /**
@@ -229,13 +332,12 @@ export class RateLimitLink {
   }
 
   #deny(storeKey: string, cost: number, sent: number, a: StoreAnswer): void {
-    const denied = this.#denied;
     // (Measured from when the take was sent: the store's answer is at least that old.)
-    const entry = { until: sent + a.retryAfter, cost, reset: sent + a.resetAfter };
-    if (!denied.has(storeKey) && denied.size >= this.maxKeys) {
-      denied.delete(denied.keys().next().value!); // the oldest: a cache, nothing is lost
-    }
-    denied.set(storeKey, entry);
+    this.#keep(this.#denied, storeKey, {
+      until: sent + a.retryAfter,
+      cost,
+      reset: sent + a.resetAfter,
+    });
   }
 
   /** Until the next probe (a refusal's `retryAfter` in "reject" mode), ms >= 1. */

@@ -43,7 +43,10 @@ export interface TakeRequest {
   maxWait?: number;
   /**
    * Give back `cost` permits reserved for this time (the `at` of the take that
-   * reserved them), e.g. a waiting call that was cancelled.
+   * reserved them), e.g. a waiting call that was cancelled. Windows: to the
+   * window that holds them, if it is still counted. Token bucket: to the
+   * bucket as it will be after the last reservation, capped at `burst` (a
+   * permit may be lost that way, never created).
    */
   refund?: number;
   /**

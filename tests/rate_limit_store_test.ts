@@ -4,10 +4,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  boundLimitState,
   type Clock,
+  type LimitState,
   rateLimiter,
   type RateLimitOp,
   rateLimitReducer,
+  rateLimitSkew,
   readStoredLimit,
 } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
@@ -449,4 +452,56 @@ test("rateLimiter store: with leases, any interval admits at most limit + isolat
     ),
     { numRuns: Math.ceil(FC_RUNS / 4) },
   );
+});
+
+test("readStoredLimit and boundLimitState: every malformed field is repaired; bounds are exact", () => {
+  const tb = { algorithm: "token-bucket" as const, limit: 2, interval: 1000 };
+  const fw = { algorithm: "fixed-window" as const, limit: 2, interval: 1000 };
+  const sw = { algorithm: "sliding-window" as const, limit: 2, interval: 1000 };
+  const bad: [unknown, typeof tb | typeof fw | typeof sw][] = [
+    [{ kind: "tb", at: -1, level: 0 }, tb],
+    [{ kind: "tb", at: 0, level: NaN }, tb],
+    [{ kind: "tb", at: 0, level: Infinity }, tb],
+    [{ kind: "tb", at: "0", level: 0 }, tb],
+    [{ kind: "fw", start: 0, count: 0 }, tb],
+    [{ kind: "fw", start: 500, count: 1 }, fw],
+    [{ kind: "fw", start: 0, count: -1 }, fw],
+    [{ kind: "fw", start: 0, count: 1.5 }, fw],
+    [{ kind: "fw", start: -1000, count: 1 }, fw],
+    [{ kind: "sw", start: 0, count: 1 }, sw],
+    [{ kind: "sw", start: 0, count: 1, previous: -1 }, sw],
+    [{ kind: "fw", start: 0, count: 1, previous: 0 }, sw],
+    [[], fw],
+    ["x", fw],
+  ];
+  for (const [raw, config] of bad) {
+    assert.deepEqual(readStoredLimit(raw, config), {
+      state: undefined,
+      repaired: "malformed rate limit state",
+    }, JSON.stringify(raw));
+  }
+  assert.deepEqual(readStoredLimit({ kind: "sw", start: 0, count: 1, previous: 2, x: 1 }, sw), {
+    state: { kind: "sw", start: 0, count: 1, previous: 2 },
+  });
+  assert.deepEqual(readStoredLimit(null, sw), { state: undefined });
+  // The bucket's level: within [−limit, burst] tokens; its time at most interval + skew ahead.
+  assert.deepEqual(boundLimitState({ kind: "tb", at: 0, level: -1e9 }, tb, 0), {
+    kind: "tb",
+    at: 0,
+    level: -2000,
+  });
+  assert.deepEqual(boundLimitState({ kind: "tb", at: 0, level: 1e9 }, tb, 0), {
+    kind: "tb",
+    at: 0,
+    level: 2000,
+  });
+  const at = (s: LimitState) => (s.kind === "tb" ? s.at : NaN);
+  const start = (s: LimitState) => (s.kind === "tb" ? NaN : s.start);
+  assert.equal(at(boundLimitState({ kind: "tb", at: 1e9, level: 0 }, tb, 10_000)), 12_000);
+  assert.equal(at(boundLimitState({ kind: "tb", at: 11_999, level: 0 }, tb, 10_000)), 11_999);
+  // A window: at most one interval past the grid window of now + skew.
+  assert.equal(start(boundLimitState({ kind: "fw", start: 12_000, count: 2 }, fw, 10_000)), 12_000);
+  assert.equal(start(boundLimitState({ kind: "fw", start: 13_000, count: 2 }, fw, 10_000)), 10_000);
+  assert.equal(rateLimitSkew(60_000), 5000);
+  assert.equal(rateLimitSkew(300), 300);
 });

@@ -96,9 +96,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 25893,
+    measured: 31441,
     date:
-      "2026-12-07, shared circuits and API consistency (#17), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -126,16 +126,24 @@ export const BUDGETS: Budget[] = [
   {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
-    measured: 4024,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 4281,
+    date:
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
+  },
+  {
+    name: "rateLimiter alone",
+    code: 'export { rateLimiter } from "./mod.ts";',
+    measured: 8740,
+    date:
+      "2026-12-07, rate limiting (issue #18): rateLimiter and its store link (denial cache, leases), routeRateLimiter, ipKey",
   },
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 28990,
+    measured: 35686,
     date:
-      "2026-12-07, shared circuits and API consistency (#17), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
   },
   {
     name: "edge-resilience/cloudflare",
@@ -147,16 +155,16 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/cloudflare/object",
     code: 'export * from "./src/cloudflare/object.ts";',
-    measured: 4669,
+    measured: 6543,
     date:
-      "2026-12-07, the Durable Object runs applyOp: the one circuit state machine and its snapshot (#17)",
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
   },
   {
     name: "edge-resilience/deno-kv",
     code: 'export * from "./src/deno_kv/mod.ts";',
-    measured: 9436,
+    measured: 11532,
     date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
   },
 ];
 

@@ -29,6 +29,7 @@ export { CircuitState, HealthStatus } from "./src/circuit_state.ts";
 export {
   BulkheadRejectedError,
   CircuitOpenError,
+  RateLimitedError,
   ResilienceError,
   ResilienceTimeoutError,
 } from "./src/errors.ts";
@@ -133,3 +134,28 @@ export {
   type ChaosPolicy,
   type ChaosStats,
 } from "./src/chaos.ts";
+export {
+  type RateLimiter,
+  rateLimiter,
+  type RateLimiterOptions,
+  type RateLimiterStats,
+} from "./src/rate_limit/limiter.ts";
+export {
+  checkRateLimitConfig,
+  type LimitState,
+  type RateLimitAlgorithm,
+  type RateLimitConfig,
+  type TakeAnswer,
+  takePermits,
+  type TakePermitsResult,
+  type TakeRequest,
+} from "./src/rate_limit/algorithms.ts";
+export {
+  boundLimitState,
+  type RateLimitOp,
+  rateLimitReducer,
+  rateLimitSkew,
+  readStoredLimit,
+  type StoredLimit,
+} from "./src/rate_limit/reducer.ts";
+export { type RateLimitStore, type RateLimitStoreOptions } from "./src/rate_limit/store_link.ts";

@@ -10,6 +10,7 @@ import {
   compose,
   fallback as ourFallback,
   hedge as ourHedge,
+  rateLimiter as ourRateLimiter,
   retry as ourRetry,
   timeout as ourTimeout,
 } from "../mod.ts";
@@ -249,6 +250,65 @@ groups["chaos-off"] = [
   { name: "floor (hand-written, one draw)", run: floorChaos, expectCalls: 1, expect: 42 },
   { name: "edge-resilience (rate 0)", run: () => ourChaosZero(), expectCalls: 1, expect: 42 },
   { name: "edge-resilience (disabled)", run: () => ourChaosOff(), expectCalls: 1, expect: 42 },
+];
+
+// Rate limiting (issue #18): a limit never reached, and one always reached, beside a
+// hand-written token bucket (the floor: two numbers, no key, no stats).
+const BIG = 1_000_000_000;
+const ourRlOk = ourRateLimiter({ limit: BIG, interval: 1_000 });
+const ourRlOkFn = ourRlOk(fn);
+const ourRlLimited = ourRateLimiter({ limit: 1, interval: 3_600_000 });
+const ourRlLimitedFn = ourRlLimited(fn);
+await ourRlLimitedFn(); // the only permit of the hour
+calls--;
+/** A minimal token bucket: `limit` per second, refilled on each call. */
+function floorBucket(limit: number, interval: number) {
+  let tokens = limit;
+  let last = performance.now();
+  const rate = limit / interval;
+  return async () => {
+    const now = performance.now();
+    tokens = Math.min(limit, tokens + (now - last) * rate);
+    last = now;
+    if (tokens < 1) throw prebuilt;
+    tokens--;
+    return await fn();
+  };
+}
+const floorOk = floorBucket(BIG, 1_000);
+const floorLimited = floorBucket(1, 3_600_000);
+await floorLimited();
+calls--;
+groups["ratelimit-ok"] = [
+  { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+  { name: "floor (hand-written token bucket)", run: floorOk, expectCalls: 1, expect: 42 },
+  { name: "edge-resilience", run: () => ourRlOkFn(), expectCalls: 1, expect: 42 },
+  {
+    name: "edge-resilience take(key)",
+    run: async () => (await ourRlOk.take("client")).allowed ? await fn() : 0,
+    expectCalls: 1,
+    expect: 42,
+  },
+];
+groups["ratelimit-limited"] = [
+  {
+    name: "raw-reject",
+    run: () => swallow(Promise.reject(prebuilt)),
+    expectCalls: 0,
+    expect: "rejected",
+  },
+  {
+    name: "floor (hand-written token bucket)",
+    run: () => swallow(floorLimited()),
+    expectCalls: 0,
+    expect: "rejected",
+  },
+  {
+    name: "edge-resilience",
+    run: () => swallow(ourRlLimitedFn()),
+    expectCalls: 0,
+    expect: "rejected",
+  },
 ];
 
 /** Runs every case once and checks its result and the number of calls of `fn`. */

@@ -129,12 +129,26 @@ export interface ResolvedBackoff {
 }
 
 /**
- * A `CircuitOpenError` (from any copy of the library), told by its fields so
- * that retry does not need the class.
+ * The wait of a call refused without running: a `CircuitOpenError`
+ * (`timeUntilReset`) or a `RateLimitedError` (`retryAfter`), from any copy of
+ * the library, told by their fields so that retry does not need the classes;
+ * `undefined` for any other error.
  */
-function isOpenCircuit(e: unknown): e is { timeUntilReset: number } {
-  const o = e as { timeUntilReset?: unknown; breakerName?: unknown } | null | undefined;
-  return typeof o?.timeUntilReset === "number" && typeof o.breakerName === "string";
+function refusalWait(e: unknown): number | undefined {
+  const o = e as
+    | {
+      timeUntilReset?: unknown;
+      breakerName?: unknown;
+      retryAfter?: unknown;
+      limiterName?: unknown;
+    }
+    | null
+    | undefined;
+  if (typeof o?.timeUntilReset === "number" && typeof o.breakerName === "string") {
+    return o.timeUntilReset;
+  }
+  if (typeof o?.retryAfter === "number" && typeof o.limiterName === "string") return o.retryAfter;
+  return undefined;
 }
 
 /**
@@ -217,6 +231,8 @@ const RETRY_OPTIONS = /* @__PURE__ */ optionNames<RetryOptions>({
  * `timeUntilReset` (or the backoff delay, whichever is longer) when that fits
  * within `maxDelay`, and otherwise throws it at once. Delays are always
  * finite: `initialDelay: 0` gives 0 whatever the factor and attempt number.
+ * A {@linkcode RateLimitedError} is treated alike (its `retryAfter`); neither
+ * refusal reached an upstream, so neither costs retry budget.
  *
  * Logs (seed wording): warn `Attempt i/N failed for NAME: E. Retrying in
  * D.DDs`, error `All R retries failed for NAME: E` where R = N - 1 retries
@@ -329,9 +345,11 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         scope.dispose();
         if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
       }
-      // A call an open circuit or a limiter refused reached no upstream: its retry costs no budget.
+      // A call an open circuit, a rate limiter or a concurrency limiter refused reached no
+      // upstream: its retry costs no budget.
+      const refused = failed ? refusalWait(error) : undefined;
       if (
-        budget && !(failed && (isOpenCircuit(error) || isRefusal(error))) && !budget.tryRetry()
+        budget && refused === undefined && !(failed && isRefusal(error)) && !budget.tryRetry()
       ) {
         logRepeated(
           logger,
@@ -351,10 +369,11 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
           delay = Math.min(hint, b.maxDelay);
         }
       }
-      if (failed && isOpenCircuit(error)) {
-        // Never retry an open circuit blindly: wait until it lets a trial through, if that
-        // fits within maxDelay; otherwise give up now (waiting longer is the caller's choice).
-        const wait = error.timeUntilReset;
+      if (refused !== undefined) {
+        // Never retry an open circuit (or a rate limit) blindly: wait until it lets a call
+        // through, if that fits within maxDelay; otherwise give up now (waiting longer is the
+        // caller's choice).
+        const wait = refused;
         if (!(wait <= b.maxDelay)) throw error;
         if (wait > delay) delay = wait;
       }

@@ -7,6 +7,7 @@ import {
   circuitBreaker,
   CircuitOpenError,
   clearCircuitBreakers,
+  rateLimiter,
   ResilienceTimeoutError,
   type SharedStore,
   sharedStore,
@@ -391,6 +392,22 @@ Object.assign(scenarios, {
       }
     }
     return { runs: n, mismatches: mismatches.slice(0, 3) };
+  },
+  /** Three limiters (isolates) share one rate limit through the Durable Object: exact. */
+  async ratelimit(env: Env, key: string) {
+    const store = new CountingStore(durableObjectStore(env.CIRCUITS));
+    const limiters = Array.from({ length: 3 }, () =>
+      rateLimiter({
+        name: key,
+        limit: 100,
+        interval: 60_000,
+        algorithm: "fixed-window",
+        store,
+        logger: silent,
+      }));
+    let allowed = 0;
+    for (let i = 0; i < 1_000; i++) if ((await limiters[i % 3].take("client")).allowed) allowed++;
+    return { allowed, roundTrips: store.ops.rate };
   },
   async "kv-future"(env: Env, key: string) {
     await env.CIRCUIT_KV.put(`er:cb:${key}`, JSON.stringify(futureOpen()));

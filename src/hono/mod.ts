@@ -73,3 +73,10 @@ export {
   routeAdaptiveConcurrency,
   type RouteAdaptiveConcurrencyOptions,
 } from "./adaptive_concurrency.ts";
+export {
+  type RateLimitHeaders,
+  type RouteRateLimiter,
+  routeRateLimiter,
+  type RouteRateLimiterOptions,
+} from "./rate_limit.ts";
+export { ipKey } from "./ip_key.ts";

@@ -104,6 +104,24 @@ op.open.open();
 
 const swallow = (p: Promise<unknown>) => p.catch(() => "rejected");
 
+/**
+ * The breaker's floor: the least a consecutive-failures breaker can do per CLOSED call (a
+ * counter; the clock only once the threshold is reached), with no stats, events or options.
+ */
+let floorFails = 0;
+let floorOpenUntil = 0;
+async function floorBreaker(): Promise<number> {
+  if (floorFails >= 5 && performance.now() < floorOpenUntil) throw prebuilt;
+  try {
+    const v = await fn();
+    floorFails = 0;
+    return v;
+  } catch (e) {
+    if (++floorFails >= 5) floorOpenUntil = performance.now() + 60_000;
+    throw e;
+  }
+}
+
 /** Every case, by group. The first of each group is its baseline. */
 export const groups: Record<string, Case[]> = {
   "retry-ok": [
@@ -114,6 +132,7 @@ export const groups: Record<string, Case[]> = {
   ],
   "breaker-ok": [
     { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+    { name: "floor (hand-written)", run: () => floorBreaker(), expectCalls: 1, expect: 42 },
     { name: "edge-resilience", run: () => ours.breaker(), expectCalls: 1, expect: 42 },
     {
       name: "edge-resilience rate, 10-bucket time window",

@@ -192,9 +192,27 @@ export class Breaker extends CircuitMachine {
     if (this.link !== undefined && this.isolated === 0) {
       return this.link.run(fn, thisArg, args, parent);
     }
-    const token = this.admitCall();
-    if (token === REJECT) return this.reject(thisArg, args);
-    return this.runLocal(token, fn, thisArg, args, parent);
+    if (
+      this.state !== CircuitState.CLOSED || !this.plain || (parent !== undefined && parent.live)
+    ) {
+      const token = this.admitCall();
+      if (token === REJECT) return this.reject(thisArg, args);
+      return this.runLocal(token, fn, thisArg, args, parent);
+    }
+    // The hot path (CLOSED, a plain success is a success, no caller that may cancel): written
+    // out here, no clock, no closure per call.
+    this.totalCalls++;
+    const gen = this.gen;
+    let r: unknown;
+    try {
+      r = start(parent, fn, thisArg, args);
+    } catch (e) {
+      this.finish(gen, this.outcome(e, parent), 0);
+      return Promise.reject(e);
+    }
+    let h = this.#handlers;
+    if (h === undefined || h.gen !== gen) h = this.#handlersFor(gen);
+    return (r instanceof Promise ? r : Promise.resolve(r)).then(h.ok, h.err);
   }
 
   runLocal(
@@ -221,16 +239,20 @@ export class Breaker extends CircuitMachine {
       return this.settleOwn(p, token, parent, 0);
     }
     const gen = token;
-    // Settle handlers are made once per generation, not per call.
     let h = this.#handlers;
-    if (!h || h.gen !== gen) {
-      h = this.#handlers = {
-        gen,
-        ok: (v: unknown) => this.#done(gen, v),
-        err: (e: unknown) => this.#failed(gen, e),
-      };
-    }
+    if (h === undefined || h.gen !== gen) h = this.#handlersFor(gen);
     return p.then(h.ok, h.err);
+  }
+
+  /** Settle handlers are made once per generation, not per call. */
+  #handlersFor(
+    gen: number,
+  ): { gen: number; ok: (v: unknown) => unknown; err: (e: unknown) => never } {
+    return this.#handlers = {
+      gen,
+      ok: (v: unknown) => this.#done(gen, v),
+      err: (e: unknown) => this.#failed(gen, e),
+    };
   }
 
   /** A call whose duration counts (slow calls): handlers of its own, with its start time. */

@@ -99,3 +99,17 @@ test("types: the values the types describe", async () => {
   assert.equal(await chain.execute("x"), null);
   assert.equal(await new Service().nullable(), null);
 });
+
+test("types: a breaker's result type includes what its fallback returns", async () => {
+  const { circuitBreaker: cb, clearCircuitBreakers: clear } = await import("../mod.ts");
+  clear();
+  const withFallback = cb({ name: "typed-fallback", fallback: () => ({ cached: true }) });
+  const get = withFallback(() => Promise.resolve({ live: 1 }));
+  const r: { live: number } | { cached: boolean } = await get();
+  // @ts-expect-error: the fallback's value is part of the type, so this cannot be narrowed away
+  const onlyLive: { live: number } = await get();
+  const plain = cb({ name: "typed-plain" })(() => Promise.resolve(1));
+  const n: number = await plain();
+  if (r === undefined || onlyLive === undefined || n !== 1) throw new Error("unreachable");
+  clear();
+});

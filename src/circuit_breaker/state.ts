@@ -318,7 +318,9 @@ export class Breaker extends CircuitMachine {
       this.clock.now() - t0 >= this.slowAfter;
     const link = this.link;
     if (link === undefined) {
-      this.settle(token, result, slow, this.timed ? this.clock.now() : 0);
+      // A time window counts by wall time (as a shared one does): Date.now() costs less than
+      // performance.now().
+      this.settle(token, result, slow, this.timed ? this.clock.wallNow() : 0);
       return;
     }
     const at = this.clock.wallNow();
@@ -335,7 +337,7 @@ export class Breaker extends CircuitMachine {
     if (gen === this.gen && this.plain) {
       this.totalSuccesses++;
       this.successes++;
-      const why = this.strategy.success(this.timed ? this.clock.now() : 0);
+      const why = this.strategy.success(this.timed ? this.clock.wallNow() : 0);
       if (why !== undefined) this.transition(CircuitState.OPEN, why);
       return v;
     }
@@ -371,7 +373,7 @@ export class Breaker extends CircuitMachine {
     // Past its open duration the circuit reads HALF_OPEN: counts as after that transition.
     const due = state !== this.state;
     const rates = this.trip.rates;
-    const w = due ? undefined : this.strategy.window(now);
+    const w = due ? undefined : this.strategy.window(this.clock.wallNow());
     const isolated = this.isolated > 0 || this.held;
     const changedAt = this.reason === undefined
       ? undefined

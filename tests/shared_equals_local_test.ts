@@ -11,7 +11,9 @@ import {
   MemoryStore,
   parseSharedState,
   type SharedStore,
+  sharedStore,
   type StateChangeEvent,
+  type StoreOp,
 } from "../mod.ts";
 import { CountWindow } from "../src/circuit_breaker/count_window.ts";
 import { FakeClock } from "../src/testing/mod.ts";
@@ -385,4 +387,146 @@ test("stats: rate-only mode reports its rates, no failureThreshold; past the ope
   assert.equal(s.state, "half_open");
   assert.equal(s.failureCount, 0);
   assert.equal(s.window!.calls, 0);
+});
+
+test("review: a rate breaker tripped by a success recovers through its trials, with a store as without", async () => {
+  const run = async (shared: boolean) => {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const b = circuitBreaker({
+      failureRateThreshold: 0.5,
+      windowCalls: 6,
+      minimumThroughput: 4,
+      resetTimeout: 1000,
+      halfOpenMaxCalls: 2,
+      clock,
+      logger: silent,
+      ...(shared ? { store: new MemoryStore({ clock }), storeKey: "success-trip" } : {}),
+    });
+    const ok = () => b.execute(() => "v").catch((e) => e.constructor.name);
+    await ok();
+    await b.execute(boom).catch(() => {});
+    await b.execute(boom).catch(() => {});
+    await ok(); // the success brings minimumThroughput: 2 of 4 failed, it trips
+    // No flush(): the instance goes on as it would between requests.
+    const out: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await clock.tickAsync(1000);
+      out.push(`${await ok()}/${await ok()}/${b.state}`);
+    }
+    return out;
+  };
+  const local = await run(false);
+  assert.deepEqual(local, ["v/v/closed", "v/v/closed", "v/v/closed"]);
+  assert.deepEqual(await run(true), local);
+});
+
+test("review: a store that hangs in HALF_OPEN costs concurrent callers one timeout in all, not one each", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  let broken = false;
+  const store = sharedStore({
+    kind: "authoritative",
+    run: (k: string, op: StoreOp) => (broken ? new Promise(() => {}) : inner.run(k, op)),
+  });
+  const b = circuitBreaker({
+    storeKey: "hang-half",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 100,
+    storeOptions: { timeout: 100 },
+  });
+  await b.execute(boom).catch(() => {});
+  await b.flush();
+  broken = true;
+  clock.tick(120); // due: trials need the store, which now hangs
+  const t0 = clock.now();
+  const ends: number[] = [];
+  const calls = Array.from(
+    { length: 10 },
+    () => b.execute(() => 1).catch(() => 0).then(() => ends.push(clock.now() - t0)),
+  );
+  await clock.tickAsync(100); // one store timeout
+  await clock.tickAsync(1);
+  await Promise.all(calls);
+  assert.equal(ends.length, 10);
+  assert.ok(Math.max(...ends) <= 101, `the last call ended after ${Math.max(...ends)} ms`);
+});
+
+test("review: a caller leaving while its trial permit is asked for never starts the work; the permit goes back", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new SlowStore(new MemoryStore({ clock }), 20, clock);
+  const b = circuitBreaker({
+    storeKey: "abort-permit",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 100,
+    halfOpenMaxCalls: 1,
+    storeOptions: { refreshInterval: 0 },
+  });
+  const first = b.execute(boom).catch(() => {});
+  await clock.tickAsync(100);
+  await first;
+  const f = b.flush();
+  await clock.tickAsync(100);
+  await f;
+  clock.tick(150);
+  const ctl = new AbortController();
+  let started = false;
+  const p = b.execute(() => {
+    started = true;
+    return new Promise(() => {});
+  }, ctl.signal);
+  await clock.tickAsync(5); // the permit request is on its way
+  ctl.abort(new Error("caller left"));
+  await clock.tickAsync(50);
+  await assert.rejects(p, /caller left/);
+  assert.equal(started, false);
+  // Its permit went back: the next caller gets the only trial.
+  const next = b.execute(() => "trial");
+  await clock.tickAsync(100);
+  assert.equal(await next, "trial");
+});
+
+test("review: an idle instance does not decide on an old copy (the fleet opened meanwhile)", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const mk = (name: string) =>
+    circuitBreaker({
+      name,
+      storeKey: "idle",
+      store,
+      clock,
+      logger: silent,
+      failureThreshold: 1,
+      resetTimeout: 5_000,
+      halfOpenMaxCalls: 1,
+    });
+  const a = mk("A");
+  const b = mk("B");
+  await a.execute(() => 1);
+  await b.execute(() => 1);
+  await a.execute(boom).catch(() => {});
+  await a.flush();
+  await clock.tickAsync(5_000);
+  let trials = 0;
+  void a.execute(() => {
+    trials++;
+    return new Promise(() => {});
+  });
+  await clock.tickAsync(1);
+  // B has been idle for 5 s: its copy (CLOSED) is refreshed before its call is decided.
+  await b.execute(() => {
+    trials++;
+    return 1;
+  }).catch(() => {});
+  assert.equal(trials, 1);
+  assert.notEqual(b.state, "closed");
 });

@@ -70,6 +70,8 @@ export class StoreLink {
   readonly #key: string;
   readonly #config: SharedConfig;
   readonly #s: LinkSettings;
+  /** A copy older than this (ms) is not used: the instance was idle (see `run`). */
+  readonly #idle: number;
   /** Whether a store answer has been loaded (the first calls wait for it). */
   #synced = false;
   #fetchedAt = -Infinity;
@@ -117,6 +119,7 @@ export class StoreLink {
     this.#host = host;
     this.#store = store;
     this.#config = sharedConfig(host, this.#s.timeout);
+    this.#idle = Math.max(2 * this.#s.refresh, 2 * this.#s.timeout);
   }
 
   /** A call of a shared circuit. */
@@ -140,9 +143,17 @@ export class StoreLink {
       });
       await this.#initial;
       if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
-    } else if (clock.now() - this.#fetchedAt > this.#s.refresh) {
-      this.#fetchedAt = clock.now(); // one refresh at a time
-      this.#spawn(this.#flush());
+    } else {
+      const age = clock.now() - this.#fetchedAt;
+      if (age > this.#idle) {
+        // An idle instance's copy may be arbitrarily old (the fleet opened, half-opened, was
+        // reset meanwhile): this call waits for a fresh one (one round trip after idleness).
+        await this.#flush();
+        if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
+      } else if (age > this.#s.refresh) {
+        this.#fetchedAt = clock.now(); // one refresh at a time, in the background
+        this.#spawn(this.#flush());
+      }
     }
     if (!this.#gateOpen) return await this.#gated(arrived, fn, thisArg, args, parent);
     return await this.#admit(fn, thisArg, args, parent);
@@ -217,6 +228,16 @@ export class StoreLink {
       return await host.runLocal(token, fn, thisArg, args, parent);
     }
     const answer = await this.#acquire();
+    if (parent !== undefined && parent.aborted) {
+      // The caller left while the permit was asked for: the work never starts; a permit
+      // granted meanwhile goes back at once (a neutral trial).
+      if (answer !== FAILED && answer !== DENIED && answer.permit !== undefined) {
+        const trial = { gen: answer.state.generation, permit: answer.permit };
+        host.settle(trial, NEUTRAL, false, host.clock.wallNow());
+        this.report(trial, NEUTRAL, false, host.clock.wallNow());
+      }
+      throw parent.reason;
+    }
     if (answer === FAILED) return await this.#unavailable(fn, thisArg, args, parent);
     if (answer === DENIED || !answer.granted) {
       return await host.reject(thisArg, args, host.remaining(host.time()));
@@ -236,6 +257,9 @@ export class StoreLink {
     this.#permitQueue = new Promise<void>((r) => (release = r));
     await previous;
     try {
+      // The store failed while this caller waited: no request of its own (one timeout, not one
+      // per queued caller).
+      if (this.#down) return FAILED;
       const clock = this.#host.clock;
       // The fleet's trials were full while this caller waited: a local breaker would have
       // refused it when it arrived. A recent denial also answers new callers.
@@ -291,9 +315,10 @@ export class StoreLink {
 
   /**
    * A settled call's outcome, already applied to the replica by the breaker:
-   * queued for the store (failures and trials sent at once, successes in batches).
+   * queued for the store (failures, trials and outcomes that moved the
+   * replica sent at once, successes in batches).
    */
-  report(token: Token, result: Result, slow: boolean, at: number): void {
+  report(token: Token, result: Result, slow: boolean, at: number, moved = false): void {
     const trial = typeof token !== "number";
     if (this.#down || this.#store.kind === "advisory" || (result === NEUTRAL && !trial)) return;
     const o: Outcome = { ok: result !== FAILURE, generation: trial ? token.gen : token, at };
@@ -305,7 +330,7 @@ export class StoreLink {
       this.#deniedAt = undefined; // a trial ended: permits may be free again
     }
     this.#pending.push(o);
-    if (result === FAILURE || trial || this.#pending.length >= this.#s.batch) {
+    if (result === FAILURE || trial || moved || this.#pending.length >= this.#s.batch) {
       this.#spawn(this.#flush());
     }
   }

@@ -324,8 +324,11 @@ export class Breaker extends CircuitMachine {
       return;
     }
     const at = this.clock.wallNow();
-    link.report(token, result, slow, at);
+    const gen = this.gen;
     this.settle(token, result, slow, at);
+    // Sent at once when it moved this instance's copy (a success can trip a rate): the store
+    // must hear the evidence that made the transition, not in the next batch.
+    link.report(token, result, slow, at, this.gen !== gen);
   }
 
   #handlers:

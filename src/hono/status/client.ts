@@ -17,7 +17,7 @@ function el(tag, cls, text) {
 const SVG = "http://www.w3.org/2000/svg";
 const STATE = { open: ["\u2715", "OPEN"], half_open: ["\u25D0", "HALF-OPEN"], closed: ["\u2713", "CLOSED"] };
 const SCOPE = { instance: "acts on this instance only", fleet: "acts on every instance (the shared circuit)" };
-const LABEL = { open: "Open", reset: "Reset", isolate: "Isolate here", isolate_fleet: "Isolate fleet", release: "Release" };
+const LABEL = { open: "Open", reset: "Reset", isolate: "Isolate", isolate_fleet: "Isolate fleet", release: "Release" };
 const POINTS = 60;
 const hist = new Map();
 const rows = new Map();
@@ -49,11 +49,12 @@ function point(b) {
 function chart(svg, pts) {
   let d = "";
   let pen = false;
+  const off = POINTS - pts.length;
   pts.forEach((v, i) => {
     if (v === null) return void (pen = false);
-    const x = (i * 120 / (POINTS - 1)).toFixed(1);
+    const x = ((off + i) * 118 / (POINTS - 1) + 1).toFixed(1);
     const y = (29 - v * 27).toFixed(1);
-    d += (pen ? "L" : "M") + x + " " + y;
+    d += (pen ? "L" : "M") + x + " " + y + (pen ? "" : "h.5");
     pen = true;
   });
   svg.firstChild.setAttribute("d", d);
@@ -177,7 +178,7 @@ function render(s) {
   $("runtime").textContent = s.runtime;
   $("updated").textContent = new Date(s.at).toISOString().slice(11, 19) + " UTC";
   const k = s.circuits;
-  $("summary").textContent = k.total + " circuits: " + k.open + " open, " + k.half_open + " half-open, " + k.closed + " closed" +
+  $("summary").textContent = k.total + (k.total === 1 ? " circuit: " : " circuits: ") + k.open + " open, " + k.half_open + " half-open, " + k.closed + " closed" +
     (k.omitted ? "; " + k.omitted + " not listed (maxBreakers)" : "") + (k.unread ? "; " + k.unread + " not read from the store yet" : "");
   const tbody = $("breakers");
   const seen = new Set();
@@ -233,7 +234,7 @@ th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);ve
 .s-closed{color:var(--ok)}.s-open{color:#fff;background:var(--bad);border-color:var(--bad)}
 .s-half_open{color:var(--mid);border-style:dashed}.warn{color:var(--bad);font-weight:700}
 svg{width:120px;height:30px;display:block;border:1px solid var(--line)}
-path{fill:none;stroke:var(--bad);stroke-width:1.5}.num{font-size:.85rem}
+path{fill:none;stroke:var(--bad);stroke-width:2;stroke-linecap:round}.num{font-size:.85rem}
 button{margin:.1rem;font:inherit;font-size:.85rem}.stale main{opacity:.5}#msg{min-height:1.4em}
 .none{color:GrayText}
 `;

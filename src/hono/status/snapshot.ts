@@ -189,7 +189,9 @@ export function limitersOf(
   const adaptive: AdaptiveConcurrencyPolicy[] = [];
   for (const x of list) {
     const o = x as Record<string, unknown>;
-    if (typeof o.limiter === "function" && typeof o.keys === "function") {
+    const inner = o.limiter as { getStats?: unknown } | undefined;
+    if (typeof inner?.getStats === "function") rate.push(inner as RateLimiter); // routeRateLimiter
+    else if (typeof inner === "function" && typeof o.keys === "function") {
       // routeAdaptiveConcurrency: one limiter per key held now.
       const route = x as {
         limiter(k?: string): AdaptiveConcurrencyPolicy | undefined;
@@ -199,8 +201,7 @@ export function limitersOf(
         const l = route.limiter(k);
         if (l) adaptive.push(l);
       }
-    } else if (o.limiter && typeof o.limiter === "object") rate.push(o.limiter as RateLimiter);
-    else if (typeof o.onLimitChange === "function") adaptive.push(x as AdaptiveConcurrencyPolicy);
+    } else if (typeof o.onLimitChange === "function") adaptive.push(x as AdaptiveConcurrencyPolicy);
     else rate.push(x as RateLimiter);
   }
   return { rate, adaptive };

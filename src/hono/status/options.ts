@@ -4,7 +4,7 @@ import type { BulkheadPolicy } from "../../bulkhead.ts";
 import type { AdaptiveConcurrencyPolicy } from "../../adaptive/policy.ts";
 import type { RateLimiter } from "../../rate_limit/limiter.ts";
 import type { Clock } from "../../clock.ts";
-import { HealthCheck } from "../../health_check.ts";
+import type { HealthCheck } from "../../health_check.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -112,7 +112,10 @@ export function checkOptions(
   if (b !== undefined && typeof b !== "boolean") {
     checkList("breakers", b, isBreakerOrRoute, "breakers and route middlewares");
   }
-  if (options.health !== undefined && !(options.health instanceof HealthCheck)) {
+  if (
+    options.health !== undefined &&
+    typeof (options.health as { runAll?: unknown })?.runAll !== "function"
+  ) {
     throw new TypeError(`${W}: option 'health' must be a HealthCheck`);
   }
   checkList(

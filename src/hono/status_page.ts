@@ -43,8 +43,9 @@ const ACTIONS: readonly BreakerAction["action"][] = [
 /** The longest an event stream stays open (then the browser reconnects by itself). */
 const STREAM_MS = 300_000;
 const HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
-const onWorkers = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ===
-  "Cloudflare-Workers";
+const onWorkers = () =>
+  (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ===
+    "Cloudflare-Workers";
 
 let isolateId: string | undefined;
 /** This isolate's id: drawn on first use (Workers refuse randomness at global scope). */
@@ -124,7 +125,7 @@ const refuse = (status: number, title: string, detail: string) =>
 export function statusPage(options: StatusPageOptions = {}): Hono {
   const { maxBreakers, interval } = checkOptions(options);
   const clock = options.clock ?? systemClock;
-  const live = options.live ?? (onWorkers ? "poll" : "sse");
+  const live = options.live ?? (onWorkers() ? "poll" : "sse");
   const held = new Map<string, { release: () => void; scope: "instance" | "fleet" }>();
   const src: SnapshotSource = {
     options,

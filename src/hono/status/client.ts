@@ -2,7 +2,7 @@
 // each snapshot with textContent only (never HTML from data), keeps the
 // failure-rate history of each circuit (the server keeps none) and counts down
 // to each OPEN circuit's retry. Served under a CSP nonce.
-export const SCRIPT = String.raw`(() => {
+export const SCRIPT = `(() => {
 "use strict";
 const body = document.body;
 const base = body.dataset.base;

@@ -239,8 +239,8 @@ export interface SnapshotSource {
   holds: (name: string) => BreakerAction["scope"] | undefined;
 }
 
-const runtime = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ??
-  "unknown";
+const runtime = () =>
+  (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? "unknown";
 
 /** This instance's snapshot; `actions`: whether the request may act. */
 export async function snapshot(
@@ -299,7 +299,7 @@ export async function snapshot(
   }
   return {
     instance: src.instance(),
-    runtime,
+    runtime: runtime(),
     at: src.clock.wallNow(),
     circuits: summary,
     breakers,

@@ -178,6 +178,7 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
         } catch {
           break; // the client went away mid-write
         }
+        if (stream.aborted) break; // it left while the write was pending
         await new Promise<void>((resolve) => {
           const done = () => {
             clock.clearTimeout(t);

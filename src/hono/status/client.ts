@@ -120,13 +120,16 @@ function updateRow(r, b) {
   c.probes.textContent = b.halfOpenInFlight === null ? "\u2014" : b.halfOpenInFlight + " / " + b.halfOpenMaxCalls;
   c.store.textContent = storeText(b);
   c.store.className = "c-store" + (b.storeAvailable === false ? " warn" : "");
-  if (c.actions) {
+  const key = (b.actions || []).map((a) => a.action + ":" + a.scope).join();
+  if (c.actions && key !== r.key) {
+    // Rebuilt only when the offered actions change: a button under the pointer stays put.
+    r.key = key;
     c.actions.replaceChildren(...(b.actions || []).map((a) => {
       const btn = el("button", "act", LABEL[a.action] + (a.scope === "fleet" ? " (fleet)" : " (here)"));
       btn.type = "button";
       btn.title = SCOPE[a.scope];
       btn.dataset.action = a.action;
-      btn.addEventListener("click", () => act(b, a));
+      btn.addEventListener("click", () => act(r.b, a));
       return btn;
     }));
   }

@@ -32,7 +32,7 @@ function chromium(): string {
 }
 
 test(
-  "statusPage in headless Chromium: a tripped breaker shows OPEN within 2 s, CLOSED after recovery; actions work; no CSP violation",
+  "statusPage in headless Chromium: a tripped breaker shows OPEN within 2 s and CLOSED after recovery (events, polling, polling when the stream is refused); actions work; no console error, no CSP violation",
   async () => {
     let down = false;
     const app = new Hono();
@@ -52,6 +52,10 @@ test(
       "/status",
       statusPage({ app, health, interval: 200, instance: "browser-test", authorize: () => true }),
     );
+    // The same page polling, and one whose event stream is refused (it falls back to polling).
+    app.route("/polled", statusPage({ app, live: "poll", interval: 200 }));
+    app.get("/fallback/events", (c) => c.text("no streams here", 503));
+    app.route("/fallback", statusPage({ app, interval: 200 }));
     let server!: ReturnType<typeof serve>;
     await new Promise<void>((ready) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => ready());
@@ -135,8 +139,10 @@ test(
       assert.ok(tookClosed < 2000);
 
       // The page's own buttons: each says its scope; open, then reset, through POST.
-      const buttons = await page.$$eval(`${row} button`, (bs) =>
-        bs.map((b) => `${b.textContent}|${b.getAttribute("title")}`));
+      const buttons = await page.$$eval(
+        `${row} button`,
+        (bs) => bs.map((b) => `${b.textContent}|${b.getAttribute("title")}`),
+      );
       assert.ok(buttons.includes("Open (here)|acts on this instance only"), String(buttons));
       await page.click(`${row} button[data-action="open"]`);
       await waitState("OPEN", 2000);
@@ -144,11 +150,42 @@ test(
       await page.click(`${row} button[data-action="reset"]`);
       await waitState("CLOSED", 2000);
 
-      const violations = await page.evaluate(() =>
-        (globalThis as unknown as { violations?: string[] }).violations ?? []
-      );
-      assert.deepEqual(violations, [], "CSP violations");
+      const violations = () =>
+        page.evaluate(() => (globalThis as unknown as { violations?: string[] }).violations ?? []);
+      assert.deepEqual(await violations(), [], "CSP violations");
       assert.deepEqual(problems, [], "console errors");
+
+      // Polling, by choice and as the fallback when the stream is refused: the same story.
+      const cycle = async () => {
+        down = true;
+        for (let i = 0; i < 2; i++) await (await fetch(`${base}/api`)).text();
+        assert.ok((await waitState("OPEN", 2000)) < 2000);
+        down = false;
+        await waitState("HALF-OPEN", 2000);
+        assert.equal((await fetch(`${base}/api`)).status, 200);
+        assert.ok((await waitState("CLOSED", 2000)) < 2000);
+      };
+      await page.goto(`${base}/polled`, { waitUntil: "load" });
+      await waitState("CLOSED", 2000);
+      await page.waitForFunction(
+        () => /^live \(polling every 0\.2 s\)$/.test(document.getElementById("live")!.textContent!),
+        { timeout: 2000, polling: 50 },
+      );
+      await cycle();
+      assert.deepEqual(await violations(), [], "CSP violations (polling)");
+      assert.deepEqual(problems, [], "console errors (polling)");
+      await page.goto(`${base}/fallback`, { waitUntil: "load" });
+      await page.waitForFunction(
+        () => /polling/.test(document.getElementById("live")!.textContent!),
+        { timeout: 2000, polling: 50 },
+      );
+      await cycle();
+      assert.deepEqual(await violations(), [], "CSP violations (fallback)");
+      // The refused stream is the only thing the browser complains about.
+      assert.ok(
+        problems.length > 0 && problems.every((p) => /event-stream|503|EventSource/i.test(p)),
+        String(problems),
+      );
       await page.goto("about:blank"); // ends the event stream before the server closes
     } finally {
       await browser.close();

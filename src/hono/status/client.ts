@@ -17,7 +17,7 @@ function el(tag, cls, text) {
 const SVG = "http://www.w3.org/2000/svg";
 const STATE = { open: ["\u2715", "OPEN"], half_open: ["\u25D0", "HALF-OPEN"], closed: ["\u2713", "CLOSED"] };
 const SCOPE = { instance: "acts on this instance only", fleet: "acts on every instance (the shared circuit)" };
-const LABEL = { open: "Open", reset: "Reset", isolate: "Isolate", isolate_fleet: "Isolate fleet", release: "Release" };
+const LABEL = { open: "Open", reset: "Reset", isolate: "Isolate", isolate_fleet: "Isolate", release: "Release" };
 const POINTS = 60;
 const hist = new Map();
 const rows = new Map();
@@ -74,6 +74,7 @@ function newRow(b) {
   c.rateText = el("span", "num");
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", "0 0 120 30");
+  svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("role", "img");
   svg.append(document.createElementNS(SVG, "path"), document.createElementNS(SVG, "title"));
   c.rate.append(c.rateText, svg);
@@ -172,6 +173,7 @@ function table(id, heads, list, cells) {
     out.push(tr);
   }
   t.replaceChildren(...out);
+  if (id !== "health") t.parentElement.hidden = !list.length; // a kind with nothing to show
 }
 
 function render(s) {
@@ -236,8 +238,8 @@ th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);ve
 .state{font-weight:700;padding:.05rem .4rem;border-radius:.3rem;white-space:nowrap;border:2px solid}
 .s-closed{color:var(--ok)}.s-open{color:#fff;background:var(--bad);border-color:var(--bad)}
 .s-half_open{color:var(--mid);border-style:dashed}.warn{color:var(--bad);font-weight:700}
-svg{width:120px;height:30px;display:block;border:1px solid var(--line)}
-path{fill:none;stroke:var(--bad);stroke-width:2;stroke-linecap:round}.num{font-size:.85rem}
-button{margin:.1rem;font:inherit;font-size:.85rem}.stale main{opacity:.5}#msg{min-height:1.4em}
-.none{color:GrayText}
+svg{width:160px;height:34px;display:block;border:1px solid var(--line)}
+path{fill:none;stroke:var(--bad);stroke-width:2;stroke-linecap:round;vector-effect:non-scaling-stroke}.num{font-size:.85rem}
+button{margin:.1rem;font:inherit;font-size:.85rem}.stale main{opacity:.5}#msg{margin:0;min-height:1.4em}
+.none{color:GrayText}.c-retry{white-space:nowrap}
 `;

@@ -64,11 +64,15 @@ export interface BreakerStatus {
 
 /** One health check as the status page shows it. */
 export interface CheckStatus {
+  /** The check's registered name. */
   name: string;
+  /** HEALTHY, DEGRADED or UNHEALTHY. */
   status: HealthStatus;
+  /** Whether its failure makes the system UNHEALTHY. */
   critical: boolean;
   /** The check's message; for a failing check only with `exposeErrors`. */
   message: string | null;
+  /** How long it took (ms). */
   latencyMs: number;
   /** The check's details, only with `exposeErrors`. */
   details?: Readonly<Record<string, unknown>>;

@@ -18,7 +18,7 @@ test("publish: the dry run lists mod.ts, src/, README, CHANGELOG, docs/ and deno
   const files = [...out.matchAll(/^\s+file:\/\/(\S+)/gm)].map((m) => m[1].slice(ROOT.length));
   assert.ok(files.length > 0, out);
   const outside = files.filter((f) =>
-    !/^(mod\.ts|deno\.json|README\.md|CHANGELOG\.md|src\/.+\.ts|docs\/.+\.(md|json))$/.test(f)
+    !/^(mod\.ts|deno\.json|README\.md|CHANGELOG\.md|src\/.+\.ts|docs\/.+\.(md|json|png))$/.test(f)
   );
   assert.deepEqual(outside, []);
   assert.ok(files.every((f) => !f.endsWith("_test.ts")));

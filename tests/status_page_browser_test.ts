@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import puppeteer from "puppeteer-core";
@@ -22,10 +23,17 @@ const CHROMIUM = "/usr/bin/chromium";
 /** Debian's chromium, installed when missing (the suite runs as root, in CI too). */
 function chromium(): string {
   if (!existsSync(CHROMIUM)) {
-    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], {
-      stdio: "ignore",
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    });
+    const apt = (...args: string[]) =>
+      execFileSync("apt-get", args, {
+        stdio: "ignore",
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      });
+    try {
+      apt("install", "-y", "--no-install-recommends", "chromium");
+    } catch {
+      apt("update"); // a fresh container has no package lists yet
+      apt("install", "-y", "--no-install-recommends", "chromium");
+    }
   }
   assert.ok(existsSync(CHROMIUM), "chromium could not be installed");
   return CHROMIUM;

@@ -13,7 +13,7 @@ import process from "node:process";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import puppeteer from "puppeteer-core";
-import { HealthCheck } from "../mod.ts";
+import { circuitBreaker, clearCircuitBreakers, HealthCheck } from "../mod.ts";
 import { routeCircuitBreaker, statusPage } from "../src/hono/mod.ts";
 import { ROOT } from "./_root.ts";
 import { silent, test } from "./_harness.ts";
@@ -54,6 +54,10 @@ test(
       }),
       (c) => (down ? c.text("down", 500) : c.text("ok")),
     );
+    // A registered breaker with a hostile name: shown as text, never as markup.
+    clearCircuitBreakers();
+    const hostile = circuitBreaker({ name: '<img src=x onerror="alert(1)">', logger: silent });
+    hostile.open();
     const health = new HealthCheck({ version: "1.0.0" });
     health.register("self", () => true);
     app.route(
@@ -119,6 +123,11 @@ test(
       };
       await waitState("CLOSED", 2000);
       assert.match(await page.$eval("#live", (e) => e.textContent ?? ""), /live \(events\)/);
+      assert.equal(await page.$$eval("img", (x) => x.length), 0);
+      assert.equal(
+        await page.$eval("tr[data-breaker^='<img'] .c-name", (e) => e.textContent),
+        hostile.name,
+      );
       assert.equal(await page.$eval("#instance", (e) => e.textContent), "browser-test");
 
       // Trip it in the app: the page shows OPEN (as text) within 2 s.

@@ -1,7 +1,10 @@
 // The status page's one inline script (plain ES2020, no build step). It renders
 // each snapshot with textContent only (never HTML from data), keeps the
 // failure-rate history of each circuit (the server keeps none) and counts down
-// to each OPEN circuit's retry. Served under a CSP nonce.
+// to each OPEN circuit's retry. Served under a CSP nonce. No comments inside the
+// string (they would be served): action buttons are rebuilt only when the offered
+// actions change, so a button under the pointer stays put; a kind of policy with
+// nothing to show hides its section.
 export const SCRIPT = `(() => {
 "use strict";
 const body = document.body;
@@ -123,7 +126,6 @@ function updateRow(r, b) {
   c.store.className = "c-store" + (b.storeAvailable === false ? " warn" : "");
   const key = (b.actions || []).map((a) => a.action + ":" + a.scope).join();
   if (c.actions && key !== r.key) {
-    // Rebuilt only when the offered actions change: a button under the pointer stays put.
     r.key = key;
     c.actions.replaceChildren(...(b.actions || []).map((a) => {
       const btn = el("button", "act", LABEL[a.action] + (a.scope === "fleet" ? " (fleet)" : " (here)"));
@@ -173,7 +175,7 @@ function table(id, heads, list, cells) {
     out.push(tr);
   }
   t.replaceChildren(...out);
-  if (id !== "health") t.parentElement.hidden = !list.length; // a kind with nothing to show
+  if (id !== "health") t.parentElement.hidden = !list.length;
 }
 
 function render(s) {

@@ -259,6 +259,23 @@ test("statusPage events: a snapshot per interval as SSE (retry, no-store), the p
   assert.equal(clock.pending, 0); // the pause ended with the stream
 });
 
+test("statusPage events: the stream ends after 5 minutes (the browser reconnects by itself)", async () => {
+  const clock = new FakeClock();
+  const app = mount({ breakers: [], interval: 60_000, clock });
+  const reader = (await app.request("/status/events")).body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  for (let i = 0; i < 20; i++) {
+    const r = await reader.read();
+    if (r.done) break;
+    text += decoder.decode(r.value);
+    for (let j = 0; j < 50 && clock.pending === 0; j++) await macrotask();
+    clock.tick(60_000);
+  }
+  assert.deepEqual([...text.matchAll(/^id: (\d+)$/gm)].map((m) => m[1]), ["0", "1", "2", "3", "4"]);
+  assert.equal(clock.pending, 0);
+});
+
 test("statusPage: read-only by default — no actions rendered, none accepted", async () => {
   const b = circuitBreaker({ name: "ro", logger: silent });
   const app = mount({ breakers: [b] });

@@ -141,9 +141,15 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 35686,
+    measured: 43788,
     date:
-      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, the status page (issue #20 part 3): statusPage's HTML, its one inline script (3.7 KB gzip) and style (0.6 KB), JSON, SSE and actions; tree-shaken away when statusPage is not imported",
+  },
+  {
+    name: "statusPage alone",
+    code: 'export { statusPage } from "./src/hono/mod.ts";',
+    measured: 13644,
+    date: "2026-12-07, the status page (issue #20 part 3)",
   },
   {
     name: "edge-resilience/cloudflare",

@@ -130,6 +130,7 @@ const CONFORMANCE = [
   "shared_equals_local",
   "shared_rate",
   "shared_state",
+  "status_page",
   "store_listener",
   "timeout",
   "types",
@@ -154,6 +155,8 @@ const NOT_IN_WORKERD: Record<string, string> = {
   npm_package: "packs the npm package and spawns Node, Bun and Deno on it",
   process_exit: "spawns the runtime running the suite to watch a program exit",
   publish_files: "runs `deno publish --dry-run`",
+  status_page_browser:
+    "serves the page on loopback and drives a headless Chromium (a child process)",
 };
 const notInWorkerd = (f: string) =>
   NOT_IN_WORKERD[f.replace(/^tests\//, "").replace(/_test\.ts$/, "")] ??

@@ -5,8 +5,10 @@
  *
  *   GET /api/quote  → the upstream's `/quote`, or the last good quote, or a stub
  *   GET /health     → seed JSON, or application/health+json when asked
+ *   GET /status     → the live status page (read-only unless `authorize` is given);
+ *                     /status/json for dashboards
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { type Clock, HealthCheck, type Logger, type SharedStore } from "../mod.ts";
 import {
   healthHandler,
@@ -15,6 +17,7 @@ import {
   routeCircuitBreaker,
   routeFallback,
   routeTimeout,
+  statusPage,
 } from "../src/hono/mod.ts";
 
 /** Settings of {@linkcode createApp}; every one has an embedded default. */
@@ -45,6 +48,8 @@ export interface AppOptions {
   store?: SharedStore;
   /** Called when the store becomes unavailable or recovers. */
   onStoreStatus?: (e: { available: boolean }) => void;
+  /** Who may act on the breakers from the status page (default: nobody, read-only). */
+  authorize?: (c: Context) => boolean | Promise<boolean>;
 }
 
 /** Builds the example app. */
@@ -93,5 +98,14 @@ export function createApp(o: AppOptions): Hono<ResilienceEnv> {
   );
 
   app.get("/health", healthHandler(health, { breakers: true }));
+  app.route(
+    "/status",
+    statusPage({
+      app,
+      health,
+      ...(o.name ? { instance: o.name } : {}),
+      ...(o.authorize ? { authorize: o.authorize } : {}),
+    }),
+  );
   return app;
 }

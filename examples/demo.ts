@@ -7,10 +7,12 @@
  *
  *   npx -y deno@2.9.6 task demo            # about 5 seconds, then exits
  *   npx -y deno@2.9.6 task demo --serve    # keep serving (PORT and PORT+1, default 8080/8081);
- *                                          # the circuit state persists in .demo/
+ *                                          # the circuit state persists in .demo/; prints the
+ *                                          # status page's URL (/status)
  *
  * Only embedded defaults: no external service is used.
  */
+import type { Context } from "hono";
 import type { Logger } from "../mod.ts";
 import type { RouteCircuitBreaker } from "../src/hono/mod.ts";
 import { denoKvStore } from "../src/deno_kv/mod.ts";
@@ -73,9 +75,11 @@ const settings = {
   version: "demo",
   store,
 };
+// The status page's actions (reset, open, isolate) for requests to the loopback address only.
+const authorize = (c: Context) => new URL(c.req.url).hostname === "127.0.0.1";
 const apps = {
-  A: createApp({ ...settings, name: "A" }),
-  B: createApp({ ...settings, name: "B" }),
+  A: createApp({ ...settings, name: "A", authorize }),
+  B: createApp({ ...settings, name: "B", authorize }),
 };
 const servers = Object.fromEntries(
   Object.entries(apps).map(([id, app], i) => [
@@ -159,6 +163,7 @@ line(
 
 if (keepServing) {
   line("phase", `serving: ${url("A")}/api/quote, ${url("B")}/api/quote, /health (Ctrl-C to stop)`);
+  line("phase", `status page: ${url("A")}/status (instance B: ${url("B")}/status)`);
   line(
     "phase",
     `switch the upstream: curl -X POST ${upstream.url}/__mode/error (ok|error|hang|flaky)`,

@@ -48,6 +48,19 @@ async function exercise(
   res = await get("/health", { headers: { accept: "application/health+json" } });
   assert.equal(res.headers.get("content-type"), "application/health+json");
   assert.equal((await res.json()).status, "warn");
+  // The status page, wherever the app runs: the same circuit, as JSON and as a page.
+  res = await get("/status/json");
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const s = await res.json();
+  assert.ok(
+    s.breakers.some((b: { name: string; state: string }) =>
+      b.name.endsWith(":GET /api/quote") && b.state === "open"
+    ),
+  );
+  assert.equal(s.actions, false); // read-only: no authorize
+  res = await get("/status");
+  assert.match(res.headers.get("content-security-policy") ?? "", /script-src 'nonce-/);
+  assert.match(await res.text(), /<title>Resilience status<\/title>/);
 }
 
 const ENV = (upstream: string) => ({ UPSTREAM_URL: upstream, PORT: "0" });

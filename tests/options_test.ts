@@ -20,6 +20,7 @@ import {
   routeCircuitBreaker,
   routeFallback,
   routeTimeout,
+  statusPage,
 } from "../src/hono/mod.ts";
 import { test } from "./_harness.ts";
 import { workersKvStore } from "../src/cloudflare/kv_store.ts";
@@ -499,6 +500,11 @@ UNKNOWN.push(
     "healthHandler",
     () => healthHandler(new HealthCheck(), { maxBreaker: 3 } as never),
     /healthHandler: unknown option 'maxBreaker' \(did you mean 'maxBreakers'\?\)/,
+  ],
+  [
+    "statusPage",
+    () => statusPage({ authorise: () => true } as never),
+    /statusPage: unknown option 'authorise' \(did you mean 'authorize'\?\)/,
   ],
 );
 

@@ -1,5 +1,5 @@
 import type { Context, Handler } from "hono";
-import { type CircuitBreaker, listCircuitBreakers } from "../circuit_breaker.ts";
+import type { CircuitBreaker } from "../circuit_breaker.ts";
 import { CircuitState, HealthStatus } from "../circuit_state.ts";
 import { type CheckOutcome, type HealthCheck, SystemHealth } from "../health_check.ts";
 import {
@@ -10,29 +10,10 @@ import {
   optionNames,
 } from "../validate.ts";
 import type { RouteCircuitBreaker } from "./circuit_breaker.ts";
-import { liveRouteGroups, ROUTE_GROUP, type RouteGroup } from "./route_group.ts";
-import { type CircuitEntry, groupEntries } from "./shared_circuits.ts";
+import { type AppRoute, circuits, isBreakerOrRoute } from "./circuit_sources.ts";
+import type { CircuitEntry } from "./shared_circuits.ts";
 
-/**
- * A route of a Hono app, as listed in `app.routes` (what the `app` option of
- * {@linkcode healthHandler} reads).
- *
- * @example
- * ```ts
- * import { Hono } from "hono";
- * import type { AppRoute } from "edge-resilience/hono";
- *
- * const routes: readonly AppRoute[] = new Hono().get("/x", (c) => c.text("x")).routes;
- * ```
- */
-export interface AppRoute {
-  /** `"GET"`, … or `"ALL"` (middleware added with `use`). */
-  readonly method: string;
-  /** The route's path pattern. */
-  readonly path: string;
-  /** The handler or middleware. */
-  readonly handler: unknown;
-}
+export type { AppRoute } from "./circuit_sources.ts";
 
 /** Options of {@linkcode healthHandler}. */
 export interface HealthHandlerOptions {
@@ -151,86 +132,6 @@ function checkOf(e: CircuitEntry): CheckOutcome {
   };
 }
 
-const HANDLER_OF_SUB_APP = "__COMPOSED_HANDLER"; // Hono's key for a sub-app's wrapped handler
-
-function groupOf(handler: unknown): RouteGroup | undefined {
-  const h = handler as Record<string | symbol, unknown> | null | undefined;
-  const g = h?.[ROUTE_GROUP] ??
-    (h?.[HANDLER_OF_SUB_APP] as Record<symbol, unknown> | undefined)?.[ROUTE_GROUP];
-  return g as RouteGroup | undefined;
-}
-
-/** Whether Hono path pattern `mount` (a middleware's) covers route path `path`, by segment. */
-function covers(mount: string, path: string): boolean {
-  if (mount === path || mount === "*" || mount === "/*") return true;
-  const m = mount.split("/");
-  const p = path.split("/");
-  for (let i = 0; i < m.length; i++) {
-    const seg = m[i];
-    if (seg === "*" && i === m.length - 1) return true; // a trailing wildcard: the rest, or none
-    if (i >= p.length) return false;
-    if (seg === "*" || seg.startsWith(":")) continue; // any one segment
-    if (seg !== p[i]) return false;
-  }
-  return m.length === p.length;
-}
-
-/** The route middlewares of `app`, each with the route keys (`"GET /x"`) it guards. */
-function appGroups(app: { routes: readonly AppRoute[] }): Map<RouteGroup, Set<string>> {
-  const out = new Map<RouteGroup, Set<string>>();
-  const mounts: { group: RouteGroup; method: string; path: string }[] = [];
-  for (const r of app.routes) {
-    const g = groupOf(r.handler);
-    if (g) {
-      mounts.push({ group: g, method: r.method, path: r.path });
-      if (!out.has(g)) out.set(g, new Set());
-    }
-  }
-  for (const r of app.routes) {
-    if (r.method === "ALL" || groupOf(r.handler)) continue;
-    for (const m of mounts) {
-      if (
-        m.group.routeKeys && (m.method === "ALL" || m.method === r.method) &&
-        covers(m.path, r.path)
-      ) {
-        const keys = out.get(m.group)!;
-        if (keys.size < m.group.maxKeys) keys.add(`${r.method} ${r.path}`);
-      }
-    }
-  }
-  return out;
-}
-
-/** Every circuit to report, and how many of the app's could not be read. */
-async function circuits(
-  options: HealthHandlerOptions,
-): Promise<{ entries: CircuitEntry[]; unread: number }> {
-  const b = options.breakers!;
-  const groups = new Map<RouteGroup, Set<string>>();
-  const plain: CircuitBreaker[] = [];
-  const fromApp = options.app ? appGroups(options.app) : undefined;
-  if (b === true) {
-    plain.push(...listCircuitBreakers());
-    for (const g of fromApp ? fromApp.keys() : liveRouteGroups()) groups.set(g, new Set());
-  } else {
-    for (const x of b as readonly unknown[]) {
-      const g = groupOf(x);
-      if (g) groups.set(g, new Set());
-      else plain.push(x as CircuitBreaker);
-    }
-  }
-  const entries = plain.map(entryOf);
-  let unread = 0;
-  for (const [g, keys] of groups) {
-    for (const k of fromApp?.get(g) ?? []) keys.add(k);
-    for (const k of g.keys()) keys.add(k);
-    const r = await groupEntries(g, [...keys], entryOf);
-    entries.push(...r.entries);
-    unread += r.unread;
-  }
-  return { entries, unread };
-}
-
 const RANK: Record<string, number> = { open: 0, half_open: 1, closed: 2 };
 
 /**
@@ -248,7 +149,7 @@ async function evaluate(
   let status = r.status;
   let summary: CircuitSummary | undefined;
   if (options.breakers) {
-    const { entries, unread } = await circuits(options);
+    const { entries, unread } = await circuits(options, entryOf);
     const count = { closed: 0, open: 0, half_open: 0 };
     for (const e of entries) count[e.state]++;
     // Open first, then half-open, then closed (stable within a state); capped.
@@ -394,7 +295,7 @@ export function healthHandler(health: HealthCheck, options: HealthHandlerOptions
   if (
     b !== undefined && typeof b !== "boolean" &&
     !(Array.isArray(b) &&
-      b.every((x) => groupOf(x) || typeof (x as CircuitBreaker)?.getStats === "function"))
+      b.every(isBreakerOrRoute))
   ) {
     throw new TypeError(
       `${W}: option 'breakers' must be a boolean or an array of breakers and route middlewares`,

@@ -80,3 +80,11 @@ export {
   type RouteRateLimiterOptions,
 } from "./rate_limit.ts";
 export { ipKey } from "./ip_key.ts";
+export {
+  type BreakerAction,
+  type BreakerStatus,
+  type CheckStatus,
+  statusPage,
+  type StatusPageOptions,
+  type StatusSnapshot,
+} from "./status_page.ts";

@@ -84,6 +84,33 @@ export {
 } from "./src/health_check.ts";
 export { compose } from "./src/compose.ts";
 export {
+  type AdaptiveRejectedEvent,
+  type AttemptEvent,
+  type BreakerRejectedEvent,
+  type BreakerTransitionEvent,
+  type BudgetRefusedEvent,
+  type BulkheadRejectedEvent,
+  type CallEvent,
+  type CallOutcome,
+  type ChaosTelemetryEvent,
+  type FallbackEvent,
+  type HedgeEvent,
+  type LimitChangedEvent,
+  policies,
+  type PolicyCreatedEvent,
+  type PolicyEntry,
+  type PolicyKind,
+  type RateLimitAcquiredEvent,
+  type RateLimitCanceledEvent,
+  type RateLimitedEvent,
+  type RetryTelemetryEvent,
+  type StoreStatusTelemetryEvent,
+  subscribe,
+  type SubscribeOptions,
+  type TelemetryEvent,
+  type TimeoutEvent,
+} from "./src/telemetry.ts";
+export {
   bulkhead,
   type BulkheadOptions,
   type BulkheadPolicy,

@@ -9,6 +9,7 @@ import { Scope, start, type Target } from "./context.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import type { RetryBudget } from "./retry_budget.ts";
+import { callHook, created, emit, errorType, flags, now, outcomeOf } from "./telemetry.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -307,11 +308,48 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     throw new TypeError(`${W}: option 'budget' must be a RetryBudget (see retryBudget())`);
   }
 
+  /** Emits the `attempt` event of a settled attempt (only while subscribed). */
+  function attemptSettled(
+    label: string,
+    attempt: number,
+    t0: number,
+    failed: boolean,
+    error: unknown,
+    value: unknown,
+    parent: Scope | undefined,
+  ): void {
+    const handled = attempt < maxAttempts &&
+      (failed ? shouldRetry(error) && !parent?.aborted : retryOnResult?.(value) === true);
+    emit(
+      failed
+        ? {
+          type: "attempt",
+          kind: "retry",
+          name: label,
+          attempt,
+          duration: now() - t0,
+          outcome: outcomeOf(error, parent?.aborted === true),
+          handled,
+          errorType: errorType(error),
+        }
+        : {
+          type: "attempt",
+          kind: "retry",
+          name: label,
+          attempt,
+          duration: now() - t0,
+          outcome: "success",
+          handled,
+        },
+    );
+  }
+
   /**
    * Handles the outcome of `attempt` and runs the next attempts (the slow
    * path: only once an attempt failed or its result is to be retried).
    */
   async function after(
+    t0: number,
     attempt: number,
     failed: boolean,
     error: unknown,
@@ -326,6 +364,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     let previous = b.initialDelay;
     for (;;) {
       const label = name ?? operation;
+      if (flags.on) attemptSettled(label, attempt, t0, failed, error, value, parent);
       if (failed) {
         scope.abort(error);
         scope.dispose();
@@ -391,11 +430,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         { ...event },
         `retry ${label} ${attempt}`,
       );
-      onRetry?.(event);
+      if (flags.on) emit({ type: "retry", kind: "retry", name: label, event });
+      callHook(onRetry, event, logger, `retry '${label}' onRetry`);
       if (delay > 0) await sleep(clock, delay, parent);
       attempt++;
       if (parent?.aborted) throw parent.reason;
       scope = new Scope(parent, attempt);
+      if (flags.on) t0 = now();
       try {
         value = await start(scope, fn, thisArg, args);
         failed = false;
@@ -406,28 +447,31 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     }
   }
 
-  const policy = createPolicy<RetryPolicy>(
-    W,
-    (fn, thisArg, args, parent, operation) => {
+  const policy = createPolicy<RetryPolicy>(W, {
+    name,
+    run: (fn, thisArg, args, parent, operation) => {
       // The first attempt without an async frame: most calls succeed.
       if (parent?.aborted) return Promise.reject(parent.reason);
       budget?.recordAttempt();
       const scope = new Scope(parent, 1);
+      const t0 = flags.on ? now() : 0;
       let r: unknown;
       try {
         r = start(scope, fn, thisArg, args);
       } catch (e) {
-        return after(1, true, e, undefined, scope, fn, thisArg, args, parent, operation);
+        return after(t0, 1, true, e, undefined, scope, fn, thisArg, args, parent, operation);
       }
       return Promise.resolve(r).then(
         (v) =>
           retryOnResult && maxAttempts > 1
-            ? after(1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
-            : (scope.dispose(), v),
-        (e) => after(1, true, e, undefined, scope, fn, thisArg, args, parent, operation),
+            ? after(t0, 1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
+            : (flags.on && attemptSettled(name ?? operation, 1, t0, false, undefined, v, parent),
+              scope.dispose(),
+              v),
+        (e) => after(t0, 1, true, e, undefined, scope, fn, thisArg, args, parent, operation),
       );
     },
-  );
+  });
   Object.defineProperties(policy, {
     maxAttempts: { value: maxAttempts, enumerable: true },
     initialDelay: { value: b.initialDelay, enumerable: true },
@@ -435,6 +479,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     maxDelay: { value: b.maxDelay, enumerable: true },
     jitter: { value: b.jitter, enumerable: true },
   });
+  created(W, name ?? W, policy);
   return policy;
 }
 

@@ -5,6 +5,7 @@
 // loaded into the replica, and this instance's own outcomes not yet
 // acknowledged are applied on top at once: its own evidence never waits for
 // the store. Trial permits come from the store (the fleet's limit).
+import { emit, flags } from "../telemetry.ts";
 import type { Clock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Scope, start, type Target } from "../context.ts";
@@ -391,6 +392,9 @@ export class StoreLink {
 
   /** Store availability events, to `onStoreStatus`. */
   #status(e: StoreStatusEvent): void {
+    if (flags.on) {
+      emit({ type: "store.status", kind: "circuitBreaker", name: this.#host.name, event: e });
+    }
     try {
       this.#host.opts.onStoreStatus?.(e);
     } catch (err) {

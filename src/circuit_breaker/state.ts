@@ -3,6 +3,7 @@
 // neutral; slow), the fallback, totals, listeners, instance isolation, and
 // the store link when the circuit is shared (the link replicates this same
 // machine; it never decides by other rules).
+import { emit, flags } from "../telemetry.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Scope, start, type Target } from "../context.ts";
@@ -160,6 +161,14 @@ export class Breaker extends CircuitMachine {
   /** Rejects a call: the fallback's answer, or a CircuitOpenError (no stack trace: fail fast). */
   reject(thisArg: unknown, args: readonly unknown[], left = this.left): Promise<unknown> {
     this.totalRejections++;
+    if (flags.on) {
+      emit({
+        type: "breaker.rejected",
+        kind: "circuitBreaker",
+        name: this.name,
+        timeUntilReset: left,
+      });
+    }
     const fallback = this.opts.fallback as ((...a: unknown[]) => unknown) | undefined;
     if (fallback) {
       try {

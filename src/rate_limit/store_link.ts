@@ -6,6 +6,7 @@
 // background probe per `retryInterval` — no store command per request while
 // it is down. A denial is remembered until the time it gives, so a blocked
 // client costs no round trip until then.
+import { emit, flags } from "../telemetry.ts";
 import type { Clock } from "../clock.ts";
 import { getDefaultLogger, type Logger } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
@@ -427,6 +428,7 @@ export class RateLimitLink {
 
   #status(e: StoreStatusEvent): void {
     try {
+      if (flags.on) emit({ type: "store.status", kind: "rateLimiter", name: this.name, event: e });
       this.onStoreStatus?.(e);
     } catch (err) {
       this.#log().error(`Rate limiter '${this.name}' store listener threw: ${String(err)}`);

@@ -308,8 +308,12 @@ function update(): void {
   flags.calls = subscribers.some((s) => s.calls);
 }
 
+/** @internal Events built so far (the contract test checks none is built without a subscriber). */
+export const built: { count: number } = { count: 0 };
+
 /** @internal Delivers `event` to every subscriber (guarded). Call only when `flags.on`. */
 export function emit(event: TelemetryEvent): void {
+  built.count++;
   const call = event.type === "call";
   for (const s of subscribers) {
     if (call && !s.calls) continue;

@@ -1,0 +1,334 @@
+// edge-resilience/otel against the OpenTelemetry SDK's in-memory readers and exporters:
+// metric names, units and attributes; circuit state read from live breakers; span events on
+// the active span (and dropped quietly without a context manager); no provider logged once.
+import assert from "node:assert/strict";
+import { context, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import {
+  type DataPoint,
+  type HistogramMetricData,
+  MeterProvider,
+  MetricReader,
+  type SumMetricData,
+} from "@opentelemetry/sdk-metrics";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import {
+  bulkhead,
+  circuitBreaker,
+  clearCircuitBreakers,
+  rateLimiter,
+  retry,
+  setDefaultLogger,
+  timeout,
+} from "../mod.ts";
+import { instrument } from "../src/otel/mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { recordingLogger, silent, test } from "./_harness.ts";
+
+class TestReader extends MetricReader {
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function sdk() {
+  const reader = new TestReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  /** Every metric collected now, by name. */
+  const collect = async () => {
+    const { resourceMetrics, errors } = await reader.collect();
+    assert.deepEqual(errors, []);
+    const out = new Map<string, SumMetricData | HistogramMetricData>();
+    for (const s of resourceMetrics.scopeMetrics) {
+      assert.equal(s.scope.name, "edge-resilience");
+      for (const m of s.metrics) {
+        out.set(m.descriptor.name, m as SumMetricData | HistogramMetricData);
+      }
+    }
+    return out;
+  };
+  return { meterProvider, tracerProvider, exporter, collect };
+}
+
+type Point = DataPoint<unknown>;
+const points = (m: { dataPoints: Point[] } | undefined) => m?.dataPoints ?? [];
+const find = (m: { dataPoints: Point[] } | undefined, attrs: Record<string, unknown>) =>
+  points(m).filter((p) => Object.entries(attrs).every(([k, v]) => p.attributes[k] === v));
+
+test("otel: call and attempt durations in seconds, events, transitions, circuit state", async () => {
+  clearCircuitBreakers();
+  const s = sdk();
+  const telemetry = instrument({
+    meterProvider: s.meterProvider,
+    tracerProvider: s.tracerProvider,
+    attributes: (e) => ({ "service.tier": "edge", "policy.kind": "overridden?" + e.kind }),
+  });
+  try {
+    const clock = new FakeClock();
+    let n = 0;
+    const r = retry({
+      name: "fetch-user",
+      maxAttempts: 3,
+      initialDelay: 10,
+      jitter: false,
+      clock,
+      logger: silent,
+    });
+    const p = r.execute(() => ++n < 3 ? Promise.reject(new TypeError("flaky")) : "ok");
+    await clock.tickAsync(100);
+    assert.equal(await p, "ok");
+
+    const b = circuitBreaker({
+      name: "otel-api",
+      failureThreshold: 1,
+      resetTimeout: 1_000,
+      clock,
+      logger: silent,
+    });
+    const unnamed = circuitBreaker({ failureThreshold: 1, clock, logger: silent });
+    await assert.rejects(b.execute(() => Promise.reject(new Error("down"))));
+    await assert.rejects(b.execute(() => 1), { name: "CircuitOpenError" });
+    const t = timeout(5, { clock, logger: silent });
+    const hung = t.execute(({ signal }) =>
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))
+    );
+    await clock.tickAsync(10);
+    await assert.rejects(hung, { name: "ResilienceTimeoutError" });
+
+    const m = await s.collect();
+    const calls = m.get("edge_resilience.call.duration") as HistogramMetricData;
+    assert.equal(calls.descriptor.unit, "s");
+    const ok = find(calls, {
+      "policy.kind": "retry",
+      "policy.name": "fetch-user",
+      outcome: "success",
+    });
+    assert.equal(ok.length, 1);
+    assert.equal((ok[0].value as { count: number }).count, 1);
+    assert.equal(ok[0].attributes["service.tier"], "edge", "the user's attributes are added");
+    assert.equal(
+      find(calls, {
+        "policy.name": "otel-api",
+        outcome: "rejected",
+        "error.type": "CircuitOpenError",
+      }).length,
+      1,
+    );
+    assert.equal(
+      find(calls, { "policy.name": "otel-api", outcome: "failure", "error.type": "Error" }).length,
+      1,
+    );
+    assert.equal(find(calls, { "policy.kind": "timeout", outcome: "timeout" }).length, 1);
+
+    const attempts = m.get("edge_resilience.attempt.duration") as HistogramMetricData;
+    assert.equal(attempts.descriptor.unit, "s");
+    assert.deepEqual(
+      points(attempts).map((
+        p,
+      ) => [
+        p.attributes["attempt.number"],
+        p.attributes["attempt.handled"],
+        p.attributes["error.type"] ?? null,
+      ]).sort(),
+      [[1, true, "TypeError"], [2, true, "TypeError"], [3, false, null]],
+    );
+
+    const events = m.get("edge_resilience.events") as SumMetricData;
+    assert.equal(events.descriptor.unit, "{event}");
+    const count = (attrs: Record<string, unknown>) =>
+      find(events, attrs).reduce((a, p) => a + (p.value as number), 0);
+    assert.equal(
+      count({ "event.name": "retry", "policy.name": "fetch-user", "error.type": "TypeError" }),
+      2,
+    );
+    assert.equal(count({ "event.name": "circuit.opened", "policy.name": "otel-api" }), 1);
+    assert.equal(count({ "event.name": "rejected", "policy.kind": "circuitBreaker" }), 1);
+    assert.equal(count({ "event.name": "timeout" }), 1);
+
+    const tr = m.get("edge_resilience.circuit.transitions") as SumMetricData;
+    assert.deepEqual(
+      find(tr, { "policy.name": "otel-api" }).map((
+        p,
+      ) => [p.attributes.from, p.attributes.to, p.attributes.reason]),
+      [["closed", "open", "failure_threshold"]],
+    );
+
+    const state = m.get("edge_resilience.circuit.state") as SumMetricData;
+    assert.equal(state.descriptor.unit, "{circuit}");
+    const of = (name: string) =>
+      Object.fromEntries(
+        find(state, { "policy.name": name }).map((p) => [p.attributes["circuit.state"], p.value]),
+      );
+    assert.deepEqual(of("otel-api"), { closed: 0, open: 1, half_open: 0 });
+    // An unnamed breaker (not in the registry) is read too, CLOSED included.
+    assert.deepEqual(of(unnamed.name), { closed: 1, open: 0, half_open: 0 });
+  } finally {
+    telemetry.stop();
+    telemetry.stop();
+    clearCircuitBreakers();
+  }
+});
+
+test("otel: bulkhead load and rate limiting, never a client key", async () => {
+  const s = sdk();
+  const telemetry = instrument({
+    meterProvider: s.meterProvider,
+    tracerProvider: s.tracerProvider,
+  });
+  try {
+    const bh = bulkhead({ name: "otel-bh", maxConcurrent: 1, maxQueue: 1 });
+    let open!: () => void;
+    const first = bh.execute(() => new Promise<void>((r) => (open = r)));
+    const second = bh.execute(() => 2);
+    const clock = new FakeClock();
+    const rl = rateLimiter({ name: "otel-rl", limit: 1, interval: 1_000, clock, logger: silent });
+    await rl.execute(() => 1);
+    await assert.rejects(rl.execute(() => 2), { name: "RateLimitedError" });
+    await rl.take("client-42");
+    await rl.take("client-42");
+
+    let m = await s.collect();
+    const running = m.get("edge_resilience.bulkhead.running") as SumMetricData;
+    assert.equal(running.descriptor.unit, "{call}");
+    assert.deepEqual(find(running, { "policy.name": "otel-bh" }).map((p) => p.value), [1]);
+    assert.deepEqual(
+      find(m.get("edge_resilience.bulkhead.queued"), { "policy.name": "otel-bh" }).map((p) =>
+        p.value
+      ),
+      [1],
+    );
+    const req = m.get("edge_resilience.rate_limiting.requests") as SumMetricData;
+    const byResult = Object.fromEntries(
+      find(req, { "policy.name": "otel-rl" }).map((p) => [p.attributes.result, p.value]),
+    );
+    assert.deepEqual(byResult, { acquired: 2, limited: 2 });
+    assert.ok(
+      !JSON.stringify([...m.values()].map((x) => points(x).map((p) => p.attributes))).includes(
+        "client-42",
+      ),
+      "a rate-limit key is never an attribute",
+    );
+    assert.deepEqual(
+      find(m.get("edge_resilience.rate_limiting.queued_requests"), { "policy.name": "otel-rl" })
+        .map((p) => p.value),
+      [0],
+    );
+    open();
+    await first;
+    assert.equal(await second, 2);
+    m = await s.collect();
+    assert.deepEqual(
+      find(m.get("edge_resilience.bulkhead.running"), { "policy.name": "otel-bh" }).map((p) =>
+        p.value
+      ),
+      [0],
+    );
+  } finally {
+    telemetry.stop();
+  }
+  // Stopped: the observers are detached (the SDK may keep the last value, never a new one).
+  let release!: () => void;
+  const held = bulkhead({ name: "otel-bh-after", maxConcurrent: 1 })
+    .execute(() => new Promise<void>((r) => (release = r)));
+  const after = await s.collect();
+  assert.deepEqual(
+    find(after.get("edge_resilience.bulkhead.running"), { "policy.name": "otel-bh-after" }),
+    [],
+  );
+  release();
+  await held;
+});
+
+test("otel: span events on the active span; none without a context manager, quietly", async () => {
+  const s = sdk();
+  const tracer = s.tracerProvider.getTracer("test");
+  const telemetry = instrument({
+    meterProvider: s.meterProvider,
+    tracerProvider: s.tracerProvider,
+    callEvents: false,
+  });
+  const clock = new FakeClock();
+  const work = async () => {
+    let n = 0;
+    const r = retry({
+      name: "span-retry",
+      maxAttempts: 2,
+      initialDelay: 10,
+      jitter: false,
+      clock,
+      logger: silent,
+    });
+    const p = r.execute(() => ++n < 2 ? Promise.reject(new RangeError("x")) : "ok");
+    await clock.tickAsync(20);
+    return await p;
+  };
+  const log = recordingLogger();
+  const previous = setDefaultLogger(log);
+  try {
+    // No context manager: the span is not active inside the callback; nothing breaks.
+    context.disable();
+    await tracer.startActiveSpan("no-manager", async (span) => {
+      assert.equal(await work(), "ok");
+      span.end();
+    });
+    assert.deepEqual(s.exporter.getFinishedSpans()[0].events, []);
+    assert.deepEqual(log.lines, []);
+
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    s.exporter.reset();
+    await tracer.startActiveSpan("with-manager", async (span) => {
+      assert.equal(await work(), "ok");
+      span.end();
+    });
+    const [span] = s.exporter.getFinishedSpans();
+    assert.deepEqual(span.events.map((e) => e.name), ["edge_resilience.retry"]);
+    assert.deepEqual(span.events[0].attributes, {
+      "policy.kind": "retry",
+      "policy.name": "span-retry",
+      "attempt.number": 1,
+      "retry.delay": 0.01,
+      "error.type": "RangeError",
+    });
+    // callEvents: false: no call durations.
+    assert.equal(
+      (await s.collect()).get("edge_resilience.call.duration")?.dataPoints.length ?? 0,
+      0,
+    );
+  } finally {
+    setDefaultLogger(previous);
+    context.disable();
+    telemetry.stop();
+  }
+});
+
+test("otel: no provider registered: logged once, nothing recorded; options checked", () => {
+  const log = recordingLogger();
+  const previous = setDefaultLogger(log);
+  try {
+    trace.disable();
+    const a = instrument();
+    const b = instrument();
+    a.stop();
+    b.stop();
+    const lines = log.lines.filter((l) => l.includes("edge-resilience/otel"));
+    assert.equal(lines.length, 2, log.lines.join("\n"));
+    assert.match(lines[0], /no MeterProvider/);
+    assert.match(lines[1], /no TracerProvider/);
+  } finally {
+    setDefaultLogger(previous);
+  }
+  assert.throws(() => instrument({ callEvent: true } as never), /callEvents/);
+  assert.throws(() => instrument({ callEvents: 1 as never }), /'callEvents' must be a boolean/);
+  assert.throws(() => instrument({ attributes: 1 as never }), /'attributes'/);
+});

@@ -100,11 +100,14 @@ test("otel: call and attempt durations in seconds, events, transitions, circuit 
     await assert.rejects(b.execute(() => Promise.reject(new Error("down"))));
     await assert.rejects(b.execute(() => 1), { name: "CircuitOpenError" });
     const t = timeout(5, { clock, logger: silent });
-    const hung = t.execute(({ signal }) =>
-      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))
+    const hung = assert.rejects(
+      t.execute(({ signal }) =>
+        new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))
+      ),
+      { name: "ResilienceTimeoutError" },
     );
     await clock.tickAsync(10);
-    await assert.rejects(hung, { name: "ResilienceTimeoutError" });
+    await hung;
 
     const m = await s.collect();
     const calls = m.get("edge_resilience.call.duration") as HistogramMetricData;

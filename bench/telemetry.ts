@@ -1,11 +1,15 @@
 // What the event channel costs per call, in one run on one machine: the same policies from the
 // code before the channel (BASE, a checkout of an earlier commit: `git archive <commit> | tar -x
 // -C /tmp/base`), from this checkout with no subscriber, with a subscriber (events only), and
-// with a subscriber that asked for call events. Each figure: the median of ROUNDS interleaved
+// with a subscriber that asked for call events; then edge-resilience/otel's instrument() with no
+// SDK (the API's no-op providers) and with the SDK (metrics and span events). Each figure: the median of ROUNDS interleaved
 // samples, in ns per call.
 //
 //   deno run -A bench/telemetry.ts [/tmp/base]
 import * as now from "../mod.ts";
+import { instrument } from "../src/otel/mod.ts";
+import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import { TracerProvider } from "@opentelemetry/sdk-trace";
 
 const BASE = Deno.args[0];
 const before = BASE ? await import(`${BASE.replace(/\/$/, "")}/mod.ts`) as typeof now : undefined;
@@ -22,21 +26,43 @@ const make = (lib: Lib, tag: string) => ({
   rateLimiter: lib.rateLimiter({ limit: 1e9, interval: 1 })(fn),
 });
 
+// ONLY_BASE=1: only "before" and "no subscriber" (nothing ever subscribes in this process, so
+// no code path is ever taken with the flags on: the figures the bench rows see).
+const ONLY_BASE = Deno.env.get("ONLY_BASE") === "1";
 type Mode = { name: string; cases: ReturnType<typeof make>; setup?: () => () => void };
 const modes: Mode[] = [];
 if (before) modes.push({ name: "before", cases: make(before, "before") });
 modes.push({ name: "no subscriber", cases: make(now, "now") });
-modes.push({
-  name: "subscriber",
-  cases: make(now, "sub"),
-  setup: () => now.subscribe(() => {}),
-});
-modes.push({
-  name: "subscriber + calls",
-  cases: make(now, "calls"),
-  setup: () => now.subscribe(() => {}, { calls: true }),
-});
-export const extraModes = modes;
+class Reader extends MetricReader {
+  protected onForceFlush() {
+    return Promise.resolve();
+  }
+  protected onShutdown() {
+    return Promise.resolve();
+  }
+}
+if (!ONLY_BASE) {
+  modes.push({ name: "subscriber", cases: make(now, "sub"), setup: () => now.subscribe(() => {}) });
+  modes.push({
+    name: "subscriber + calls",
+    cases: make(now, "calls"),
+    setup: () => now.subscribe(() => {}, { calls: true }),
+  });
+  // OpenTelemetry: instrument() with no SDK registered (the API's no-op providers), and with the
+  // SDK's MeterProvider (a reader never collected here) and a tracer provider.
+  modes.push({
+    name: "otel, no SDK",
+    cases: make(now, "otel-none"),
+    setup: () => instrument().stop,
+  });
+  const meterProvider = new MeterProvider({ readers: [new Reader()] });
+  const tracerProvider = new TracerProvider();
+  modes.push({
+    name: "otel + SDK",
+    cases: make(now, "otel-sdk"),
+    setup: () => instrument({ meterProvider, tracerProvider }).stop,
+  });
+}
 
 const ROUNDS = Number(Deno.env.get("ROUNDS") ?? 11);
 const SAMPLE_MS = 20;

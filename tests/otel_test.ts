@@ -12,10 +12,10 @@ import {
   type SumMetricData,
 } from "@opentelemetry/sdk-metrics";
 import {
-  BasicTracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
-} from "@opentelemetry/sdk-trace-base";
+  TracerProvider,
+} from "@opentelemetry/sdk-trace";
 import {
   bulkhead,
   circuitBreaker,
@@ -26,6 +26,7 @@ import {
   timeout,
 } from "../mod.ts";
 import { instrument } from "../src/otel/mod.ts";
+import { flags } from "../src/telemetry.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { recordingLogger, silent, test } from "./_harness.ts";
 
@@ -42,8 +43,8 @@ function sdk() {
   const reader = new TestReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const exporter = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({
-    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  const tracerProvider = new TracerProvider({
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
   });
   /** Every metric collected now, by name. */
   const collect = async () => {
@@ -322,6 +323,8 @@ test("otel: no provider registered: logged once, nothing recorded; options check
     trace.disable();
     const a = instrument();
     const b = instrument();
+    // Nothing to record to: no subscription, the policies keep their uninstrumented cost.
+    assert.equal(flags.on, false);
     a.stop();
     b.stop();
     const lines = log.lines.filter((l) => l.includes("edge-resilience/otel"));

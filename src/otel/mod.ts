@@ -161,6 +161,8 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
         "(call instrument() after the OpenTelemetry SDK starts, or pass tracerProvider)",
     );
   }
+  // Nothing to record to: no subscription, so the policies keep their uninstrumented cost.
+  if (noMeter && noTracer) return { stop() {} };
   const user = options.attributes;
   const enrich: Enrich = user === undefined ? (_e, own) => own : (e, own) => {
     try {

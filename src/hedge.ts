@@ -84,8 +84,8 @@ class HedgedCall {
     }
     const scope = new Scope(this.parent, undefined, undefined, true);
     this.scopes[i] = scope;
+    if (flags.calls) (this.starts ??= [])[i] = now();
     if (flags.on) {
-      (this.starts ??= [])[i] = now();
       if (i > 0) emit({ type: "hedge", kind: "hedge", name: this.label(), attempt: i + 1 });
     }
     this.inFlight++;
@@ -102,7 +102,7 @@ class HedgedCall {
   won(i: number, value: unknown): void {
     this.inFlight--;
     if (this.settled) return;
-    if (flags.on) this.attempt(i, undefined, false);
+    if (flags.calls) this.attempt(i, undefined, false);
     this.finish(i);
     this.resolve(value);
   }
@@ -111,7 +111,7 @@ class HedgedCall {
     this.inFlight--;
     this.scopes[i].dispose();
     if (this.settled) return;
-    if (flags.on) this.attempt(i, error, true);
+    if (flags.calls) this.attempt(i, error, true);
     this.errors.push(error);
     if (this.started <= this.spec.maxHedges) {
       // A failed attempt is replaced at once rather than after the delay.

@@ -364,7 +364,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     let previous = b.initialDelay;
     for (;;) {
       const label = name ?? operation;
-      if (flags.on) attemptSettled(label, attempt, t0, failed, error, value, parent);
+      if (flags.calls) attemptSettled(label, attempt, t0, failed, error, value, parent);
       if (failed) {
         scope.abort(error);
         scope.dispose();
@@ -436,7 +436,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       attempt++;
       if (parent?.aborted) throw parent.reason;
       scope = new Scope(parent, attempt);
-      if (flags.on) t0 = now();
+      if (flags.calls) t0 = now();
       try {
         value = await start(scope, fn, thisArg, args);
         failed = false;
@@ -454,7 +454,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       if (parent?.aborted) return Promise.reject(parent.reason);
       budget?.recordAttempt();
       const scope = new Scope(parent, 1);
-      const t0 = flags.on ? now() : 0;
+      const t0 = flags.calls ? now() : 0;
       let r: unknown;
       try {
         r = start(scope, fn, thisArg, args);
@@ -465,7 +465,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         (v) =>
           retryOnResult && maxAttempts > 1
             ? after(t0, 1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
-            : (flags.on && attemptSettled(name ?? operation, 1, t0, false, undefined, v, parent),
+            : (flags.calls && attemptSettled(name ?? operation, 1, t0, false, undefined, v, parent),
               scope.dispose(),
               v),
         (e) => after(t0, 1, true, e, undefined, scope, fn, thisArg, args, parent, operation),

@@ -67,7 +67,7 @@ export interface CallEvent extends Source {
   readonly errorType?: string;
 }
 
-/** One attempt of a retry or a hedge settled. */
+/** One attempt of a retry or a hedge settled (only with `{ calls: true }`, as call events). */
 export interface AttemptEvent extends Source<"retry" | "hedge"> {
   /** Discriminant. */
   readonly type: "attempt";
@@ -225,8 +225,9 @@ export type TelemetryEvent =
 /** Options of {@linkcode subscribe}. */
 export interface SubscribeOptions {
   /**
-   * Also receive a `call` event per settled call (outcome and duration).
-   * Default `false`: they cost a timestamp and a promise per call.
+   * Also receive a `call` event per settled call (outcome and duration) and
+   * an `attempt` event per attempt of a retry or hedge. Default `false`: they
+   * cost a timestamp and an event per call (and a promise per call).
    */
   calls?: boolean;
 }
@@ -257,7 +258,7 @@ const threw = new WeakSet<object>();
 
 /**
  * Receives every event of every policy until the returned function is
- * called. `call` events (one per settled call) only with `{ calls: true }`.
+ * called. `call` and `attempt` events (per call) only with `{ calls: true }`.
  * A listener that throws is logged once (default logger) and never fails the
  * call; it keeps receiving events.
  *
@@ -314,7 +315,7 @@ export const built: { count: number } = { count: 0 };
 /** @internal Delivers `event` to every subscriber (guarded). Call only when `flags.on`. */
 export function emit(event: TelemetryEvent): void {
   built.count++;
-  const call = event.type === "call";
+  const call = event.type === "call" || event.type === "attempt";
   for (const s of subscribers) {
     if (call && !s.calls) continue;
     try {

@@ -49,8 +49,9 @@ export interface InstrumentOptions {
    */
   tracerProvider?: TracerProvider;
   /**
-   * Record `edge_resilience.call.duration` (one `call` event per call: a
-   * timestamp and a promise more per call). Default `true`.
+   * Record `edge_resilience.call.duration` and `edge_resilience.attempt.duration`
+   * (`call` and `attempt` events: a timestamp, an event and a promise more per
+   * call). Default `true`.
    */
   callEvents?: boolean;
   /**

@@ -108,6 +108,7 @@ export {
   subscribe,
   type SubscribeOptions,
   type TelemetryEvent,
+  type TelemetrySource,
   type TimeoutEvent,
 } from "./src/telemetry.ts";
 export {

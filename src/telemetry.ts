@@ -40,7 +40,7 @@ export type PolicyKind =
 export type CallOutcome = "success" | "failure" | "rejected" | "timeout" | "cancelled";
 
 /** Fields every event has: which policy sent it. */
-interface Source<K extends PolicyKind = PolicyKind> {
+export interface TelemetrySource<K extends PolicyKind = PolicyKind> {
   /** The policy's kind. */
   readonly kind: K;
   /** The policy's name (its `name` option, or else the wrapped function's name). */
@@ -48,7 +48,7 @@ interface Source<K extends PolicyKind = PolicyKind> {
 }
 
 /** A policy was created: `policy` holds it weakly (`deref()` is `undefined` once collected). */
-export interface PolicyCreatedEvent extends Source {
+export interface PolicyCreatedEvent extends TelemetrySource {
   /** Discriminant. */
   readonly type: "policy.created";
   /** The policy, held weakly. */
@@ -56,7 +56,7 @@ export interface PolicyCreatedEvent extends Source {
 }
 
 /** A call through a policy settled (only to subscribers that asked for `{ calls: true }`). */
-export interface CallEvent extends Source {
+export interface CallEvent extends TelemetrySource {
   /** Discriminant. */
   readonly type: "call";
   /** How it ended. */
@@ -68,7 +68,7 @@ export interface CallEvent extends Source {
 }
 
 /** One attempt of a retry or a hedge settled (only with `{ calls: true }`, as call events). */
-export interface AttemptEvent extends Source<"retry" | "hedge"> {
+export interface AttemptEvent extends TelemetrySource<"retry" | "hedge"> {
   /** Discriminant. */
   readonly type: "attempt";
   /** The attempt's number (1-based). */
@@ -84,7 +84,7 @@ export interface AttemptEvent extends Source<"retry" | "hedge"> {
 }
 
 /** A circuit breaker changed state (the same event `onStateChange` receives). */
-export interface BreakerTransitionEvent extends Source<"circuitBreaker"> {
+export interface BreakerTransitionEvent extends TelemetrySource<"circuitBreaker"> {
   /** Discriminant. */
   readonly type: "breaker.transition";
   /** The transition. */
@@ -92,7 +92,8 @@ export interface BreakerTransitionEvent extends Source<"circuitBreaker"> {
 }
 
 /** A breaker's or rate limiter's store became unavailable or recovered. */
-export interface StoreStatusTelemetryEvent extends Source<"circuitBreaker" | "rateLimiter"> {
+export interface StoreStatusTelemetryEvent
+  extends TelemetrySource<"circuitBreaker" | "rateLimiter"> {
   /** Discriminant. */
   readonly type: "store.status";
   /** The same event `onStoreStatus` receives. */
@@ -100,7 +101,7 @@ export interface StoreStatusTelemetryEvent extends Source<"circuitBreaker" | "ra
 }
 
 /** A retry is scheduled (the same event `onRetry` receives). */
-export interface RetryTelemetryEvent extends Source<"retry"> {
+export interface RetryTelemetryEvent extends TelemetrySource<"retry"> {
   /** Discriminant. */
   readonly type: "retry";
   /** The retry. */
@@ -108,7 +109,7 @@ export interface RetryTelemetryEvent extends Source<"retry"> {
 }
 
 /** A timeout's deadline passed. */
-export interface TimeoutEvent extends Source<"timeout"> {
+export interface TimeoutEvent extends TelemetrySource<"timeout"> {
   /** Discriminant. */
   readonly type: "timeout";
   /** The deadline, in milliseconds. */
@@ -116,7 +117,7 @@ export interface TimeoutEvent extends Source<"timeout"> {
 }
 
 /** A fallback answered in place of the primary. */
-export interface FallbackEvent extends Source<"fallback"> {
+export interface FallbackEvent extends TelemetrySource<"fallback"> {
   /** Discriminant. */
   readonly type: "fallback";
   /** The class name of the error the fallback replaced. */
@@ -124,7 +125,7 @@ export interface FallbackEvent extends Source<"fallback"> {
 }
 
 /** A bulkhead refused a call. */
-export interface BulkheadRejectedEvent extends Source<"bulkhead"> {
+export interface BulkheadRejectedEvent extends TelemetrySource<"bulkhead"> {
   /** Discriminant. */
   readonly type: "bulkhead.rejected";
   /** Why. */
@@ -132,7 +133,7 @@ export interface BulkheadRejectedEvent extends Source<"bulkhead"> {
 }
 
 /** A hedge launched another attempt. */
-export interface HedgeEvent extends Source<"hedge"> {
+export interface HedgeEvent extends TelemetrySource<"hedge"> {
   /** Discriminant. */
   readonly type: "hedge";
   /** The number of the attempt launched (2 for the first hedge). */
@@ -140,7 +141,7 @@ export interface HedgeEvent extends Source<"hedge"> {
 }
 
 /** A rate limiter refused a call (never the client key: it is unbounded). */
-export interface RateLimitedEvent extends Source<"rateLimiter"> {
+export interface RateLimitedEvent extends TelemetrySource<"rateLimiter"> {
   /** Discriminant. */
   readonly type: "rate_limited";
   /** Milliseconds until a permit is expected. */
@@ -148,7 +149,7 @@ export interface RateLimitedEvent extends Source<"rateLimiter"> {
 }
 
 /** A rate limiter granted a permit (after waiting `waited` ms when it queues). */
-export interface RateLimitAcquiredEvent extends Source<"rateLimiter"> {
+export interface RateLimitAcquiredEvent extends TelemetrySource<"rateLimiter"> {
   /** Discriminant. */
   readonly type: "rate_limit.acquired";
   /** Milliseconds the call waits for its permit (0: at once). */
@@ -156,13 +157,13 @@ export interface RateLimitAcquiredEvent extends Source<"rateLimiter"> {
 }
 
 /** A call waiting for a rate limiter's permit was cancelled by its caller. */
-export interface RateLimitCanceledEvent extends Source<"rateLimiter"> {
+export interface RateLimitCanceledEvent extends TelemetrySource<"rateLimiter"> {
   /** Discriminant. */
   readonly type: "rate_limit.canceled";
 }
 
 /** An open (or isolated) circuit breaker refused a call. */
-export interface BreakerRejectedEvent extends Source<"circuitBreaker"> {
+export interface BreakerRejectedEvent extends TelemetrySource<"circuitBreaker"> {
   /** Discriminant. */
   readonly type: "breaker.rejected";
   /** Milliseconds until it lets a trial call through (`Infinity` while isolated). */
@@ -170,7 +171,7 @@ export interface BreakerRejectedEvent extends Source<"circuitBreaker"> {
 }
 
 /** An adaptive concurrency limiter refused a call. */
-export interface AdaptiveRejectedEvent extends Source<"adaptiveConcurrency"> {
+export interface AdaptiveRejectedEvent extends TelemetrySource<"adaptiveConcurrency"> {
   /** Discriminant. */
   readonly type: "adaptive.rejected";
   /** Why. */
@@ -178,13 +179,13 @@ export interface AdaptiveRejectedEvent extends Source<"adaptiveConcurrency"> {
 }
 
 /** A retry budget refused a retry. */
-export interface BudgetRefusedEvent extends Source<"retryBudget"> {
+export interface BudgetRefusedEvent extends TelemetrySource<"retryBudget"> {
   /** Discriminant. */
   readonly type: "budget.refused";
 }
 
 /** An adaptive concurrency limit changed. */
-export interface LimitChangedEvent extends Source<"adaptiveConcurrency"> {
+export interface LimitChangedEvent extends TelemetrySource<"adaptiveConcurrency"> {
   /** Discriminant. */
   readonly type: "limit.changed";
   /** The new limit. */
@@ -194,7 +195,7 @@ export interface LimitChangedEvent extends Source<"adaptiveConcurrency"> {
 }
 
 /** A chaos policy injected a fault (the same event its `onInject` receives). */
-export interface ChaosTelemetryEvent extends Source<"chaos"> {
+export interface ChaosTelemetryEvent extends TelemetrySource<"chaos"> {
   /** Discriminant. */
   readonly type: "chaos";
   /** The injection. */

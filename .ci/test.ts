@@ -122,6 +122,7 @@ const CONFORMANCE = [
   "mutation_retry_budget",
   "mutation_timeout",
   "options",
+  "otel",
   "retry",
   "retry_budget",
   "scheduler",
@@ -131,6 +132,7 @@ const CONFORMANCE = [
   "shared_rate",
   "shared_state",
   "store_listener",
+  "telemetry",
   "timeout",
   "types",
 ].map((n) => `tests/${n}_test.ts`);

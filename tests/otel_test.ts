@@ -2,8 +2,14 @@
 // metric names, units and attributes; circuit state read from live breakers; span events on
 // the active span (and dropped quietly without a context manager); no provider logged once.
 import assert from "node:assert/strict";
-import { context, trace } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  type Context,
+  context,
+  type ContextManager,
+  ROOT_CONTEXT,
+  trace,
+} from "@opentelemetry/api";
 import {
   type DataPoint,
   type HistogramMetricData,
@@ -29,6 +35,36 @@ import { instrument } from "../src/otel/mod.ts";
 import { flags } from "../src/telemetry.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { recordingLogger, silent, test } from "./_harness.ts";
+
+/**
+ * The active context in an AsyncLocalStorage: what the SDK's AsyncLocalStorageContextManager does,
+ * in a few lines that also run in workerd (node:async_hooks under nodejs_compat).
+ */
+class AlsContextManager implements ContextManager {
+  readonly #als = new AsyncLocalStorage<Context>();
+  active(): Context {
+    return this.#als.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return this.#als.run(ctx, () => fn.apply(thisArg, args));
+  }
+  bind<T>(ctx: Context, target: T): T {
+    if (typeof target !== "function") return target;
+    const f = target as unknown as (...a: unknown[]) => unknown;
+    return ((...a: unknown[]) => this.with(ctx, f, undefined, ...a)) as T;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    return this;
+  }
+}
 
 class TestReader extends MetricReader {
   protected onForceFlush(): Promise<void> {
@@ -289,7 +325,7 @@ test("otel: span events on the active span; none without a context manager, quie
     assert.deepEqual(s.exporter.getFinishedSpans()[0].events, []);
     assert.deepEqual(log.lines, []);
 
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    context.setGlobalContextManager(new AlsContextManager());
     s.exporter.reset();
     await tracer.startActiveSpan("with-manager", async (span) => {
       assert.equal(await work(), "ok");

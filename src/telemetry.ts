@@ -204,6 +204,15 @@ export function created(kind: PolicyKind, name: string, policy: object): void {
 }
 
 /**
+ * @internal Drops `policy` from {@linkcode policies} (a policy made only to
+ * validate options, never used).
+ */
+export function forget<P extends object>(policy: P): P {
+  for (const h of held) if (h.ref.deref() === policy) held.delete(h);
+  return policy;
+}
+
+/**
  * The live policies (not yet garbage collected), oldest first; with `kind`,
  * only those of that kind. Nothing keeps a policy alive for this list:
  * exporters and status pages find bulkheads and limiters without a registry.
@@ -224,7 +233,10 @@ export function policies(kind?: PolicyKind): PolicyEntry[] {
   for (const h of held) {
     if (kind !== undefined && h.kind !== kind) continue;
     const policy = h.ref.deref();
-    if (policy !== undefined) out.push({ kind: h.kind, name: h.name, policy });
+    if (policy === undefined) continue;
+    // A breaker made unnamed takes the name of the first function it wraps: read it now.
+    const name = h.kind === "circuitBreaker" ? (policy as { name: string }).name : h.name;
+    out.push({ kind: h.kind, name, policy });
   }
   return out;
 }

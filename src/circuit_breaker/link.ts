@@ -5,13 +5,13 @@
 // loaded into the replica, and this instance's own outcomes not yet
 // acknowledged are applied on top at once: its own evidence never waits for
 // the store. Trial permits come from the store (the fleet's limit).
-import { emit, flags } from "../telemetry.ts";
 import type { Clock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Scope, start, type Target } from "../context.ts";
 import type { Logger } from "../logger.ts";
 import { storeKey } from "../shared/keys.ts";
 import type { SharedStore } from "../shared/port.ts";
+import { emit, flags } from "../telemetry.ts";
 import { type LinkSettings, linkSettings, type StoreStatusEvent } from "./link_options.ts";
 import {
   type CircuitMachine,

@@ -3,13 +3,13 @@
 // neutral; slow), the fallback, totals, listeners, instance isolation, and
 // the store link when the circuit is shared (the link replicates this same
 // machine; it never decides by other rules).
-import { emit, flags } from "../telemetry.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Scope, start, type Target } from "../context.ts";
 import { CircuitOpenError } from "../errors.ts";
 import { getDefaultLogger, type Logger } from "../logger.ts";
 import { LINK, type LinkedStore } from "../shared/link_symbol.ts";
+import { emit, flags } from "../telemetry.ts";
 import { checkFunction, checkObject, errorMatcher } from "../validate.ts";
 import { announce } from "./events.ts";
 import type { StoreLink } from "./link.ts";

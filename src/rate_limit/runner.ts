@@ -1,10 +1,10 @@
 // The rate limiter's runner: the policy's calls (take a permit, wait for a
 // reserved one, or be refused) and the keyed takes, locally or through the
 // store link.
-import { emit, flags } from "../telemetry.ts";
 import { type Scope, start, type Target } from "../context.ts";
 import { RateLimitedError } from "../errors.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
+import { emit, flags } from "../telemetry.ts";
 import type { RateLimitConfig, TakeAnswer, TakeRequest } from "./algorithms.ts";
 import type { LocalLimits } from "./local.ts";
 import type { RateLimitLink } from "./store_link.ts";

@@ -6,12 +6,12 @@
 // background probe per `retryInterval` — no store command per request while
 // it is down. A denial is remembered until the time it gives, so a blocked
 // client costs no round trip until then.
-import { emit, flags } from "../telemetry.ts";
 import type { Clock } from "../clock.ts";
 import { getDefaultLogger, type Logger } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
 import type { StoreStatusEvent } from "../shared/status.ts";
 import { storeKey } from "../shared/keys.ts";
+import { emit, flags } from "../telemetry.ts";
 import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
 import type { RateLimitConfig, TakeAnswer, TakeRequest } from "./algorithms.ts";
 import type { RateLimitOp } from "./reducer.ts";

@@ -26,6 +26,8 @@ import {
   bulkhead,
   circuitBreaker,
   clearCircuitBreakers,
+  fallback,
+  hedge,
   policies,
   rateLimiter,
   retry,
@@ -384,6 +386,73 @@ test("otel: span events on the active span; none without a context manager, quie
     setDefaultLogger(previous);
     context.disable();
     telemetry.stop();
+  }
+});
+
+test("otel: span events for breaker rejections and transitions, timeouts, fallbacks, hedges, refusals", async () => {
+  clearCircuitBreakers();
+  const s = sdk();
+  const tracer = s.tracerProvider.getTracer("test");
+  const telemetry = instrument({
+    meterProvider: s.meterProvider,
+    tracerProvider: s.tracerProvider,
+  });
+  context.setGlobalContextManager(new AlsContextManager());
+  try {
+    const clock = new FakeClock();
+    const hang = ({ signal }: { signal: AbortSignal }) =>
+      new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    await tracer.startActiveSpan("request", async (span) => {
+      const b = circuitBreaker({ name: "span-cb", failureThreshold: 1, clock, logger: silent });
+      await assert.rejects(b.execute(() => Promise.reject(new Error("down"))));
+      await assert.rejects(b.execute(() => 1), { name: "CircuitOpenError" });
+      const late = assert.rejects(
+        timeout(5, { name: "span-t", clock, logger: silent }).execute(hang),
+      );
+      await clock.tickAsync(10);
+      await late;
+      assert.equal(
+        await fallback(() => "fb", { name: "span-fb", logger: silent }).execute(() =>
+          Promise.reject(new TypeError("x"))
+        ),
+        "fb",
+      );
+      let n = 0;
+      const hedged = hedge({ name: "span-h", delay: 10, clock }).execute((ctx) =>
+        ++n === 1 ? hang(ctx) : "second"
+      );
+      await clock.tickAsync(10);
+      assert.equal(await hedged, "second");
+      const bh = bulkhead({ name: "span-bh", maxConcurrent: 1 });
+      let open!: () => void;
+      const held = bh.execute(() => new Promise<void>((r) => (open = r)));
+      await assert.rejects(bh.execute(() => 1), { name: "BulkheadRejectedError" });
+      open();
+      await held;
+      span.end();
+    });
+    const [span] = s.exporter.getFinishedSpans();
+    assert.deepEqual(span.events.map((e) => [e.name, e.attributes?.["policy.name"]]), [
+      ["edge_resilience.circuit.transition", "span-cb"],
+      ["edge_resilience.circuit.rejected", "span-cb"],
+      ["edge_resilience.timeout", "span-t"],
+      ["edge_resilience.fallback", "span-fb"],
+      ["edge_resilience.hedge", "span-h"],
+      ["edge_resilience.bulkhead.rejected", "span-bh"],
+    ]);
+    assert.deepEqual(span.events[0].attributes, {
+      "policy.kind": "circuitBreaker",
+      "policy.name": "span-cb",
+      from: "closed",
+      to: "open",
+      reason: "failure_threshold",
+    });
+    assert.equal(span.events[2].attributes?.["timeout.duration"], 0.005);
+    assert.equal(span.events[3].attributes?.["error.type"], "TypeError");
+  } finally {
+    context.disable();
+    telemetry.stop();
+    clearCircuitBreakers();
   }
 });
 

@@ -12,6 +12,7 @@
  */
 
 import { getDefaultLogger } from "./logger.ts";
+import { checkKnownOptions, optionNames } from "./validate.ts";
 import type { CallOutcome, PolicyKind, TelemetryEvent } from "./telemetry_events.ts";
 
 export type {
@@ -59,6 +60,8 @@ export interface PolicyEntry {
   readonly policy: object;
 }
 
+const SUBSCRIBE_OPTIONS = /* @__PURE__ */ optionNames<SubscribeOptions>({ calls: 1 });
+
 interface Subscriber {
   readonly listener: (event: TelemetryEvent) => void;
   readonly calls: boolean;
@@ -101,14 +104,7 @@ export function subscribe(
   if (typeof listener !== "function") {
     throw new TypeError(`subscribe: listener must be a function, got ${typeof listener}`);
   }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("subscribe: options must be an object");
-  }
-  for (const k of Object.keys(options)) {
-    if (k !== "calls") {
-      throw new TypeError(`subscribe: unknown option '${k}' (did you mean 'calls'?)`);
-    }
-  }
+  checkKnownOptions("subscribe", options, SUBSCRIBE_OPTIONS);
   const s: Subscriber = { listener, calls: options.calls === true };
   subscribers = [...subscribers, s];
   update();

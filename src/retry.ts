@@ -308,18 +308,20 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     throw new TypeError(`${W}: option 'budget' must be a RetryBudget (see retryBudget())`);
   }
 
-  /** Emits the `attempt` event of a settled attempt (only while subscribed). */
+  /**
+   * Emits the `attempt` event of a settled attempt (only while call events are
+   * asked for). `handled`: the policy's own predicates retry it (never asked
+   * twice: a subscriber changes nothing the user's functions see).
+   */
   function attemptSettled(
     label: string,
     attempt: number,
     t0: number,
     failed: boolean,
     error: unknown,
-    value: unknown,
     parent: Scope | undefined,
+    handled: boolean,
   ): void {
-    const handled = attempt < maxAttempts &&
-      (failed ? shouldRetry(error) && !parent?.aborted : retryOnResult?.(value) === true);
     emit(
       failed
         ? {
@@ -364,11 +366,22 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     let previous = b.initialDelay;
     for (;;) {
       const label = name ?? operation;
-      if (flags.calls) attemptSettled(label, attempt, t0, failed, error, value, parent);
       if (failed) {
         scope.abort(error);
         scope.dispose();
-        if (!shouldRetry(error) || parent?.aborted) throw error;
+        const retryable = shouldRetry(error) && !parent?.aborted;
+        if (flags.calls) {
+          attemptSettled(
+            label,
+            attempt,
+            t0,
+            true,
+            error,
+            parent,
+            retryable && attempt < maxAttempts,
+          );
+        }
+        if (!retryable) throw error;
         if (attempt >= maxAttempts) {
           logRepeated(
             logger,
@@ -382,7 +395,9 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         }
       } else {
         scope.dispose();
-        if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
+        const again = retryOnResult !== undefined && attempt < maxAttempts && retryOnResult(value);
+        if (flags.calls) attemptSettled(label, attempt, t0, false, undefined, parent, again);
+        if (!again) return value;
       }
       // A call an open circuit, a rate limiter or a concurrency limiter refused reached no
       // upstream: its retry costs no budget.
@@ -465,7 +480,8 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         (v) =>
           retryOnResult && maxAttempts > 1
             ? after(t0, 1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
-            : (flags.calls && attemptSettled(name ?? operation, 1, t0, false, undefined, v, parent),
+            : (flags.calls &&
+              attemptSettled(name ?? operation, 1, t0, false, undefined, parent, false),
               scope.dispose(),
               v),
         (e) => after(t0, 1, true, e, undefined, scope, fn, thisArg, args, parent, operation),

@@ -56,18 +56,23 @@ const SCENARIOS: Record<string, Scenario> = {
     types: ["policy.created", "attempt", "retry", "call", "budget.refused"],
     outcomes: ["success", "failure"],
     async run(clock) {
+      // The user's predicates are asked exactly as often whether or not anyone listens.
       let n = 0;
+      let errorChecks = 0;
+      let resultChecks = 0;
       const r = retry({
         name: "r",
-        maxAttempts: 3,
+        maxAttempts: 4,
         initialDelay: 10,
         jitter: false,
         clock,
         logger: silent,
+        retryOn: () => (errorChecks++, true),
+        retryOnResult: (v) => (resultChecks++, v === 2),
       });
       const first = await drive(
         clock,
-        r.execute(() => ++n < 3 ? Promise.reject(new Error(`#${n}`)) : n),
+        r.execute(() => ++n === 1 ? Promise.reject(new Error(`#${n}`)) : n),
       );
       const budget = retryBudget({ ratio: 0, minPerSecond: 0, clock, name: "b" });
       const stingy = retry({
@@ -78,7 +83,7 @@ const SCENARIOS: Record<string, Scenario> = {
         logger: silent,
         budget,
       });
-      return [first, await drive(clock, stingy.execute(fail()))];
+      return [first, await drive(clock, stingy.execute(fail())), `${errorChecks} ${resultChecks}`];
     },
   },
   circuitBreaker: {

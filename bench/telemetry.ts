@@ -24,6 +24,12 @@ const make = (lib: Lib, tag: string) => ({
   bulkhead: lib.bulkhead({ maxConcurrent: 10 })(fn),
   fallback: lib.fallback(() => 0)(fn),
   rateLimiter: lib.rateLimiter({ limit: 1e9, interval: 1 })(fn),
+  composed: lib.compose(
+    lib.fallback(() => 0, { logger: silent }),
+    lib.circuitBreaker({ name: `bench-composed-${tag}`, logger: silent }),
+    lib.retry({ maxAttempts: 3, initialDelay: 100, logger: silent }),
+    lib.timeout(10_000, { logger: silent }),
+  )(fn),
 });
 
 // ONLY_BASE=1: only "before" and "no subscriber" (nothing ever subscribes in this process, so

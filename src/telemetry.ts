@@ -54,7 +54,7 @@ export interface SubscribeOptions {
 export interface PolicyEntry {
   /** Its kind. */
   readonly kind: PolicyKind;
-  /** Its name at creation. */
+  /** Its name (a breaker's current one: an unnamed breaker takes its first function's). */
   readonly name: string;
   /** The policy object (a breaker, a bulkhead, a rate limiter…). */
   readonly policy: object;

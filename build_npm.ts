@@ -47,6 +47,7 @@ export const ENTRIES: Record<string, string> = {
   "./cloudflare": "src/cloudflare/mod.ts",
   "./cloudflare/object": "src/cloudflare/object.ts",
   "./deno-kv": "src/deno_kv/mod.ts",
+  "./otel": "src/otel/mod.ts",
 };
 
 /** What package indexes show (the description is deno.json's). */
@@ -96,47 +97,48 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 31441,
+    measured: 33098,
     date:
-      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
     cockatiel: 'export * from "cockatiel";',
   },
   {
     name: "retry alone",
     code: 'export { retry } from "./mod.ts";',
-    measured: 4558,
+    measured: 5582,
     date:
-      "2026-12-07, shared circuits and API consistency (#17), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
     cockatiel: 'export { retry, handleAll, ExponentialBackoff } from "cockatiel";',
   },
   {
     name: "circuitBreaker alone",
     code: 'export { circuitBreaker } from "./mod.ts";',
-    measured: 8863,
+    measured: 9772,
     date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
     name: "adaptiveConcurrency alone",
     code: 'export { adaptiveConcurrency } from "./mod.ts";',
-    measured: 6620,
-    date: "2026-12-07, adaptive concurrency (issue #21)",
+    measured: 7480,
+    date:
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
   },
   {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
-    measured: 4281,
+    measured: 4979,
     date:
-      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
   },
   {
     name: "rateLimiter alone",
     code: 'export { rateLimiter } from "./mod.ts";',
-    measured: 8740,
+    measured: 9746,
     date:
-      "2026-12-07, rate limiting (issue #18): rateLimiter and its store link (denial cache, leases), routeRateLimiter, ipKey",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
   },
   {
     name: "edge-resilience/hono",
@@ -148,8 +150,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "statusPage alone",
     code: 'export { statusPage } from "./src/hono/mod.ts";',
-    measured: 13644,
-    date: "2026-12-07, the status page (issue #20 part 3)",
+    measured: 14342,
+    date:
+      "2026-12-07, shared circuits, API consistency (#17), rate limiting (#18), observability: event channel and status page (#20), fault injection and adaptive concurrency (#21)",
   },
   {
     name: "edge-resilience/cloudflare",
@@ -164,6 +167,12 @@ export const BUDGETS: Budget[] = [
     measured: 6543,
     date:
       "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
+  },
+  {
+    name: "edge-resilience/otel",
+    code: 'export * from "./src/otel/mod.ts";',
+    measured: 3182,
+    date: "2026-12-07, OpenTelemetry metrics and span events (issue #20)",
   },
   {
     name: "edge-resilience/deno-kv",
@@ -403,8 +412,8 @@ function packageJson(deno: { version: string; description: string; license: stri
     sideEffects: false,
     // What the suite runs (.ci/test.ts): Node 20; Bun and Deno are tested too.
     engines: { node: ">=20" },
-    peerDependencies: { hono: "^4.6.0" },
-    peerDependenciesMeta: { hono: { optional: true } },
+    peerDependencies: { hono: "^4.6.0", "@opentelemetry/api": "^1.3.0" },
+    peerDependenciesMeta: { hono: { optional: true }, "@opentelemetry/api": { optional: true } },
   };
 }
 
@@ -420,7 +429,7 @@ async function bundleSize(code: string): Promise<{ min: number; gzip: number }> 
     target: "es2022",
     write: false,
     logLevel: "silent",
-    external: ["hono", "hono/*", "cloudflare:*"],
+    external: ["hono", "hono/*", "cloudflare:*", "@opentelemetry/*"],
   });
   const min = r.outputFiles[0].contents;
   return { min: min.length, gzip: gzipSync(min).length };

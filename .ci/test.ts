@@ -122,6 +122,7 @@ const CONFORMANCE = [
   "mutation_retry_budget",
   "mutation_timeout",
   "options",
+  "otel",
   "retry",
   "retry_budget",
   "scheduler",
@@ -132,6 +133,7 @@ const CONFORMANCE = [
   "shared_state",
   "status_page",
   "store_listener",
+  "telemetry",
   "timeout",
   "types",
 ].map((n) => `tests/${n}_test.ts`);

@@ -10,6 +10,7 @@ import { type Scope, start, type Target } from "./context.ts";
 import { BulkheadRejectedError } from "./errors.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import { addDeadline, cancelDeadline } from "./scheduler.ts";
+import { created, emit, flags } from "./telemetry.ts";
 import {
   checkKnownOptions,
   checkNumber,
@@ -201,6 +202,7 @@ class Compartment {
   refuse(reason: "queue-full" | "queue-timeout"): BulkheadRejectedError {
     this.rejected++;
     this.lastRejectedAt = this.clock.now();
+    if (flags.on) emit({ type: "bulkhead.rejected", kind: "bulkhead", name: this.name, reason });
     return new BulkheadRejectedError(this.name, this.maxConcurrent, this.maxQueue, reason);
   }
 
@@ -278,5 +280,6 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
   );
   const policy = createPolicy<BulkheadPolicy>(W, c, undefined, undefined, name);
   Object.defineProperty(policy, "getStats", { value: () => c.stats() });
+  created(W, name, policy);
   return policy;
 }

@@ -10,6 +10,7 @@
 import { type Clock, systemClock } from "./clock.ts";
 import { type ResilienceContext, Scope, start, type Target } from "./context.ts";
 import { createPolicy, type Policy } from "./policy.ts";
+import { callHook, created, emit, flags } from "./telemetry.ts";
 import { withoutStack } from "./scheduler.ts";
 import { checkFunction, checkKnownOptions, optionNames } from "./validate.ts";
 import {
@@ -195,15 +196,19 @@ class Monkey {
       : typeof f === "function"
       ? (f as Fn<unknown>)(ctx)
       : f;
-    this.onInject?.({
-      name: this.name,
-      operation,
-      attempt: ctx.attempt,
-      latency: ms,
-      ...(fault == null ? {} : { fault }),
-      outcome: this.outcome !== undefined,
-      behavior: this.behavior !== undefined,
-    });
+    if (this.onInject || flags.on) {
+      const event: ChaosEvent = {
+        name: this.name,
+        operation,
+        attempt: ctx.attempt,
+        latency: ms,
+        ...(fault == null ? {} : { fault }),
+        outcome: this.outcome !== undefined,
+        behavior: this.behavior !== undefined,
+      };
+      if (flags.on) emit({ type: "chaos", kind: "chaos", name: this.name, event });
+      callHook(this.onInject, event, undefined, `chaos '${this.name}' onInject`);
+    }
     if (this.behavior) {
       this.behaviors++;
       await untilAbort(this.behavior(ctx), parent);
@@ -362,5 +367,6 @@ export function chaos<X = never>(options: ChaosOptions<X>): ChaosPolicy<Awaited<
   );
   const policy = createPolicy<ChaosPolicy<Awaited<X>>>(W, m, undefined, undefined, name);
   Object.defineProperty(policy, "getStats", { value: () => m.stats() });
+  created(W, name, policy);
   return policy;
 }

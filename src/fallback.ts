@@ -9,6 +9,7 @@ import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
 import { systemClock } from "./clock.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
+import { created, emit, errorType, flags } from "./telemetry.ts";
 import {
   checkKnownOptions,
   checkObject,
@@ -88,6 +89,10 @@ async function runChain(
     // The caller gave up (or a policy above did): nobody is left to answer.
     if (scope?.aborted || (opts.shouldFallback && !opts.shouldFallback(e))) throw e;
     errors.push(e);
+    // The primary failed: the fallbacks answer.
+    if (i === first && flags.on) {
+      emit({ type: "fallback", kind: "fallback", name: label, errorType: errorType(e) });
+    }
     logRepeated(
       opts.logger,
       systemClock,
@@ -194,9 +199,9 @@ export function fallback<Items extends (AnyFunction | FallbackOptions)[]>(
 ): Policy<FallbackValues<Items>> {
   const W = "fallback";
   const [fns, opts] = splitArgs(W, fallbacksAndOptions);
-  return createPolicy<Policy<FallbackValues<Items>>>(
-    W,
-    (fn, thisArg, args, parent, operation) => {
+  const policy = createPolicy<Policy<FallbackValues<Items>>>(W, {
+    name: opts.name,
+    run: (fn, thisArg, args, parent, operation) => {
       // A caller that has already gone gets nothing run, and no fallback answer.
       if (parent?.aborted) return Promise.reject(parent.reason);
       // The primary runs without an async frame; the chain only when it fails.
@@ -208,7 +213,9 @@ export function fallback<Items extends (AnyFunction | FallbackOptions)[]>(
         return chain(e);
       }
     },
-  );
+  });
+  created(W, opts.name ?? W, policy);
+  return policy;
 }
 
 /** Options of the {@linkcode Fallback} chain. */

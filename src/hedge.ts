@@ -9,6 +9,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
 import { ResilienceError } from "./errors.ts";
 import { createPolicy, type Policy } from "./policy.ts";
+import { created, emit, errorType, flags, now, outcomeOf } from "./telemetry.ts";
 import { addDeadline, cancelDeadline } from "./scheduler.ts";
 import {
   checkKnownOptions,
@@ -53,6 +54,8 @@ class HedgedCall {
   settled = false;
   deadline: unknown = undefined;
   offParent: (() => void) | undefined = undefined;
+  /** When each attempt started (only while telemetry is subscribed). */
+  starts: number[] | undefined = undefined;
   resolve!: (v: unknown) => void;
   reject!: (e: unknown) => void;
   readonly promise = new Promise((a, b) => {
@@ -81,6 +84,10 @@ class HedgedCall {
     }
     const scope = new Scope(this.parent, undefined, undefined, true);
     this.scopes[i] = scope;
+    if (flags.calls) (this.starts ??= [])[i] = now();
+    if (flags.on) {
+      if (i > 0) emit({ type: "hedge", kind: "hedge", name: this.label(), attempt: i + 1 });
+    }
     this.inFlight++;
     let work: unknown;
     try {
@@ -95,6 +102,7 @@ class HedgedCall {
   won(i: number, value: unknown): void {
     this.inFlight--;
     if (this.settled) return;
+    if (flags.calls) this.attempt(i, undefined, false);
     this.finish(i);
     this.resolve(value);
   }
@@ -103,6 +111,7 @@ class HedgedCall {
     this.inFlight--;
     this.scopes[i].dispose();
     if (this.settled) return;
+    if (flags.calls) this.attempt(i, error, true);
     this.errors.push(error);
     if (this.started <= this.spec.maxHedges) {
       // A failed attempt is replaced at once rather than after the delay.
@@ -122,6 +131,41 @@ class HedgedCall {
       });
     }
     this.reject(error);
+  }
+
+  label(): string {
+    return this.spec.name ?? this.operation;
+  }
+
+  /** Emits the `attempt` event of attempt `i` (only while subscribed). */
+  attempt(i: number, error: unknown, failed: boolean): void {
+    const t0 = this.starts?.[i];
+    const duration = t0 === undefined ? 0 : now() - t0;
+    const n = i + 1;
+    const name = this.label();
+    emit(
+      failed
+        ? {
+          type: "attempt",
+          kind: "hedge",
+          name,
+          attempt: n,
+          duration,
+          outcome: outcomeOf(error, this.parent?.aborted === true),
+          // Another attempt can still answer: one in flight or a hedge left.
+          handled: this.inFlight > 0 || this.started <= this.spec.maxHedges,
+          errorType: errorType(error),
+        }
+        : {
+          type: "attempt",
+          kind: "hedge",
+          name,
+          attempt: n,
+          duration,
+          outcome: "success",
+          handled: false,
+        },
+    );
   }
 
   /** Settles: stops hedging and aborts every attempt but the winner. */
@@ -216,5 +260,6 @@ export function hedge(options: HedgeOptions): HedgePolicy {
     delay: { value: delay, enumerable: true },
     maxHedges: { value: maxHedges, enumerable: true },
   });
+  created(W, options.name ?? W, policy);
   return policy;
 }

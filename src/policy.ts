@@ -5,6 +5,7 @@
  * @module
  */
 
+import { flags, now, observeCall, type PolicyKind } from "./telemetry.ts";
 import {
   parentScope,
   type ResilienceContext,
@@ -138,7 +139,10 @@ export type Runner = (
 export const RUN: unique symbol = Symbol("run");
 
 /** @internal A policy function, with its runner. */
-type PolicyFn = Policy & { [RUN]: { run: Runner }; where: string };
+type PolicyFn = Policy & { [RUN]: { run: Runner }; [KIND]: PolicyKind };
+
+/** @internal Where a policy keeps its kind (for call events). */
+const KIND: unique symbol = Symbol("kind");
 
 /**
  * @internal Methods shared by every policy (through the prototype chain, so
@@ -154,18 +158,13 @@ export const policyProto: object = /* @__PURE__ */ Object.setPrototypeOf({
       return Promise.reject(new TypeError(`execute expects a function, got ${typeof fn}`));
     }
     const target = this[RUN];
+    const op = fn.name || "anonymous";
     return underSignal(
       signal,
       (parent) =>
-        target.run(
-          fn as Target,
-          undefined,
-          WITH_CONTEXT,
-          parent,
-          fn.name || "anonymous",
-        ) as Promise<
-          T
-        >,
+        (flags.calls
+          ? observed(this[KIND], target, fn as Target, undefined, WITH_CONTEXT, parent, op)
+          : target.run(fn as Target, undefined, WITH_CONTEXT, parent, op)) as Promise<T>,
     );
   },
 }, Function.prototype);
@@ -173,7 +172,7 @@ export const policyProto: object = /* @__PURE__ */ Object.setPrototypeOf({
 /** @internal Builds the callable policy object around a runner. */
 export function createPolicy<P extends Policy<unknown>>(
   where: string,
-  runner: Runner | { run: Runner },
+  runner: Runner | { run: Runner; readonly name?: string },
   proto: object = policyProto,
   onWrap?: (fn: (...args: never[]) => unknown) => void,
   name = where,
@@ -199,14 +198,43 @@ export function createPolicy<P extends Policy<unknown>>(
       // Keeps the name, so that outer policies log and report the real operation.
       return {
         [fn.name]: function (this: unknown, ...args: unknown[]) {
+          if (flags.calls) {
+            return observed(where as PolicyKind, target, fn, this, args, parentScope(), operation);
+          }
           return target.run(fn, this, args, parentScope(), operation);
         },
       }[fn.name];
     },
   }[name] as unknown as PolicyFn;
   policy[RUN] = target;
+  policy[KIND] = where as PolicyKind;
   Object.setPrototypeOf(policy, proto);
   return policy as unknown as P;
+}
+
+/**
+ * Runs one call with a `call` event when it settles (only while a subscriber
+ * asked for call events). The name: the runner's `name` when it is a string
+ * (a breaker, a bulkhead…), else the operation's.
+ */
+function observed(
+  kind: PolicyKind,
+  target: { run: Runner; name?: unknown },
+  fn: Target,
+  thisArg: unknown,
+  args: readonly unknown[],
+  parent: Scope | undefined,
+  operation: string,
+): Promise<unknown> {
+  const t0 = now();
+  const name = typeof target.name === "string" ? target.name : operation;
+  let p: Promise<unknown>;
+  try {
+    p = target.run(fn, thisArg, args, parent, operation);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  return observeCall(kind, name, t0, p, parent);
 }
 
 /**

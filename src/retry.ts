@@ -9,6 +9,7 @@ import { Scope, start, type Target } from "./context.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import type { RetryBudget } from "./retry_budget.ts";
+import { callHook, created, emit, errorType, flags, now, outcomeOf } from "./telemetry.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -308,10 +309,49 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
   }
 
   /**
+   * Emits the `attempt` event of a settled attempt (only while call events are
+   * asked for). `handled`: the policy's own predicates retry it (never asked
+   * twice: a subscriber changes nothing the user's functions see).
+   */
+  function attemptSettled(
+    label: string,
+    attempt: number,
+    t0: number,
+    failed: boolean,
+    error: unknown,
+    parent: Scope | undefined,
+    handled: boolean,
+  ): void {
+    emit(
+      failed
+        ? {
+          type: "attempt",
+          kind: "retry",
+          name: label,
+          attempt,
+          duration: now() - t0,
+          outcome: outcomeOf(error, parent?.aborted === true),
+          handled,
+          errorType: errorType(error),
+        }
+        : {
+          type: "attempt",
+          kind: "retry",
+          name: label,
+          attempt,
+          duration: now() - t0,
+          outcome: "success",
+          handled,
+        },
+    );
+  }
+
+  /**
    * Handles the outcome of `attempt` and runs the next attempts (the slow
    * path: only once an attempt failed or its result is to be retried).
    */
   async function after(
+    t0: number,
     attempt: number,
     failed: boolean,
     error: unknown,
@@ -329,7 +369,19 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       if (failed) {
         scope.abort(error);
         scope.dispose();
-        if (!shouldRetry(error) || parent?.aborted) throw error;
+        const retryable = shouldRetry(error) && !parent?.aborted;
+        if (flags.calls) {
+          attemptSettled(
+            label,
+            attempt,
+            t0,
+            true,
+            error,
+            parent,
+            retryable && attempt < maxAttempts,
+          );
+        }
+        if (!retryable) throw error;
         if (attempt >= maxAttempts) {
           logRepeated(
             logger,
@@ -343,7 +395,9 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         }
       } else {
         scope.dispose();
-        if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
+        const again = retryOnResult !== undefined && attempt < maxAttempts && retryOnResult(value);
+        if (flags.calls) attemptSettled(label, attempt, t0, false, undefined, parent, again);
+        if (!again) return value;
       }
       // A call an open circuit, a rate limiter or a concurrency limiter refused reached no
       // upstream: its retry costs no budget.
@@ -391,11 +445,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         { ...event },
         `retry ${label} ${attempt}`,
       );
-      onRetry?.(event);
+      if (flags.on) emit({ type: "retry", kind: "retry", name: label, event });
+      callHook(onRetry, event, logger, `retry '${label}' onRetry`);
       if (delay > 0) await sleep(clock, delay, parent);
       attempt++;
       if (parent?.aborted) throw parent.reason;
       scope = new Scope(parent, attempt);
+      if (flags.calls) t0 = now();
       try {
         value = await start(scope, fn, thisArg, args);
         failed = false;
@@ -406,28 +462,32 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     }
   }
 
-  const policy = createPolicy<RetryPolicy>(
-    W,
-    (fn, thisArg, args, parent, operation) => {
+  const policy = createPolicy<RetryPolicy>(W, {
+    name,
+    run: (fn, thisArg, args, parent, operation) => {
       // The first attempt without an async frame: most calls succeed.
       if (parent?.aborted) return Promise.reject(parent.reason);
       budget?.recordAttempt();
       const scope = new Scope(parent, 1);
+      const t0 = flags.calls ? now() : 0;
       let r: unknown;
       try {
         r = start(scope, fn, thisArg, args);
       } catch (e) {
-        return after(1, true, e, undefined, scope, fn, thisArg, args, parent, operation);
+        return after(t0, 1, true, e, undefined, scope, fn, thisArg, args, parent, operation);
       }
       return Promise.resolve(r).then(
         (v) =>
           retryOnResult && maxAttempts > 1
-            ? after(1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
-            : (scope.dispose(), v),
-        (e) => after(1, true, e, undefined, scope, fn, thisArg, args, parent, operation),
+            ? after(t0, 1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
+            : (flags.calls &&
+              attemptSettled(name ?? operation, 1, t0, false, undefined, parent, false),
+              scope.dispose(),
+              v),
+        (e) => after(t0, 1, true, e, undefined, scope, fn, thisArg, args, parent, operation),
       );
     },
-  );
+  });
   Object.defineProperties(policy, {
     maxAttempts: { value: maxAttempts, enumerable: true },
     initialDelay: { value: b.initialDelay, enumerable: true },
@@ -435,6 +495,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     maxDelay: { value: b.maxDelay, enumerable: true },
     jitter: { value: b.jitter, enumerable: true },
   });
+  created(W, name ?? W, policy);
   return policy;
 }
 

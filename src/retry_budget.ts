@@ -7,7 +7,14 @@
  */
 
 import { type Clock, systemClock } from "./clock.ts";
-import { checkKnownOptions, checkNumber, checkObject, optionNames } from "./validate.ts";
+import { created, emit, flags } from "./telemetry.ts";
+import {
+  checkKnownOptions,
+  checkNumber,
+  checkObject,
+  checkString,
+  optionNames,
+} from "./validate.ts";
 
 /** Options of {@linkcode retryBudget}. Durations are in milliseconds. */
 export interface RetryBudgetOptions {
@@ -29,6 +36,8 @@ export interface RetryBudgetOptions {
   window?: number;
   /** Time source (tests pass a `FakeClock`). */
   clock?: Clock;
+  /** Name in telemetry events (`budget.refused`). Default `"retryBudget"`. */
+  name?: string;
 }
 
 /** Counts over the current window, from {@linkcode RetryBudget.getStats}. JSON-safe. */
@@ -66,6 +75,7 @@ const OPTIONS = optionNames<RetryBudgetOptions>({
   minPerSecond: 1,
   window: 1,
   clock: 1,
+  name: 1,
 });
 const BUCKETS = 10;
 
@@ -80,7 +90,13 @@ class Budget implements RetryBudget {
   readonly #bucketMs: number;
   readonly #reserve: number;
 
-  constructor(readonly ratio: number, minPerSecond: number, window: number, readonly clock: Clock) {
+  constructor(
+    readonly ratio: number,
+    minPerSecond: number,
+    window: number,
+    readonly clock: Clock,
+    readonly name: string,
+  ) {
     this.#bucketMs = window / BUCKETS;
     this.#reserve = minPerSecond * window / 1000;
     this.#current = Math.floor(clock.now() / this.#bucketMs);
@@ -121,6 +137,7 @@ class Budget implements RetryBudget {
     const s = this.#slot();
     if (this.#available() < 1) {
       this.#refused++;
+      if (flags.on) emit({ type: "budget.refused", kind: "retryBudget", name: this.name });
       return false;
     }
     this.#retries[s]++;
@@ -174,5 +191,9 @@ export function retryBudget(options: RetryBudgetOptions = {}): RetryBudget {
     max: Number.MAX_SAFE_INTEGER,
   });
   checkObject(W, "clock", options.clock);
-  return new Budget(ratio, minPerSecond, window, options.clock ?? systemClock);
+  checkString(W, "name", options.name);
+  const name = options.name ?? W;
+  const budget = new Budget(ratio, minPerSecond, window, options.clock ?? systemClock, name);
+  created(W, name, budget);
+  return budget;
 }

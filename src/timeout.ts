@@ -18,6 +18,7 @@ import {
 import { ResilienceTimeoutError } from "./errors.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
+import { created, emit, flags } from "./telemetry.ts";
 import { addDeadline, cancelDeadline, withoutStack } from "./scheduler.ts";
 import {
   checkFunction,
@@ -192,11 +193,12 @@ export function timeout<X = never>(
   checkObject(W, "clock", options.clock);
   const clock = options.clock ?? systemClock;
   const fb = fallback as ((...args: unknown[]) => unknown) | undefined;
-  const policy = createPolicy<TimeoutPolicy<Awaited<X>>>(
-    W,
-    (fn, thisArg, args, parent, operation) => {
+  const policy = createPolicy<TimeoutPolicy<Awaited<X>>>(W, {
+    name,
+    run: (fn, thisArg, args, parent, operation) => {
       const op = name ?? operation;
       return runWithDeadline(clock, ms, parent, op, errorMessage, fn, thisArg, args, (error) => {
+        if (flags.on) emit({ type: "timeout", kind: "timeout", name: op, timeout: ms });
         logRepeated(logger, clock, "warn", `Timeout after ${ms}ms: ${op}`, {
           operation: op,
           timeout: ms,
@@ -206,8 +208,9 @@ export function timeout<X = never>(
         return callIn(parent ?? new Scope(), fb, thisArg, args) as never;
       });
     },
-  );
+  });
   (policy as { timeout: number }).timeout = ms;
+  created(W, name ?? W, policy);
   return policy;
 }
 

@@ -8,7 +8,7 @@ import { ROOT } from "./_root.ts";
 
 const SRC = ROOT + "src/";
 /** Folders of src/ that may import their platform (adapters, integrations). */
-const PLATFORM_DIRS = new Set(["hono", "cloudflare", "deno_kv"]);
+const PLATFORM_DIRS = new Set(["hono", "cloudflare", "deno_kv", "otel"]);
 
 function coreFiles(dir: string, top = true): string[] {
   const out: string[] = [];
@@ -22,8 +22,8 @@ function coreFiles(dir: string, top = true): string[] {
 }
 
 const FORBIDDEN = [
-  /from\s+["'](node:|npm:|jsr:|hono)/,
-  /import\s*\(\s*["'](node:|npm:|jsr:|hono)/,
+  /from\s+["'](node:|npm:|jsr:|hono|@opentelemetry)/,
+  /import\s*\(\s*["'](node:|npm:|jsr:|hono|@opentelemetry)/,
   /\bDeno\./,
   /\bprocess\./,
   /\brequire\(/,

@@ -240,12 +240,17 @@ test("npm package: the build exits 0 with the budgets enforced; metadata", () =>
   assert.deepEqual(pkg.engines, { node: ">=20" }, "engines: what .ci/test.ts runs, Node 20");
   assert.equal(pkg.sideEffects, false);
   assert.equal(pkg.peerDependenciesMeta.hono.optional, true);
+  // OpenTelemetry: only edge-resilience/otel imports it, an optional peer.
+  assert.equal(pkg.peerDependencies["@opentelemetry/api"], "^1.3.0");
+  assert.equal(pkg.peerDependenciesMeta["@opentelemetry/api"].optional, true);
+  assert.equal(pkg.dependencies, undefined);
   assert.deepEqual(Object.keys(pkg.exports).sort(), [
     ".",
     "./cloudflare",
     "./cloudflare/object",
     "./deno-kv",
     "./hono",
+    "./otel",
     "./testing",
   ]);
   for (const [sub, conditions] of Object.entries(pkg.exports)) {

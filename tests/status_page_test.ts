@@ -463,3 +463,19 @@ test("statusPage: options validated, unknown ones refused with the nearest name"
   assert.throws(() => statusPage({ app: {} as never }), /'app'/);
   assert.throws(() => statusPage({ instance: "" }), /'instance'/);
 });
+
+test("statusPage: without lists, it shows the bulkheads and limiters the event channel has seen", async () => {
+  const { bulkhead, rateLimiter } = await import("../mod.ts");
+  const bh = bulkhead({ name: "seen-bulkhead", maxConcurrent: 2 });
+  const rl = rateLimiter({ name: "seen-limiter", limit: 5, interval: 1000 });
+  const s = await json(mount({}));
+  assert.ok(
+    JSON.stringify(s.bulkheads).includes("seen-bulkhead"),
+    JSON.stringify(s.bulkheads),
+  );
+  assert.ok(
+    JSON.stringify(s.rateLimiters).includes("seen-limiter"),
+    JSON.stringify(s.rateLimiters),
+  );
+  assert.ok(typeof bh === "function" && typeof rl === "function"); // held until here (weakly)
+});

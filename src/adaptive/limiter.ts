@@ -4,6 +4,7 @@
 import type { Clock } from "../clock.ts";
 import { type Scope, start, type Target } from "../context.ts";
 import { type Logger, logRepeated } from "../logger.ts";
+import { emit, flags } from "../telemetry.ts";
 import type { ResolvedAlgorithm } from "./algorithm.ts";
 import { AdaptiveConcurrencyRejectedError, type AdaptiveRefusalReason } from "./errors.ts";
 import { Waiter, WaitQueue } from "./queue.ts";
@@ -349,6 +350,9 @@ export class Limiter {
       { ...event },
       `adaptive ${name} limit`,
     );
+    if (flags.on) {
+      emit({ type: "limit.changed", kind: "adaptiveConcurrency", name, limit: to, previous: from });
+    }
     const notify = (l: (e: LimitChangeEvent) => void) => {
       try {
         l(event);
@@ -369,6 +373,9 @@ export class Limiter {
 
   refuse(reason: AdaptiveRefusalReason): AdaptiveConcurrencyRejectedError {
     this.refused++;
+    if (flags.on) {
+      emit({ type: "adaptive.rejected", kind: "adaptiveConcurrency", name: this.s.name, reason });
+    }
     return AdaptiveConcurrencyRejectedError.fast(this.s.name, this.limit, this.inFlight, reason);
   }
 

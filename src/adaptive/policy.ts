@@ -8,6 +8,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import type { Logger } from "../logger.ts";
 import { createPolicy, type Policy } from "../policy.ts";
+import { created } from "../telemetry.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -211,5 +212,6 @@ export function adaptiveConcurrency(
       return () => void limiter.listeners?.delete(listener);
     },
   });
+  created(W, name, policy);
   return policy;
 }

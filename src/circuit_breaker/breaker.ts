@@ -2,6 +2,7 @@
 // shared through a prototype) and circuitBreaker(), which makes or finds one.
 import { CircuitState } from "../circuit_state.ts";
 import { createPolicy, policyProto } from "../policy.ts";
+import { created } from "../telemetry.ts";
 import { checkFunction, checkKnownOptions, checkObject, checkString } from "../validate.ts";
 import { NAMES, W } from "./options.ts";
 import { differences, registry } from "./registry.ts";
@@ -190,5 +191,6 @@ export function circuitBreaker<
   );
   (breaker as unknown as { [CORE]: Breaker })[CORE] = core;
   if (name !== undefined) registry.set(name, { breaker, options });
+  created(W, core.name, breaker);
   return breaker;
 }

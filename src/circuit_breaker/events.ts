@@ -1,6 +1,7 @@
 // Transitions made visible: the log line (seed wording) and the listeners.
 import { CircuitState } from "../circuit_state.ts";
 import { flushRepeats, type Logger } from "../logger.ts";
+import { emit, flags } from "../telemetry.ts";
 import type { CircuitBreakerOptions, StateChangeEvent, TransitionReason } from "./types.ts";
 
 /** What announcing a transition needs of a breaker. */
@@ -64,6 +65,7 @@ export function announce(
     generation,
     remote,
   };
+  if (flags.on) emit({ type: "breaker.transition", kind: "circuitBreaker", name: n, event });
   const notify = (l: (e: StateChangeEvent) => void) => {
     try {
       l(event);

@@ -11,6 +11,7 @@ import { type Scope, start, type Target } from "../context.ts";
 import type { Logger } from "../logger.ts";
 import { storeKey } from "../shared/keys.ts";
 import type { SharedStore } from "../shared/port.ts";
+import { emit, flags } from "../telemetry.ts";
 import { type LinkSettings, linkSettings, type StoreStatusEvent } from "./link_options.ts";
 import {
   type CircuitMachine,
@@ -416,6 +417,9 @@ export class StoreLink {
 
   /** Store availability events, to `onStoreStatus`. */
   #status(e: StoreStatusEvent): void {
+    if (flags.on) {
+      emit({ type: "store.status", kind: "circuitBreaker", name: this.#host.name, event: e });
+    }
     try {
       this.#host.opts.onStoreStatus?.(e);
     } catch (err) {

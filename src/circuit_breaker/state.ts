@@ -9,6 +9,7 @@ import { type Scope, start, type Target } from "../context.ts";
 import { CircuitOpenError } from "../errors.ts";
 import { getDefaultLogger, type Logger } from "../logger.ts";
 import { LINK, type LinkedStore } from "../shared/link_symbol.ts";
+import { emit, flags } from "../telemetry.ts";
 import { checkFunction, checkObject, errorMatcher } from "../validate.ts";
 import { announce } from "./events.ts";
 import type { StoreLink } from "./link.ts";
@@ -160,6 +161,14 @@ export class Breaker extends CircuitMachine {
   /** Rejects a call: the fallback's answer, or a CircuitOpenError (no stack trace: fail fast). */
   reject(thisArg: unknown, args: readonly unknown[], left = this.left): Promise<unknown> {
     this.totalRejections++;
+    if (flags.on) {
+      emit({
+        type: "breaker.rejected",
+        kind: "circuitBreaker",
+        name: this.name,
+        timeUntilReset: left,
+      });
+    }
     const fallback = this.opts.fallback as ((...a: unknown[]) => unknown) | undefined;
     if (fallback) {
       try {

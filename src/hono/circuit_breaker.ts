@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import { type CircuitBreaker, circuitBreaker } from "../circuit_breaker.ts";
 import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
+import { forget } from "../telemetry.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -240,10 +241,10 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
   const prefix = options.storeKey ?? "route";
   // Validate the breaker options now, at setup (an unnamed breaker is not registered).
   optionsOf(W, "circuitBreaker", () =>
-    circuitBreaker({
+    forget(circuitBreaker({
       ...breakerOptions,
       ...(options.store ? { storeKey: `${prefix}:setup` } : {}),
-    }));
+    })));
   if (options.store) claim(options.store, prefix, options);
 
   const countAborts = breakerOptions.countCallerAborts === true;

@@ -1,3 +1,4 @@
+import { policies } from "../telemetry.ts";
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { CircuitBreaker } from "./../circuit_breaker.ts";
@@ -23,14 +24,13 @@ export type {
 } from "./status/snapshot.ts";
 
 /**
- * The policies the event channel has seen (bulkheads and limiters held
- * weakly), shown when the `bulkheads` / `limiters` options are not given.
- *
- * TODO(lead): wire to `policies()` of src/telemetry.ts (issue #20 part 1) once
- * it lands; until then nothing is found without the explicit lists.
+ * The policies the event channel has seen (held weakly, see `policies()` in
+ * src/telemetry.ts), shown when the `bulkheads` / `limiters` options are not
+ * given: every live bulkhead, or every live rate and adaptive limiter.
  */
-export function seenPolicies(_kind: "bulkhead" | "limiter"): readonly unknown[] {
-  return [];
+export function seenPolicies(kind: "bulkhead" | "limiter"): readonly unknown[] {
+  if (kind === "bulkhead") return policies("bulkhead").map((p) => p.policy);
+  return [...policies("rateLimiter"), ...policies("adaptiveConcurrency")].map((p) => p.policy);
 }
 
 const ACTIONS: readonly BreakerAction["action"][] = [

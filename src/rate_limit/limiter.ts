@@ -9,6 +9,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import type { Logger } from "../logger.ts";
 import { createPolicy, type Policy } from "../policy.ts";
+import { created } from "../telemetry.ts";
 import type { StoreStatusEvent } from "../shared/status.ts";
 import {
   checkFunction,
@@ -305,5 +306,6 @@ export function rateLimiter(options: RateLimiterOptions): RateLimiter {
       }),
     },
   });
+  created(W, name, policy);
   return policy;
 }

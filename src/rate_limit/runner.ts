@@ -4,6 +4,7 @@
 import { type Scope, start, type Target } from "../context.ts";
 import { RateLimitedError } from "../errors.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
+import { emit, flags } from "../telemetry.ts";
 import type { RateLimitConfig, TakeAnswer, TakeRequest } from "./algorithms.ts";
 import type { LocalLimits } from "./local.ts";
 import type { RateLimitLink } from "./store_link.ts";
@@ -78,8 +79,10 @@ export class Limiter {
   ): Promise<unknown> {
     if (!a.allowed) {
       this.limited++;
+      if (flags.on) this.emitTake(a);
       return Promise.reject(RateLimitedError.fast(this.name, undefined, a.retryAfter, a.limit));
     }
+    if (flags.on) this.emitTake(a);
     if (a.retryAfter === 0) return this.launch(fn, thisArg, args, parent);
     if (parent?.aborted) {
       this.refund(at, local);
@@ -100,6 +103,9 @@ export class Limiter {
           w.deadline = undefined;
           this.leave(w);
           this.refund(w.at, w.local);
+          if (flags.on) {
+            emit({ type: "rate_limit.canceled", kind: "rateLimiter", name: this.name });
+          }
           reject(reason);
         });
       }
@@ -154,8 +160,23 @@ export class Limiter {
     if (!request.peek && !request.reset) {
       if (a.allowed) this.admitted++;
       else this.limited++;
+      if (flags.on) this.emitTake(a);
     }
     return a;
+  }
+
+  /** Tells the channel a permit was taken (and how long it waits) or refused. */
+  emitTake(a: TakeAnswer): void {
+    emit(
+      a.allowed
+        ? {
+          type: "rate_limit.acquired",
+          kind: "rateLimiter",
+          name: this.name,
+          waited: a.retryAfter,
+        }
+        : { type: "rate_limited", kind: "rateLimiter", name: this.name, retryAfter: a.retryAfter },
+    );
   }
 }
 

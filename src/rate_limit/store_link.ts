@@ -11,6 +11,7 @@ import { getDefaultLogger, type Logger } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
 import type { StoreStatusEvent } from "../shared/status.ts";
 import { storeKey } from "../shared/keys.ts";
+import { emit, flags } from "../telemetry.ts";
 import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
 import type { RateLimitConfig, TakeAnswer, TakeRequest } from "./algorithms.ts";
 import type { RateLimitOp } from "./reducer.ts";
@@ -427,6 +428,7 @@ export class RateLimitLink {
 
   #status(e: StoreStatusEvent): void {
     try {
+      if (flags.on) emit({ type: "store.status", kind: "rateLimiter", name: this.name, event: e });
       this.onStoreStatus?.(e);
     } catch (err) {
       this.#log().error(`Rate limiter '${this.name}' store listener threw: ${String(err)}`);

@@ -1,0 +1,192 @@
+/**
+ * OpenTelemetry for every policy: {@linkcode instrument} subscribes to the
+ * event channel (`subscribe` in the core) and records metrics (call and
+ * attempt durations, events, circuit state and transitions, bulkhead load,
+ * rate limiting) and span events on the active span. `@opentelemetry/api`
+ * (1.x) is an optional peer dependency: only this entry point imports it.
+ *
+ * @example After the SDK starts
+ * ```ts
+ * import { instrument } from "edge-resilience/otel";
+ *
+ * // … start the OpenTelemetry SDK first (it registers the global providers);
+ * const telemetry = instrument();
+ * // … at shutdown
+ * telemetry.stop();
+ * ```
+ *
+ * @module
+ */
+
+import {
+  type Attributes,
+  createNoopMeter,
+  type MeterProvider,
+  metrics,
+  ProxyTracerProvider,
+  trace,
+  type TracerProvider,
+} from "@opentelemetry/api";
+import { getDefaultLogger } from "../logger.ts";
+import { subscribe, type TelemetryEvent } from "../telemetry.ts";
+import { checkFunction, checkKnownOptions, checkObject, optionNames } from "../validate.ts";
+import { type Enrich, meterRecorder } from "./metrics.ts";
+import { addSpanEvent } from "./traces.ts";
+
+/** Options of {@linkcode instrument}. */
+export interface InstrumentOptions {
+  /**
+   * Where metrics go. Default: the global provider, resolved when
+   * `instrument()` is called (so call it after the SDK starts: instruments
+   * made from the API's no-op provider stay no-op forever).
+   */
+  meterProvider?: MeterProvider;
+  /**
+   * Whose spans receive the span events. Default: the global provider. Span
+   * events go to the active span, which needs a context manager (Node: the
+   * SDK's AsyncLocalStorage one; Deno and Bun; Workers only with
+   * `nodejs_compat`): without one, they are dropped quietly.
+   */
+  tracerProvider?: TracerProvider;
+  /**
+   * Record `edge_resilience.call.duration` and `edge_resilience.attempt.duration`
+   * (`call` and `attempt` events: a timestamp, an event and a promise more per
+   * call). Default `true`.
+   */
+  callEvents?: boolean;
+  /**
+   * Attributes of your own for each event's measurements and span event
+   * (they never replace the library's). Keep them low-cardinality.
+   */
+  attributes?: (event: TelemetryEvent) => Attributes | undefined;
+}
+
+/** What {@linkcode instrument} returns. */
+export interface Instrumentation {
+  /** Stops recording (unsubscribes, detaches the observable instruments). Idempotent. */
+  stop(): void;
+}
+
+const W = "instrument";
+const OPTIONS = optionNames<InstrumentOptions>({
+  meterProvider: 1,
+  tracerProvider: 1,
+  callEvents: 1,
+  attributes: 1,
+});
+const SCOPE = "edge-resilience";
+const warned = { meter: false, tracer: false, attributes: false };
+
+/** True when `meter` is the API's no-op meter (no SDK registered). */
+function isNoopMeter(meter: object): boolean {
+  return meter.constructor === createNoopMeter().constructor;
+}
+
+/** True when the tracer provider is the API's proxy with no SDK behind it. */
+function isNoopTracerProvider(p: TracerProvider): boolean {
+  const delegate = (p as { getDelegate?: () => TracerProvider }).getDelegate?.();
+  return delegate !== undefined && delegate === new ProxyTracerProvider().getDelegate();
+}
+
+function warnOnce(kind: "meter" | "tracer" | "attributes", message: string): void {
+  if (warned[kind]) return;
+  warned[kind] = true;
+  getDefaultLogger().warn(message);
+}
+
+/**
+ * Records every policy's telemetry with OpenTelemetry until `stop()`:
+ *
+ * - `edge_resilience.call.duration` (histogram, s): `policy.kind`,
+ *   `policy.name`, `outcome` (`success`, `failure`, `rejected`, `timeout`,
+ *   `cancelled`), `error.type`;
+ * - `edge_resilience.events` (counter, `{event}`): `event.name` (`retry`,
+ *   `timeout`, `fallback`, `hedge`, `circuit.opened`, `circuit.half_opened`,
+ *   `circuit.closed`, `rejected`, `rate_limited`, `budget_refused`, `chaos`),
+ *   `policy.kind`, `policy.name`, `error.type`;
+ * - `edge_resilience.attempt.duration` (histogram, s): `attempt.number`,
+ *   `attempt.handled`, `outcome`, `error.type`;
+ * - `edge_resilience.circuit.state` (observable up-down counter, `{circuit}`):
+ *   per live breaker (route breakers included) and `circuit.state`, 1 for the
+ *   current state and 0 for the others;
+ * - `edge_resilience.circuit.transitions` (counter): `from`, `to`, `reason`;
+ * - `edge_resilience.bulkhead.running` and `.queued` (observable up-down
+ *   counters, `{call}`);
+ * - `edge_resilience.rate_limiting.requests` (`result`: `acquired`,
+ *   `limited`, `canceled`), `….request.time_in_queue` (s),
+ *   `….queued_requests` — never a client key;
+ * - span events on the active span: retries, circuit rejections and
+ *   transitions, timeouts, fallbacks, hedges, bulkhead and rate-limit refusals.
+ *
+ * Providers are resolved when it is called (log once when there is none):
+ * call it after the SDK starts. Deno registers its own under `OTEL_DENO=true`.
+ * Route breakers' names come from their keys, bounded by their `maxKeys`.
+ *
+ * @example With explicit providers and an attribute of your own
+ * ```ts
+ * import { metrics, trace } from "@opentelemetry/api";
+ * import { instrument } from "edge-resilience/otel";
+ *
+ * const { stop } = instrument({
+ *   meterProvider: metrics.getMeterProvider(),
+ *   tracerProvider: trace.getTracerProvider(),
+ *   attributes: () => ({ "service.tier": "edge" }),
+ * });
+ * stop();
+ * ```
+ */
+export function instrument(options: InstrumentOptions = {}): Instrumentation {
+  checkKnownOptions(W, options, OPTIONS);
+  checkObject(W, "meterProvider", options.meterProvider);
+  checkObject(W, "tracerProvider", options.tracerProvider);
+  checkFunction(W, "attributes", options.attributes);
+  if (options.callEvents !== undefined && typeof options.callEvents !== "boolean") {
+    throw new TypeError(`${W}: option 'callEvents' must be a boolean`);
+  }
+  const meterProvider = options.meterProvider ?? metrics.getMeterProvider();
+  const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
+  const meter = meterProvider.getMeter(SCOPE);
+  const noMeter = options.meterProvider === undefined && isNoopMeter(meter);
+  const noTracer = options.tracerProvider === undefined && isNoopTracerProvider(tracerProvider);
+  if (noMeter) {
+    warnOnce(
+      "meter",
+      "edge-resilience/otel: no MeterProvider is registered: metrics are not recorded " +
+        "(call instrument() after the OpenTelemetry SDK starts, or pass meterProvider)",
+    );
+  }
+  if (noTracer) {
+    warnOnce(
+      "tracer",
+      "edge-resilience/otel: no TracerProvider is registered: span events are not recorded " +
+        "(call instrument() after the OpenTelemetry SDK starts, or pass tracerProvider)",
+    );
+  }
+  // Nothing to record to: no subscription, so the policies keep their uninstrumented cost.
+  if (noMeter && noTracer) return { stop() {} };
+  const user = options.attributes;
+  const enrich: Enrich = user === undefined ? (_e, own) => own : (e, own) => {
+    try {
+      const extra = user(e);
+      return extra ? { ...extra, ...own } : own;
+    } catch (err) {
+      warnOnce("attributes", `edge-resilience/otel: option 'attributes' threw: ${String(err)}`);
+      return own;
+    }
+  };
+  const recorder = noMeter ? undefined : meterRecorder(meter, enrich);
+  const spans = !noTracer;
+  const unsubscribe = subscribe((e) => {
+    recorder?.record(e);
+    if (spans) addSpanEvent(e, enrich);
+  }, { calls: recorder !== undefined && options.callEvents !== false });
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      unsubscribe();
+      recorder?.stop();
+    },
+  };
+}

@@ -125,6 +125,7 @@ const CONFORMANCE = [
   "otel",
   "retry",
   "retry_budget",
+  "route_keys_hash",
   "scheduler",
   "rate_limit_shared",
   "shared_differential",

@@ -198,7 +198,7 @@ test("routeRateLimiter: health is degraded while limiting", async () => {
   assert.equal((await a.request("/api/items")).status, 429);
   h = await health.runAll();
   assert.equal(h.status, "degraded");
-  assert.match(JSON.stringify(h.toDict()), /limiting: 1 requests refused so far/);
+  assert.match(JSON.stringify(h.toDict()), /limiting: 1 request refused so far/);
 });
 
 test("routeRateLimiter: with a store, instances share the count under `rl:` + the encoded `route:<name>`, `:<key>`", async () => {
@@ -271,4 +271,11 @@ test("routeRateLimiter: the Workers recipe — cf-connecting-ip through ipKey; o
   assert.equal((await from("203.0.113.7")).status, 200);
   assert.equal((await from("::ffff:203.0.113.7")).status, 200, "the same IPv4, mapped");
   assert.equal((await from("203.0.113.7")).status, 429);
+});
+
+test("ipKey: a port is dropped (one key per address, not per connection)", async () => {
+  const { ipKey } = await import("../src/hono/mod.ts");
+  assert.equal(ipKey("1.2.3.4:5678"), "1.2.3.4");
+  assert.equal(ipKey("[2001:db8::1]:443"), ipKey("2001:db8::1"));
+  assert.equal(ipKey("[2001:db8::1]:443"), "2001:db8:0:0::/64");
 });

@@ -57,3 +57,22 @@ test("shared rate limit: Workers KV (advisory) is refused when the limiter is bu
       e instanceof TypeError && /'store'/.test(e.message) && /Workers KV|advisory/.test(e.message),
   );
 });
+
+test("shared rate limit with lease: concurrent takes lose no permit (6 of 6 admitted, limit 6, lease 3)", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const l = rateLimiter({
+    name: "leased",
+    limit: 6,
+    interval: 60_000,
+    algorithm: "fixed-window",
+    store,
+    clock,
+    logger: silent,
+    storeOptions: { lease: 3 },
+  });
+  const first = await Promise.all([l.take("u"), l.take("u"), l.take("u")]);
+  let allowed = first.filter((r) => r.allowed).length;
+  for (let i = 0; i < 6; i++) if ((await l.take("u")).allowed) allowed++;
+  assert.equal(allowed, 6);
+});

@@ -182,7 +182,9 @@ export function routeAdaptiveConcurrency(
       return {
         healthy: true,
         degraded: shedding,
-        message: shedding ? `shedding load: ${refused} requests refused so far` : "ok",
+        message: shedding
+          ? `shedding load: ${refused} request${refused === 1 ? "" : "s"} refused so far`
+          : "ok",
         ...(single ? stats[0] : { keys: stats.length, limiters: stats.slice(-20) }),
         refused,
       };
@@ -217,7 +219,9 @@ export function routeAdaptiveConcurrency(
       }, { "retry-after": String(retryAfter) });
     }
   });
-  const limiter = (k?: string) => single ?? (k === undefined ? undefined : limiters.get(k));
+  // Found by the key as `key(c)` gave it (or as `keys()` lists it, already shortened).
+  const limiter = (k?: string) =>
+    single ?? (k === undefined ? undefined : limiters.get(k) ?? limiters.get(safeKey(k)));
   const keys = () => (single ? [] : [...limiters.keys()]);
   return Object.assign(mw, { limiter, keys });
 }

@@ -6,7 +6,8 @@
  * The rate-limit key of a client address: an IPv4 address unchanged (also
  * when written as IPv4-mapped IPv6, `::ffff:1.2.3.4`); an IPv6 address
  * reduced to its first `ipv6Subnet` bits (default 64), written
- * `prefix::/64`. Anything else is returned unchanged.
+ * `prefix::/64`. A port is dropped (`1.2.3.4:5678`, `[2001:db8::1]:443`: one
+ * key per address, not per connection). Anything else is returned unchanged.
  *
  * Where the address comes from is the platform's business: on Cloudflare
  * Workers `c.req.header("cf-connecting-ip")` (set by Cloudflare; spoofable
@@ -21,6 +22,7 @@
  * console.log(ipKey("203.0.113.7")); // "203.0.113.7"
  * console.log(ipKey("2001:db8:85a3:8d3:1319:8a2e:370:7348")); // "2001:db8:85a3:8d3::/64"
  * console.log(ipKey("::ffff:198.51.100.1")); // "198.51.100.1"
+ * console.log(ipKey("[2001:db8::1]:443")); // "2001:db8:0:0::/64"
  * ```
  */
 export function ipKey(address: string, ipv6Subnet = 64): string {
@@ -28,6 +30,11 @@ export function ipKey(address: string, ipv6Subnet = 64): string {
     throw new RangeError(`ipKey: ipv6Subnet must be an integer from 1 to 128, got ${ipv6Subnet}`);
   }
   if (typeof address !== "string" || !address.includes(":")) return address;
+  // A port: "a.b.c.d:port" or "[v6]:port".
+  const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(address);
+  if (v4port) return v4port[1];
+  const v6port = /^\[([^\]]+)\]:\d{1,5}$/.exec(address);
+  if (v6port) address = v6port[1];
   const groups = expand(address);
   if (!groups) return address;
   // IPv4-mapped (::ffff:a.b.c.d): the IPv4 address.

@@ -15,7 +15,7 @@ export type RateLimitHeaders = "draft-11" | "draft-7" | "draft-6" | "none";
 export interface RouteRateLimiterOptions extends Omit<RateLimiterOptions, "maxWait" | "store"> {
   /**
    * The client's key. **Required** (the platform is not known when the
-   * middleware is built): e.g. `ipKey(c.req.header("cf-connecting-ip") ?? "")`
+   * middleware is built): e.g. `ipKey(c.req.header("cf-connecting-ip") ?? "unknown")`
    * on Workers, `ipKey(getConnInfo(c).remote.address ?? "")` on Node, Deno and
    * Bun, or a user or API-key id. Passed through `safeKey` before it reaches a
    * store, a log or a header.
@@ -130,7 +130,7 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
   checkKnownOptions(W, options, OPTIONS);
   if (options === undefined || typeof options.key !== "function") {
     throw new TypeError(
-      `${W}: option 'key' is required: a function of the request giving the client's key (e.g. ipKey(c.req.header("cf-connecting-ip")) on Workers); no default, as no header is trustworthy everywhere`,
+      `${W}: option 'key' is required: a function of the request giving the client's key (e.g. ipKey(c.req.header("cf-connecting-ip") ?? "unknown") on Workers); no default, as no header is trustworthy everywhere`,
     );
   }
   const {
@@ -183,7 +183,9 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
       return {
         healthy: true,
         degraded: limiting,
-        message: limiting ? `limiting: ${stats.limited} requests refused so far` : "ok",
+        message: limiting
+          ? `limiting: ${stats.limited} request${stats.limited === 1 ? "" : "s"} refused so far`
+          : "ok",
         ...stats,
       };
     }, { critical: false });
@@ -242,7 +244,7 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
         type: QUOTA_EXCEEDED,
         title: "Too Many Requests",
         status: 429,
-        detail: `Rate limit '${name}' exceeded: ${limit} requests per ${
+        detail: `Rate limit '${name}' exceeded: ${limit} request${limit === 1 ? "" : "s"} per ${
           interval / 1000
         }s. Retry in ${retryAfter}s.`,
         "violated-policies": [name],

@@ -27,9 +27,36 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 export function safeKey(k: string): string {
   UNPRINTABLE.lastIndex = 0;
   if (k.length <= MAX_KEY && !UNPRINTABLE.test(k)) return k;
-  let h = 0x811c9dc5; // FNV-1a, 32 bits
-  for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
-  return `${k.slice(0, 64).replace(UNPRINTABLE, "?")}…#${(h >>> 0).toString(16).padStart(8, "0")}`;
+  return `${k.slice(0, 64).replace(UNPRINTABLE, "?")}…#${hash128(k)}`;
+}
+
+/**
+ * A 128-bit hash of a string (four 32-bit lanes of multiply-xorshift, each
+ * with its own seed, mixed across lanes at the end), as 32 hex digits. Not
+ * cryptographic, but far from the 32-bit FNV-1a it replaces, whose inverse a
+ * client could compute in milliseconds to make two keys share one breaker or
+ * one rate limit.
+ */
+function hash128(k: string): string {
+  let a = 0x9e3779b1, b = 0x85ebca77, c = 0xc2b2ae3d, d = 0x27d4eb2f;
+  for (let i = 0; i < k.length; i++) {
+    const x = k.charCodeAt(i);
+    a = Math.imul(a ^ x, 0x01000193);
+    b = Math.imul(b ^ x, 0x5bd1e995);
+    c = Math.imul(c ^ x, 0x9e3779b1);
+    d = Math.imul(d ^ x, 0xcc9e2d51);
+    a ^= d >>> 15;
+    b ^= a >>> 13;
+    c ^= b >>> 16;
+    d ^= c >>> 11;
+  }
+  for (let r = 0; r < 4; r++) {
+    a = Math.imul(a ^ (b >>> 16), 0x85ebca6b);
+    b = Math.imul(b ^ (c >>> 13), 0xc2b2ae35);
+    c = Math.imul(c ^ (d >>> 16), 0x85ebca6b);
+    d = Math.imul(d ^ (a >>> 13), 0xc2b2ae35);
+  }
+  return [a, b, c, d].map((h) => (h >>> 0).toString(16).padStart(8, "0")).join("");
 }
 
 export type Guarded = (c: Context, next: Next) => Promise<void>;

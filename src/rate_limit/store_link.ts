@@ -245,12 +245,14 @@ export class RateLimitLink {
     const plain = !request.peek && !request.reset && request.refund === undefined;
     const leasing = plain && this.#lease > 1 && !request.maxWait;
     if (plain) {
-      const cached = this.#deniedAnswer(storeKey, request);
-      if (cached) return Promise.resolve(cached);
+      // Permits this isolate already holds come first: a denial seen meanwhile (the store had
+      // leased them all) does not make them unusable.
       if (leasing) {
         const leased = this.#fromLease(storeKey, request.cost);
         if (leased) return Promise.resolve(leased);
       }
+      const cached = this.#deniedAnswer(storeKey, request);
+      if (cached) return Promise.resolve(cached);
     } else if (request.reset) {
       this.#denied.delete(storeKey);
       this.#leases.delete(storeKey);
@@ -267,8 +269,11 @@ export class RateLimitLink {
         this.#denied.delete(storeKey);
         const extra = (a.granted ?? request.cost) - request.cost;
         if (leasing && extra > 0) {
+          // Concurrent takes each lease a batch: the permits add up (none is lost).
+          const held = this.#leases.get(storeKey);
+          const now = this.clock.now();
           this.#keep(this.#leases, storeKey, {
-            left: extra,
+            left: extra + (held !== undefined && now < held.expires ? held.left : 0),
             expires: sent + this.#leaseTtl,
             remaining: a.remaining,
             reset: sent + a.resetAfter,

@@ -47,11 +47,17 @@ export class RedisServer {
   readonly dir = mkdtempSync(join(tmpdir(), "er-redis-"));
   readonly socket = join(this.dir, "redis.sock");
   #child: ChildProcess | undefined;
+  #pid = 0;
   constructor(readonly extra: string[] = []) {}
 
   /** Starts the server and waits until it answers. */
   async start(): Promise<void> {
-    const child = spawn("redis-server", [
+    // Through a shell that stops the server when our end of its stdin closes: when this process
+    // ends by any path (a test runner may exit without 'exit' events), the server goes too.
+    const child = spawn("sh", [
+      "-c",
+      'redis-server "$@" & p=$!; read _; kill -CONT $p; kill -TERM $p; wait $p',
+      "sh",
       "--port",
       "0",
       "--unixsocket",
@@ -67,8 +73,9 @@ export class RedisServer {
       "--loglevel",
       "warning",
       ...this.extra,
-    ], { stdio: "ignore" });
+    ], { stdio: ["pipe", "ignore", "ignore"] });
     child.unref();
+    (child.stdin as unknown as { unref?(): void })?.unref?.();
     this.#child = child;
     const until = Date.now() + 10_000;
     while (!(await this.#answers())) {
@@ -77,6 +84,7 @@ export class RedisServer {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+    this.#pid = Number(this.cli("INFO", "server").match(/process_id:(\d+)/)?.[1]);
   }
   #answers(): Promise<boolean> {
     if (!existsSync(this.socket)) return Promise.resolve(false);
@@ -90,25 +98,32 @@ export class RedisServer {
       });
     });
   }
-  /** Stops the server (SIGTERM, or SIGKILL after 5 s) and waits for it to exit. */
+  /** Stops the server and waits for it to exit. */
   async stop(): Promise<void> {
     const child = this.#child;
     this.#child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    child.kill("SIGCONT"); // in case it was paused with SIGSTOP
-    child.kill("SIGTERM");
+    child.stdin?.end(); // the shell then stops the server (SIGCONT first, in case it was paused)
     let t: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([exited, new Promise<void>((r) => (t = setTimeout(r, 5000)))]);
     clearTimeout(t);
     if (child.exitCode === null && child.signalCode === null) {
+      this.#signalServer("SIGKILL");
       child.kill("SIGKILL");
       await exited;
     }
   }
+  #signalServer(sig: NodeJS.Signals): void {
+    if (this.#pid > 0) {
+      try {
+        process.kill(this.#pid, sig);
+      } catch { /* gone */ }
+    }
+  }
   /** Sends a signal to the server process (SIGSTOP / SIGCONT). */
   signal(sig: "SIGSTOP" | "SIGCONT"): void {
-    this.#child?.kill(sig);
+    this.#signalServer(sig);
   }
   /** Runs redis-cli against the server; its output, trimmed. */
   cli(...args: string[]): string {
@@ -123,8 +138,8 @@ export class RedisServer {
   }
   /** Kills the server synchronously (at process exit). */
   killNow(): void {
-    this.#child?.kill("SIGCONT");
-    this.#child?.kill("SIGKILL");
+    this.#signalServer("SIGCONT");
+    this.#signalServer("SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -199,3 +199,4 @@ redisTest(
     }
   },
 );
+redisTest("Redis: the server of this file stops", () => server!.dispose());

@@ -30,7 +30,9 @@ return cjson.encode({t[1], t[2], n, v, ty})`;
  * unchanged — a key of another type is replaced — and replies `"1"`; else
  * `"0"`. A new version is the old plus one, or, for a new entry, the
  * server's time in microseconds (so that an entry deleted and written again
- * does not repeat a version a reader may hold).
+ * does not repeat a version a reader may hold). `DEL` runs only for a key of
+ * another type: a script that has written once may write past `maxmemory`,
+ * so a plain write must meet `HSET`'s OOM check first.
  */
 export const CAS_SCRIPT = `local k = KEYS[1]
 local ty = redis.call('TYPE', k)['ok']
@@ -49,7 +51,7 @@ else
   local t = redis.call('TIME')
   nx = t[1] .. string.format('%06d', tonumber(t[2]))
 end
-if ty ~= 'hash' then redis.call('DEL', k) end
+if ty ~= 'hash' and ty ~= 'none' then redis.call('DEL', k) end
 redis.call('HSET', k, 'v', ARGV[2], 'n', nx)
 redis.call('PEXPIRE', k, ARGV[3])
 return '1'`;

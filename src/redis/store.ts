@@ -10,7 +10,7 @@ import {
   checkString,
   optionNames,
 } from "../validate.ts";
-import { clientKind, type RedisClientLike, type Send, sender } from "./client.ts";
+import { clientKind, type RedisClientLike, sender } from "./client.ts";
 import { RedisStoreError } from "./errors.ts";
 import { CAS_SCRIPT, READ_SCRIPT, shaOf } from "./scripts.ts";
 

@@ -25,15 +25,6 @@ import {
 const server = await fileServer();
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-/** Waits (real time, bounded) until `cond` holds. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 for (const name of CLIENT_NAMES) {
   redisTest(
     `Redis (${name}): server stopped mid-run and restarted: 1,000 calls all complete, the breaker returns to the shared state`,

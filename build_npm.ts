@@ -95,8 +95,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 20022,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 22578,
+    date:
+      "2026-12-07, one replicated state machine for shared circuits (#17) and fault injection (#21)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -109,9 +110,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "circuitBreaker alone",
     code: 'export { circuitBreaker } from "./mod.ts";',
-    measured: 7921,
+    measured: 8863,
     date:
-      "2026-11-28, breaker v2 (issue #13): rate windows, slow calls, isFailureResult, maxResetTimeout, shared rate stats",
+      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
@@ -124,22 +125,23 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 22681,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 24036,
+    date:
+      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
   },
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 7907,
+    measured: 9454,
     date:
-      "2026-11-28, breaker v2 shared rates (issue #13): stores run the breaker's own window and rate rules (shared window, rate half-open, growing open durations)",
+      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
   },
   {
     name: "edge-resilience/deno-kv",
     code: 'export * from "./src/deno_kv/mod.ts";',
-    measured: 7548,
+    measured: 9436,
     date:
-      "2026-11-28, breaker v2 shared rates (issue #13): stores run the breaker's own window and rate rules (shared window, rate half-open, growing open durations)",
+      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
   },
 ];
 

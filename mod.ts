@@ -49,6 +49,7 @@ export {
   type CircuitStats,
   clearCircuitBreakers,
   getCircuitBreaker,
+  type IsolateOptions,
   listCircuitBreakers,
   removeCircuitBreaker,
   type StateChangeEvent,
@@ -96,9 +97,13 @@ export {
 export { hedge, type HedgeOptions, type HedgePolicy } from "./src/hedge.ts";
 export {
   acquirePermit,
+  type Applied,
+  applyCommand,
+  applyOp,
   applyOutcomes,
   boundSharedState,
-  type CircuitStore,
+  type CircuitOp,
+  type Command,
   initialSharedState,
   type Outcome,
   parseSharedState,
@@ -109,9 +114,21 @@ export {
   type SharedConfig,
   type SharedRates,
   type SharedState,
+  type SharedStore,
+  sharedStore,
   skewAllowance,
   storeKey,
+  type StoreOp,
+  type StoreOptions,
+  type StoreStatusEvent,
   withoutMark,
 } from "./src/store.ts";
 export { MemoryStore, type MemoryStoreOptions } from "./src/memory_store.ts";
-export { circuitStore, type StoreOptions, type StoreStatusEvent } from "./src/store_sync.ts";
+export {
+  chaos,
+  ChaosError,
+  type ChaosEvent,
+  type ChaosOptions,
+  type ChaosPolicy,
+  type ChaosStats,
+} from "./src/chaos.ts";

@@ -52,9 +52,15 @@ export async function bundleTests(
  * replaced by a recorder, and `fetch` runs every test and answers JSON.
  */
 export async function bundleWorker(files: string[]): Promise<string> {
-  const entry = `${files.map((f) => `import ${JSON.stringify(ROOT + f)};`).join("\n")}
-import { run } from ${JSON.stringify(ROOT + ".ci/worker_test_shim.ts")};
-export default { fetch: () => run().then((r) => Response.json(r)) };`;
+  // The test files are imported inside the handler, not at the top: like on the other runtimes,
+  // their module code may start timers and promises, which workerd refuses in the global scope.
+  const entry = `import { run } from ${JSON.stringify(ROOT + ".ci/worker_test_shim.ts")};
+export default {
+  async fetch() {
+${files.map((f) => `    await import(${JSON.stringify(ROOT + f)});`).join("\n")}
+    return Response.json(await run());
+  },
+};`;
   const r = await esbuild.build({
     stdin: { contents: entry, resolveDir: ROOT, loader: "ts" },
     bundle: true,
@@ -64,9 +70,21 @@ export default { fetch: () => run().then((r) => Response.json(r)) };`;
     write: false,
     mainFields: ["module", "main"],
     conditions: ["workerd", "worker", "browser"],
+    // A Worker's modules have no file URL; the helpers that compute the repository root from it
+    // (tests/_root.ts, .ci/markdown.ts) get a placeholder, as nothing is read from disk there.
+    define: { "import.meta.url": JSON.stringify("file:///worker/tests/module.ts") },
     plugins: [{
       name: "worker-shims",
       setup(build) {
+        // Tools that a few tests load on demand (`await import`) where they can run.
+        build.onResolve({ filter: /^(esbuild|typescript|miniflare)$/ }, (a) => ({
+          path: a.path,
+          namespace: "not-in-workerd",
+        }));
+        build.onLoad({ filter: /.*/, namespace: "not-in-workerd" }, (a) => ({
+          contents: `throw new Error(${JSON.stringify(`${a.path} cannot run inside workerd`)});`,
+          loader: "js",
+        }));
         build.onResolve(
           { filter: /^node:test$/ },
           () => ({ path: ROOT + ".ci/worker_test_shim.ts" }),

@@ -3,6 +3,7 @@
 // timing (see `verify`), so no library is timed doing less work.
 import {
   bulkhead as ourBulkhead,
+  chaos as ourChaos,
   circuitBreaker as ourBreaker,
   clearCircuitBreakers,
   compose,
@@ -201,6 +202,21 @@ groups["hedge-ok"] = [
   { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
   { name: "floor (hand-written, a timer per call)", run: floorHedge, expectCalls: 1, expect: 42 },
   { name: "edge-resilience", run: () => ourHg(), expectCalls: 1, expect: 42 },
+];
+
+// --- fault injection that does not inject (issue #21): the cost of leaving a chaos policy in.
+const ourChaosZero = ourChaos({ injectionRate: 0, fault: true })(fn);
+const ourChaosOff = ourChaos({ injectionRate: 1, fault: true, enabled: false })(fn);
+/** The least a chaos wrapper pays per call: one draw and a comparison. */
+const floorChaos = async () => {
+  if (Math.random() < 0) throw prebuilt;
+  return await fn();
+};
+groups["chaos-off"] = [
+  { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+  { name: "floor (hand-written, one draw)", run: floorChaos, expectCalls: 1, expect: 42 },
+  { name: "edge-resilience (rate 0)", run: () => ourChaosZero(), expectCalls: 1, expect: 42 },
+  { name: "edge-resilience (disabled)", run: () => ourChaosOff(), expectCalls: 1, expect: 42 },
 ];
 
 /** Runs every case once and checks its result and the number of calls of `fn`. */

@@ -7,7 +7,7 @@
  *   GET /health     → seed JSON, or application/health+json when asked
  */
 import { Hono } from "hono";
-import { type CircuitStore, type Clock, HealthCheck, type Logger } from "../mod.ts";
+import { type Clock, HealthCheck, type Logger, type SharedStore } from "../mod.ts";
 import {
   healthHandler,
   type ResilienceEnv,
@@ -42,7 +42,7 @@ export interface AppOptions {
   /** Version reported by /health. */
   version?: string;
   /** Shares the route's circuit through a store (e.g. Deno KV, a Durable Object). */
-  store?: CircuitStore;
+  store?: SharedStore;
   /** Called when the store becomes unavailable or recovers. */
   onStoreStatus?: (e: { available: boolean }) => void;
 }

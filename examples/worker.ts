@@ -15,7 +15,7 @@
  * `waitUntil`.
  */
 import type { ExecutionContext, Hono } from "hono";
-import type { CircuitStore } from "../mod.ts";
+import type { SharedStore } from "../mod.ts";
 import {
   type CircuitBreakerNamespace,
   durableObjectStore,
@@ -44,7 +44,7 @@ export interface Env {
   CIRCUIT_KV: KvNamespaceLike;
 }
 
-function storeFor(env: Env): CircuitStore {
+function storeFor(env: Env): SharedStore {
   return env.CIRCUIT_STORE === "kv"
     ? workersKvStore(env.CIRCUIT_KV)
     : durableObjectStore(env.CIRCUITS);

@@ -11,6 +11,7 @@ export type {
   CircuitBreaker,
   CircuitBreakerOptions,
   CircuitStats,
+  IsolateOptions,
   StateChangeEvent,
   TransitionReason,
   WindowStats,
@@ -22,4 +23,3 @@ export {
   listCircuitBreakers,
   removeCircuitBreaker,
 } from "./circuit_breaker/registry.ts";
-export type { BreakerCore, Token } from "./circuit_breaker/state.ts";

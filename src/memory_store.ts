@@ -1,16 +1,6 @@
 import { type Clock, systemClock } from "./clock.ts";
-import {
-  acquirePermit,
-  applyOutcomes,
-  type CircuitStore,
-  type Outcome,
-  type PermitAnswer,
-  readStoredState,
-  type SharedConfig,
-  type SharedState,
-  withoutMark,
-} from "./store.ts";
-import { circuitStore } from "./store_sync.ts";
+import { sharedStore } from "./shared/link_store.ts";
+import { applyOp, type SharedStore, type StoreOp } from "./shared/port.ts";
 import { checkKnownOptions, checkObject, optionNames } from "./validate.ts";
 
 /** Options of {@linkcode MemoryStore}. */
@@ -18,7 +8,7 @@ export interface MemoryStoreOptions {
   /** Time source: `clock.wallNow()` is the store's time. Default: the system clock. */
   clock?: Clock;
   /**
-   * Where the states are kept, by store key. Default: a new `Map`. Pass your
+   * Where the states are kept, by store key (`cb:<name>` for circuits). Default: a new `Map`. Pass your
    * own to look at the states (tests, debugging). Whatever it holds is
    * validated when read: an unreadable value is repaired (replaced by a
    * fresh CLOSED state).
@@ -41,7 +31,7 @@ const OPTIONS = optionNames<MemoryStoreOptions>({ clock: 1, entries: 1 });
  * const breaker = circuitBreaker({ name: "api", store });
  * ```
  */
-export class MemoryStore implements CircuitStore {
+export class MemoryStore implements SharedStore {
   /** Always authoritative. */
   readonly kind = "authoritative" as const;
   readonly #states: Map<string, unknown>;
@@ -56,29 +46,17 @@ export class MemoryStore implements CircuitStore {
     }
     this.#clock = options.clock ?? systemClock;
     this.#states = options.entries ?? new Map();
-    circuitStore(this);
+    sharedStore(this);
   }
 
-  #save(key: string, s: SharedState): void {
-    this.#states.set(key, withoutMark(s));
-  }
-
-  /** Applies outcomes; returns the state. */
-  sync(key: string, outcomes: readonly Outcome[], config: SharedConfig): Promise<SharedState> {
-    const s = applyOutcomes(
-      readStoredState(this.#states.get(key)),
-      outcomes,
-      config,
-      this.#clock.wallNow(),
-    );
-    this.#save(key, s);
-    return Promise.resolve(s);
-  }
-
-  /** Grants a permit when due. */
-  acquire(key: string, config: SharedConfig): Promise<PermitAnswer> {
-    const r = acquirePermit(readStoredState(this.#states.get(key)), config, this.#clock.wallNow());
-    this.#save(key, r.state);
-    return Promise.resolve(r);
+  /** Runs one operation on the entry at `key` (see `applyOp`). */
+  run(key: string, op: StoreOp): Promise<unknown> {
+    try {
+      const { value, answer, write } = applyOp(this.#states.get(key), op, this.#clock.wallNow());
+      if (write) this.#states.set(key, value);
+      return Promise.resolve(answer);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 }

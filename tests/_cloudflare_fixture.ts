@@ -6,9 +6,9 @@ import {
   type CircuitBreaker,
   circuitBreaker,
   CircuitOpenError,
-  type CircuitStore,
   clearCircuitBreakers,
   ResilienceTimeoutError,
+  type SharedStore,
   timeout,
 } from "../mod.ts";
 import {
@@ -26,7 +26,7 @@ export { CircuitBreakerObject };
 /** The real object, plus a way to write raw values into its storage (corruption, skew). */
 export class TestCircuitObject extends CircuitBreakerObject {
   async poke(value: unknown): Promise<void> {
-    await this.ctx.storage.put("circuit", value);
+    await this.ctx.storage.put("state", value);
   }
 }
 
@@ -59,7 +59,7 @@ const futureOpen = () => ({
 const silent = { info() {}, warn() {}, error() {} };
 const boom = () => Promise.reject(new Error("boom"));
 
-function fleet(n: number, store: CircuitStore, key: string, opts: Record<string, unknown> = {}) {
+function fleet(n: number, store: SharedStore, key: string, opts: Record<string, unknown> = {}) {
   clearCircuitBreakers();
   return Array.from({ length: n }, (_, i) =>
     circuitBreaker({
@@ -312,18 +312,21 @@ Object.assign(scenarios, {
   },
   async "do-corrupt"(env: Env, key: string) {
     const ns = env.TEST_CIRCUITS;
-    await ns.get(ns.idFromName(`cb:${key}`) as never).poke({ state: "sideways", generation: -1 });
+    await ns.get(ns.idFromName(`er:cb:${key}`) as never).poke({
+      state: "sideways",
+      generation: -1,
+    });
     const log = recording();
     const bs = fleet(3, durableObjectStore(ns), key, { failureThreshold: 3, logger: log });
     return await repairScenario(bs, log);
   },
   async "do-future"(env: Env, key: string) {
     const ns = env.TEST_CIRCUITS;
-    await ns.get(ns.idFromName(`cb:${key}`) as never).poke(futureOpen());
+    await ns.get(ns.idFromName(`er:cb:${key}`) as never).poke(futureOpen());
     return await futureScenario(fleet(2, durableObjectStore(ns), key, { resetTimeout: 200 }), 200);
   },
   async "kv-corrupt"(env: Env, key: string) {
-    await env.CIRCUIT_KV.put(`cb:${key}`, "{not json");
+    await env.CIRCUIT_KV.put(`er:cb:${key}`, "{not json");
     const log = recording();
     const mk = () => workersKvStore(env.CIRCUIT_KV, { cacheTtl: 0 });
     const [a] = fleet(1, mk(), key, { logger: log });
@@ -332,7 +335,7 @@ Object.assign(scenarios, {
     const [b] = fleet(1, mk(), key, { logger: log }); // another isolate: reads a valid entry
     await b.execute(() => 2);
     await b.flush();
-    const stored = await env.CIRCUIT_KV.get(`cb:${key}`, { type: "text" });
+    const stored = await env.CIRCUIT_KV.get(`er:cb:${key}`, { type: "text" });
     return {
       value,
       repairs: log.lines.filter((l) => l.includes("was unreadable")).length,
@@ -341,7 +344,7 @@ Object.assign(scenarios, {
     };
   },
   async "kv-future"(env: Env, key: string) {
-    await env.CIRCUIT_KV.put(`cb:${key}`, JSON.stringify(futureOpen()));
+    await env.CIRCUIT_KV.put(`er:cb:${key}`, JSON.stringify(futureOpen()));
     const mk = () => workersKvStore(env.CIRCUIT_KV, { cacheTtl: 0 });
     const a = fleet(1, mk(), key, { resetTimeout: 200 })[0];
     const b = circuitBreaker({

@@ -212,4 +212,11 @@ export const FC_RUNS = Number(process.env?.FC_RUNS ?? 1000);
 
 // Policies created without a logger stay quiet in tests.
 import { setDefaultLogger } from "../mod.ts";
-setDefaultLogger(silent);
+const previousLogger = setDefaultLogger(silent);
+// The library's own default is kept for its tests: the first harness loaded in a process captures
+// it (Bun runs every test file in one process, each with its own copy of this file).
+const BUILTIN = Symbol.for("edge-resilience.tests.builtinLogger");
+const kept = globalThis as unknown as Record<symbol, Logger | undefined>;
+kept[BUILTIN] ??= previousLogger;
+/** The library's built-in default logger (console), as it was before the suite silenced it. */
+export const builtinLogger: Logger = kept[BUILTIN]!;

@@ -1,36 +1,35 @@
 // Test doubles around real stores: operation counting and fault injection.
 import {
-  type CircuitStore,
-  circuitStore,
-  type Outcome,
-  type PermitAnswer,
   type SharedConfig,
   type SharedState,
+  type SharedStore,
+  sharedStore,
+  type StoreOp,
 } from "../mod.ts";
 
 /** Counts every store operation, and how many are in flight. */
-export class CountingStore implements CircuitStore {
+export class CountingStore implements SharedStore {
   readonly kind: "authoritative" | "advisory";
-  ops = { sync: 0, acquire: 0, publish: 0 };
+  ops = { sync: 0, acquire: 0, command: 0, publish: 0 };
   outcomes = 0;
-  constructor(readonly inner: CircuitStore) {
+  constructor(readonly inner: SharedStore) {
     this.kind = inner.kind;
-    circuitStore(this);
+    sharedStore(this);
   }
   checkKey(key: string): void {
     this.inner.checkKey?.(key);
   }
   get total(): number {
-    return this.ops.sync + this.ops.acquire + this.ops.publish;
+    return this.ops.sync + this.ops.acquire + this.ops.command + this.ops.publish;
   }
-  sync(key: string, outcomes: readonly Outcome[], config: SharedConfig) {
+  run(key: string, op: StoreOp): Promise<unknown> {
+    this.ops[op.action]++;
+    if (op.action === "sync") this.outcomes += op.outcomes.length;
+    return this.inner.run!(key, op);
+  }
+  read(key: string, config: SharedConfig): Promise<SharedState | undefined> {
     this.ops.sync++;
-    this.outcomes += outcomes.length;
-    return this.inner.sync(key, outcomes, config);
-  }
-  acquire(key: string, config: SharedConfig): Promise<PermitAnswer> {
-    this.ops.acquire++;
-    return this.inner.acquire!(key, config);
+    return this.inner.read!(key, config);
   }
   publish(key: string, state: SharedState): Promise<void> {
     this.ops.publish++;
@@ -41,13 +40,13 @@ export class CountingStore implements CircuitStore {
 export type Fault = "none" | "throw" | "hang" | "slow" | "corrupt" | "reject-sync" | "lock";
 
 /** Wraps a store and misbehaves on demand. Hanging calls are released by `heal()`. */
-export class FaultyStore implements CircuitStore {
+export class FaultyStore implements SharedStore {
   readonly kind: "authoritative" | "advisory";
   fault: Fault = "none";
   #hung: (() => void)[] = [];
-  constructor(readonly inner: CircuitStore, readonly slowMs = 2000) {
+  constructor(readonly inner: SharedStore, readonly slowMs = 2000) {
     this.kind = inner.kind;
-    circuitStore(this);
+    sharedStore(this);
   }
   checkKey(key: string): void {
     this.inner.checkKey?.(key);
@@ -82,13 +81,47 @@ export class FaultyStore implements CircuitStore {
         return real();
     }
   }
-  sync(key: string, outcomes: readonly Outcome[], config: SharedConfig) {
-    return this.#wrap(() => this.inner.sync(key, outcomes, config));
+  run(key: string, op: StoreOp): Promise<unknown> {
+    return this.#wrap(() => this.inner.run!(key, op));
   }
-  acquire(key: string, config: SharedConfig): Promise<PermitAnswer> {
-    return this.#wrap(() => this.inner.acquire!(key, config));
+  read(key: string, config: SharedConfig): Promise<SharedState | undefined> {
+    return this.#wrap(() => this.inner.read!(key, config));
   }
   publish(key: string, state: SharedState): Promise<void> {
     return this.#wrap(() => this.inner.publish!(key, state));
+  }
+}
+
+/**
+ * Wraps a store so that every operation answers after `ms` (a store that far
+ * away), on the given clock's timers (a FakeClock: no sleeping).
+ */
+export class SlowStore implements SharedStore {
+  readonly kind: "authoritative" | "advisory";
+  constructor(
+    readonly inner: SharedStore,
+    readonly ms: number,
+    readonly clock: { setTimeout(fn: () => void, ms: number): unknown } = globalThis,
+  ) {
+    this.kind = inner.kind;
+    sharedStore(this);
+  }
+  checkKey(key: string): void {
+    this.inner.checkKey?.(key);
+  }
+  #later<T>(real: () => Promise<T>): Promise<T> {
+    if (this.ms === 0) return real();
+    return new Promise<T>((resolve, reject) => {
+      this.clock.setTimeout(() => real().then(resolve, reject), this.ms);
+    });
+  }
+  run(key: string, op: StoreOp): Promise<unknown> {
+    return this.#later(() => this.inner.run!(key, op));
+  }
+  read(key: string, config: SharedConfig): Promise<SharedState | undefined> {
+    return this.#later(() => this.inner.read!(key, config));
+  }
+  publish(key: string, state: SharedState): Promise<void> {
+    return this.#later(() => this.inner.publish!(key, state));
   }
 }

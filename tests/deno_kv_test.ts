@@ -23,7 +23,7 @@ const openKv = (path: string): Promise<Kv> =>
   (globalThis as unknown as { Deno: { openKv(p: string): Promise<Kv> } }).Deno.openKv(path);
 
 const boom = () => Promise.reject(new Error("boom"));
-const CFG = { failureThreshold: 3, resetTimeout: 1000, halfOpenMaxCalls: 2, permitTtl: 1000 };
+const CFG = { failureThreshold: 3, resetTimeout: 1000, halfOpenMaxCalls: 2 };
 const DENO = { runtimes: ["deno" as const], why: "Deno KV (Deno.openKv)" };
 
 function fleet(n: number, kv: DenoKvLike, opts: Record<string, unknown> = {}) {
@@ -338,17 +338,19 @@ test("Deno KV: a store key too long for Deno KV is refused when the breaker is b
   const kv = await openKv(":memory:");
   try {
     clearCircuitBreakers();
-    const store = denoKvStore(kv);
-    // Default prefix ["edge-resilience", "circuit"]: 17 + 9 bytes; a string part costs 2 + its bytes.
-    const fits = "x".repeat(2048 - 26 - 2);
+    // A long prefix leaves less room than the library's own 512-byte bound on keys:
+    // ["p" × 1600] costs 2 + 1600 bytes, a string part 2 + its bytes, the key is "cb:" + name.
+    const prefix = ["p".repeat(1600)];
+    const store = denoKvStore(kv, { prefix });
+    const fits = "x".repeat(2048 - 1602 - 2 - 3);
     const b = circuitBreaker({ name: "long", storeKey: fits, store, logger: silent });
     assert.equal(await b.execute(() => 1), 1);
     await b.flush();
     assert.equal(b.getStats().storeAvailable, true);
     // One byte more, and Deno KV itself refuses the key: the breaker refuses it first.
-    const tooLong = ["edge-resilience", "circuit", fits + "x"];
+    const tooLong = [...prefix, "cb:" + fits + "x"];
     await assert.rejects(kv.atomic().set(tooLong, 1).commit());
-    await kv.atomic().set(tooLong.slice(0, 2).concat(fits), 1).commit(); // the limit itself: fine
+    await kv.atomic().set([...prefix, "cb:" + fits], 1).commit(); // the limit itself: fine
     assert.throws(
       () => circuitBreaker({ name: "longer", storeKey: fits + "x", store }),
       (e) =>
@@ -371,7 +373,7 @@ test(
   async () => {
     const kv = await openKv(":memory:");
     try {
-      const key = ["edge-resilience", "circuit", "upstream"];
+      const key = ["edge-resilience", "cb:upstream"];
       await kv.atomic().set(key, { state: "sideways", generation: -1 }).commit();
       const log = recordingLogger();
       const statuses: boolean[] = [];
@@ -405,7 +407,7 @@ test(
   async () => {
     const kv = await openKv(":memory:");
     try {
-      const key = ["edge-resilience", "circuit", "upstream"];
+      const key = ["edge-resilience", "cb:upstream"];
       const RESET = 150;
       await kv.atomic().set(key, {
         ...initialSharedState(),
@@ -457,7 +459,9 @@ test("denoKvStore: contention backoff is jittered, growing, capped at 50 ms and 
   const store = denoKvStore(locked, { clock, random: () => 0.999 });
   const config = { ...CFG, timeout: 500 };
   let error: unknown;
-  const op = store.sync("k", [], config).catch((e) => (error = e));
+  const op = store.run!("k", { type: "circuit", action: "sync", outcomes: [], config }).catch((
+    e,
+  ) => (error = e));
   while (error === undefined) await clock.tickAsync(5);
   await op;
   assert.match(
@@ -474,7 +478,9 @@ test("denoKvStore: contention backoff is jittered, growing, capped at 50 ms and 
   tries = 0;
   const few = denoKvStore(locked, { clock, random: () => 0.5, maxAttempts: 3 });
   const e2 = await (async () => {
-    const p = few.sync("k", [], config).catch((e) => e);
+    const p = few.run!("k", { type: "circuit", action: "sync", outcomes: [], config }).catch((e) =>
+      e
+    );
     for (let i = 0; i < 20; i++) await clock.tickAsync(5);
     return await p;
   })();
@@ -483,7 +489,10 @@ test("denoKvStore: contention backoff is jittered, growing, capped at 50 ms and 
   const broken = denoKvStore({ ...locked, get: () => Promise.reject(new Error("disk on fire")) }, {
     clock,
   });
-  await assert.rejects(broken.sync("k", [], config), /disk on fire/);
+  await assert.rejects(
+    broken.run!("k", { type: "circuit", action: "sync", outcomes: [], config }),
+    /disk on fire/,
+  );
 });
 
 test("denoKvStore validates its arguments", () => {

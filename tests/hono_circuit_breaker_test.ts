@@ -2,13 +2,12 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import {
-  circuitStore,
   clearCircuitBreakers,
   listCircuitBreakers,
   type Logger,
   MemoryStore,
-  type Outcome,
-  type SharedConfig,
+  sharedStore,
+  type StoreOp,
 } from "../mod.ts";
 import {
   defaultIsFailureResult,
@@ -339,10 +338,9 @@ test("routeCircuitBreaker: when every kept breaker is OPEN, a new key runs ungua
 
 test("routeCircuitBreaker: a key the store cannot hold is served without a breaker, said once", async () => {
   const inner = new MemoryStore();
-  const store = circuitStore({
+  const store = sharedStore({
     kind: "authoritative" as const,
-    sync: (k: string, o: readonly Outcome[], c: SharedConfig) => inner.sync(k, o, c),
-    acquire: (k: string, c: SharedConfig) => inner.acquire(k, c),
+    run: (k: string, op: StoreOp) => inner.run(k, op),
     checkKey(k: string) {
       if (k.length > 50) throw new RangeError(`store key is longer than 50 bytes`);
     },

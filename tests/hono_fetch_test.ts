@@ -2,30 +2,40 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { ResilienceTimeoutError } from "../mod.ts";
 import { GatewayTimeoutError, parseRetryAfter, resilientFetch } from "../src/hono/mod.ts";
-import { silent, test } from "./_harness.ts";
+import { type Runtime, silent, test } from "./_harness.ts";
 import { startUpstream, until } from "./_upstream.ts";
 
-test("resilientFetch: retries 503 for GET, honours Retry-After, cancels discarded bodies", async () => {
-  const up = await startUpstream((_req, res, n) => {
-    if (n < 3) {
-      res.writeHead(503, { "retry-after": "0" });
-      res.end("busy");
-    } else res.end("ok");
-  });
-  try {
-    const delays: number[] = [];
-    const res = await resilientFetch(`${up.url}/x`, {
-      initialDelay: 5_000, // would make the test slow if Retry-After: 0 were ignored
-      onRetry: (e) => delays.push(e.delay),
+/** Tests that serve a loopback HTTP upstream: a Worker cannot listen on a socket. */
+const UPSTREAM = {
+  runtimes: ["deno", "node", "bun"] as Runtime[],
+  why: "serves a loopback HTTP upstream (node:http), and a Worker cannot listen on a socket",
+};
+
+test(
+  "resilientFetch: retries 503 for GET, honours Retry-After, cancels discarded bodies",
+  async () => {
+    const up = await startUpstream((_req, res, n) => {
+      if (n < 3) {
+        res.writeHead(503, { "retry-after": "0" });
+        res.end("busy");
+      } else res.end("ok");
     });
-    assert.equal(res.status, 200);
-    assert.equal(await res.text(), "ok");
-    assert.equal(up.requests.length, 3);
-    assert.deepEqual(delays, [0, 0]);
-  } finally {
-    await up.close();
-  }
-});
+    try {
+      const delays: number[] = [];
+      const res = await resilientFetch(`${up.url}/x`, {
+        initialDelay: 5_000, // would make the test slow if Retry-After: 0 were ignored
+        onRetry: (e) => delays.push(e.delay),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), "ok");
+      assert.equal(up.requests.length, 3);
+      assert.deepEqual(delays, [0, 0]);
+    } finally {
+      await up.close();
+    }
+  },
+  UPSTREAM,
+);
 
 test("resilientFetch: Retry-After is capped by maxDelay", async () => {
   const up = await startUpstream((_req, res, n) => {
@@ -45,49 +55,57 @@ test("resilientFetch: Retry-After is capped by maxDelay", async () => {
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
-test("resilientFetch: POST is not retried by default, and is with retryNonIdempotent (body resent)", async () => {
-  const up = await startUpstream((_req, res, n) => {
-    res.statusCode = n <= 2 ? 502 : 200;
-    res.end();
-  });
-  try {
-    const r1 = await resilientFetch(up.url, { method: "POST", body: "payload", initialDelay: 0 });
-    assert.equal(r1.status, 502);
-    assert.equal(up.requests.length, 1);
-    const r2 = await resilientFetch(up.url, {
-      method: "POST",
-      body: "payload-2",
-      initialDelay: 0,
-      retryNonIdempotent: true,
+test(
+  "resilientFetch: POST is not retried by default, and is with retryNonIdempotent (body resent)",
+  async () => {
+    const up = await startUpstream((_req, res, n) => {
+      res.statusCode = n <= 2 ? 502 : 200;
+      res.end();
     });
-    assert.equal(r2.status, 200);
-    assert.deepEqual(up.requests.slice(1).map((r) => r.body), ["payload-2", "payload-2"]);
-  } finally {
-    await up.close();
-  }
-});
+    try {
+      const r1 = await resilientFetch(up.url, { method: "POST", body: "payload", initialDelay: 0 });
+      assert.equal(r1.status, 502);
+      assert.equal(up.requests.length, 1);
+      const r2 = await resilientFetch(up.url, {
+        method: "POST",
+        body: "payload-2",
+        initialDelay: 0,
+        retryNonIdempotent: true,
+      });
+      assert.equal(r2.status, 200);
+      assert.deepEqual(up.requests.slice(1).map((r) => r.body), ["payload-2", "payload-2"]);
+    } finally {
+      await up.close();
+    }
+  },
+  UPSTREAM,
+);
 
-test("resilientFetch: per-attempt timeout aborts each attempt; the last response is returned as is", async () => {
-  const up = await startUpstream((_req, res, n) => {
-    if (n === 1) return; // hangs: the attempt must be aborted
-    res.statusCode = 503;
-    res.end("still busy");
-  });
-  try {
-    const res = await resilientFetch(up.url, {
-      attemptTimeout: 50,
-      initialDelay: 0,
-      maxAttempts: 2,
+test(
+  "resilientFetch: per-attempt timeout aborts each attempt; the last response is returned as is",
+  async () => {
+    const up = await startUpstream((_req, res, n) => {
+      if (n === 1) return; // hangs: the attempt must be aborted
+      res.statusCode = 503;
+      res.end("still busy");
     });
-    assert.equal(res.status, 503);
-    assert.equal(await res.text(), "still busy");
-    await until(() => up.disconnects === 1);
-  } finally {
-    await up.close();
-  }
-});
+    try {
+      const res = await resilientFetch(up.url, {
+        attemptTimeout: 50,
+        initialDelay: 0,
+        maxAttempts: 2,
+      });
+      assert.equal(res.status, 503);
+      assert.equal(await res.text(), "still busy");
+      await until(() => up.disconnects === 1);
+    } finally {
+      await up.close();
+    }
+  },
+  UPSTREAM,
+);
 
 test("resilientFetch: total deadline and the caller's signal stop everything", async () => {
   const up = await startUpstream(() => {/* never answers */});
@@ -106,7 +124,7 @@ test("resilientFetch: total deadline and the caller's signal stop everything", a
   } finally {
     await up.close();
   }
-});
+}, UPSTREAM);
 
 test("resilientFetch: network errors are retried; bad options are refused", async () => {
   let calls = 0;
@@ -202,40 +220,44 @@ test("resilientFetch: a malformed Retry-After is ignored (backoff applies), not 
   }
 });
 
-test("resilientFetch: the signal of a Request it is given stops it (alone or with init.signal)", async () => {
-  const up = await startUpstream(() => {/* never answers */});
-  try {
-    const ctl = new AbortController();
-    const p = resilientFetch(new Request(`${up.url}/a`, { signal: ctl.signal }), {
-      initialDelay: 0,
-      attemptTimeout: 5_000,
-    });
-    await until(() => up.requests.length === 1);
-    ctl.abort(new Error("client gone"));
-    await assert.rejects(p, /client gone/);
-    await until(() => up.disconnects === 1);
+test(
+  "resilientFetch: the signal of a Request it is given stops it (alone or with init.signal)",
+  async () => {
+    const up = await startUpstream(() => {/* never answers */});
+    try {
+      const ctl = new AbortController();
+      const p = resilientFetch(new Request(`${up.url}/a`, { signal: ctl.signal }), {
+        initialDelay: 0,
+        attemptTimeout: 5_000,
+      });
+      await until(() => up.requests.length === 1);
+      ctl.abort(new Error("client gone"));
+      await assert.rejects(p, /client gone/);
+      await until(() => up.disconnects === 1);
 
-    // Both signals count: the Request's aborts though init.signal does not.
-    const fromRequest = new AbortController();
-    const fromInit = new AbortController();
-    const q = resilientFetch(new Request(`${up.url}/b`, { signal: fromRequest.signal }), {
-      signal: fromInit.signal,
-    });
-    await until(() => up.requests.length === 2);
-    fromRequest.abort(new Error("request aborted"));
-    await assert.rejects(q, /request aborted/);
-    await until(() => up.disconnects === 2);
-    assert.equal(up.requests.length, 2); // no retry after the caller gave up
+      // Both signals count: the Request's aborts though init.signal does not.
+      const fromRequest = new AbortController();
+      const fromInit = new AbortController();
+      const q = resilientFetch(new Request(`${up.url}/b`, { signal: fromRequest.signal }), {
+        signal: fromInit.signal,
+      });
+      await until(() => up.requests.length === 2);
+      fromRequest.abort(new Error("request aborted"));
+      await assert.rejects(q, /request aborted/);
+      await until(() => up.disconnects === 2);
+      assert.equal(up.requests.length, 2); // no retry after the caller gave up
 
-    // Already aborted: nothing is sent.
-    const gone = new AbortController();
-    gone.abort(new Error("already gone"));
-    await assert.rejects(resilientFetch(new Request(up.url, { signal: gone.signal })), /gone/);
-    assert.equal(up.requests.length, 2);
-  } finally {
-    await up.close();
-  }
-});
+      // Already aborted: nothing is sent.
+      const gone = new AbortController();
+      gone.abort(new Error("already gone"));
+      await assert.rejects(resilientFetch(new Request(up.url, { signal: gone.signal })), /gone/);
+      assert.equal(up.requests.length, 2);
+    } finally {
+      await up.close();
+    }
+  },
+  UPSTREAM,
+);
 
 test("resilientFetch: unknown option names are refused; RequestInit and runtime extensions pass", async () => {
   await assert.rejects(
@@ -269,52 +291,56 @@ async function consoleErrors(fn: () => Promise<void>): Promise<unknown[][]> {
   return seen;
 }
 
-test("resilientFetch in a route: its timeouts answer 504 problem+json, not a logged 500", async () => {
-  const up = await startUpstream(() => {/* never answers */});
-  try {
-    const app = new Hono();
-    app.get("/total", async () => {
-      const res = await resilientFetch(`${up.url}/t`, { totalTimeout: 60, logger: silent });
-      return new Response(res.body, res);
-    });
-    app.get("/attempts", async () => {
-      const res = await resilientFetch(`${up.url}/a`, {
-        attemptTimeout: 30,
-        maxAttempts: 2,
-        initialDelay: 0,
-        logger: silent,
+test(
+  "resilientFetch in a route: its timeouts answer 504 problem+json, not a logged 500",
+  async () => {
+    const up = await startUpstream(() => {/* never answers */});
+    try {
+      const app = new Hono();
+      app.get("/total", async () => {
+        const res = await resilientFetch(`${up.url}/t`, { totalTimeout: 60, logger: silent });
+        return new Response(res.body, res);
       });
-      return new Response(res.body, res);
-    });
-    const logged = await consoleErrors(async () => {
-      for (const path of ["/total", "/attempts"]) {
-        const res = await app.request(path);
-        assert.equal(res.status, 504, path);
-        assert.equal(res.headers.get("content-type"), "application/problem+json");
-        const body = await res.json();
-        assert.equal(body.status, 504);
-        assert.equal(body.title, "Gateway Timeout");
-        assert.ok(!JSON.stringify(body).includes(up.url), "no upstream URL in the answer");
-      }
-    });
-    assert.deepEqual(logged, []);
-    await until(() => up.disconnects === 3);
+      app.get("/attempts", async () => {
+        const res = await resilientFetch(`${up.url}/a`, {
+          attemptTimeout: 30,
+          maxAttempts: 2,
+          initialDelay: 0,
+          logger: silent,
+        });
+        return new Response(res.body, res);
+      });
+      const logged = await consoleErrors(async () => {
+        for (const path of ["/total", "/attempts"]) {
+          const res = await app.request(path);
+          assert.equal(res.status, 504, path);
+          assert.equal(res.headers.get("content-type"), "application/problem+json");
+          const body = await res.json();
+          assert.equal(body.status, 504);
+          assert.equal(body.title, "Gateway Timeout");
+          assert.ok(!JSON.stringify(body).includes(up.url), "no upstream URL in the answer");
+        }
+      });
+      assert.deepEqual(logged, []);
+      await until(() => up.disconnects === 3);
 
-    // The user's onError still receives it, as a ResilienceTimeoutError with its cause.
-    const seen: unknown[] = [];
-    app.onError((err, c) => {
-      seen.push(err);
-      return c.text("custom", 599 as never);
-    });
-    assert.equal((await app.request("/total")).status, 599);
-    assert.ok(seen[0] instanceof ResilienceTimeoutError);
-    assert.ok(seen[0] instanceof GatewayTimeoutError);
-    assert.equal((seen[0] as ResilienceTimeoutError).timeout, 60);
-    assert.ok((seen[0] as Error).cause instanceof ResilienceTimeoutError);
-  } finally {
-    await up.close();
-  }
-});
+      // The user's onError still receives it, as a ResilienceTimeoutError with its cause.
+      const seen: unknown[] = [];
+      app.onError((err, c) => {
+        seen.push(err);
+        return c.text("custom", 599 as never);
+      });
+      assert.equal((await app.request("/total")).status, 599);
+      assert.ok(seen[0] instanceof ResilienceTimeoutError);
+      assert.ok(seen[0] instanceof GatewayTimeoutError);
+      assert.equal((seen[0] as ResilienceTimeoutError).timeout, 60);
+      assert.ok((seen[0] as Error).cause instanceof ResilienceTimeoutError);
+    } finally {
+      await up.close();
+    }
+  },
+  UPSTREAM,
+);
 
 test("resilientFetch: the caller's own abort reason is rethrown as is, not made a 504", async () => {
   const ctl = new AbortController();

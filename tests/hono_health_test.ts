@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import {
   circuitBreaker,
-  type CircuitStore,
-  circuitStore,
   clearCircuitBreakers,
   HealthCheck,
   type Logger,
   MemoryStore,
+  type SharedState,
+  type SharedStore,
+  sharedStore,
 } from "../mod.ts";
 import { healthHandler, routeCircuitBreaker } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
@@ -345,17 +346,16 @@ test("healthHandler: a future-dated OPEN entry from a custom store shows no long
   await new Promise((r) => setTimeout(r, 0)); // the report reaches the store
   assert.equal((await first.request("/api/x")).status, 503);
   // Another instance reads it through a custom store whose clock runs a day ahead.
-  const skewed: CircuitStore = {
+  const skewed: SharedStore = {
     kind: "authoritative",
-    async sync(key, outcomes, config) {
-      const s = await inner.sync(key, outcomes, config);
+    async run(key, op) {
+      const s = await inner.run(key, op) as SharedState;
       return s && s.state === "open" ? { ...s, openedAt: Date.now() + 86_400_000 } : s;
     },
-    acquire: (key, config) => inner.acquire!(key, config),
   };
   const h = new HealthCheck();
   const a = new Hono();
-  a.use("/api/*", routeCircuitBreaker({ ...opts, store: circuitStore(skewed) }));
+  a.use("/api/*", routeCircuitBreaker({ ...opts, store: sharedStore(skewed) }));
   a.get("/api/x", (c) => c.text("ok"));
   a.get("/health", healthHandler(h, { breakers: true, app: a }));
   const body = await (await a.request("/health")).json();

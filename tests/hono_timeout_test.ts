@@ -4,38 +4,48 @@ import { HTTPException } from "hono/http-exception";
 import { ResilienceTimeoutError } from "../mod.ts";
 import { type ResilienceEnv, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { macrotask, recordingLogger, test } from "./_harness.ts";
+import { macrotask, recordingLogger, type Runtime, test } from "./_harness.ts";
 import { startUpstream, until } from "./_upstream.ts";
 
-test("routeTimeout: the upstream fetch is really aborted at the deadline (upstream sees the disconnect)", async () => {
-  const up = await startUpstream(() => {/* never answers */});
-  try {
-    const app = new Hono<ResilienceEnv>();
-    let fetchError: unknown;
-    app.get("/slow", routeTimeout(100), async (c) => {
-      try {
-        const r = await fetch(`${up.url}/data`, { signal: c.var.signal });
-        return new Response(r.body, r);
-      } catch (e) {
-        fetchError = e;
-        throw e;
-      }
-    });
-    const res = await app.request("/slow");
-    assert.equal(res.status, 504);
-    assert.equal(res.headers.get("content-type"), "application/problem+json");
-    const body = await res.json();
-    assert.equal(body.status, 504);
-    assert.equal(body.title, "Gateway Timeout");
-    await until(() => up.disconnects === 1);
-    await until(() => fetchError !== undefined);
-    assert.ok(
-      fetchError instanceof ResilienceTimeoutError || (fetchError as Error).name === "AbortError",
-    );
-  } finally {
-    await up.close();
-  }
-});
+/** Tests that serve a loopback HTTP upstream: a Worker cannot listen on a socket. */
+const UPSTREAM = {
+  runtimes: ["deno", "node", "bun"] as Runtime[],
+  why: "serves a loopback HTTP upstream (node:http), and a Worker cannot listen on a socket",
+};
+
+test(
+  "routeTimeout: the upstream fetch is really aborted at the deadline (upstream sees the disconnect)",
+  async () => {
+    const up = await startUpstream(() => {/* never answers */});
+    try {
+      const app = new Hono<ResilienceEnv>();
+      let fetchError: unknown;
+      app.get("/slow", routeTimeout(100), async (c) => {
+        try {
+          const r = await fetch(`${up.url}/data`, { signal: c.var.signal });
+          return new Response(r.body, r);
+        } catch (e) {
+          fetchError = e;
+          throw e;
+        }
+      });
+      const res = await app.request("/slow");
+      assert.equal(res.status, 504);
+      assert.equal(res.headers.get("content-type"), "application/problem+json");
+      const body = await res.json();
+      assert.equal(body.status, 504);
+      assert.equal(body.title, "Gateway Timeout");
+      await until(() => up.disconnects === 1);
+      await until(() => fetchError !== undefined);
+      assert.ok(
+        fetchError instanceof ResilienceTimeoutError || (fetchError as Error).name === "AbortError",
+      );
+    } finally {
+      await up.close();
+    }
+  },
+  UPSTREAM,
+);
 
 test("routeTimeout: fast handlers are untouched and the signal is not aborted", async () => {
   const app = new Hono<ResilienceEnv>();
@@ -100,40 +110,44 @@ test("routeTimeout: bad options fail at setup", () => {
   assert.throws(() => routeTimeout(10, { clock: 5 as never }), /'clock'/);
 });
 
-test("routeTimeout: the abandoned handler's failure is not logged by Hono's default onError; other errors still reach onError", async () => {
-  const up = await startUpstream(() => {/* never answers */});
-  const logged: unknown[][] = [];
-  const original = console.error;
-  console.error = (...args: unknown[]) => void logged.push(args);
-  try {
-    // The README's setup: no onError of the user's.
-    const app = new Hono<ResilienceEnv>();
-    const silentLogger = { info() {}, warn() {}, error() {} };
-    app.get("/slow", routeTimeout(50, { logger: silentLogger }), async (c) => {
-      const r = await fetch(`${up.url}/data`, { signal: c.var.signal });
-      return new Response(r.body, r);
-    });
-    for (let i = 0; i < 3; i++) assert.equal((await app.request("/slow")).status, 504);
-    await until(() => up.disconnects === 3);
-    assert.deepEqual(logged, []);
+test(
+  "routeTimeout: the abandoned handler's failure is not logged by Hono's default onError; other errors still reach onError",
+  async () => {
+    const up = await startUpstream(() => {/* never answers */});
+    const logged: unknown[][] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      // The README's setup: no onError of the user's.
+      const app = new Hono<ResilienceEnv>();
+      const silentLogger = { info() {}, warn() {}, error() {} };
+      app.get("/slow", routeTimeout(50, { logger: silentLogger }), async (c) => {
+        const r = await fetch(`${up.url}/data`, { signal: c.var.signal });
+        return new Response(r.body, r);
+      });
+      for (let i = 0; i < 3; i++) assert.equal((await app.request("/slow")).status, 504);
+      await until(() => up.disconnects === 3);
+      assert.deepEqual(logged, []);
 
-    // A bug (thrown before the deadline) still reaches the user's onError.
-    const seen: unknown[] = [];
-    const app2 = new Hono<ResilienceEnv>();
-    app2.onError((err, c) => {
-      seen.push(err);
-      return c.text("oops", 500);
-    });
-    app2.get("/bug", routeTimeout(1_000), () => {
-      throw new Error("bug");
-    });
-    assert.equal(await (await app2.request("/bug")).text(), "oops");
-    assert.equal((seen[0] as Error).message, "bug");
-  } finally {
-    console.error = original;
-    await up.close();
-  }
-});
+      // A bug (thrown before the deadline) still reaches the user's onError.
+      const seen: unknown[] = [];
+      const app2 = new Hono<ResilienceEnv>();
+      app2.onError((err, c) => {
+        seen.push(err);
+        return c.text("oops", 500);
+      });
+      app2.get("/bug", routeTimeout(1_000), () => {
+        throw new Error("bug");
+      });
+      assert.equal(await (await app2.request("/bug")).text(), "oops");
+      assert.equal((seen[0] as Error).message, "bug");
+    } finally {
+      console.error = original;
+      await up.close();
+    }
+  },
+  UPSTREAM,
+);
 
 test("routeTimeout: a fast handler never touches the request's signal; a slow one follows it from 10 ms on", async () => {
   const clock = new FakeClock();

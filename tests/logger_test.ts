@@ -39,7 +39,7 @@ test("log storm: a fallback answering 1,000 calls while the breaker is open logs
   assert.equal(await f(), 0); // the failure that opens the circuit
   for (let i = 0; i < N; i++) assert.equal(await f(), 0);
   assert.deepEqual(log.lines, [
-    "WARN Circuit breaker 'storm' OPEN after 1 failures",
+    "WARN Circuit breaker 'storm' OPEN after 1 failure",
     "WARN Fallback 'getUser': option 1/2 failed: Error: upstream down",
   ]);
   // The breaker half-opens: the transition prints the count first, then itself.

@@ -29,15 +29,19 @@ test("time window: save/load keeps calls, failures and slow calls; a foreign sha
   assert.equal(fresh.save().at, 50);
 });
 
-test("time window: a clock that goes back counts into the newest bucket; a long gap empties it", () => {
+test("time window: an outcome dated earlier counts in its own bucket (dropped once outside); a long gap empties it", () => {
   const w = new TimeWindow(1_000, 10);
   w.add(true, false, 500);
-  w.add(true, false, 300); // earlier than the newest bucket: kept, not dropped, not rotated
+  w.add(true, false, 300); // earlier than the newest bucket: in its own bucket (3), not rotated
+  assert.deepEqual([w.calls, w.failures], [2, 2]);
+  w.add(true, false, -600); // bucket -6: already out of the window ending in bucket 5
   assert.deepEqual([w.calls, w.failures], [2, 2]);
   w.roll(500); // same bucket: nothing leaves
   assert.equal(w.calls, 2);
+  w.roll(1_300); // bucket 3 (t = 300) leaves at 1,300
+  assert.equal(w.calls, 1);
   w.roll(1_499); // bucket 5 (t = 500) leaves only at 1,500
-  assert.equal(w.calls, 2);
+  assert.equal(w.calls, 1);
   w.roll(1_500);
   assert.equal(w.calls, 0);
   w.add(false, true, 1_600);

@@ -2,18 +2,21 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   acquirePermit,
+  applyOp,
   applyOutcomes,
   boundSharedState,
   circuitBreaker,
   CircuitOpenError,
-  circuitStore,
   clearCircuitBreakers,
   initialSharedState,
   MemoryStore,
   parseSharedState,
   type SharedConfig,
+  type SharedStore,
+  sharedStore,
   skewAllowance,
   storeKey,
+  type StoreOp,
   type StoreStatusEvent,
 } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
@@ -26,9 +29,14 @@ const CFG: SharedConfig = {
   failureThreshold: 3,
   resetTimeout: 1000,
   halfOpenMaxCalls: 2,
-  permitTtl: 5000,
 };
 const boom = () => Promise.reject(new Error("boom"));
+
+/** Reads a circuit from a store as a breaker would (a sync with no outcomes). */
+async function readShared(store: SharedStore, name: string, config: SharedConfig) {
+  const op: StoreOp = { type: "circuit", action: "sync", outcomes: [], config };
+  return parseSharedState(await store.run!(storeKey("cb:", name), op));
+}
 
 /** Several breakers ("isolates") with separate local views sharing one store. */
 function fleet(
@@ -117,7 +125,7 @@ test("shared: under 200 concurrent calls in HALF_OPEN, probes never exceed halfO
   assert.ok(maxRunning <= CFG.halfOpenMaxCalls);
   assert.equal(results.filter((r) => r instanceof CircuitOpenError).length, 200 - admitted);
   for (const b of breakers) await b.flush();
-  const s = await store.sync("api", [], CFG);
+  const s = await readShared(store, "api", CFG);
   assert.equal(s.state, "closed"); // 2 successful trials closed it
 });
 
@@ -203,7 +211,8 @@ test("shared: while the store is down the local breaker protects (from the last 
   faulty.fault = "throw";
   await assert.rejects(b.execute(boom), /boom/); // the report fails: store down
   await b.flush();
-  await assert.rejects(b.execute(boom), /boom/);
+  assert.equal(b.getStats().storeAvailable, false);
+  // Its own failure counted at once, though its report was lost: one more opens it.
   await assert.rejects(b.execute(boom), /boom/);
   await assert.rejects(b.execute(() => 1), CircuitOpenError); // local breaker opened
 });
@@ -264,8 +273,9 @@ test("store protocol: applyOutcomes ignores other generations; permits are bound
   r = acquirePermit(r.state, CFG, 1011);
   assert.equal(r.granted, true);
   assert.equal(acquirePermit(r.state, CFG, 1012).granted, false);
-  // A crashed isolate's permits are reclaimed after permitTtl.
-  assert.equal(acquirePermit(r.state, CFG, 1011 + CFG.permitTtl + 1).granted, true);
+  // A crashed isolate's permits are reclaimed resetTimeout after they were granted (inclusive).
+  assert.equal(acquirePermit(r.state, CFG, 1010 + CFG.resetTimeout - 1).granted, false);
+  assert.equal(acquirePermit(r.state, CFG, 1010 + CFG.resetTimeout).granted, true);
 });
 
 test("store protocol: applyOutcomes matches the local breaker semantics (property)", () => {
@@ -339,30 +349,26 @@ test("shared: an outage while the shared circuit is due to half-open continues w
   assert.equal(results.filter((r) => r instanceof CircuitOpenError).length, 9);
 });
 
-test("circuitStore: validates and links a custom store (returns the same object)", async () => {
+test("sharedStore: validates and links a custom store (returns the same object)", async () => {
   const impl = {
     kind: "authoritative" as const,
-    states: new Map<string, ReturnType<typeof initialSharedState>>(),
-    sync(key: string, outcomes: readonly import("../mod.ts").Outcome[], config: SharedConfig) {
-      const s = applyOutcomes(this.states.get(key) ?? initialSharedState(), outcomes, config, 0);
-      this.states.set(key, s);
-      return Promise.resolve(s);
-    },
-    acquire(key: string, config: SharedConfig) {
-      const r = acquirePermit(this.states.get(key) ?? initialSharedState(), config, 0);
-      this.states.set(key, r.state);
-      return Promise.resolve(r);
+    states: new Map<string, unknown>(),
+    run(key: string, op: StoreOp) {
+      const r = applyOp(this.states.get(key), op, 0);
+      if (r.write) this.states.set(key, r.value);
+      return Promise.resolve(r.answer);
     },
   };
   clearCircuitBreakers();
-  assert.throws(() => circuitBreaker({ name: "raw", store: impl }), /circuitStore/);
-  assert.equal(circuitStore(impl), impl);
+  assert.throws(() => circuitBreaker({ name: "raw", store: impl }), /sharedStore/);
+  assert.equal(sharedStore(impl), impl);
   const b = circuitBreaker({ name: "custom", store: impl, failureThreshold: 1, logger: silent });
   await assert.rejects(b.execute(boom));
   await b.flush();
-  assert.equal(impl.states.get("custom")?.state, "open");
-  assert.throws(() => circuitStore({ kind: "advisory", sync: impl.sync } as never), TypeError);
-  assert.throws(() => circuitStore({ kind: "sometimes" } as never), TypeError);
+  assert.equal(parseSharedState(impl.states.get("cb:custom")).state, "open");
+  assert.throws(() => sharedStore({ kind: "advisory", run: impl.run } as never), TypeError);
+  assert.throws(() => sharedStore({ kind: "authoritative" } as never), TypeError);
+  assert.throws(() => sharedStore({ kind: "sometimes" } as never), TypeError);
 });
 
 test("store keys that cannot fit the store are refused when the breaker is built (per store)", async () => {
@@ -370,26 +376,32 @@ test("store keys that cannot fit the store are refused when the breaker is built
   const kv = workersKvStore({ get: () => Promise.resolve(null), put: () => Promise.resolve() });
   const objects = durableObjectStore({
     idFromName: (n: string) => n,
-    get: () => ({ sync: () => Promise.reject(new Error("unused")), acquire: boom }),
+    get: () => ({ run: () => Promise.reject(new Error("unused")) }),
   } as never);
-  // Workers KV: 512 bytes, counted after the prefix "cb:" and URI-encoding.
-  circuitBreaker({ name: "kv-fits", storeKey: "k".repeat(509), store: kv });
-  for (const [store, limit] of [[kv, 512], [objects, 512]] as const) {
+  // Workers KV and Durable Objects: 512 bytes, counted with their prefix "er:", the namespace
+  // "cb:" and URI-encoding.
+  circuitBreaker({ name: "kv-fits", storeKey: "k".repeat(506), store: kv });
+  for (const store of [kv, objects]) {
     assert.throws(
-      () => circuitBreaker({ name: `too-long-${limit}`, storeKey: "k".repeat(510), store }),
+      () => circuitBreaker({ name: "too-long", storeKey: "k".repeat(507), store }),
       (e) =>
         e instanceof RangeError && /option 'storeKey'/.test(e.message) &&
-        new RegExp(`limit is ${limit} bytes`).test(e.message),
+        /limit is 512 bytes/.test(e.message),
     );
   }
   // Encoding counts: "/" becomes "%2F" (3 bytes), "é" 6 bytes.
   assert.throws(() => circuitBreaker({ name: "/".repeat(170), store: kv }), /option 'name'/);
   assert.throws(() => circuitBreaker({ name: "é".repeat(85), store: kv }), RangeError);
-  // The memory store has no limit.
-  const b = circuitBreaker({ name: "m", storeKey: "k".repeat(100_000), store: new MemoryStore() });
+  // Every store: the library's own bound of 512 bytes ("cb:" + the encoded name).
+  const mem = new MemoryStore();
+  const b = circuitBreaker({ name: "m", storeKey: "k".repeat(509), store: mem });
   assert.equal(await b.execute(() => 1), 1);
   await b.flush();
   assert.equal(b.getStats().storeAvailable, true);
+  assert.throws(
+    () => circuitBreaker({ name: "m2", storeKey: "k".repeat(510), store: mem }),
+    (e) => e instanceof RangeError && /option 'storeKey'/.test(e.message),
+  );
 });
 
 const YEAR = 365 * 86_400_000;
@@ -399,7 +411,7 @@ test("shared: a future-dated openedAt keeps the circuit OPEN at most resetTimeou
   const entries = new Map<string, unknown>();
   const store = new MemoryStore({ clock, entries });
   // Clock skew or corruption: opened "a year from now".
-  entries.set("api", {
+  entries.set("cb:api", {
     ...initialSharedState(),
     state: "open",
     generation: 1,
@@ -427,11 +439,11 @@ test("shared: a future-dated openedAt keeps the circuit OPEN at most resetTimeou
   assert.ok(ran >= 500, `${ran} calls ran`);
   await a.flush();
   await b.flush();
-  assert.equal(parseSharedState(entries.get("api")).state, "closed");
+  assert.equal(parseSharedState(entries.get("cb:api")).state, "closed");
 });
 
 test("store protocol: every time read from a store is bounded by the breaker's own config", () => {
-  const cfg = { ...CFG, permitTtl: 1000 };
+  const cfg = { ...CFG };
   const s = {
     ...initialSharedState(),
     state: "half_open" as const,
@@ -442,7 +454,7 @@ test("store protocol: every time read from a store is bounded by the breaker's o
   assert.equal(b.openedAt, 10_000 + skewAllowance(cfg.resetTimeout));
   assert.deepEqual(b.permits, [10_000 + 1000 + skewAllowance(cfg.resetTimeout)]);
   assert.equal(skewAllowance(60_000), 5000); // at most 5 s
-  // A wild permit blocks trials no longer than permitTtl + allowance from when a store saw it.
+  // A wild permit blocks trials no longer than resetTimeout + allowance from when a store saw it.
   const one = { ...cfg, halfOpenMaxCalls: 1 };
   const r = acquirePermit(s, one, 10_000);
   assert.equal(r.granted, false);
@@ -474,25 +486,18 @@ test("shared: a trial that never reports blocks other instances' trials no longe
   await a.flush();
 });
 
-test("storeOptions.permitTtl is at most resetTimeout", () => {
+test("one rule for a hung trial: storeOptions.permitTtl is gone (a permit lasts resetTimeout, with or without a store)", () => {
   clearCircuitBreakers();
   const store = new MemoryStore();
   assert.throws(
-    () =>
-      circuitBreaker({
-        name: "ttl",
-        store,
-        resetTimeout: 1000,
-        storeOptions: { permitTtl: 1001 },
-      }),
-    (e) => e instanceof RangeError && /'storeOptions.permitTtl'/.test(e.message),
+    () => circuitBreaker({ name: "ttl", store, storeOptions: { permitTtl: 1000 } as never }),
+    (e) => e instanceof TypeError && /permitTtl/.test(e.message),
   );
-  circuitBreaker({ name: "ttl-ok", store, resetTimeout: 1000, storeOptions: { permitTtl: 1000 } });
 });
 
 test("shared: a corrupt entry is repaired (logged once) and every instance is back on the shared circuit", async () => {
   const clock = new FakeClock();
-  const entries = new Map<string, unknown>([["api", { state: "sideways", generation: -1 }]]);
+  const entries = new Map<string, unknown>([["cb:api", { state: "sideways", generation: -1 }]]);
   const store = new MemoryStore({ clock, entries });
   const log = recordingLogger();
   const statuses: StoreStatusEvent[] = [];
@@ -510,10 +515,10 @@ test("shared: a corrupt entry is repaired (logged once) and every instance is ba
   assert.match(repairs[0], /replaced by a fresh CLOSED state/);
   assert.deepEqual(statuses, []); // not an outage
   // One failure from each instance: the shared threshold (3) is reached, for all of them.
-  assert.equal(parseSharedState(entries.get("api")).state, "open");
+  assert.equal(parseSharedState(entries.get("cb:api")).state, "open");
   for (const b of bs) await b.flush();
   for (const b of bs) await assert.rejects(b.execute(() => 1), CircuitOpenError);
-  assert.equal(parseSharedState(entries.get("api")).repaired, undefined); // never stored
+  assert.equal(parseSharedState(entries.get("cb:api")).repaired, undefined); // never stored
 });
 
 test("shared: adopting OPEN from the store says why, not 'OPEN after 0 failures'", async () => {
@@ -544,12 +549,12 @@ test("shared: adopting OPEN from the store says why, not 'OPEN after 0 failures'
   await a.flush();
   await b.execute(() => 1).catch(() => {}); // b refreshes: CLOSED -> OPEN
   await b.flush();
-  assert.ok(logs.a.lines.some((l) => l.includes("'a' OPEN after 1 failures")), logs.a.lines.join());
+  assert.ok(logs.a.lines.some((l) => l.includes("'a' OPEN after 1 failure")), logs.a.lines.join());
   assert.ok(
-    logs.b.lines.some((l) => l.includes("'b' OPEN (shared: opened by another instance)")),
+    logs.b.lines.some((l) => l.includes("'b' OPEN after a failed trial call (shared circuit)")),
     logs.b.lines.join("\n"),
   );
-  assert.ok(!logs.b.lines.some((l) => l.includes("OPEN after")), logs.b.lines.join("\n"));
+  assert.ok(!logs.b.lines.some((l) => l.includes("0 failures")), logs.b.lines.join("\n"));
 });
 
 test("shared: a trial reporting after its permit expired cannot free a permit another trial holds", async () => {
@@ -583,7 +588,7 @@ test("shared: a trial reporting after its permit expired cannot free a permit an
 });
 
 test("store protocol: live trials never exceed halfOpenMaxCalls, whatever reports late (property)", () => {
-  const cfg = { failureThreshold: 1, resetTimeout: 100, halfOpenMaxCalls: 2, permitTtl: 100 };
+  const cfg = { failureThreshold: 1, resetTimeout: 100, halfOpenMaxCalls: 2 };
   const op = fc.oneof(
     { weight: 3, arbitrary: fc.record({ kind: fc.constant("acquire" as const) }) },
     {
@@ -614,7 +619,7 @@ test("store protocol: live trials never exceed halfOpenMaxCalls, whatever report
           const r = acquirePermit(s, cfg, now);
           s = r.state;
           if (r.granted && s.state === "half_open") {
-            out.push({ id: r.permit, expiry: now + cfg.permitTtl, generation: s.generation });
+            out.push({ id: r.permit, expiry: now + cfg.resetTimeout, generation: s.generation });
             const live = out.filter((t) => t.generation === s.generation && t.expiry > now);
             assert.ok(live.length <= cfg.halfOpenMaxCalls, `${live.length} live trials`);
           }

@@ -10,6 +10,7 @@ import type {
   CircuitBreaker,
   CircuitBreakerOptions,
   CircuitStats,
+  IsolateOptions,
   StateChangeEvent,
 } from "./types.ts";
 
@@ -20,29 +21,45 @@ type WithCore = { [CORE]: Breaker };
 const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
   get state(): CircuitState {
     const core = (this as unknown as WithCore)[CORE];
-    return core.viewState(core.clock.now());
+    return core.viewState(core.time());
   },
   getStats(this: WithCore): CircuitStats {
     return this[CORE].stats();
   },
   getTimeUntilReset(this: WithCore): number {
     const core = this[CORE];
-    return core.remaining(core.clock.now());
+    return core.remaining(core.time());
   },
   reset(this: WithCore): void {
     this[CORE].reset();
   },
   open(this: WithCore): void {
-    const core = this[CORE];
-    if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "manual_open");
-    else core.openedAt = core.clock.now();
+    this[CORE].open();
   },
-  isolate(this: WithCore): () => void {
+  isolate(this: WithCore, options?: IsolateOptions): () => void {
     const core = this[CORE];
-    core.isolated++;
-    if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "isolated");
+    checkObject(W, "isolate options", options);
+    const scope = options?.scope ?? "instance";
+    if (scope !== "instance" && scope !== "fleet") {
+      throw new TypeError(`${W}: isolate option 'scope' must be "instance" or "fleet"`);
+    }
     const epoch = core.isolations;
     let released = false;
+    if (scope === "fleet") {
+      if (core.link === undefined) {
+        throw new TypeError(`${W}: isolate({ scope: "fleet" }) needs a breaker with a store`);
+      }
+      core.command("isolate");
+      core.link.command("isolate");
+      return () => {
+        if (released || epoch !== core.isolations) return;
+        released = true;
+        core.command("release");
+        core.link?.command("release");
+      };
+    }
+    core.isolated++;
+    if (core.state !== CircuitState.OPEN) core.transition(CircuitState.OPEN, "isolated");
     return () => {
       // Once, and not after reset() (which ended every isolation).
       if (released || epoch !== core.isolations) return;
@@ -50,7 +67,7 @@ const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
       core.isolated--;
       // The last release: trial calls may start at once (see the JSDoc of isolate()).
       if (core.isolated === 0 && core.state === CircuitState.OPEN) {
-        core.openedAt = -Infinity;
+        core.openedAt = core.time() - core.openFor;
       }
     };
   },

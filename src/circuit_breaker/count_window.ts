@@ -33,6 +33,21 @@ export class CountWindow implements CallWindow {
     this.#pos = pos + 1 === ring.length ? 0 : pos + 1;
   }
 
+  /**
+   * Adds a call older than every call in the window (a late report), as its
+   * oldest: it leaves first. Not added when the window is full (it would
+   * already have slid out).
+   */
+  addOldest(failed: boolean, slow: boolean): void {
+    const ring = this.#ring;
+    if (this.calls === ring.length) return;
+    const n = ring.length;
+    ring[(this.#pos - this.calls - 1 + 2 * n) % n] = (failed ? 1 : 0) | (slow ? 2 : 0);
+    this.calls++;
+    if (failed) this.failures++;
+    if (slow) this.slowCalls++;
+  }
+
   roll(_now: number): void {}
 
   clear(): void {
@@ -46,7 +61,8 @@ export class CountWindow implements CallWindow {
   /** The calls, oldest first, one digit each (bit 1 failed, bit 2 slow): how stores keep it. */
   save(): string {
     const ring = this.#ring;
-    const start = this.calls === ring.length ? this.#pos : 0;
+    // The calls are the `calls` slots ending just before `pos` (oldest first).
+    const start = (this.#pos - this.calls + ring.length) % ring.length;
     let out = "";
     for (let i = 0; i < this.calls; i++) out += ring[(start + i) % ring.length];
     return out;

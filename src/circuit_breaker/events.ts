@@ -19,14 +19,19 @@ export function announce(
   reason: TransitionReason,
   failureCount: number,
   generation: number,
+  remote = false,
 ): void {
   const log = b.logger();
   flushRepeats(log); // counts of repeated messages first, so the log reads in order
   const n = b.name;
+  // Learned from the store: the shared circuit moved (this instance or another made it so).
+  const shared = remote ? " (shared circuit)" : "";
   if (to === CircuitState.OPEN) {
     log.warn(
-      reason === "failure_threshold"
-        ? `Circuit breaker '${n}' OPEN after ${failureCount} failures`
+      (reason === "failure_threshold"
+        ? `Circuit breaker '${n}' OPEN after ${failureCount} failure${
+          failureCount === 1 ? "" : "s"
+        }`
         : reason === "failure_rate"
         ? `Circuit breaker '${n}' OPEN: failure rate at or above its threshold (${failureCount} failures in the window)`
         : reason === "slow_call_rate"
@@ -35,17 +40,19 @@ export function announce(
         ? `Circuit breaker '${n}' OPEN after a failed trial call`
         : reason === "shared"
         ? `Circuit breaker '${n}' OPEN (shared: opened by another instance)`
-        : `Circuit breaker '${n}' OPEN (${reason})`,
-      { name: n, reason, failureCount },
+        : reason === "manual_open"
+        ? `Circuit breaker '${n}' OPEN (opened by hand)`
+        : `Circuit breaker '${n}' OPEN (${reason})`) + shared,
+      { name: n, reason, failureCount, remote },
     );
   } else if (to === CircuitState.HALF_OPEN) {
-    log.info(`Circuit breaker '${n}' transitioning to HALF_OPEN`, { name: n });
+    log.info(`Circuit breaker '${n}' transitioning to HALF_OPEN${shared}`, { name: n, remote });
   } else {
     log.info(
-      reason === "recovered"
+      (reason === "recovered"
         ? `Circuit breaker '${n}' CLOSED - service recovered`
-        : `Circuit breaker '${n}' CLOSED - reset`,
-      { name: n, reason },
+        : `Circuit breaker '${n}' CLOSED - reset`) + shared,
+      { name: n, reason, remote },
     );
   }
   const event: StateChangeEvent = {
@@ -55,6 +62,7 @@ export function announce(
     reason,
     failureCount,
     generation,
+    remote,
   };
   const notify = (l: (e: StateChangeEvent) => void) => {
     try {

@@ -66,9 +66,10 @@ export function trialVerdict(
 export class TripRules implements FailureStrategy, RateRules {
   /** Failures in a row (the consecutive rule; also failed trials in consecutive mode). */
   inARow = 0;
-  #tCalls = 0;
-  #tFailures = 0;
-  #tSlow = 0;
+  /** Half-open trials counted, of them failed, and slow (reset on each transition but OPEN). */
+  tCalls = 0;
+  tFailures = 0;
+  tSlow = 0;
   // The rules themselves are fields of this object (one object less per breaker).
   readonly failureRate: number | undefined;
   readonly slowRate: number | undefined;
@@ -133,22 +134,39 @@ export class TripRules implements FailureStrategy, RateRules {
 
   /** Counts a half-open trial's outcome; `max` is `halfOpenMaxCalls`. */
   trial(failed: boolean, slow: boolean, max: number): Verdict {
-    this.#tCalls++;
+    this.tCalls++;
     if (failed) {
-      this.#tFailures++;
+      this.tFailures++;
       this.inARow++;
     }
-    if (slow) this.#tSlow++;
-    return trialVerdict(this, max, this.#tCalls, this.#tFailures, this.#tSlow);
+    if (slow) this.tSlow++;
+    return trialVerdict(this, max, this.tCalls, this.tFailures, this.tSlow);
+  }
+
+  /**
+   * A CLOSED call reported after an outcome that happened later (a shared
+   * circuit, where instances report in batches): it changes no run — an
+   * older failure does not extend a run a later success ended, and an older
+   * success does not end a run of later failures. A count window takes an
+   * older success as its oldest call (none when full: it would have slid
+   * out); a time window puts each outcome in the bucket of its own time.
+   */
+  late(failed: boolean, slow: boolean, now: number): TripReason | undefined {
+    const w = this.calls;
+    if (w === undefined) return undefined;
+    const c = this.#count;
+    if (!failed && c !== undefined) c.addOldest(false, slow);
+    else w.add(failed, slow, now);
+    return tripsRate(this, w.calls, w.failures, w.slowCalls);
   }
 
   /** A fresh start (the circuit closed or half-opened). */
   reset(): void {
     this.calls?.clear();
     this.inARow =
-      this.#tCalls =
-      this.#tFailures =
-      this.#tSlow =
+      this.tCalls =
+      this.tFailures =
+      this.tSlow =
         0;
   }
 

@@ -63,8 +63,12 @@ export class TimeWindow implements CallWindow {
 
   add(failed: boolean, slow: boolean, now: number): void {
     this.roll(now);
+    // An outcome reported late (a shared window) goes into its own bucket, if still in the window.
+    const back = this.#headAt - Math.floor(now / this.#width);
+    if (back >= this.buckets) return;
+    const n = this.buckets;
     const c = this.#counts;
-    const i = this.#head * 3;
+    const i = (back > 0 ? (this.#head - back + n) % n : this.#head) * 3;
     c[i]++;
     this.calls++;
     if (failed) {

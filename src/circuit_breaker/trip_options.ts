@@ -7,7 +7,7 @@ import { CountWindow } from "./count_window.ts";
 import { W } from "./options.ts";
 import { TripRules } from "./rules.ts";
 import type { SharedRates } from "./shared_rules.ts";
-import type { FailureStrategy } from "./strategy.ts";
+
 import { TimeWindow } from "./time_window.ts";
 import type { CircuitBreakerOptions } from "./types.ts";
 
@@ -25,7 +25,7 @@ export const MAX_WINDOW_BUCKETS = 1_000;
 
 /** What the state machine needs: the strategy, and when a call is slow (Infinity: never). */
 export interface Trip {
-  strategy: FailureStrategy;
+  strategy: TripRules;
   slowAfter: number;
   /** Failures in a row that open (Infinity: only rates trip). */
   consecutive: number;

@@ -9,8 +9,9 @@ import type { CircuitState } from "../circuit_state.ts";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../logger.ts";
 import type { Policy } from "../policy.ts";
-import type { CircuitStore } from "../store.ts";
-import type { StoreOptions, StoreStatusEvent } from "../store_sync.ts";
+import type { SharedStore } from "../shared/port.ts";
+import type { SharedRates } from "./shared_rules.ts";
+import type { StoreOptions, StoreStatusEvent } from "./link_options.ts";
 import type { ErrorClass } from "../validate.ts";
 import type { WindowStats } from "./strategy.ts";
 
@@ -43,6 +44,13 @@ export interface StateChangeEvent {
   readonly failureCount: number;
   /** The new generation (increments on every transition). */
   readonly generation: number;
+  /**
+   * With a store: `true` when the transition was learned from the shared
+   * circuit (made by the fleet's state machine, from every instance's
+   * outcomes or an operator's command anywhere); `false` when this
+   * instance's own copy made it (its own evidence, at once).
+   */
+  readonly remote: boolean;
 }
 
 /** Options of {@linkcode circuitBreaker}. Durations are in milliseconds. */
@@ -156,7 +164,7 @@ export interface CircuitBreakerOptions {
    * Shares the circuit through a state store (Durable Object, Workers KV,
    * Deno KV, `MemoryStore`) instead of keeping it in this isolate only.
    */
-  store?: CircuitStore;
+  store?: SharedStore;
   /** The breaker's key in the store. Default: `name` (required with a store). */
   storeKey?: string;
   /** Timeouts, batching and the behaviour while the store is unavailable. */
@@ -203,8 +211,10 @@ export interface CircuitStats {
   storeAvailable?: boolean;
   /** Increments on every transition. */
   generation: number;
-  /** Configuration in force. */
-  failureThreshold: number;
+  /** Configuration in force: failures in a row that open (`null`: rate mode only, no run trips). */
+  failureThreshold: number | null;
+  /** Rate mode: the rate rules in force (absent in consecutive mode). */
+  rates?: SharedRates;
   /** Configuration in force. */
   resetTimeout: number;
   /** Configuration in force. */
@@ -216,6 +226,24 @@ export interface CircuitStats {
    * (0 while empty). Absent in consecutive mode.
    */
   window?: WindowStats;
+  /**
+   * The last transition: to which state, why, and when (epoch ms); `null`
+   * before the first. With a store: the shared circuit's last transition,
+   * wherever it happened.
+   */
+  lastTransition: { to: CircuitState; reason: TransitionReason; at: number } | null;
+}
+
+/** Options of {@linkcode CircuitBreaker.isolate}. */
+export interface IsolateOptions {
+  /**
+   * `"instance"` (default): this breaker object only — with a store, this
+   * instance rejects every call while the others go on with the shared
+   * circuit. `"fleet"` (needs a `store`): the shared circuit is held OPEN
+   * for every instance until the handle is released or `reset()` is called
+   * anywhere.
+   */
+  scope?: "instance" | "fleet";
 }
 
 /**
@@ -231,9 +259,17 @@ export interface CircuitBreaker extends Policy {
   getStats(): CircuitStats;
   /** Milliseconds until trial calls are allowed: 0 unless OPEN, `Infinity` while isolated. */
   getTimeUntilReset(): number;
-  /** Closes the circuit, ends every isolation and clears every counter. */
+  /**
+   * Closes the circuit, ends every isolation and clears every counter. With
+   * a store it acts on the shared circuit: every instance follows within its
+   * `storeOptions.refreshInterval` (event reason `reset`).
+   */
   reset(): void;
-  /** Opens the circuit now, as if the threshold was reached. */
+  /**
+   * Opens the circuit now, as if the threshold was reached (event reason
+   * `manual_open`). With a store it opens the shared circuit: every instance
+   * follows within its `storeOptions.refreshInterval`.
+   */
   open(): void;
   /**
    * Holds the circuit OPEN (tripping it if needed) until every returned
@@ -248,8 +284,12 @@ export interface CircuitBreaker extends Policy {
    * full traffic to a dependency nobody has tried yet. Trials are the same
    * check the breaker makes after any open period. A release function works
    * once (further calls do nothing) and not after `reset()`.
+   *
+   * Scope (see {@linkcode IsolateOptions}): by default this instance only;
+   * `{ scope: "fleet" }` holds the shared circuit for every instance (one
+   * hold: its release, or any `reset()`, ends it).
    */
-  isolate(): () => void;
+  isolate(options?: IsolateOptions): () => void;
   /** Subscribes to transitions; returns an unsubscribe function. */
   onStateChange(listener: (event: StateChangeEvent) => void): () => void;
   /**

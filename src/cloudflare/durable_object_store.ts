@@ -1,14 +1,12 @@
-import type { CircuitStore, Outcome, PermitAnswer, SharedConfig, SharedState } from "../store.ts";
+import { prefixedKey } from "../shared/keys.ts";
+import { sharedStore } from "../shared/link_store.ts";
+import type { SharedStore, StoreOp } from "../shared/port.ts";
 import { checkKnownOptions, checkString, optionNames } from "../validate.ts";
-import { storeKey } from "../store.ts";
-import { circuitStore } from "../store_sync.ts";
 
 /** The RPC surface of a {@linkcode CircuitBreakerObject} stub. */
 export interface CircuitBreakerObjectStub {
-  /** See `CircuitBreakerObject.sync`. */
-  sync(outcomes: Outcome[], config: SharedConfig): Promise<SharedState>;
-  /** See `CircuitBreakerObject.acquire`. */
-  acquire(config: SharedConfig): Promise<PermitAnswer>;
+  /** See `CircuitBreakerObject.run`. */
+  run(op: StoreOp): Promise<unknown>;
 }
 
 /** The Durable Object namespace binding (structural, so no Workers types are needed). */
@@ -21,7 +19,7 @@ export interface CircuitBreakerNamespace {
 
 /** Options of {@linkcode durableObjectStore}. */
 export interface DurableObjectStoreOptions {
-  /** Prefix of the object names. Default `"cb:"`. */
+  /** Prefix of the object names, before the key (`cb:<name>`). Default `"er:"`. */
   prefix?: string;
 }
 
@@ -35,7 +33,7 @@ const OPTIONS = optionNames<DurableObjectStoreOptions>({ prefix: 1 });
 const MAX_NAME_BYTES = 512;
 
 /**
- * An authoritative {@linkcode CircuitStore} backed by the
+ * An authoritative {@linkcode SharedStore} backed by the
  * `CircuitBreakerObject` Durable Object: one object per breaker key, which
  * counts outcomes and grants half-open permits atomically for every isolate.
  *
@@ -65,7 +63,7 @@ const MAX_NAME_BYTES = 512;
 export function durableObjectStore(
   namespace: CircuitBreakerNamespace,
   options: DurableObjectStoreOptions = {},
-): CircuitStore {
+): SharedStore {
   const W = "durableObjectStore";
   if (
     !namespace || typeof namespace.idFromName !== "function" || typeof namespace.get !== "function"
@@ -74,19 +72,18 @@ export function durableObjectStore(
   }
   checkKnownOptions(W, options, OPTIONS);
   checkString(W, "prefix", options.prefix);
-  const prefix = options.prefix ?? "cb:";
+  const prefix = options.prefix ?? "er:";
   if (prefix.length >= MAX_NAME_BYTES) {
     throw new RangeError(`${W}: option 'prefix' must be shorter than ${MAX_NAME_BYTES} bytes`);
   }
   // A stub per operation: Workers ties I/O objects to the request that made them.
   const stub = (key: string) =>
-    namespace.get(namespace.idFromName(storeKey(prefix, key, MAX_NAME_BYTES)) as never);
-  return circuitStore({
+    namespace.get(namespace.idFromName(prefixedKey(prefix, key, MAX_NAME_BYTES)) as never);
+  return sharedStore({
     kind: "authoritative",
     checkKey(key) {
-      storeKey(prefix, key, MAX_NAME_BYTES);
+      prefixedKey(prefix, key, MAX_NAME_BYTES);
     },
-    sync: (key, outcomes, config) => stub(key).sync([...outcomes], config),
-    acquire: (key, config) => stub(key).acquire(config),
+    run: (key, op) => stub(key).run(op),
   });
 }

@@ -3,12 +3,13 @@ import { systemClock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import {
   boundSharedState,
-  type CircuitStore,
   readStoredState,
   type SharedState,
-  storeKey,
   withoutMark,
-} from "../store.ts";
+} from "../circuit_breaker/shared_data.ts";
+import { sharedStore } from "../shared/link_store.ts";
+import type { SharedStore } from "../shared/port.ts";
+import { prefixedKey } from "../shared/keys.ts";
 import {
   checkKnownOptions,
   checkNumber,
@@ -16,7 +17,6 @@ import {
   checkString,
   optionNames,
 } from "../validate.ts";
-import { circuitStore } from "../store_sync.ts";
 
 /** The Workers KV binding (structural: the subset used). */
 export interface KvNamespaceLike {
@@ -28,7 +28,7 @@ export interface KvNamespaceLike {
 
 /** Options of {@linkcode workersKvStore}. */
 export interface WorkersKvStoreOptions {
-  /** Key prefix. Default `"cb:"`. */
+  /** Key prefix, before the circuit's key (`cb:<name>`). Default `"er:"`. */
   prefix?: string;
   /** How long this isolate reuses a read, in ms. Default 10000. */
   cacheTtl?: number;
@@ -52,7 +52,7 @@ const OPTIONS = optionNames<WorkersKvStoreOptions>({
 const KV_MAX_KEY_BYTES = 512;
 
 /**
- * An **advisory** {@linkcode CircuitStore} on Workers KV. KV is eventually
+ * An **advisory** {@linkcode SharedStore} on Workers KV. KV is eventually
  * consistent (other locations may see a write 60 s or more later), allows
  * one write per second per key and has no atomic operations, so it is used
  * only to broadcast that a circuit OPENED (and when), read through a
@@ -76,7 +76,7 @@ const KV_MAX_KEY_BYTES = 512;
 export function workersKvStore(
   kv: KvNamespaceLike,
   options: WorkersKvStoreOptions = {},
-): CircuitStore {
+): SharedStore {
   const W = "workersKvStore";
   if (!kv || typeof kv.get !== "function" || typeof kv.put !== "function") {
     throw new TypeError(`${W}: expected a KV namespace binding`);
@@ -85,13 +85,13 @@ export function workersKvStore(
   checkKnownOptions(W, options, OPTIONS);
   checkString(W, "prefix", options.prefix);
   checkObject(W, "clock", options.clock);
-  const prefix = options.prefix ?? "cb:";
+  const prefix = options.prefix ?? "er:";
   if (new TextEncoder().encode(prefix).length >= KV_MAX_KEY_BYTES) {
     throw new RangeError(
       `${W}: option 'prefix' leaves no room in Workers KV's ${KV_MAX_KEY_BYTES}-byte key limit`,
     );
   }
-  const keyOf = (name: string) => storeKey(prefix, name, KV_MAX_KEY_BYTES);
+  const keyOf = (key: string) => prefixedKey(prefix, key, KV_MAX_KEY_BYTES);
   const cacheTtl = checkNumber(W, "cacheTtl", options.cacheTtl, 10_000, 0);
   const minWrite = checkNumber(W, "minWriteInterval", options.minWriteInterval, 1000, 1000);
   const expirationTtl = checkNumber(W, "expirationTtl", options.expirationTtl, 86_400, 60, {
@@ -113,12 +113,12 @@ export function workersKvStore(
     const last = lastWrite.get(key);
     return last === undefined || now - last >= minWrite;
   };
-  return circuitStore({
+  return sharedStore({
     kind: "advisory",
     checkKey(name) {
       keyOf(name);
     },
-    async sync(name, _outcomes, config) {
+    async read(name, config) {
       const key = keyOf(name);
       const now = clock.now();
       const pending = held.get(key);

@@ -1,14 +1,5 @@
-import {
-  acquirePermit,
-  applyOutcomes,
-  boundSharedState,
-  type CircuitStore,
-  readStoredState,
-  type SharedConfig,
-  type SharedState,
-  skewAllowance,
-  withoutMark,
-} from "../store.ts";
+import { sharedStore } from "../shared/link_store.ts";
+import { applyOp, type SharedStore, type StoreOp } from "../shared/port.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import {
   checkFunction,
@@ -17,7 +8,6 @@ import {
   checkObject,
   optionNames,
 } from "../validate.ts";
-import { circuitStore } from "../store_sync.ts";
 
 /** A Deno KV key. */
 export type KvKey = readonly (string | number | bigint | boolean | Uint8Array)[];
@@ -42,7 +32,7 @@ export interface DenoKvAtomic {
 
 /** Options of {@linkcode denoKvStore}. */
 export interface DenoKvStoreOptions {
-  /** Key prefix. Default `["edge-resilience", "circuit"]`. */
+  /** Key prefix, before the entry's key (`cb:<name>`). Default `["edge-resilience"]`. */
   prefix?: KvKey;
   /** Entries untouched for this long (ms) are removed. Default 7 days. */
   expireIn?: number;
@@ -99,7 +89,7 @@ const LOCKED = /database (table )?is locked|SQLITE_BUSY|SQLITE_LOCKED/i;
 const DEFAULT_BUDGET = 500;
 
 /**
- * An authoritative {@linkcode CircuitStore} on Deno KV: every transition and
+ * An authoritative {@linkcode SharedStore} on Deno KV: every transition and
  * half-open permit is a compare-and-set (`atomic().check(versionstamp)`), so
  * concurrent isolates — or Deno Deploy regions — never both win. Works on a
  * local SQLite file (`Deno.openKv(path)`, state survives restarts; several
@@ -120,14 +110,14 @@ const DEFAULT_BUDGET = 500;
  * const breaker = circuitBreaker({ name: "api", store: denoKvStore(kv) });
  * ```
  */
-export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): CircuitStore {
+export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): SharedStore {
   const W = "denoKvStore";
   if (!kv || typeof kv.get !== "function" || typeof kv.atomic !== "function") {
     throw new TypeError(`${W}: expected a Deno KV database (from openKv)`);
   }
   checkObject(W, "options", options);
   checkKnownOptions(W, options, OPTIONS);
-  const prefix = options.prefix ?? ["edge-resilience", "circuit"];
+  const prefix = options.prefix ?? ["edge-resilience"];
   if (!Array.isArray(prefix)) throw new TypeError(`${W}: option 'prefix' must be a KV key (array)`);
   const expireIn = checkNumber(W, "expireIn", options.expireIn, 7 * 86_400_000, 1000, {
     max: 365 * 86_400_000,
@@ -186,62 +176,28 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): C
       await new Promise<void>((r) => clock.setTimeout(r, wait));
     }
   }
-  /** Read-modify-write with compare-and-set, retried under contention. */
-  function update<R>(
-    name: string,
-    config: SharedConfig,
-    change: (s: SharedState) => [SharedState, R],
-  ): Promise<R> {
-    const key = keyOf(name);
-    return contended(budget(config), async () => {
-      const entry = await kv.get(key);
-      // An unreadable entry is repaired: replaced by a fresh CLOSED state (marked in the answer).
-      const [next, result] = change(readStoredState(entry.value));
-      const { ok } = await kv.atomic()
-        .check({ key, versionstamp: entry.versionstamp })
-        .set(key, withoutMark(next), { expireIn })
-        .commit();
-      return ok ? { result } : undefined;
-    }).then((r) => r.result);
-  }
-  return circuitStore({
+  return sharedStore({
     kind: "authoritative",
     checkKey,
-    sync(name, outcomes, config) {
-      if (outcomes.length === 0) {
-        // A read; only an unreadable entry makes it a write (the repair).
-        const key = keyOf(name);
-        return contended(budget(config), () => kv.get(key)).then((e) => {
-          const s = readStoredState(e.value);
-          // Only an unreadable entry, or a time too far in the future, makes it a write: the
-          // repair, and the bound saved so that it counts from now rather than from every read.
-          const skew = skewAllowance(config.resetTimeout);
-          const now = clock.wallNow();
-          const wild = s.openedAt > now + skew ||
-            s.permits.some((t) => t > now + config.permitTtl + skew);
-          if (s.repaired === undefined && !wild) return s;
-          return update(name, config, (s) => {
-            const b = boundSharedState(s, config, clock.wallNow());
-            return [b, b];
-          });
-        });
-      }
-      return update(name, config, (s) => {
-        const next = applyOutcomes(s, outcomes, config, clock.wallNow());
-        return [next, next];
-      });
-    },
-    acquire(name, config) {
-      return update(name, config, (s) => {
-        const r = acquirePermit(s, config, clock.wallNow());
-        return [r.state, r];
-      });
+    run(name, op) {
+      const key = keyOf(name);
+      // Read, run the reducer, compare-and-set; a read that changes nothing writes nothing.
+      return contended(budget(op), async () => {
+        const entry = await kv.get(key);
+        const { value, answer, write } = applyOp(entry.value ?? undefined, op, clock.wallNow());
+        if (!write) return { answer };
+        const { ok } = await kv.atomic()
+          .check({ key, versionstamp: entry.versionstamp })
+          .set(key, value, { expireIn })
+          .commit();
+        return ok ? { answer } : undefined;
+      }).then((r) => r.answer);
     },
   });
 }
 
 /** The time an operation may spend retrying: a little less than the breaker waits for it. */
-function budget(config: SharedConfig): number {
-  const t = config?.timeout;
+function budget(op: StoreOp): number {
+  const t = (op as { config?: { timeout?: unknown } })?.config?.timeout;
   return typeof t === "number" && t > 0 ? t * 0.9 : DEFAULT_BUDGET * 0.9;
 }

@@ -11,7 +11,10 @@ import { CircuitState } from "../circuit_state.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
 import { getDefaultLogger } from "../logger.ts";
-import type { CircuitStore, SharedConfig } from "../store.ts";
+import type { SharedStore } from "../shared/port.ts";
+import type { SharedConfig } from "../circuit_breaker/shared_data.ts";
+import { settingsFor, sharedConfig } from "../circuit_breaker/settings.ts";
+import { linkSettings } from "../circuit_breaker/link_options.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -253,7 +256,7 @@ export class RouteGroup {
   readonly routeKeys: boolean;
   /** With a store: where the circuits are shared, and how to read them. */
   readonly shared:
-    | { store: CircuitStore; prefix: string; config: SharedConfig; timeout: number; ttl: number }
+    | { store: SharedStore; prefix: string; config: SharedConfig; timeout: number; ttl: number }
     | undefined;
   /** Requests served without a breaker because every kept breaker mattered. */
   unguarded = 0;
@@ -276,23 +279,16 @@ export class RouteGroup {
       max: 10_000_000,
     });
     this.routeKeys = o.key === undefined;
-    const so = o.storeOptions ?? {};
-    const resetTimeout = o.resetTimeout ?? 60_000;
-    const timeout = so.timeout ?? 500;
-    // The configuration the breakers send with their own store operations (store_sync.ts).
-    this.shared = o.store
+    // One source for the configuration: the same the breakers send with their own store
+    // operations (settings.ts), and the same store timeout and refresh (link_options.ts).
+    const link = o.store ? linkSettings(W, o.storeOptions) : undefined;
+    this.shared = o.store && link
       ? {
         store: o.store,
         prefix: o.storeKey ?? "route",
-        config: {
-          failureThreshold: o.failureThreshold ?? 5,
-          resetTimeout,
-          halfOpenMaxCalls: o.halfOpenMaxCalls ?? 3,
-          permitTtl: so.permitTtl ?? Math.max(1, Math.min(30_000, resetTimeout)),
-          timeout,
-        },
-        timeout,
-        ttl: so.refreshInterval ?? 1000,
+        config: sharedConfig(settingsFor(o as CircuitBreakerOptions), link.timeout),
+        timeout: link.timeout,
+        ttl: link.refresh,
       }
       : undefined;
   }
@@ -390,7 +386,7 @@ const W = "routeCircuitBreaker";
 /** Groups shared by an explicit `name`, process-wide. */
 const named = new Map<string, RouteGroup>();
 /** Which circuit configuration claimed each store key prefix of each store, in this process. */
-const claims = new WeakMap<CircuitStore, Map<string, RouteCircuitBreakerOptions>>();
+const claims = new WeakMap<SharedStore, Map<string, RouteCircuitBreakerOptions>>();
 /** Every route middleware's group, for `healthHandler({ breakers: true })` (weakly held). */
 const live = new Set<{ deref(): RouteGroup | undefined }>();
 let liveAtLastPrune = 0;
@@ -458,7 +454,7 @@ function differences(
 }
 
 /** Refuses a store key prefix already used in this process with another circuit configuration. */
-function claim(store: CircuitStore, prefix: string, o: RouteCircuitBreakerOptions): void {
+function claim(store: SharedStore, prefix: string, o: RouteCircuitBreakerOptions): void {
   let m = claims.get(store);
   if (!m) claims.set(store, m = new Map());
   const found = m.get(prefix);

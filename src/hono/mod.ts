@@ -62,3 +62,10 @@ export {
 } from "./health.ts";
 export { GatewayTimeoutError, type Problem } from "./problem.ts";
 export { type RouteBulkhead, routeBulkhead, type RouteBulkheadOptions } from "./bulkhead.ts";
+export {
+  type RouteChaos,
+  routeChaos,
+  type RouteChaosEvent,
+  type RouteChaosOptions,
+  type RouteChaosStats,
+} from "./chaos.ts";

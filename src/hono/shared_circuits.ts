@@ -3,7 +3,13 @@
 // cached read per circuit, a bounded number of reads per health request.
 import { CircuitState } from "../circuit_state.ts";
 import type { Clock } from "../clock.ts";
-import { boundSharedState, parseSharedState, type SharedState } from "../store.ts";
+import {
+  boundSharedState,
+  parseSharedState,
+  type SharedConfig,
+  type SharedState,
+} from "../circuit_breaker/shared_data.ts";
+import { storeKey } from "../shared/keys.ts";
 import type { CircuitBreaker } from "../circuit_breaker.ts";
 import type { RouteGroup } from "./circuit_breaker.ts";
 
@@ -31,8 +37,14 @@ interface Cached {
 
 const caches = new WeakMap<RouteGroup, Map<string, Cached>>();
 
-function fromShared(name: string, s: SharedState, resetTimeout: number, wall: number) {
-  const left = s.state === CircuitState.OPEN ? Math.max(0, resetTimeout - (wall - s.openedAt)) : 0;
+function fromShared(name: string, s: SharedState, config: SharedConfig, wall: number) {
+  // The open duration in force (grown by reopenings), as the breakers themselves count it.
+  const openFor = Math.min(s.openFor ?? config.resetTimeout, config.maxResetTimeout ?? Infinity);
+  const left = s.state !== CircuitState.OPEN
+    ? 0
+    : s.held === true
+    ? null
+    : Math.max(0, openFor - (wall - s.openedAt));
   return {
     name,
     state: s.state === CircuitState.OPEN && left === 0 ? CircuitState.HALF_OPEN : s.state,
@@ -56,7 +68,16 @@ async function read(
       timer = clock.setTimeout(() => reject(new Error("store timeout")), sh.timeout);
     });
     const s = await Promise.race([
-      Promise.resolve().then(() => sh.store.sync(`${sh.prefix}:${key}`, [], sh.config)),
+      Promise.resolve().then(() =>
+        sh.store.kind === "advisory"
+          ? sh.store.read!(storeKey("cb:", `${sh.prefix}:${key}`), sh.config)
+          : sh.store.run!(storeKey("cb:", `${sh.prefix}:${key}`), {
+            type: "circuit",
+            action: "sync",
+            outcomes: [],
+            config: sh.config,
+          })
+      ),
       deadline,
     ]);
     // Bounded like every state the breaker reads: a future-dated entry (clock skew,
@@ -130,7 +151,7 @@ export async function groupEntries(
     else if (c) {
       // Nothing stored yet: the circuit is CLOSED everywhere.
       const s = c.state ?? { state: CircuitState.CLOSED, failures: 0, openedAt: 0 } as SharedState;
-      out.push(fromShared(`${group.name}:${k}`, s, sh.config.resetTimeout, wall));
+      out.push(fromShared(`${group.name}:${k}`, s, sh.config, wall));
     } else unread++; // not read yet (budget) or the store failed: said in the summary
   }
   return { entries: out, unread };

@@ -1,0 +1,488 @@
+// A shared circuit: this instance runs the breaker's own state machine (its
+// replica) and the link keeps it in step with the store's copy — transport
+// only: batched reports, a bounded timeout per operation, outages (logged
+// once, a background probe), background refreshes. What the store said is
+// loaded into the replica, and this instance's own outcomes not yet
+// acknowledged are applied on top at once: its own evidence never waits for
+// the store. Trial permits come from the store (the fleet's limit).
+import type { Clock } from "../clock.ts";
+import { CircuitState } from "../circuit_state.ts";
+import { type Scope, start, type Target } from "../context.ts";
+import type { Logger } from "../logger.ts";
+import { storeKey } from "../shared/keys.ts";
+import type { SharedStore } from "../shared/port.ts";
+import { type LinkSettings, linkSettings, type StoreStatusEvent } from "./link_options.ts";
+import {
+  type CircuitMachine,
+  type Command,
+  FAILURE,
+  NEUTRAL,
+  REJECT,
+  type Result,
+  SUCCESS,
+  type Token,
+} from "./machine.ts";
+import type { CircuitOp } from "./reducer.ts";
+import { sharedConfig } from "./settings.ts";
+import {
+  boundSharedState,
+  initialSharedState,
+  loadState,
+  type Outcome,
+  parseSharedState,
+  type PermitAnswer,
+  type SharedConfig,
+  type SharedState,
+  withoutMark,
+} from "./shared_data.ts";
+import type { Trip } from "./trip_options.ts";
+import type { CircuitBreakerOptions, TransitionReason } from "./types.ts";
+
+/** What the link needs of its breaker: the machine, and the policy around it. */
+export interface LinkHost extends CircuitMachine {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly opts: CircuitBreakerOptions;
+  readonly trip: Trip;
+  readonly threshold: number;
+  quiet: boolean;
+  isolated: number;
+  totalCalls: number;
+  totalFailures: number;
+  logger(): Logger;
+  admitCall(): Token;
+  reject(thisArg: unknown, args: readonly unknown[], left?: number): Promise<unknown>;
+  runLocal(
+    token: Token,
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown>;
+}
+
+const FAILED: unique symbol = /* @__PURE__ */ Symbol("store failed");
+const DENIED = false;
+
+export class StoreLink {
+  readonly #host: LinkHost;
+  readonly #store: SharedStore;
+  readonly #key: string;
+  readonly #config: SharedConfig;
+  readonly #s: LinkSettings;
+  /** Whether a store answer has been loaded (the first calls wait for it). */
+  #synced = false;
+  #fetchedAt = -Infinity;
+  /** This instance's outcomes not yet sent. */
+  #pending: Outcome[] = [];
+  #chain: Promise<void> = Promise.resolve();
+  /** The send queued behind the one in flight, if any (see `#flush`). */
+  #queued: Promise<void> | undefined;
+  #background = new Set<Promise<void>>();
+  #down = false;
+  #retryAt = 0;
+  #initial: Promise<void> | undefined;
+  /** Startup: the call that waited for the first view and runs alone (see `#gated`). */
+  #probe: Promise<void> | undefined;
+  #gateOpen = false;
+  /** Permit requests of this instance go one at a time (no request storms). */
+  #permitQueue: Promise<void> = Promise.resolve();
+  /** When the store last denied a permit (reused until a trial settles or the view ages). */
+  #deniedAt: number | undefined;
+  /** Denials so far: a caller denied while it waited in the queue is denied (as at its arrival). */
+  #denials = 0;
+
+  constructor(host: LinkHost, store: SharedStore) {
+    const W = "circuitBreaker";
+    const name = host.opts.storeKey ?? host.opts.name;
+    if (typeof name !== "string" || name === "") {
+      throw new TypeError(`${W}: option 'storeKey' (or 'name') is required with option 'store'`);
+    }
+    try {
+      this.#key = storeKey("cb:", name);
+      store.checkKey?.(this.#key);
+    } catch (e) {
+      const option = host.opts.storeKey !== undefined ? "storeKey" : "name";
+      const Class = e instanceof RangeError ? RangeError : TypeError;
+      throw new Class(`${W}: option '${option}' cannot be a key of this store: ${String(e)}`, {
+        cause: e,
+      });
+    }
+    this.#s = linkSettings(W, host.opts.storeOptions);
+    this.#host = host;
+    this.#store = store;
+    this.#config = sharedConfig(host, this.#s.timeout);
+  }
+
+  /** A call of a shared circuit. */
+  async run(
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    if (this.#down) {
+      this.#probeLater();
+      return await this.#unavailable(fn, thisArg, args, parent);
+    }
+    if (!this.#synced) {
+      // The first calls of this instance learn the shared state: one read for all of them.
+      this.#initial ??= this.#flush().then(() => {
+        this.#initial = undefined;
+      });
+      await this.#initial;
+      if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
+    } else if (this.#host.clock.now() - this.#fetchedAt > this.#s.refresh) {
+      this.#fetchedAt = this.#host.clock.now(); // one refresh at a time
+      this.#spawn(this.#flush());
+    }
+    if (!this.#gateOpen) return await this.#gated(fn, thisArg, args, parent);
+    return await this.#admit(fn, thisArg, args, parent);
+  }
+
+  /**
+   * Startup: the calls that waited for the first view arrived over a store
+   * round trip, when a local breaker would have seen their outcomes one by
+   * one. Until one call of this instance does not fail (or the circuit
+   * leaves CLOSED), its calls run one at a time, those that waited and those
+   * arriving meanwhile alike, so that its own failures stop it as early as a
+   * local breaker's would. A healthy upstream costs one call's duration, once.
+   */
+  async #gated(
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    while (!this.#gateOpen && this.#probe !== undefined) await this.#probe;
+    const host = this.#host;
+    if (host.state !== CircuitState.CLOSED) this.#gateOpen = true; // the startup is over
+    if (this.#gateOpen) return await this.#admit(fn, thisArg, args, parent);
+    const failures = host.totalFailures;
+    const p = this.#admit(fn, thisArg, args, parent);
+    this.#probe = p.then(() => {}, () => {}).then(() => {
+      this.#probe = undefined;
+      if (host.totalFailures === failures || host.state !== CircuitState.CLOSED) {
+        this.#gateOpen = true;
+      }
+    });
+    return await p;
+  }
+
+  /** Admission by the replica; OPEN and due, or HALF_OPEN: a trial permit from the store. */
+  async #admit(
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    const host = this.#host;
+    if (parent !== undefined && parent.aborted) throw parent.reason;
+    const s = host.state;
+    if (
+      this.#store.kind === "advisory" || s === CircuitState.CLOSED || host.held ||
+      (s === CircuitState.OPEN && host.remaining(host.time()) > 0)
+    ) {
+      const token = host.admitCall();
+      if (token === REJECT) return await host.reject(thisArg, args);
+      return await host.runLocal(token, fn, thisArg, args, parent);
+    }
+    const answer = await this.#acquire();
+    if (answer === FAILED) return await this.#unavailable(fn, thisArg, args, parent);
+    if (answer === DENIED || !answer.granted) {
+      return await host.reject(thisArg, args, host.remaining(host.time()));
+    }
+    host.totalCalls++;
+    const token: Token = answer.permit === undefined
+      ? answer.state.generation
+      : { gen: answer.state.generation, permit: answer.permit };
+    return await host.runLocal(token, fn, thisArg, args, parent);
+  }
+
+  /** One permit request at a time; a recent denial answers the callers queued behind it. */
+  async #acquire(): Promise<PermitAnswer | typeof FAILED | typeof DENIED> {
+    const arrived = this.#denials;
+    const previous = this.#permitQueue;
+    let release!: () => void;
+    this.#permitQueue = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      const clock = this.#host.clock;
+      // The fleet's trials were full while this caller waited: a local breaker would have
+      // refused it when it arrived. A recent denial also answers new callers.
+      if (this.#denials !== arrived) return DENIED;
+      const host = this.#host;
+      if (
+        host.state === CircuitState.HALF_OPEN && host.running(host.time()) >= host.halfOpenMax
+      ) {
+        return DENIED; // this instance's own copy knows the fleet's permits are all taken
+      }
+      if (this.#deniedAt !== undefined && clock.now() - this.#deniedAt < this.#s.refresh) {
+        return DENIED;
+      }
+      const op: CircuitOp = { type: "circuit", action: "acquire", config: this.#config };
+      const answer = await this.#op(() => this.#store.run!(this.#key, op), (a) => {
+        const p = a as PermitAnswer;
+        if (typeof p?.granted !== "boolean") throw new TypeError("malformed permit answer");
+        const r: PermitAnswer = { granted: p.granted, state: this.#read(p.state) };
+        if (typeof p.permit === "number" && Number.isFinite(p.permit)) r.permit = p.permit;
+        return r;
+      });
+      if (answer === FAILED) return FAILED;
+      this.#adopt(answer.state);
+      this.#deniedAt = answer.granted ? undefined : clock.now();
+      if (!answer.granted) this.#denials++;
+      return answer;
+    } finally {
+      release();
+    }
+  }
+
+  /** While the store is unavailable: the replica decides alone (or allow / reject). */
+  #unavailable(
+    fn: Target,
+    thisArg: unknown,
+    args: readonly unknown[],
+    parent: Scope | undefined,
+  ): Promise<unknown> {
+    const host = this.#host;
+    const mode = this.#s.mode;
+    if (mode === "reject") return host.reject(thisArg, args, this.#s.retry);
+    if (mode === "allow") {
+      try {
+        return Promise.resolve(start(parent, fn, thisArg, args));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    const token = host.admitCall();
+    if (token === REJECT) return host.reject(thisArg, args);
+    return host.runLocal(token, fn, thisArg, args, parent);
+  }
+
+  /**
+   * A settled call's outcome, already applied to the replica by the breaker:
+   * queued for the store (failures and trials sent at once, successes in batches).
+   */
+  report(token: Token, result: Result, slow: boolean, at: number): void {
+    const trial = typeof token !== "number";
+    if (this.#down || this.#store.kind === "advisory" || (result === NEUTRAL && !trial)) return;
+    const o: Outcome = { ok: result !== FAILURE, generation: trial ? token.gen : token, at };
+    if (result === NEUTRAL) o.neutral = true;
+    if (slow) o.slow = true;
+    if (trial) {
+      o.permit = true;
+      o.permitId = token.permit;
+      this.#deniedAt = undefined; // a trial ended: permits may be free again
+    }
+    this.#pending.push(o);
+    if (result === FAILURE || trial || this.#pending.length >= this.#s.batch) {
+      this.#spawn(this.#flush());
+    }
+  }
+
+  /** An operator's command: applied to the replica by the breaker, sent to the store. */
+  command(c: Command): void {
+    if (this.#store.kind === "advisory" || this.#down) return;
+    if (c === "reset") this.#pending = []; // counted before the reset: they must not count after it
+    const op: CircuitOp = { type: "circuit", action: "command", command: c, config: this.#config };
+    const send = async () => {
+      const r = await this.#op(() => this.#store.run!(this.#key, op), (v) => this.#read(v));
+      if (r !== FAILED) this.#adopt(r);
+    };
+    this.#spawn(this.#chain = this.#chain.then(send));
+  }
+
+  /** A transition of the replica: advisory stores broadcast OPEN and CLOSED. */
+  localTransition(to: CircuitState, reason: TransitionReason): void {
+    const store = this.#store;
+    if (store.kind !== "advisory" || this.#down || reason === "shared") return;
+    if (to !== CircuitState.OPEN && to !== CircuitState.CLOSED) return;
+    const host = this.#host;
+    const s = initialSharedState();
+    s.state = to;
+    s.generation = host.gen;
+    s.openedAt = to === CircuitState.OPEN ? host.openedAt : 0;
+    if (host.openFor !== host.resetTimeout) s.openFor = host.openFor;
+    this.#spawn(this.#op(() => store.publish!(this.#key, s)).then(() => {}));
+  }
+
+  get available(): boolean {
+    return !this.#down;
+  }
+
+  /**
+   * Loads what the store said into the replica, then this instance's own
+   * outcomes not yet sent; one event if the state changed (muted meanwhile).
+   */
+  #adopt(s: SharedState): void {
+    this.#synced = true;
+    const host = this.#host;
+    this.#fetchedAt = host.clock.now();
+    // An isolated instance does not follow the store until released.
+    if (host.isolated > 0) return;
+    const from = host.state;
+    const late = host.late;
+    host.quiet = true;
+    try {
+      loadState(host, s);
+      for (const o of this.#pending) {
+        const result = o.neutral === true ? NEUTRAL : o.ok ? SUCCESS : FAILURE;
+        const token = o.permitId === undefined ? o.generation : {
+          gen: o.generation,
+          permit: o.permitId,
+        };
+        host.settle(token, result, o.slow === true, o.at ?? 0);
+      }
+    } finally {
+      host.quiet = false;
+      host.late = late;
+    }
+    if (host.state !== from) {
+      host.changed(from, host.state, host.reason ?? "shared", host.strategy.failures, true);
+    }
+  }
+
+  /** An advisory store's broadcast: a running OPEN is adopted (an old one must not disturb). */
+  #adoptBroadcast(v: unknown): void {
+    this.#synced = true;
+    const host = this.#host;
+    this.#fetchedAt = host.clock.now();
+    if (v === undefined || v === null || host.isolated > 0) return;
+    const s = this.#read(v);
+    const now = host.time();
+    const left = s.state === CircuitState.OPEN
+      ? (s.openFor ?? host.resetTimeout) - (now - s.openedAt)
+      : 0;
+    if (left <= 0 || (host.state === CircuitState.OPEN && host.remaining(now) >= left)) return;
+    if (host.state !== CircuitState.OPEN) host.transition(CircuitState.OPEN, "shared");
+    host.openedAt = s.openedAt;
+    host.openFor = Math.min(s.openFor ?? host.resetTimeout, host.maxReset);
+  }
+
+  /** Store availability events, to `onStoreStatus`. */
+  #status(e: StoreStatusEvent): void {
+    try {
+      this.#host.opts.onStoreStatus?.(e);
+    } catch (err) {
+      this.#host.logger().error(
+        `Circuit breaker '${this.#host.name}' store listener threw: ${String(err)}`,
+      );
+    }
+  }
+
+  /**
+   * Checks a state read from the store: its shape, then its times against
+   * this breaker's config; a repair the store made is logged here, once
+   * (only the answer of the repairing operation says so).
+   */
+  #read(v: unknown): SharedState {
+    const host = this.#host;
+    const s = boundSharedState(parseSharedState(v), this.#config, host.clock.wallNow());
+    if (s.repaired === undefined) return s;
+    host.logger().warn(
+      `Circuit breaker '${host.name}': the shared state in the store was unreadable (${s.repaired}); replaced by a fresh CLOSED state`,
+      { name: host.name, reason: s.repaired },
+    );
+    return withoutMark(s);
+  }
+
+  /** Runs a store operation under the timeout and checks its answer; FAILED on any fault. */
+  async #op<T>(fn: () => Promise<unknown>, check?: (r: unknown) => T): Promise<T | typeof FAILED> {
+    const clock = this.#host.clock;
+    const timeout = this.#s.timeout;
+    let timer: unknown;
+    try {
+      const deadline = new Promise<never>((_, reject) => {
+        timer = clock.setTimeout(
+          () => reject(new Error(`store did not answer within ${timeout}ms`)),
+          timeout,
+        );
+      });
+      const r = await Promise.race([Promise.resolve().then(fn), deadline]);
+      const checked = check ? check(r) : r as T;
+      this.#up();
+      return checked;
+    } catch (e) {
+      this.#fail(e);
+      return FAILED;
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
+  #fail(error: unknown): void {
+    const host = this.#host;
+    this.#retryAt = host.clock.now() + this.#s.retry;
+    this.#pending = []; // reports are never resent
+    if (this.#down) return;
+    this.#down = true;
+    const mode = this.#s.mode;
+    host.logger().warn(
+      `Circuit breaker '${host.name}': state store unavailable (${String(error)}); using ${
+        mode === "local" ? "local state" : `'${mode}' mode`
+      }`,
+      { name: host.name, error },
+    );
+    this.#status({ name: host.name, available: false, error });
+  }
+
+  #up(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    const host = this.#host;
+    host.logger().info(`Circuit breaker '${host.name}': state store available again`, {
+      name: host.name,
+    });
+    this.#status({ name: host.name, available: true });
+  }
+
+  /** While down: one background probe per `retryInterval`. */
+  #probeLater(): void {
+    const now = this.#host.clock.now();
+    if (now < this.#retryAt) return;
+    this.#retryAt = now + this.#s.retry;
+    this.#spawn(this.#flush());
+  }
+
+  #spawn(p: Promise<void>): void {
+    this.#background.add(p);
+    p.then(() => this.#background.delete(p));
+  }
+
+  /**
+   * Sends pending outcomes (in order, after earlier sends) and loads the
+   * answer. Coalesced: at most one send in flight and one queued behind it;
+   * every flush asked for meanwhile joins the queued one. So a slow or
+   * hanging store costs one pending operation, not one per call.
+   */
+  #flush(): Promise<void> {
+    if (this.#queued) return this.#queued;
+    const run = async () => {
+      this.#queued = undefined;
+      const store = this.#store;
+      if (store.kind === "advisory") {
+        const r = await this.#op(() => store.read!(this.#key, this.#config));
+        if (r !== FAILED) this.#adoptBroadcast(r);
+        return;
+      }
+      // Taken when the send starts: outcomes recorded while it is under way go in the next one.
+      const outcomes = this.#pending;
+      this.#pending = [];
+      const op: CircuitOp = { type: "circuit", action: "sync", outcomes, config: this.#config };
+      const r = await this.#op(
+        () => store.run!(this.#key, op),
+        (v) => (v === undefined ? initialSharedState() : this.#read(v)),
+      );
+      if (r !== FAILED) this.#adopt(r);
+    };
+    this.#queued = this.#chain = this.#chain.then(run);
+    return this.#queued;
+  }
+
+  /** Sends what is pending, refreshes the replica, and waits for every background operation. */
+  async flush(): Promise<void> {
+    if (!this.#down) this.#spawn(this.#flush());
+    while (this.#background.size) await Promise.all([...this.#background]);
+  }
+}

@@ -4,6 +4,8 @@
 // every call), memory full (maxmemory with noeviction: writes fail with OOM).
 // Every one of ≥ 1,000 calls ends with the user's own result or error.
 import assert from "node:assert/strict";
+import type { Outcome, SharedConfig, SharedState, SharedStore } from "../mod.ts";
+import { storeKey } from "../src/shared/keys.ts";
 import {
   circuitBreaker,
   CircuitOpenError,
@@ -21,6 +23,22 @@ import {
   RedisServer,
   redisTest,
 } from "./_redis.ts";
+
+/** A circuit `sync` through the store port; the answer as a state. */
+const syncOp = (
+  store: SharedStore,
+  name: string,
+  outcomes: Outcome[],
+  config: SharedConfig,
+) =>
+  store.run!(storeKey("cb:", name), {
+    type: "circuit",
+    action: "sync",
+    outcomes,
+    config,
+  }) as Promise<
+    SharedState
+  >;
 
 const server = await fileServer();
 
@@ -168,7 +186,7 @@ for (const name of CLIENT_NAMES) {
   }
 }
 
-// Known limit of the store link (src/store_sync.ts), not of Redis: concurrent half-open
+// Known limit of the store link (src/circuit_breaker/link.ts), not of Redis: concurrent half-open
 // admissions queue their permit requests one behind the other, so while the store hangs,
 // N concurrent calls take N × storeOptions.timeout. Reported to the shared-state rework
 // (issue #17); this test states the promise and runs once the link bounds them.
@@ -240,8 +258,8 @@ for (const name of CLIENT_NAMES) {
           halfOpenMaxCalls: 1,
           permitTtl: 1000,
         };
-        await assert.rejects(store.sync("oom", [{ ok: false, generation: 0 }], cfg), /OOM/);
-        assert.equal((await store.sync("oom", [], cfg))?.state, "closed");
+        await assert.rejects(syncOp(store, "oom", [{ ok: false, generation: 0 }], cfg), /OOM/);
+        assert.equal((await syncOp(store, "oom", [], cfg))?.state, "closed");
         const b = circuitBreaker({
           name: `oom-${name}`,
           store,

@@ -2,11 +2,29 @@
 // the same all-string commands, routed by the key), EVALSHA with one reload
 // on NOSCRIPT, and the options refused at construction.
 import assert from "node:assert/strict";
-import { clearCircuitBreakers } from "../mod.ts";
+import type { Outcome, SharedConfig, SharedState, SharedStore } from "../mod.ts";
+import { storeKey } from "../src/shared/keys.ts";
+import { circuitBreaker, clearCircuitBreakers } from "../mod.ts";
 import { REDIS_MAX_KEY_BYTES, redisStore, RedisStoreError } from "../src/redis/mod.ts";
 import { clientKind } from "../src/redis/client.ts";
 import { CAS_SCRIPT, READ_SCRIPT, shaOf } from "../src/redis/scripts.ts";
 import { test } from "./_harness.ts";
+
+/** A circuit `sync` through the store port; the answer as a state. */
+const syncOp = (
+  store: SharedStore,
+  name: string,
+  outcomes: Outcome[],
+  config: SharedConfig,
+) =>
+  store.run!(storeKey("cb:", name), {
+    type: "circuit",
+    action: "sync",
+    outcomes,
+    config,
+  }) as Promise<
+    SharedState
+  >;
 
 const CFG = {
   failureThreshold: 3,
@@ -57,7 +75,7 @@ test("Redis store: every client shape gets the same all-string EVALSHA, routed b
   for (const [kind, client] of Object.entries(clients)) {
     assert.equal(clientKind(client), kind);
     const store = redisStore(client as never, { prefix: "p:", expireIn: 60_000 });
-    const s = await store.sync("a{b}/c", [{ ok: false, generation: 0 }], CFG);
+    const s = await syncOp(store, "a{b}/c", [{ ok: false, generation: 0 }], CFG);
     assert.equal(s?.failures, 1);
     const mine = seen.filter((c) => c.kind === kind);
     assert.equal(mine.length, 2, kind);
@@ -82,14 +100,14 @@ test("Redis store: NOSCRIPT → EVAL of the source once; a second NOSCRIPT is an
     return args[1] === READ_SCRIPT ? EMPTY : "1";
   });
   const store = redisStore(clients["node-redis"]);
-  assert.equal((await store.sync("k", [{ ok: false, generation: 0 }], CFG))?.failures, 1);
+  assert.equal((await syncOp(store, "k", [{ ok: false, generation: 0 }], CFG))?.failures, 1);
   assert.equal(evals, 2);
   assert.deepEqual(seen.map((c) => c.args[0]), ["EVALSHA", "EVAL", "EVALSHA", "EVAL"]);
   // EVAL failing with NOSCRIPT too (a broken proxy): the error, once.
   const broken = redisStore({
     send: () => Promise.reject(new Error("NOSCRIPT No matching script")),
   });
-  await assert.rejects(broken.sync("k", [], CFG), /NOSCRIPT/);
+  await assert.rejects(syncOp(broken, "k", [], CFG), /NOSCRIPT/);
   // Other errors are passed on as they are, without a reload.
   let calls = 0;
   const oom = redisStore({
@@ -98,7 +116,7 @@ test("Redis store: NOSCRIPT → EVAL of the source once; a second NOSCRIPT is an
       return Promise.reject(new Error("OOM command not allowed"));
     },
   });
-  await assert.rejects(oom.sync("k", [], CFG), /OOM/);
+  await assert.rejects(syncOp(oom, "k", [], CFG), /OOM/);
   assert.equal(calls, 1);
   // A client that throws synchronously: a rejection, not a throw.
   const sync = redisStore({
@@ -106,7 +124,7 @@ test("Redis store: NOSCRIPT → EVAL of the source once; a second NOSCRIPT is an
       throw new Error("closed");
     },
   });
-  const p = sync.sync("k", [], CFG);
+  const p = syncOp(sync, "k", [], CFG);
   await assert.rejects(p, /closed/);
 });
 
@@ -120,7 +138,7 @@ test("Redis store: replies it cannot read fail with RedisStoreError('reply'); Bu
     ]
   ) {
     const store = redisStore({ send: () => Promise.resolve(bad) });
-    await assert.rejects(store.sync("k", [], CFG), (e) => {
+    await assert.rejects(syncOp(store, "k", [], CFG), (e) => {
       assert.ok(e instanceof RedisStoreError);
       assert.equal(e.reason, "reply");
       assert.equal(e.key, "er:cb:k");
@@ -128,7 +146,7 @@ test("Redis store: replies it cannot read fail with RedisStoreError('reply'); Bu
     });
   }
   const bytes = redisStore({ send: () => Promise.resolve(new TextEncoder().encode(EMPTY)) });
-  assert.equal((await bytes.sync("k", [], CFG))?.state, "closed");
+  assert.equal((await syncOp(bytes, "k", [], CFG))?.state, "closed");
 });
 
 test("Redis store: options and clients refused at construction, naming them", () => {
@@ -147,12 +165,19 @@ test("Redis store: options and clients refused at construction, naming them", ()
   assert.throws(() => redisStore(ok, { maxAttempts: 0 }), /option 'maxAttempts'/);
   assert.throws(() => redisStore(ok, { clock: 5 as never }), /option 'clock'/);
   assert.throws(() => redisStore(ok, { random: "r" as never }), /option 'random'/);
-  // The key bound: prefix + "cb:" + the encoded name within 512 bytes, checked when the breaker is built.
+  // The key bound: the store's prefix + the key (namespaced and encoded by the caller) within
+  // 512 bytes, checked when the breaker is built.
   const store = redisStore(ok, { prefix: "er:" });
-  const room = REDIS_MAX_KEY_BYTES - "er:cb:".length;
+  const room = REDIS_MAX_KEY_BYTES - "er:".length;
   store.checkKey!("a".repeat(room));
   assert.throws(() => store.checkKey!("a".repeat(room + 1)), /512-byte/);
-  assert.throws(() => store.checkKey!("é".repeat(Math.floor(room / 6) + 1)), /512/); // 6 bytes encoded
+  assert.throws(() => store.checkKey!("é".repeat(Math.floor(room / 2) + 1)), /512-byte/); // 2 bytes each
+  assert.throws(() => store.checkKey!(""), TypeError);
+  // Through a breaker: a name too long is refused when the breaker is built.
+  assert.throws(
+    () => circuitBreaker({ name: "x".repeat(600), store: redisStore(ok) }),
+    /512/,
+  );
 });
 
 test("Redis store: the scripts' SHA-1 is what Redis computes (EVALSHA finds them)", async () => {

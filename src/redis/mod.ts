@@ -15,11 +15,10 @@
  *
  * @module
  */
-import { type CircuitStore, type PermitAnswer, type SharedState, storeKey } from "../store.ts";
-import { circuitStore } from "../store_sync.ts";
+import { sharedStore } from "../shared/link_store.ts";
+import { applyOp, type SharedStore, type StoreOp } from "../shared/port.ts";
 import type { RedisClientLike } from "./client.ts";
-import { applyCircuitOp, type CircuitOp } from "./circuit.ts";
-import { REDIS_MAX_KEY_BYTES, redisEngine, type RedisStoreOptions } from "./store.ts";
+import { redisEngine, type RedisStoreOptions } from "./store.ts";
 
 export type {
   BunRedisLike,
@@ -33,7 +32,7 @@ export { RedisStoreError } from "./errors.ts";
 export { REDIS_MAX_KEY_BYTES, type RedisStoreOptions } from "./store.ts";
 
 /**
- * An authoritative {@linkcode CircuitStore} on Redis: one hash per breaker
+ * An authoritative {@linkcode SharedStore} on Redis: one hash per breaker
  * (`<prefix>cb:<encoded name>`, a value and a version). The rules run in
  * TypeScript on what a read script returns (value, version, the server's
  * `TIME`); a compare-and-set script writes only if the version is unchanged,
@@ -58,23 +57,13 @@ export { REDIS_MAX_KEY_BYTES, type RedisStoreOptions } from "./store.ts";
  * const breaker = circuitBreaker({ name: "payments", store });
  * ```
  */
-export function redisStore(client: RedisClientLike, options: RedisStoreOptions = {}): CircuitStore {
-  const engine = redisEngine<CircuitOp>(
+export function redisStore(client: RedisClientLike, options: RedisStoreOptions = {}): SharedStore {
+  const engine = redisEngine<StoreOp>(
     "redisStore",
     client,
     options,
-    applyCircuitOp,
-    (op) => op.config?.timeout,
+    applyOp,
+    (op) => (op as { config?: { timeout?: number } })?.config?.timeout,
   );
-  const keyOf = (name: string) => storeKey("cb:", name, REDIS_MAX_KEY_BYTES);
-  return circuitStore({
-    kind: "authoritative",
-    checkKey(name) {
-      engine.checkKey(keyOf(name));
-    },
-    sync: (name, outcomes, config) =>
-      engine.run(keyOf(name), { type: "sync", outcomes, config }) as Promise<SharedState>,
-    acquire: (name, config) =>
-      engine.run(keyOf(name), { type: "acquire", config }) as Promise<PermitAnswer>,
-  });
+  return sharedStore({ kind: "authoritative", checkKey: engine.checkKey, run: engine.run });
 }

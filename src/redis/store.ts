@@ -13,6 +13,9 @@ import {
 import { clientKind, type RedisClientLike, sender } from "./client.ts";
 import { RedisStoreError } from "./errors.ts";
 import { CAS_SCRIPT, READ_SCRIPT, shaOf } from "./scripts.ts";
+import type { Applied } from "../shared/port.ts";
+
+export type { Applied };
 
 /** Options of {@linkcode redisStore}. */
 export interface RedisStoreOptions {
@@ -45,16 +48,6 @@ export const OPTIONS: readonly string[] = optionNames<RedisStoreOptions>({
 
 /** This library's bound on a Redis key (bytes, prefix included), as the Durable Object store's. */
 export const REDIS_MAX_KEY_BYTES = 512;
-
-/** What the rules answer for one operation: the value to store (if `write`) and the answer. */
-export interface Applied {
-  /** The new value (stored as JSON when `write`). */
-  value: unknown;
-  /** What the operation resolves to. */
-  answer: unknown;
-  /** Whether `value` must be stored. */
-  write: boolean;
-}
 
 /** The rules: from the stored value (undefined when absent), an operation and the server's time (ms). */
 export type ApplyFn<Op> = (stored: unknown, op: Op, now: number) => Applied;

@@ -30,8 +30,11 @@ export interface RedisStoreOptions {
    */
   maxAttempts?: number;
   /**
-   * Paces the retries (`now()`, `setTimeout`). The store's time is the
-   * server's (`TIME`), not this clock's. Default: the system clock.
+   * Paces the retries (`now()`, `setTimeout`). Without it the store's time
+   * is the server's (`TIME`, read with the entry), one clock for every
+   * process; when given, its `wallNow()` is the store's time instead (as
+   * `denoKvStore`'s: for tests with a `FakeClock`). Default: the system
+   * clock for the retries, the server's `TIME` for the state.
    */
   clock?: Clock;
   /** Random numbers in [0, 1) for the retry jitter. Default `Math.random`. */
@@ -100,6 +103,7 @@ export function redisEngine<Op>(
   checkObject(W, "clock", options.clock);
   checkFunction(W, "random", options.random);
   const clock = options.clock ?? systemClock;
+  const serverTime = options.clock === undefined;
   const random = options.random ?? Math.random;
   const room = REDIS_MAX_KEY_BYTES - new TextEncoder().encode(prefix).length;
   if (room < 1) {
@@ -184,7 +188,7 @@ export function redisEngine<Op>(
       const deadline = clock.now() + (typeof b === "number" && b > 0 ? b : DEFAULT_BUDGET) * 0.9;
       for (let i = 1;; i++) {
         const { value, version, now } = await read(key);
-        const r = apply(value, op, now);
+        const r = apply(value, op, serverTime ? now : clock.wallNow());
         if (!r.write) return r.answer;
         const json = JSON.stringify(r.value);
         if (typeof json !== "string") {

@@ -14,7 +14,7 @@
  *   `sourcesContent`: stack traces and "go to definition" name files that
  *   exist in the installed package;
  * - `npm/package.json` with an `exports` map for `.` and every subpath,
- *   `sideEffects: false`, `engines`, and `hono` as an optional peer;
+ *   `sideEffects: false`, `engines`, and `hono`, `redis` and `ioredis` as optional peers;
  * - README and LICENSE;
  * - checks: no `.ts` specifier and no `Deno` global left in the output, every
  *   map's sources inside the package, and the bundle-size budgets
@@ -46,6 +46,7 @@ export const ENTRIES: Record<string, string> = {
   "./hono": "src/hono/mod.ts",
   "./cloudflare": "src/cloudflare/mod.ts",
   "./deno-kv": "src/deno_kv/mod.ts",
+  "./redis": "src/redis/mod.ts",
 };
 
 /** What package indexes show (the description is deno.json's). */
@@ -142,6 +143,12 @@ export const BUDGETS: Budget[] = [
     measured: 9436,
     date:
       "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+  },
+  {
+    name: "edge-resilience/redis",
+    code: 'export * from "./src/redis/mod.ts";',
+    measured: 10499,
+    date: "2026-12-07, Redis store (issue #19): the store link and the circuit reducer, as deno-kv, plus the scripts and client shapes",
   },
 ];
 
@@ -374,8 +381,13 @@ function packageJson(deno: { version: string; description: string; license: stri
     sideEffects: false,
     // What the suite runs (.ci/test.ts): Node 20; Bun and Deno are tested too.
     engines: { node: ">=20" },
-    peerDependencies: { hono: "^4.6.0" },
-    peerDependenciesMeta: { hono: { optional: true } },
+    // Optional: edge-resilience/redis types its client by shape and imports none of them.
+    peerDependencies: { hono: "^4.6.0", redis: ">=4.0.0", ioredis: ">=5.0.0" },
+    peerDependenciesMeta: {
+      hono: { optional: true },
+      redis: { optional: true },
+      ioredis: { optional: true },
+    },
   };
 }
 

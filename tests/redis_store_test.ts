@@ -199,4 +199,22 @@ redisTest(
     }
   },
 );
+redisTest(
+  "Redis (ioredis): its keyPrefix applies to the store's keys too (documented)",
+  async () => {
+    const { Redis } = await import("ioredis");
+    const client = new Redis({ path: server!.socket, keyPrefix: "app:", lazyConnect: true });
+    client.on("error", () => {});
+    await client.connect();
+    try {
+      const key = freshKey();
+      assert.equal((await run(engine(client), key, 1)).count, 1);
+      assert.equal(server!.cli("HGET", `app:er:${key}`, "v"), '{"count":1}');
+      assert.equal(server!.cli("EXISTS", `er:${key}`), "0");
+    } finally {
+      client.disconnect();
+    }
+  },
+);
+
 redisTest("Redis: the server of this file stops", () => server!.dispose());

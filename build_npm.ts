@@ -148,7 +148,8 @@ export const BUDGETS: Budget[] = [
     name: "edge-resilience/redis",
     code: 'export * from "./src/redis/mod.ts";',
     measured: 10499,
-    date: "2026-12-07, Redis store (issue #19): the store link and the circuit reducer, as deno-kv, plus the scripts and client shapes",
+    date:
+      "2026-12-07, Redis store (issue #19): the store link and the circuit reducer, as deno-kv, plus the scripts and client shapes",
   },
 ];
 

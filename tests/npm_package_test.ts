@@ -222,11 +222,14 @@ test("npm package: the build exits 0 with the budgets enforced; metadata", () =>
   assert.deepEqual(pkg.engines, { node: ">=20" }, "engines: what .ci/test.ts runs, Node 20");
   assert.equal(pkg.sideEffects, false);
   assert.equal(pkg.peerDependenciesMeta.hono.optional, true);
+  assert.equal(pkg.peerDependenciesMeta.redis.optional, true);
+  assert.equal(pkg.peerDependenciesMeta.ioredis.optional, true);
   assert.deepEqual(Object.keys(pkg.exports).sort(), [
     ".",
     "./cloudflare",
     "./deno-kv",
     "./hono",
+    "./redis",
     "./testing",
   ]);
   for (const [sub, conditions] of Object.entries(pkg.exports)) {

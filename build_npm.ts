@@ -45,6 +45,7 @@ export const ENTRIES: Record<string, string> = {
   "./testing": "src/testing/mod.ts",
   "./hono": "src/hono/mod.ts",
   "./cloudflare": "src/cloudflare/mod.ts",
+  "./cloudflare/object": "src/cloudflare/object.ts",
   "./deno-kv": "src/deno_kv/mod.ts",
   "./redis": "src/redis/mod.ts",
 };
@@ -96,16 +97,17 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 22578,
+    measured: 31441,
     date:
-      "2026-12-07, one replicated state machine for shared circuits (#17) and fault injection (#21)",
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
     cockatiel: 'export * from "cockatiel";',
   },
   {
     name: "retry alone",
     code: 'export { retry } from "./mod.ts";',
-    measured: 4311,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 4558,
+    date:
+      "2026-12-07, shared circuits and API consistency (#17), fault injection and adaptive concurrency (#21)",
     cockatiel: 'export { retry, handleAll, ExponentialBackoff } from "cockatiel";',
   },
   {
@@ -117,32 +119,53 @@ export const BUDGETS: Budget[] = [
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
+    name: "adaptiveConcurrency alone",
+    code: 'export { adaptiveConcurrency } from "./mod.ts";',
+    measured: 6620,
+    date: "2026-12-07, adaptive concurrency (issue #21)",
+  },
+  {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
-    measured: 4024,
-    date: "2026-11-28, re-measured at landing (timers-logs)",
+    measured: 4281,
+    date:
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
+  },
+  {
+    name: "rateLimiter alone",
+    code: 'export { rateLimiter } from "./mod.ts";',
+    measured: 8740,
+    date:
+      "2026-12-07, rate limiting (issue #18): rateLimiter and its store link (denial cache, leases), routeRateLimiter, ipKey",
   },
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 24036,
+    measured: 35686,
     date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
   },
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 9454,
+    measured: 7054,
     date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+      "2026-12-07, the stores only: the Durable Object class moved to edge-resilience/cloudflare/object (issue #17)",
+  },
+  {
+    name: "edge-resilience/cloudflare/object",
+    code: 'export * from "./src/cloudflare/object.ts";',
+    measured: 6543,
+    date:
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
   },
   {
     name: "edge-resilience/deno-kv",
     code: 'export * from "./src/deno_kv/mod.ts";',
-    measured: 9436,
+    measured: 11532,
     date:
-      "2026-12-07, shared circuits as one replicated state machine (issue #17): the store link carries the machine, its snapshot and reducer; fleet isolation, lastTransition, remote events",
+      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
   },
   {
     name: "edge-resilience/redis",

@@ -29,6 +29,7 @@ export { CircuitState, HealthStatus } from "./src/circuit_state.ts";
 export {
   BulkheadRejectedError,
   CircuitOpenError,
+  RateLimitedError,
   ResilienceError,
   ResilienceTimeoutError,
 } from "./src/errors.ts";
@@ -88,6 +89,7 @@ export {
   type BulkheadPolicy,
   type BulkheadStats,
 } from "./src/bulkhead.ts";
+export * from "./src/adaptive/mod.ts";
 export {
   type RetryBudget,
   retryBudget,
@@ -132,3 +134,28 @@ export {
   type ChaosPolicy,
   type ChaosStats,
 } from "./src/chaos.ts";
+export {
+  type RateLimiter,
+  rateLimiter,
+  type RateLimiterOptions,
+  type RateLimiterStats,
+} from "./src/rate_limit/limiter.ts";
+export {
+  checkRateLimitConfig,
+  type LimitState,
+  type RateLimitAlgorithm,
+  type RateLimitConfig,
+  type TakeAnswer,
+  takePermits,
+  type TakePermitsResult,
+  type TakeRequest,
+} from "./src/rate_limit/algorithms.ts";
+export {
+  boundLimitState,
+  type RateLimitOp,
+  rateLimitReducer,
+  rateLimitSkew,
+  readStoredLimit,
+  type StoredLimit,
+} from "./src/rate_limit/reducer.ts";
+export { type RateLimitStore, type RateLimitStoreOptions } from "./src/rate_limit/store_link.ts";

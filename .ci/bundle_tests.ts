@@ -68,6 +68,8 @@ ${files.map((f) => `    await import(${JSON.stringify(ROOT + f)});`).join("\n")}
     platform: "neutral",
     target: "es2022",
     write: false,
+    // One bundle for every file: keep functions' own names (a test may check them).
+    keepNames: true,
     mainFields: ["module", "main"],
     conditions: ["workerd", "worker", "browser"],
     // A Worker's modules have no file URL; the helpers that compute the repository root from it

@@ -1,6 +1,7 @@
 // The test runner behind `deno task test` (and so `.ci/run`):
 //
-//   1. static checks (fmt, lint, type check with doc examples, doc lint)
+//   1. static checks (fmt, lint, type check with doc examples, doc lint, the entries type-checked
+//      without the DOM lib)
 //   2. the npm build (build_npm.ts), with the bundle sizes printed and their budgets enforced,
 //      then the documentation checks (.ci/snippets.ts, .ci/links.ts, .ci/workers.ts)
 //   3. the suite on Deno, from source
@@ -71,6 +72,10 @@ const TEST_FILES = [...Deno.readDirSync(`${ROOT}tests`)]
  * says so by its `runtimes` (tests/_harness.ts) and is reported skipped with its reason.
  */
 const CONFORMANCE = [
+  "adaptive",
+  "adaptive_hono",
+  "adaptive_property",
+  "adaptive_simulation",
   "bulkhead",
   "chaos",
   "ci_junit",
@@ -102,6 +107,7 @@ const CONFORMANCE = [
   "hono_health",
   "hono_route_keys_model",
   "hono_timeout",
+  "hono_rate_limit",
   "logger",
   "misuse",
   "mutation_bulkhead",
@@ -109,12 +115,17 @@ const CONFORMANCE = [
   "mutation_fallback",
   "mutation_hedge",
   "mutation_retry",
+  "rate_limit",
+  "rate_limit_example",
+  "rate_limit_model",
+  "rate_limit_store",
   "mutation_retry_budget",
   "mutation_timeout",
   "options",
   "retry",
   "retry_budget",
   "scheduler",
+  "rate_limit_shared",
   "shared_differential",
   "shared_equals_local",
   "shared_rate",
@@ -247,7 +258,8 @@ if (wanted("bun")) {
   else {
     const { code, text } = await run(
       bun,
-      ["test", ...bundled.map((f) => f.replace(ROOT, "./"))],
+      // Bun's default per-test timeout is 5 s; the property tests take longer on a loaded machine.
+      ["test", "--timeout=300000", ...bundled.map((f) => f.replace(ROOT, "./"))],
       true,
     );
     const n = (k: string) => Number(text.match(new RegExp(`^\\s*(\\d+) ${k}$`, "m"))?.[1] ?? 0);

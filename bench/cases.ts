@@ -2,6 +2,7 @@
 // shared) through each library, built once. Every case is checked before
 // timing (see `verify`), so no library is timed doing less work.
 import {
+  adaptiveConcurrency as ourAdaptive,
   bulkhead as ourBulkhead,
   chaos as ourChaos,
   circuitBreaker as ourBreaker,
@@ -9,6 +10,7 @@ import {
   compose,
   fallback as ourFallback,
   hedge as ourHedge,
+  rateLimiter as ourRateLimiter,
   retry as ourRetry,
   timeout as ourTimeout,
 } from "../mod.ts";
@@ -102,6 +104,24 @@ op.open.open();
 
 const swallow = (p: Promise<unknown>) => p.catch(() => "rejected");
 
+/**
+ * The breaker's floor: the least a consecutive-failures breaker can do per CLOSED call (a
+ * counter; the clock only once the threshold is reached), with no stats, events or options.
+ */
+let floorFails = 0;
+let floorOpenUntil = 0;
+async function floorBreaker(): Promise<number> {
+  if (floorFails >= 5 && performance.now() < floorOpenUntil) throw prebuilt;
+  try {
+    const v = await fn();
+    floorFails = 0;
+    return v;
+  } catch (e) {
+    if (++floorFails >= 5) floorOpenUntil = performance.now() + 60_000;
+    throw e;
+  }
+}
+
 /** Every case, by group. The first of each group is its baseline. */
 export const groups: Record<string, Case[]> = {
   "retry-ok": [
@@ -112,6 +132,7 @@ export const groups: Record<string, Case[]> = {
   ],
   "breaker-ok": [
     { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+    { name: "floor (hand-written)", run: () => floorBreaker(), expectCalls: 1, expect: 42 },
     { name: "edge-resilience", run: () => ours.breaker(), expectCalls: 1, expect: 42 },
     {
       name: "edge-resilience rate, 10-bucket time window",
@@ -188,6 +209,37 @@ groups["bulkhead-ok"] = [
   { name: "edge-resilience", run: () => ourBh(), expectCalls: 1, expect: 42 },
   { name: "cockatiel", run: () => ckBh.execute(fn), expectCalls: 1, expect: 42 },
 ];
+// Adaptive concurrency beside the bulkhead (same limit and queue). The floor: a counter,
+// and one call in 64 timed (two clock reads), as the limiter does at high rates.
+const ourAc = ourAdaptive({ initialLimit: 100, maxLimit: 100, maxQueue: 10 })(fn);
+let floorInFlight = 0;
+let floorSkip = 0;
+let floorSum = 0;
+const floorAdaptive = async () => {
+  if (floorInFlight >= 100) throw prebuilt;
+  floorInFlight++;
+  if (++floorSkip < 64) {
+    try {
+      return await fn();
+    } finally {
+      floorInFlight--;
+    }
+  }
+  floorSkip = 0;
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    floorInFlight--;
+    floorSum += performance.now() - t0;
+  }
+};
+groups["adaptive-ok"] = [
+  { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+  { name: "floor (hand-written)", run: floorAdaptive, expectCalls: 1, expect: 42 },
+  { name: "edge-resilience bulkhead", run: () => ourBh(), expectCalls: 1, expect: 42 },
+  { name: "edge-resilience adaptive", run: () => ourAc(), expectCalls: 1, expect: 42 },
+];
 const ourHg = ourHedge({ delay: 10_000 })(fn);
 /** A hedge that never fires: one timer per call, cleared when the first attempt wins. */
 const floorHedge = async () => {
@@ -217,6 +269,65 @@ groups["chaos-off"] = [
   { name: "floor (hand-written, one draw)", run: floorChaos, expectCalls: 1, expect: 42 },
   { name: "edge-resilience (rate 0)", run: () => ourChaosZero(), expectCalls: 1, expect: 42 },
   { name: "edge-resilience (disabled)", run: () => ourChaosOff(), expectCalls: 1, expect: 42 },
+];
+
+// Rate limiting (issue #18): a limit never reached, and one always reached, beside a
+// hand-written token bucket (the floor: two numbers, no key, no stats).
+const BIG = 1_000_000_000;
+const ourRlOk = ourRateLimiter({ limit: BIG, interval: 1_000 });
+const ourRlOkFn = ourRlOk(fn);
+const ourRlLimited = ourRateLimiter({ limit: 1, interval: 3_600_000 });
+const ourRlLimitedFn = ourRlLimited(fn);
+await ourRlLimitedFn(); // the only permit of the hour
+calls--;
+/** A minimal token bucket: `limit` per second, refilled on each call. */
+function floorBucket(limit: number, interval: number) {
+  let tokens = limit;
+  let last = performance.now();
+  const rate = limit / interval;
+  return async () => {
+    const now = performance.now();
+    tokens = Math.min(limit, tokens + (now - last) * rate);
+    last = now;
+    if (tokens < 1) throw prebuilt;
+    tokens--;
+    return await fn();
+  };
+}
+const floorOk = floorBucket(BIG, 1_000);
+const floorLimited = floorBucket(1, 3_600_000);
+await floorLimited();
+calls--;
+groups["ratelimit-ok"] = [
+  { name: "raw", run: () => fn(), expectCalls: 1, expect: 42 },
+  { name: "floor (hand-written token bucket)", run: floorOk, expectCalls: 1, expect: 42 },
+  { name: "edge-resilience", run: () => ourRlOkFn(), expectCalls: 1, expect: 42 },
+  {
+    name: "edge-resilience take(key)",
+    run: async () => (await ourRlOk.take("client")).allowed ? await fn() : 0,
+    expectCalls: 1,
+    expect: 42,
+  },
+];
+groups["ratelimit-limited"] = [
+  {
+    name: "raw-reject",
+    run: () => swallow(Promise.reject(prebuilt)),
+    expectCalls: 0,
+    expect: "rejected",
+  },
+  {
+    name: "floor (hand-written token bucket)",
+    run: () => swallow(floorLimited()),
+    expectCalls: 0,
+    expect: "rejected",
+  },
+  {
+    name: "edge-resilience",
+    run: () => swallow(ourRlLimitedFn()),
+    expectCalls: 0,
+    expect: "rejected",
+  },
 ];
 
 /** Runs every case once and checks its result and the number of calls of `fn`. */
@@ -249,7 +360,7 @@ bare.get("/x", (c) => c.text("42"));
 const guarded = new Hono();
 guarded.get(
   "/x",
-  routeFallback({ response: (c) => c.text("fallback") }),
+  routeFallback({ fallback: (c) => c.text("fallback") }),
   routeCircuitBreaker({ name: "bench-route", logger: silent }),
   routeTimeout(10_000, { logger: silent }),
   (c) => c.text("42"),

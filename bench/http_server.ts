@@ -14,7 +14,7 @@ import {
 const app = new Hono<ResilienceEnv>();
 const payload = { id: 42, name: "quote", price: 12.5, tags: ["a", "b", "c"] };
 const handler = (c: Context) => c.json(payload);
-const fallback = { response: () => Response.json({ stale: true }) };
+const fallback = { fallback: () => Response.json({ stale: true }) };
 
 app.get("/bare", handler);
 app.get("/timeout", routeTimeout(5_000), handler);

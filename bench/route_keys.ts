@@ -49,7 +49,7 @@ const before = heap();
 await send(kept.app, 100, KEPT + 100);
 settle();
 const bytesPerKey = Math.round((heap() - before) / KEPT);
-if (kept.mw.breakers().length !== KEPT) throw new Error("not all keys kept");
+if (kept.mw.breakers.size !== KEPT) throw new Error("not all keys kept");
 
 // 2. The attack: ATTACK distinct keys, default maxKeys; heap sampled as it goes.
 const attacked = keyedApp();
@@ -72,12 +72,12 @@ console.log(JSON.stringify(
     attack: {
       distinctKeys: ATTACK,
       maxKeys: 1000,
-      breakersKept: attacked.mw.breakers().length,
+      breakersKept: attacked.mw.breakers.size,
       heapGrowthBytes: samples,
       requestsPerSecond: Math.round(ATTACK / seconds),
     },
     // Hold the first app until the end, so that its breakers were live when measured.
-    keptStill: kept.mw.breakers().length,
+    keptStill: kept.mw.breakers.size,
   },
   null,
   2,

@@ -62,7 +62,7 @@ export function createApp(o: AppOptions): Hono<ResilienceEnv> {
     // Outermost: answer with the last good quote (or a stub) when all below fails.
     routeFallback({
       lastGood: true,
-      response: (c) => c.json({ quote: null, stale: true }, 200),
+      fallback: (c) => c.json({ quote: null, stale: true }, 200),
     }),
     routeCircuitBreaker({
       name: o.name ?? "example",

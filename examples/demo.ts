@@ -92,7 +92,7 @@ const url = (id: "A" | "B") => `http://127.0.0.1:${servers[id].addr.port}`;
 const breakerOf = (id: "A" | "B") =>
   (apps[id].routes.map((r) => r.handler).find((h) => "breakers" in h) as
     | RouteCircuitBreaker
-    | undefined)?.breaker("GET /api/quote");
+    | undefined)?.breakers.get("GET /api/quote");
 
 async function request(id: "A" | "B") {
   const start = performance.now();

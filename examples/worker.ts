@@ -25,8 +25,9 @@ import {
 import type { ResilienceEnv } from "../src/hono/mod.ts";
 import { createApp } from "./app.ts";
 
-// The Durable Object class must be exported by the Worker's main module.
-export { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+// The Durable Object class must be exported by the Worker's main module (its own entry,
+// edge-resilience/cloudflare/object: the only one that needs cloudflare:workers).
+export { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 
 /**
  * The Worker's bindings (wrangler.toml). With `wrangler types`, or

@@ -32,7 +32,7 @@ export interface BulkheadOptions {
   queueTimeout?: number;
   /** Name used in errors and stats. Default `"bulkhead"`. */
   name?: string;
-  /** Time source for `queueTimeout` (tests pass a `FakeClock`). */
+  /** Time source for `queueTimeout` and `lastRejectedAt` (tests pass a `FakeClock`). */
   clock?: Clock;
 }
 
@@ -46,6 +46,8 @@ export interface BulkheadStats {
   queued: number;
   /** Calls refused so far (queue full or queue timeout). */
   rejected: number;
+  /** When the last call was refused (`clock.now()`, ms), or `null` if none was. */
+  lastRejectedAt: number | null;
   /** Calls that were started so far (whether they then succeeded or failed). */
   executed: number;
   /** The configured limit. */
@@ -92,6 +94,7 @@ class Compartment {
   running = 0;
   queued = 0;
   rejected = 0;
+  lastRejectedAt: number | null = null;
   executed = 0;
   head: Waiter | undefined = undefined;
   tail: Waiter | undefined = undefined;
@@ -197,6 +200,7 @@ class Compartment {
 
   refuse(reason: "queue-full" | "queue-timeout"): BulkheadRejectedError {
     this.rejected++;
+    this.lastRejectedAt = this.clock.now();
     return new BulkheadRejectedError(this.name, this.maxConcurrent, this.maxQueue, reason);
   }
 
@@ -206,6 +210,7 @@ class Compartment {
       running: this.running,
       queued: this.queued,
       rejected: this.rejected,
+      lastRejectedAt: this.lastRejectedAt,
       executed: this.executed,
       maxConcurrent: this.maxConcurrent,
       maxQueue: this.maxQueue,

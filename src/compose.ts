@@ -37,7 +37,7 @@ import { decorateLegacy, type FallbackOf, type Policy } from "./policy.ts";
  * import { circuitBreaker, compose, fallback, retry, timeout } from "edge-resilience";
  *
  * const resilient = compose(
- *   fallback({ default: { cached: true } }),
+ *   fallback({ fallbackValue: { cached: true } }),
  *   timeout(10_000), // the whole call, waits included
  *   retry({ maxAttempts: 3, initialDelay: 500 }),
  *   circuitBreaker({ name: "api", failureThreshold: 5 }),

@@ -218,3 +218,98 @@ export class BulkheadRejectedError extends ResilienceError {
     this.reason = reason;
   }
 }
+
+/**
+ * Thrown when a rate limiter refuses a call without running it: the call
+ * would have waited longer than the limiter's `maxWait` for a permit. Made
+ * without a stack trace (a limiter refuses many calls per second); it is
+ * still an `instanceof` `RateLimitedError` with the fields below. `retry`
+ * recognises it by `limiterName` + `retryAfter`: it waits `retryAfter` when
+ * that fits in its `maxDelay`, and the attempt costs no retry budget.
+ *
+ * @example
+ * ```ts
+ * import { RateLimitedError, rateLimiter } from "edge-resilience";
+ *
+ * const limiter = rateLimiter({ name: "geo", limit: 1, interval: 1_000 });
+ * await limiter.execute(() => "first");
+ * try {
+ *   await limiter.execute(() => "second");
+ * } catch (e) {
+ *   if (e instanceof RateLimitedError) console.log(e.limiterName, e.retryAfter); // geo 1000
+ * }
+ * ```
+ */
+export class RateLimitedError extends ResilienceError {
+  /** Name of the limiter that refused the call (`name` is the error class's). */
+  readonly limiterName: string;
+  /** The key that is limited (`undefined` for the limiter's own limit, as a policy). */
+  readonly key: string | undefined;
+  /** Milliseconds until a permit is available (if nothing else takes it). */
+  readonly retryAfter: number;
+  /** The limiter's `limit` (permits per `interval`). */
+  readonly limit: number;
+
+  /** Creates the error (with a stack trace; the limiter uses {@linkcode RateLimitedError.fast}). */
+  constructor(
+    limiterName: string,
+    key: string | undefined,
+    retryAfter: number,
+    limit: number,
+    options?: { cause?: unknown },
+  ) {
+    super(limitedMessage(limiterName, key, retryAfter), options);
+    if (new.target === RateLimitedError) this.name = "RateLimitedError";
+    this.limiterName = limiterName;
+    this.key = key;
+    this.retryAfter = retryAfter;
+    this.limit = limit;
+  }
+
+  /**
+   * Creates the error without running the `Error` constructor (no stack
+   * trace); `message` and `stack` are computed when read.
+   */
+  static fast(
+    limiterName: string,
+    key: string | undefined,
+    retryAfter: number,
+    limit: number,
+  ): RateLimitedError {
+    if (!limitedReady) prepareLimited();
+    const e = Object.create(RateLimitedError.prototype) as {
+      -readonly [K in keyof RateLimitedError]: RateLimitedError[K];
+    };
+    e.limiterName = limiterName;
+    e.key = key;
+    e.retryAfter = retryAfter;
+    e.limit = limit;
+    return e as RateLimitedError;
+  }
+}
+
+let limitedReady = false;
+/** Gives fast errors computed `name`, `message` and `stack`; once. */
+function prepareLimited(): void {
+  limitedReady = true;
+  Object.defineProperties(RateLimitedError.prototype, {
+    name: { value: "RateLimitedError", writable: true, configurable: true },
+    message: {
+      get(this: RateLimitedError) {
+        return limitedMessage(this.limiterName, this.key, this.retryAfter);
+      },
+      configurable: true,
+    },
+    stack: {
+      get(this: RateLimitedError) {
+        return `${this.name}: ${this.message}`;
+      },
+      configurable: true,
+    },
+  });
+}
+
+function limitedMessage(name: string, key: string | undefined, retryAfter: number): string {
+  return `Rate limiter '${name}'${key === undefined ? "" : ` (key '${key}')`} refused the call: ` +
+    `next permit in ${(retryAfter / 1000).toFixed(1)}s`;
+}

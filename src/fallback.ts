@@ -24,7 +24,7 @@ export interface FallbackOptions<D = unknown> {
    * Returned when every function failed. Any value is valid, `undefined` and
    * `null` included: it is used when the key is present.
    */
-  default?: D;
+  fallbackValue?: D;
   /**
    * Which errors fall back: a predicate, or error classes (one or an array).
    * Default: all. Others are thrown at once.
@@ -43,32 +43,32 @@ type AnyFn = AnyFunction;
 /**
  * What the arguments of {@linkcode fallback} can answer instead of the
  * primary's result: each fallback function's (awaited) result, and the
- * `default` when the options have one.
+ * `fallbackValue` when the options have one.
  *
  * @example
  * ```ts
  * import type { FallbackValues } from "edge-resilience";
  *
- * type T = FallbackValues<[() => Promise<string>, { default: null }]>; // string | null
+ * type T = FallbackValues<[() => Promise<string>, { fallbackValue: null }]>; // string | null
  * const t: T = null;
  * ```
  */
 export type FallbackValues<Items extends readonly unknown[]> = Items[number] extends infer I
   ? I extends AnyFunction ? Awaited<ReturnType<I>>
-  : I extends { default?: infer D } ? ("default" extends keyof I ? D : never)
+  : I extends { fallbackValue?: infer D } ? ("fallbackValue" extends keyof I ? D : never)
   : never
   : never;
 
 /** Options after validation: `shouldFallback` as a predicate. */
 interface Resolved {
-  default?: unknown;
+  fallbackValue?: unknown;
   shouldFallback?: (error: unknown) => boolean;
   logger?: Logger;
 }
 
 /**
  * Tries `fns` in order with the same `this` and arguments; the first result
- * wins. When all fail: the default if given, else the last error, whose
+ * wins. When all fail: the `fallbackValue` if given, else the last error, whose
  * `cause` (when it had none) becomes an `AggregateError` of every error.
  */
 async function runChain(
@@ -106,7 +106,7 @@ async function runChain(
       failedWith(e, i);
     }
   }
-  if ("default" in opts) return opts.default;
+  if ("fallbackValue" in opts) return opts.fallbackValue;
   const last = errors[errors.length - 1];
   if (
     errors.length > 1 && typeof last === "object" && last !== null &&
@@ -122,7 +122,7 @@ async function runChain(
 }
 
 const FALLBACK_OPTIONS = /* @__PURE__ */ optionNames<FallbackOptions>({
-  default: 1,
+  fallbackValue: 1,
   shouldFallback: 1,
   name: 1,
   logger: 1,
@@ -150,14 +150,14 @@ function splitArgs(
     shouldFallback: errorMatcher(where, "shouldFallback", given.shouldFallback),
     logger: given.logger,
     name: given.name,
-    ...("default" in given ? { default: given.default } : {}),
+    ...("fallbackValue" in given ? { fallbackValue: given.fallbackValue } : {}),
   }];
 }
 
 /**
  * Wraps a primary function: if it fails, each fallback function is tried in
- * order with the same arguments, then the `default` (the seed's
- * `@fallback(get_cached_data, default=...)`). Without a default, the last
+ * order with the same arguments, then the `fallbackValue` (the seed's
+ * `@fallback(get_cached_data, default=...)`). Without one, the last
  * error is thrown, with all errors reachable through its `cause` (an
  * `AggregateError`, set when more than one function failed and the last error
  * has no cause of its own).
@@ -165,10 +165,10 @@ function splitArgs(
  * The caller's own cancellation is never answered by a fallback: when the
  * caller's signal (or an enclosing policy, such as a timeout) has aborted,
  * nothing runs, and a failure that comes after the abort is thrown as is,
- * without trying the next function or the default.
+ * without trying the next function or the `fallbackValue`.
  *
  * The result type includes what the fallbacks can return: `fallback({
- * default: null })` applied to `() => Promise<number>` gives
+ * fallbackValue: null })` applied to `() => Promise<number>` gives
  * `() => Promise<number | null>`.
  *
  * @example Wrapper and decorator
@@ -177,12 +177,12 @@ function splitArgs(
  *
  * const getCachedData = (id: string) => ({ id, cached: true });
  *
- * const getLiveData = fallback(getCachedData, { default: "No data available" })(
+ * const getLiveData = fallback(getCachedData, { fallbackValue: "No data available" })(
  *   async (id: string) => (await fetch(`https://api.example/${id}`)).json(),
  * );
  *
  * class Data {
- *   @fallback(getCachedData, { default: null })
+ *   @fallback(getCachedData, { fallbackValue: null })
  *   async live(id: string) {
  *     return (await fetch(`https://api.example/${id}`)).json();
  *   }
@@ -219,7 +219,7 @@ export interface FallbackChainOptions<D = unknown> {
    * Returned when every function failed. Any value is valid, `undefined` and
    * `null` included: it is used when the key is present.
    */
-  defaultValue?: D;
+  fallbackValue?: D;
   /**
    * Which errors fall back: a predicate, or error classes (one or an array).
    * Default: all. Others are thrown at once.
@@ -231,20 +231,20 @@ export interface FallbackChainOptions<D = unknown> {
 
 const CHAIN_OPTIONS = /* @__PURE__ */ optionNames<FallbackChainOptions>({
   name: 1,
-  defaultValue: 1,
+  fallbackValue: 1,
   shouldFallback: 1,
   logger: 1,
 });
 
 /**
  * An ordered chain of sources: {@linkcode Fallback.execute} tries each added
- * function in order with the same arguments, then the default value.
+ * function in order with the same arguments, then the `fallbackValue`.
  *
  * @example
  * ```ts
  * import { Fallback } from "edge-resilience";
  *
- * const fb = new Fallback<string>({ name: "data_source", defaultValue: "offline_mode" });
+ * const fb = new Fallback<string>({ name: "data_source", fallbackValue: "offline_mode" });
  * fb.add(async () => (await fetch("https://api1.example/data")).text());
  * fb.add(async () => (await fetch("https://api2.example/data")).text());
  * fb.add(() => "from local cache");
@@ -256,7 +256,7 @@ const CHAIN_OPTIONS = /* @__PURE__ */ optionNames<FallbackChainOptions>({
  * ```ts
  * import { Fallback } from "edge-resilience";
  *
- * const price = new Fallback<number, [string], null>({ defaultValue: null });
+ * const price = new Fallback<number, [string], null>({ fallbackValue: null });
  * price.add(async (sku) => sku.length);
  * const p: number | null = await price.execute("A-1");
  * ```
@@ -269,7 +269,7 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
 
   /**
    * Creates an empty chain. Unknown option names are refused (`{ default }`
-   * is a `TypeError`: the option is `defaultValue`).
+   * is a `TypeError` naming `fallbackValue`, the same option as `fallback()`'s).
    */
   constructor(options: FallbackChainOptions<D> = {}) {
     const W = "Fallback";
@@ -280,7 +280,7 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
     this.#opts = {
       shouldFallback: errorMatcher(W, "shouldFallback", options.shouldFallback),
       logger: options.logger,
-      ...("defaultValue" in options ? { default: options.defaultValue } : {}),
+      ...("fallbackValue" in options ? { fallbackValue: options.fallbackValue } : {}),
     };
   }
 
@@ -315,7 +315,7 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
   /**
    * Tries every function in order with `args`. Throws a `TypeError` if the
    * chain is empty. Inside a call whose caller has aborted, nothing (more)
-   * runs and the default is not used.
+   * runs and the `fallbackValue` is not used.
    */
   execute(...args: A): Promise<T | D> {
     if (this.#fns.length === 0) {

@@ -62,7 +62,7 @@ import {
  * ```ts
  * import { fallback } from "edge-resilience";
  *
- * const price = fallback({ default: null })(async (sku: string) => sku.length);
+ * const price = fallback({ fallbackValue: null })(async (sku: string) => sku.length);
  * const p: number | null = await price("A-1"); // Promise<number | null>
  * ```
  */
@@ -70,7 +70,7 @@ export interface Policy<X = never> {
   /**
    * Decorates a class method (TC39 decorators, TypeScript 5+). A decorator
    * cannot change the method's declared type: declare it to include what a
-   * fallback can answer (`Promise<Data | null>` under `fallback({ default: null })`).
+   * fallback can answer (`Promise<Data | null>` under `fallback({ fallbackValue: null })`).
    */
   <This, A extends unknown[], R>(
     method: (this: This, ...args: A) => R,
@@ -114,7 +114,7 @@ export interface Policy<X = never> {
  * ```ts
  * import { fallback, type FallbackOf } from "edge-resilience";
  *
- * const policy = fallback({ default: "stale" as const });
+ * const policy = fallback({ fallbackValue: "stale" as const });
  * const x: FallbackOf<typeof policy> = "stale";
  * ```
  */

@@ -102,10 +102,22 @@ export interface RetryOptions {
   budget?: RetryBudget;
 }
 
-/** A {@linkcode Policy} made by {@linkcode retry}. */
+/**
+ * A {@linkcode Policy} made by {@linkcode retry}, with its resolved settings
+ * as read-only properties named like the options (as `hedge`'s `delay` and
+ * `timeout`'s `timeout`).
+ */
 export interface RetryPolicy extends Policy {
-  /** The resolved options. */
-  readonly options: Readonly<ResolvedBackoff & { maxAttempts: number }>;
+  /** Total calls, the first included. */
+  readonly maxAttempts: number;
+  /** Backoff before the 2nd call, in ms. */
+  readonly initialDelay: number;
+  /** Backoff multiplier. */
+  readonly backoffFactor: number;
+  /** Cap of every wait, in ms. */
+  readonly maxDelay: number;
+  /** The jitter strategy (`jitter: true` is `"proportional"`, `false` is `"none"`). */
+  readonly jitter: ResolvedBackoff["jitter"];
 }
 
 /** @internal Backoff settings after defaults and validation. */
@@ -117,12 +129,35 @@ export interface ResolvedBackoff {
 }
 
 /**
- * A `CircuitOpenError` (from any copy of the library), told by its fields so
- * that retry does not need the class.
+ * The wait of a call refused without running: a `CircuitOpenError`
+ * (`timeUntilReset`) or a `RateLimitedError` (`retryAfter`), from any copy of
+ * the library, told by their fields so that retry does not need the classes;
+ * `undefined` for any other error.
  */
-function isOpenCircuit(e: unknown): e is { timeUntilReset: number } {
-  const o = e as { timeUntilReset?: unknown; breakerName?: unknown } | null | undefined;
-  return typeof o?.timeUntilReset === "number" && typeof o.breakerName === "string";
+function refusalWait(e: unknown): number | undefined {
+  const o = e as
+    | {
+      timeUntilReset?: unknown;
+      breakerName?: unknown;
+      retryAfter?: unknown;
+      limiterName?: unknown;
+    }
+    | null
+    | undefined;
+  if (typeof o?.timeUntilReset === "number" && typeof o.breakerName === "string") {
+    return o.timeUntilReset;
+  }
+  if (typeof o?.retryAfter === "number" && typeof o.limiterName === "string") return o.retryAfter;
+  return undefined;
+}
+
+/**
+ * An `AdaptiveConcurrencyRejectedError` (from any copy of the library), told
+ * by its fields: the limiter refused the call, which never ran.
+ */
+function isRefusal(e: unknown): boolean {
+  const o = e as { limiterName?: unknown; inFlight?: unknown } | null | undefined;
+  return typeof o?.limiterName === "string" && typeof o.inFlight === "number";
 }
 
 const JITTERS = ["none", "proportional", "full", "equal", "decorrelated"];
@@ -196,10 +231,13 @@ const RETRY_OPTIONS = /* @__PURE__ */ optionNames<RetryOptions>({
  * `timeUntilReset` (or the backoff delay, whichever is longer) when that fits
  * within `maxDelay`, and otherwise throws it at once. Delays are always
  * finite: `initialDelay: 0` gives 0 whatever the factor and attempt number.
+ * A {@linkcode RateLimitedError} is treated alike (its `retryAfter`); neither
+ * refusal reached an upstream, so neither costs retry budget.
  *
  * Logs (seed wording): warn `Attempt i/N failed for NAME: E. Retrying in
- * D.DDs`, error `All N retries failed for NAME: E` (with `maxAttempts: 1`:
- * `No retries for NAME after 1 failure: E`).
+ * D.DDs`, error `All R retries failed for NAME: E` where R = N - 1 retries
+ * (`1 retry failed for NAME: E` with `maxAttempts: 2`, `No retries for NAME
+ * after 1 failure: E` with `maxAttempts: 1`).
  *
  * @example Wrapper, decorator and execute
  * ```ts
@@ -297,9 +335,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
             logger,
             clock,
             "error",
-            maxAttempts === 1
-              ? `No retries for ${label} after 1 failure: ${describe(error)}`
-              : `All ${maxAttempts} retries failed for ${label}: ${describe(error)}`,
+            gaveUp(label, attempt - 1, error),
             { name: label, attempts: attempt, error },
             `retry ${label} failed`,
           );
@@ -309,8 +345,12 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         scope.dispose();
         if (!retryOnResult || attempt >= maxAttempts || !retryOnResult(value)) return value;
       }
-      // A call an open circuit refused reached no upstream: its retry costs no budget.
-      if (budget && !(failed && isOpenCircuit(error)) && !budget.tryRetry()) {
+      // A call an open circuit, a rate limiter or a concurrency limiter refused reached no
+      // upstream: its retry costs no budget.
+      const refused = failed ? refusalWait(error) : undefined;
+      if (
+        budget && refused === undefined && !(failed && isRefusal(error)) && !budget.tryRetry()
+      ) {
         logRepeated(
           logger,
           clock,
@@ -329,10 +369,11 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
           delay = Math.min(hint, b.maxDelay);
         }
       }
-      if (failed && isOpenCircuit(error)) {
-        // Never retry an open circuit blindly: wait until it lets a trial through, if that
-        // fits within maxDelay; otherwise give up now (waiting longer is the caller's choice).
-        const wait = error.timeUntilReset;
+      if (refused !== undefined) {
+        // Never retry an open circuit (or a rate limit) blindly: wait until it lets a call
+        // through, if that fits within maxDelay; otherwise give up now (waiting longer is the
+        // caller's choice).
+        const wait = refused;
         if (!(wait <= b.maxDelay)) throw error;
         if (wait > delay) delay = wait;
       }
@@ -387,13 +428,27 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       );
     },
   );
-  (policy as { options: RetryPolicy["options"] }).options = { maxAttempts, ...b };
+  Object.defineProperties(policy, {
+    maxAttempts: { value: maxAttempts, enumerable: true },
+    initialDelay: { value: b.initialDelay, enumerable: true },
+    backoffFactor: { value: b.backoffFactor, enumerable: true },
+    maxDelay: { value: b.maxDelay, enumerable: true },
+    jitter: { value: b.jitter, enumerable: true },
+  });
   return policy;
 }
 
 function describeResult(v: unknown): string {
   const status = (v as { status?: unknown } | null)?.status;
   return typeof status === "number" ? `status ${status}` : "unwanted result";
+}
+
+/** The error line of a retry giving up after `retries` retries (seed wording, counted right). */
+function gaveUp(label: string, retries: number, error: unknown): string {
+  const e = describe(error);
+  if (retries === 0) return `No retries for ${label} after 1 failure: ${e}`;
+  if (retries === 1) return `1 retry failed for ${label}: ${e}`;
+  return `All ${retries} retries failed for ${label}: ${e}`;
 }
 
 function describe(e: unknown): string {

@@ -96,8 +96,8 @@ export function errorMatcher(
 
 /**
  * How far option name `a` is from `b` (both lower case): the edit distance,
- * but little more than one edit when one starts with the other ('default'
- * for 'defaultValue'), the nearer in length the better ('storeOption' is
+ * but little more than one edit when one starts with the other ('timeout'
+ * for 'timeoutMs'), the nearer in length the better ('storeOption' is
  * 'storeOptions', not 'store').
  */
 function distance(a: string, b: string): number {
@@ -116,10 +116,22 @@ function distance(a: string, b: string): number {
 }
 
 /**
+ * Names given up for one name across patterns (nothing was published, so no
+ * aliases): an old name is refused like any unknown one, suggesting its new
+ * name when the pattern has it.
+ */
+const RENAMED: Readonly<Record<string, string>> = {
+  default: "fallbackValue",
+  defaultValue: "fallbackValue",
+  response: "fallback",
+};
+
+/**
  * Refuses option names the pattern does not know, naming the key and the
  * nearest known one: `retry({ maxAttempt: 3 })` → "retry: unknown option
- * 'maxAttempt' (did you mean 'maxAttempts'?)". A misspelled option would
- * otherwise be silently ignored and its default used.
+ * 'maxAttempt' (did you mean 'maxAttempts'?)"; a renamed option suggests its
+ * new name (`fallback({ default: 1 })` → "did you mean 'fallbackValue'?").
+ * A misspelled option would otherwise be silently ignored and its default used.
  */
 export function checkKnownOptions(
   where: string,
@@ -134,7 +146,9 @@ export function checkKnownOptions(
     if (known.includes(key)) continue;
     let best = "";
     let bestDistance = Infinity;
-    for (const k of known) {
+    const renamed = Object.hasOwn(RENAMED, key) ? RENAMED[key] : undefined;
+    if (renamed !== undefined && known.includes(renamed)) [best, bestDistance] = [renamed, 0];
+    for (const k of bestDistance === 0 ? [] : known) {
       const d = distance(key.toLowerCase(), k.toLowerCase());
       if (d < bestDistance) [best, bestDistance] = [k, d];
     }
@@ -153,4 +167,33 @@ export function checkKnownOptions(
  */
 export function optionNames<T>(table: { readonly [K in keyof Required<T>]: 1 }): readonly string[] {
   return Object.keys(table);
+}
+
+/**
+ * Runs `make`, a call of the inner factory `inner` with options the user gave
+ * to `where`, so that its option errors name what the user called and the
+ * option as the user spelled it: `routeBulkhead({})` fails with
+ * "routeBulkhead: option 'maxConcurrent' …", not "bulkhead: …", and
+ * `resilientFetch(url, { hedge: { delay: 0 } })` with "resilientFetch: option
+ * 'hedge.delay' …" (`prefix` `"hedge."`). Other errors pass unchanged.
+ */
+export function optionsOf<T>(where: string, inner: string, make: () => T, prefix = ""): T {
+  try {
+    return make();
+  } catch (e) {
+    if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+    if (!e.message.startsWith(`${inner}: `)) throw e;
+    const message = `${where}: ${e.message.slice(inner.length + 2)}`
+      .replace(/(option|did you mean) '([^']*)'/g, (_, w, n) => `${w} '${prefix}${n}'`)
+      .replace(
+        /\(known options: ([^)]*)\)/,
+        (_, list: string) =>
+          `(known options: ${list.split(", ").map((n) => prefix + n).join(", ")})`,
+      )
+      .replace(
+        /^(\w+): options must/,
+        (_, w) => prefix ? `${w}: option '${prefix.slice(0, -1)}' must` : `${w}: options must`,
+      );
+    throw e instanceof RangeError ? new RangeError(message) : new TypeError(message);
+  }
 }

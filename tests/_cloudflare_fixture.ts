@@ -7,8 +7,11 @@ import {
   circuitBreaker,
   CircuitOpenError,
   clearCircuitBreakers,
+  rateLimiter,
   ResilienceTimeoutError,
   type SharedStore,
+  sharedStore,
+  type StoreOp,
   timeout,
 } from "../mod.ts";
 import {
@@ -18,20 +21,34 @@ import {
   workersKvStore,
 } from "../src/cloudflare/mod.ts";
 import { CountingStore, FaultyStore } from "./_stores.ts";
+import fc from "fast-check";
+import { MODES, run as runDifferential, schedules } from "./_differential.ts";
+import type { FakeClock } from "../src/testing/mod.ts";
 import { sharedDeadlineTimer } from "../src/scheduler.ts";
 
-import { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+import { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 export { CircuitBreakerObject };
 
 /** The real object, plus a way to write raw values into its storage (corruption, skew). */
 export class TestCircuitObject extends CircuitBreakerObject {
+  #fake: number | undefined;
   async poke(value: unknown): Promise<void> {
     await this.ctx.storage.put("state", value);
+  }
+  /** Runs the object on a test's fake wall time (the differential test's FakeClock). */
+  setNow(ms: number): void {
+    this.#fake = ms;
+  }
+  protected override now(): number {
+    return this.#fake ?? Date.now();
   }
 }
 
 interface TestNamespace extends CircuitBreakerNamespace {
-  get(id: never): ReturnType<CircuitBreakerNamespace["get"]> & { poke(v: unknown): Promise<void> };
+  get(id: never): ReturnType<CircuitBreakerNamespace["get"]> & {
+    poke(v: unknown): Promise<void>;
+    setNow(ms: number): Promise<void>;
+  };
 }
 
 interface Env {
@@ -84,7 +101,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const longTimeout = timeout(10_000, { logger: silent });
 const shortTimeout = timeout(50, { logger: silent });
 
-const scenarios: Record<string, (env: Env, key: string) => Promise<unknown>> = {
+const scenarios: Record<string, (env: Env, key: string, n?: number) => Promise<unknown>> = {
   /** A 10 s deadline set (and finished) in one request... */
   async "timeout-first"() {
     return { value: await longTimeout.execute(() => 1) };
@@ -343,6 +360,55 @@ Object.assign(scenarios, {
       stored: JSON.parse(stored ?? "null")?.state,
     };
   },
+  /**
+   * The differential test on the real Durable Object (its SQLite storage and RPC), the
+   * object's time set to the test's fake wall time before each operation.
+   */
+  async differential(env: Env, key: string, runs = 60) {
+    const ns = env.TEST_CIRCUITS;
+    const makeStore = (clock: FakeClock) =>
+      sharedStore({
+        kind: "authoritative",
+        async run(k: string, op: StoreOp) {
+          const stub = ns.get(ns.idFromName(`er:${key}:${k}`) as never);
+          await stub.setNow(clock.wallNow());
+          return await stub.run(op);
+        },
+      });
+    const mismatches: string[] = [];
+    let n = 0;
+    for (const [name, mode] of Object.entries(MODES)) {
+      const all = fc.sample(schedules(1), { numRuns: runs, seed: 17 });
+      for (
+        const steps of (globalThis as { ONLY?: number }).ONLY === undefined
+          ? all
+          : [all[(globalThis as { ONLY?: number }).ONLY!]]
+      ) {
+        const local = await runDifferential(steps, mode, undefined, 1, true, "local");
+        const shared = await runDifferential(steps, mode, makeStore, 1, true, `${name}-${n++}`);
+        if (JSON.stringify(local) !== JSON.stringify(shared)) {
+          mismatches.push(JSON.stringify({ name, steps, local, shared }));
+        }
+      }
+    }
+    return { runs: n, mismatches: mismatches.slice(0, 3) };
+  },
+  /** Three limiters (isolates) share one rate limit through the Durable Object: exact. */
+  async ratelimit(env: Env, key: string) {
+    const store = new CountingStore(durableObjectStore(env.CIRCUITS));
+    const limiters = Array.from({ length: 3 }, () =>
+      rateLimiter({
+        name: key,
+        limit: 100,
+        interval: 60_000,
+        algorithm: "fixed-window",
+        store,
+        logger: silent,
+      }));
+    let allowed = 0;
+    for (let i = 0; i < 1_000; i++) if ((await limiters[i % 3].take("client")).allowed) allowed++;
+    return { allowed, roundTrips: store.ops.rate };
+  },
   async "kv-future"(env: Env, key: string) {
     await env.CIRCUIT_KV.put(`er:cb:${key}`, JSON.stringify(futureOpen()));
     const mk = () => workersKvStore(env.CIRCUIT_KV, { cacheTtl: 0 });
@@ -365,7 +431,12 @@ export default {
     const run = scenarios[name];
     if (!run) return new Response("no such scenario", { status: 404 });
     try {
-      return Response.json(await run(env, url.searchParams.get("key") ?? name));
+      const n = url.searchParams.get("n");
+      const only = url.searchParams.get("only");
+      (globalThis as { ONLY?: number }).ONLY = only === null ? undefined : Number(only);
+      return Response.json(
+        await run(env, url.searchParams.get("key") ?? name, n === null ? undefined : Number(n)),
+      );
     } catch (e) {
       return Response.json({ error: String(e), stack: (e as Error).stack }, { status: 500 });
     }

@@ -4,7 +4,7 @@
 import { type CircuitBreaker, circuitBreaker, CircuitOpenError } from "../mod.ts";
 import { type CircuitBreakerNamespace, durableObjectStore } from "../src/cloudflare/mod.ts";
 
-import { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+import { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 export { CircuitBreakerObject };
 
 const silent = { info() {}, warn() {}, error() {} };

@@ -16,13 +16,13 @@ class Service {
     return x * 10;
   }
 
-  @fallback({ default: -1, logger: silent })
+  @fallback({ fallbackValue: -1, logger: silent })
   async down(): Promise<number> {
     throw new Error(`down after ${this.calls} calls`);
   }
 
   @compose(
-    fallback({ default: "fb", logger: silent }),
+    fallback({ fallbackValue: "fb", logger: silent }),
     timeout(1000, { logger: silent }),
     retry({ maxAttempts: 2, initialDelay: 0, logger: silent }),
   )

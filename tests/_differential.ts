@@ -92,7 +92,7 @@ function options(mode: CircuitBreakerOptions, clock: FakeClock): CircuitBreakerO
 }
 
 /** What a breaker shows, as compared. */
-function view(b: CircuitBreaker): string {
+function view(b: CircuitBreaker<unknown>): string {
   const s = b.getStats();
   return JSON.stringify([
     s.state,

@@ -8,7 +8,7 @@ import { HealthCheck } from "../mod.ts";
 import { type CircuitBreakerNamespace, durableObjectStore } from "../src/cloudflare/mod.ts";
 import { healthHandler, routeCircuitBreaker } from "../src/hono/mod.ts";
 
-export { CircuitBreakerObject } from "../src/cloudflare/mod.ts";
+export { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 
 const health = new HealthCheck({ version: "1.0.0" });
 health.register("ok", () => true);

@@ -10,7 +10,7 @@ import {
 /** Counts every store operation, and how many are in flight. */
 export class CountingStore implements SharedStore {
   readonly kind: "authoritative" | "advisory";
-  ops = { sync: 0, acquire: 0, command: 0, publish: 0 };
+  ops = { sync: 0, acquire: 0, command: 0, publish: 0, rate: 0 };
   outcomes = 0;
   constructor(readonly inner: SharedStore) {
     this.kind = inner.kind;
@@ -23,8 +23,11 @@ export class CountingStore implements SharedStore {
     return this.ops.sync + this.ops.acquire + this.ops.command + this.ops.publish;
   }
   run(key: string, op: StoreOp): Promise<unknown> {
-    this.ops[op.action]++;
-    if (op.action === "sync") this.outcomes += op.outcomes.length;
+    if (op.type === "rate") this.ops.rate++;
+    else {
+      this.ops[op.action]++;
+      if (op.action === "sync") this.outcomes += op.outcomes.length;
+    }
     return this.inner.run!(key, op);
   }
   read(key: string, config: SharedConfig): Promise<SharedState | undefined> {

@@ -21,6 +21,7 @@ test("bulkhead: a free slot runs at once; the slot is freed however the call end
     running: 0,
     queued: 0,
     rejected: 0,
+    lastRejectedAt: null,
     executed: 4,
     maxConcurrent: 2,
     maxQueue: 0,

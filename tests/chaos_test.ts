@@ -441,7 +441,7 @@ test("chaos: prove the fallback works — retry, breaker and fallback over 1,000
   const breaker = circuitBreaker({ name: "chaos-recipe", failureThreshold: 1_000, logger: silent });
   let live = 0;
   const get = compose(
-    fallback({ default: "stale", logger: silent }),
+    fallback({ fallbackValue: "stale", logger: silent }),
     retry({ maxAttempts: 3, initialDelay: 0, jitter: false, logger: silent }),
     breaker,
     chaos({ injectionRate: rate, fault: true, random: seeded(seed) }),
@@ -475,7 +475,11 @@ test("chaos: a breaker opens on injected faults and the fallback answers its ref
   const breaker = circuitBreaker({ name: "chaos-open", failureThreshold: 3, logger: silent });
   const errors: unknown[] = [];
   const get = compose(
-    fallback({ default: "stale", logger: silent, shouldFallback: (e) => (errors.push(e), true) }),
+    fallback({
+      fallbackValue: "stale",
+      logger: silent,
+      shouldFallback: (e) => (errors.push(e), true),
+    }),
     breaker,
     chaos({ injectionRate: 1, fault: true }),
   )(async () => ++upstream);

@@ -431,7 +431,7 @@ test("breaker isolate: trips a CLOSED breaker; the rejection says it is held ope
   // An ordinary open circuit's error is not isolated.
   release();
   b.open();
-  const e2 = await b.execute(ok).catch((e) => e);
+  const e2 = (await b.execute(ok).catch((e) => e)) as CircuitOpenError;
   assert.equal(e2.isolated, false);
   assert.equal(new CircuitOpenError("x", 1, "open").isolated, false);
   const built = new CircuitOpenError("x", Infinity, "open", { isolated: true });

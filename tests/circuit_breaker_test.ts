@@ -147,7 +147,7 @@ test("breaker: fallback is called with the same arguments when open, not when th
   const b = circuitBreaker({
     failureThreshold: 1,
     logger: silent,
-    fallback: (...args: unknown[]) => {
+    fallback: (...args: unknown[]): string => {
       seen.push(args);
       return "cached";
     },

@@ -166,3 +166,26 @@ test("Durable Object store in workerd: store faults never fail the user's call (
     await mf.dispose();
   }
 });
+
+test("differential (Durable Object in workerd): one shared instance is the local breaker — admissions, results, transitions, stats (3 modes × 60 schedules)", async () => {
+  const mf = await worker();
+  try {
+    const d = await scenario(mf, "differential");
+    assert.equal(d.runs, 180);
+    assert.deepEqual(d.mismatches, []);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("rate limit through the Durable Object in workerd: 3 limiters sharing a limit of 100 admit exactly 100 of 1,000; one RPC per admitted take, none once refused", async () => {
+  const mf = await worker();
+  try {
+    const r = await scenario(mf, "ratelimit");
+    assert.equal(r.allowed, 100);
+    // One RPC per admitted take, one denial per limiter; then each isolate remembers the refusal.
+    assert.equal(r.roundTrips, 103);
+  } finally {
+    await mf.dispose();
+  }
+});

@@ -266,7 +266,7 @@ test("compose (recommended order): the caller aborting during each step rejects 
     let calls = 0;
     const signals: AbortSignal[] = [];
     const policy = compose(
-      fallback({ default: "stale", logger: silent }),
+      fallback({ fallbackValue: "stale", logger: silent }),
       timeout(10_000, { clock, logger: silent }),
       retry({ maxAttempts: 3, initialDelay: 100, jitter: false, clock, logger: silent }),
       circuitBreaker({ name: `abort ${when}`, failureThreshold: 5, clock, logger: silent }),

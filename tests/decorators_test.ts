@@ -20,8 +20,8 @@ test("decorators: a legacy call (target, key, descriptor) wraps descriptor.value
     const policy of [
       retry({ maxAttempts: 1, logger: silent }),
       timeout(1000),
-      fallback({ default: 0, logger: silent }),
-      compose(fallback({ default: 0, logger: silent }), timeout(1000)),
+      fallback({ fallbackValue: 0, logger: silent }),
+      compose(fallback({ fallbackValue: 0, logger: silent }), timeout(1000)),
     ]
   ) {
     const d = { value: method, writable: true, enumerable: false, configurable: true };

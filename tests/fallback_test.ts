@@ -31,7 +31,7 @@ test("fallback: every default value is valid, undefined and null included", asyn
   for (const d of [undefined, null, 0, false, "No data available"]) {
     const f = fallback(() => {
       throw new Error("fb");
-    }, { default: d, logger: silent })(() => {
+    }, { fallbackValue: d, logger: silent })(() => {
       throw new Error("p");
     });
     assert.equal(await f(), d);
@@ -91,7 +91,7 @@ test("Fallback chain: primary → backup → cache → default, mixed sync and a
   const order: string[] = [];
   const fb = new Fallback<string, [string]>({
     name: "data_source",
-    defaultValue: "offline_mode",
+    fallbackValue: "offline_mode",
     logger: silent,
   });
   fb.add(async (k) => {
@@ -111,7 +111,7 @@ test("Fallback chain: primary → backup → cache → default, mixed sync and a
   assert.equal(await fb.execute("key"), "cache key");
   assert.deepEqual(order, ["primary", "backup", "cache"]);
 
-  const none = new Fallback({ defaultValue: null, logger: silent });
+  const none = new Fallback({ fallbackValue: null, logger: silent });
   none.add(() => {
     throw new Error("x");
   });
@@ -167,7 +167,7 @@ test("fallback: an already aborted caller signal runs nothing and rejects with i
   const ctl = new AbortController();
   ctl.abort(reason);
   const ran: string[] = [];
-  const policy = fallback(() => ran.push("fallback"), { default: "stale", logger: silent });
+  const policy = fallback(() => ran.push("fallback"), { fallbackValue: "stale", logger: silent });
   await assert.rejects(policy.execute(() => ran.push("primary"), ctl.signal), (e) => e === reason);
   // The same through compose, and through a wrapper called inside the aborted call.
   await assert.rejects(
@@ -186,7 +186,7 @@ test("fallback: the caller's own cancellation is not answered by a fallback", as
   for (const how of ["reason", "other error"] as const) {
     const ctl = new AbortController();
     const ran: string[] = [];
-    const policy = fallback(() => ran.push("fallback"), { default: "stale", logger: silent });
+    const policy = fallback(() => ran.push("fallback"), { fallbackValue: "stale", logger: silent });
     const p = policy.execute(
       ({ signal }) =>
         new Promise((_, reject) =>
@@ -213,7 +213,7 @@ test("fallback: a caller abort during a fallback function stops the chain (no de
       throw new Error("first failed");
     },
     () => ran.push("second"),
-    { default: "stale", logger: silent },
+    { fallbackValue: "stale", logger: silent },
   );
   await assert.rejects(
     policy.execute(() => Promise.reject(new Error("primary")), ctl.signal),
@@ -224,7 +224,7 @@ test("fallback: a caller abort during a fallback function stops the chain (no de
 
 test("fallback: an abort after the call settled changes nothing", async () => {
   const ctl = new AbortController();
-  const policy = fallback({ default: "stale", logger: silent });
+  const policy = fallback({ fallbackValue: "stale", logger: silent });
   assert.equal(await policy.execute(() => Promise.reject(new Error("x")), ctl.signal), "stale");
   ctl.abort();
   assert.equal(await policy.execute(() => "live"), "live");
@@ -233,7 +233,7 @@ test("fallback: an abort after the call settled changes nothing", async () => {
 test("Fallback chain: inside a call whose caller aborted, the chain stops", async () => {
   const ctl = new AbortController();
   const ran: string[] = [];
-  const fb = new Fallback({ defaultValue: "default", logger: silent });
+  const fb = new Fallback({ fallbackValue: "default", logger: silent });
   fb.add(() => {
     ran.push("first");
     ctl.abort(new Error("gone"));
@@ -254,11 +254,11 @@ test("fallback: without a logger option the default logger gets the failures", a
   const log = recordingLogger();
   const before = setDefaultLogger(log);
   try {
-    const f = fallback({ default: 0, name: "quote" })(() => {
+    const f = fallback({ fallbackValue: 0, name: "quote" })(() => {
       throw new Error("down");
     });
     assert.equal(await f(), 0);
-    const fb = new Fallback({ name: "chain", defaultValue: 0 });
+    const fb = new Fallback({ name: "chain", fallbackValue: 0 });
     fb.add(() => {
       throw new Error("down");
     });
@@ -293,7 +293,7 @@ test("fallback: a single failure is thrown as is, without an AggregateError caus
 test("fallback: shouldFallback given error classes works like a predicate", async () => {
   class Transient extends Error {}
   for (const shouldFallback of [Transient, [Transient]]) {
-    const f = fallback({ default: "stale", shouldFallback, logger: silent });
+    const f = fallback({ fallbackValue: "stale", shouldFallback, logger: silent });
     assert.equal(await f.execute(() => Promise.reject(new Transient())), "stale");
     await assert.rejects(f.execute(() => Promise.reject(new TypeError("bug"))), TypeError);
   }
@@ -360,7 +360,7 @@ test("fallback: under execute, the fallbacks get no arguments", async () => {
 test("Fallback chain: started inside a call whose caller has already aborted, nothing runs", async () => {
   const ctl = new AbortController();
   const ran: string[] = [];
-  const fb = new Fallback({ defaultValue: "default", logger: silent });
+  const fb = new Fallback({ fallbackValue: "default", logger: silent });
   fb.add(() => ran.push("first"));
   const p = compose(timeout(1000)).execute(() => {
     ctl.abort(new Error("gone"));

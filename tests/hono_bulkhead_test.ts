@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { HealthCheck } from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
 import { routeBulkhead } from "../src/hono/mod.ts";
 import { deferred, test } from "./_harness.ts";
 
@@ -114,6 +115,37 @@ test("routeBulkhead: the health check is degraded while shedding load", async ()
   await first;
 });
 
+test("routeBulkhead: the health check counts its 10 s from the last refusal, however sparse the polling", async () => {
+  const clock = new FakeClock();
+  const health = new HealthCheck();
+  const { a, gates, mw } = app({ name: "sparse", maxConcurrent: 1, health, clock });
+  const first = a.request("/work/slow");
+  await until(() => gates.length === 1);
+  const status = async () => (await health.runAll()).status;
+  // Refused at t = 0; nobody polls until 9.999 s later: still degraded then.
+  assert.equal((await a.request("/work/slow")).status, 503);
+  assert.equal(mw.bulkhead.getStats().lastRejectedAt, clock.now());
+  clock.tick(9_999);
+  assert.equal(await status(), "degraded");
+  // 10 s after the refusal (not after the check that first saw it): healthy again.
+  clock.tick(1);
+  assert.equal(await status(), "healthy");
+  // A first poll 10 s or more after a refusal never reports it.
+  assert.equal((await a.request("/work/slow")).status, 503);
+  clock.tick(10_000);
+  assert.equal(await status(), "healthy");
+  // Each refusal restarts the 10 s.
+  assert.equal((await a.request("/work/slow")).status, 503);
+  clock.tick(6_000);
+  assert.equal((await a.request("/work/slow")).status, 503);
+  clock.tick(6_000);
+  assert.equal(await status(), "degraded");
+  clock.tick(4_000);
+  assert.equal(await status(), "healthy");
+  gates[0].resolve();
+  await first;
+});
+
 test("routeBulkhead: options are validated when the app is built", () => {
   const bad: [unknown, RegExp][] = [
     [undefined, /'maxConcurrent' is required/],
@@ -121,7 +153,7 @@ test("routeBulkhead: options are validated when the app is built", () => {
     [{ maxConcurrent: 1, retryAfter: -1 }, /'retryAfter'/],
     [{ maxConcurrent: 1, fallback: 1 }, /'fallback'/],
     [{ maxConcurrent: 1, health: {} }, /'health' must be a HealthCheck/],
-    [{ maxConcurrent: 1, clock: {} }, /unknown option 'clock'/],
+    [{ maxConcurrent: 1, clock: 5 }, /routeBulkhead: option 'clock' must be an object/],
     [{ maxConcurent: 1 }, /unknown option 'maxConcurent' \(did you mean 'maxConcurrent'\?\)/],
   ];
   for (const [options, message] of bad) {

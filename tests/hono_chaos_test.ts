@@ -275,10 +275,10 @@ test("routeChaos: prove the fallback works — the breaker opens on injected 5xx
   }
   // Two injected 503s opened the breaker; the third request was refused before the chaos.
   assert.equal(chaos.chaos.getStats().faults, 2);
-  assert.equal(breaker.breakers()[0].state, "open");
+  assert.equal([...breaker.breakers.values()][0].state, "open");
   chaosOn = false; // the upstream is "well" again, but the open breaker still answers for it
   const res = await a.request("/quote");
   assert.equal(res.headers.get("x-resilience-fallback"), "last-good");
   assert.equal(handled, 1);
-  breaker.breakers()[0].reset();
+  [...breaker.breakers.values()][0].reset();
 });

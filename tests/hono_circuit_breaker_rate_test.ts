@@ -28,10 +28,10 @@ test("routeCircuitBreaker: a failure rate over the last requests opens the route
     assert.notEqual((await consecutive.a.request("/quote")).status, 503);
   }
   assert.ok(rejected > 0);
-  const stats = rate.mw.breaker("GET /quote")!.getStats();
+  const stats = rate.mw.breakers.get("GET /quote")!.getStats();
   assert.equal(stats.state, "open");
   assert.ok(stats.window!.failureRate >= 0.25, JSON.stringify(stats.window));
-  assert.equal(consecutive.mw.breaker("GET /quote")!.getStats().window, undefined);
+  assert.equal(consecutive.mw.breakers.get("GET /quote")!.getStats().window, undefined);
 });
 
 test("routeCircuitBreaker: slow requests open it by slow-call rate; isFailureResult is the failure rule in rate mode", async () => {
@@ -59,7 +59,7 @@ test("routeCircuitBreaker: slow requests open it by slow-call rate; isFailureRes
   for (let i = 0; i < 4; i++) assert.equal((await slow()).status, 200);
   assert.equal((await a.request("/slow")).status, 503);
   assert.equal((await a.request("/fast")).status, 200);
-  assert.equal(mw.breaker("GET /slow")!.getStats().window!.slowCalls, 4);
+  assert.equal(mw.breakers.get("GET /slow")!.getStats().window!.slowCalls, 4);
 
   const b = new Hono();
   const limited = routeCircuitBreaker({

@@ -10,8 +10,8 @@ import {
   type StoreOp,
 } from "../mod.ts";
 import {
-  defaultIsFailureResult,
   type ResilienceEnv,
+  routeBulkhead,
   type RouteCircuitBreaker,
   routeCircuitBreaker,
   routeTimeout,
@@ -59,14 +59,14 @@ test("routeCircuitBreaker: 5xx responses open it; 503 + Retry-After + problem+js
   assert.equal(body.breaker, "route:GET /api/items/:id");
   assert.equal(body.retryAfter, 2);
   // Per-route breakers: the key is method + route pattern.
-  assert.equal(mw.breaker("GET /api/items/:id")!.state, "open");
-  assert.equal(mw.breaker("GET /api/items/:id")!.name, "route:GET /api/items/:id");
+  assert.equal(mw.breakers.get("GET /api/items/:id")!.state, "open");
+  assert.equal(mw.breakers.get("GET /api/items/:id")!.name, "route:GET /api/items/:id");
   // Recovery through half-open.
   state.fail = false;
   clock.tick(1500);
   assert.equal((await a.request("/api/items/4")).status, 200);
   assert.equal((await a.request("/api/items/5")).status, 200);
-  assert.equal(mw.breaker("GET /api/items/:id")!.state, "closed");
+  assert.equal(mw.breakers.get("GET /api/items/:id")!.state, "closed");
 });
 
 test("routeCircuitBreaker: thrown errors count; routes have separate breakers", async () => {
@@ -179,7 +179,7 @@ test("routeCircuitBreaker: an explicit name shares the circuits; other options u
   assert.equal((await a.request("/x")).status, 500);
   assert.equal((await b.request("/x")).status, 503);
   assert.equal((await joined.request("/x")).status, 503);
-  assert.equal(first.breakerName, "hcb-shared-1");
+  assert.deepEqual([...first.breakers.values()].map((x) => x.name), ["hcb-shared-1:GET /x"]);
   assert.throws(
     () => routeCircuitBreaker({ ...opts, failureThreshold: 2 }),
     (e) =>
@@ -207,10 +207,7 @@ test("routeCircuitBreaker: every option conflict is reported when the middleware
     () => routeCircuitBreaker({ storeOptions: { timeout: 5 } }),
     /'storeOptions' needs option 'store'/,
   );
-  assert.throws(
-    () => routeCircuitBreaker({ isFailure: () => true } as never),
-    /'isFailure' is now 'isFailureResult'/,
-  );
+  assert.throws(() => routeCircuitBreaker({ isFailure: 1 as never }), /'isFailure'/);
   assert.throws(
     () => routeCircuitBreaker({ excludedErrors: [TypeError] } as never),
     /'excludedErrors' does not apply to routes/,
@@ -230,39 +227,57 @@ test("routeCircuitBreaker: a thrown 4xx HTTPException is not a failure; 5xx ones
   for (let i = 0; i < 1000; i++) assert.equal((await a.request("/x")).status, 404);
   answer.thrown = () => new HTTPException(422);
   for (let i = 0; i < 10; i++) assert.equal((await a.request("/x")).status, 422);
-  assert.equal(mw.breaker("GET /x")!.getStats().totalFailures, 0);
+  assert.equal(mw.breakers.get("GET /x")!.getStats().totalFailures, 0);
   answer.thrown = undefined;
   answer.status = 404; // a returned 4xx: not a failure either
   for (let i = 0; i < 10; i++) assert.equal((await a.request("/x")).status, 404);
-  assert.equal(mw.breaker("GET /x")!.state, "closed");
+  assert.equal(mw.breakers.get("GET /x")!.state, "closed");
 
   answer.thrown = () => new HTTPException(503);
   assert.equal((await a.request("/x")).status, 503);
   answer.thrown = () => new Error("bug");
   assert.equal((await a.request("/x")).status, 500);
-  assert.equal(mw.breaker("GET /x")!.state, "open"); // two failures
+  assert.equal(mw.breakers.get("GET /x")!.state, "open"); // two failures
 });
 
-test("routeCircuitBreaker: defaultIsFailureResult, and isFailureResult replaces it", async () => {
-  const ok = new Response("");
-  const r500 = new Response("", { status: 500 });
-  assert.equal(defaultIsFailureResult(ok, undefined), false);
-  assert.equal(defaultIsFailureResult(r500, undefined), true);
-  assert.equal(defaultIsFailureResult(new Response("", { status: 404 }), undefined), false);
-  assert.equal(defaultIsFailureResult(ok, new HTTPException(401)), false);
-  assert.equal(defaultIsFailureResult(ok, new HTTPException(502)), true);
-  assert.equal(defaultIsFailureResult(ok, new Error("x")), true);
-  assert.equal(defaultIsFailureResult(r500, new HTTPException(400)), true); // 5xx went out
-
-  // A rule that counts only thrown errors: a returned 500 is then no failure.
+test("routeCircuitBreaker: isFailureResult judges responses, isFailure thrown errors (as circuitBreaker's do)", async () => {
+  const seen: unknown[] = [];
+  const answer: { status: number; thrown?: () => Error } = { status: 500 };
   const mw = routeCircuitBreaker({
     failureThreshold: 1,
     logger: silent,
-    isFailureResult: (_res, err) => err !== undefined,
+    // Only thrown errors count: a returned 500 is then no failure.
+    isFailureResult: (res) => {
+      seen.push(res.status);
+      return false;
+    },
+    isFailure: (e) => {
+      seen.push(e);
+      return e instanceof RangeError;
+    },
   });
-  const a = routeApp(mw, { status: 500 });
+  const a = routeApp(mw, answer);
   for (let i = 0; i < 5; i++) assert.equal((await a.request("/x")).status, 500);
-  assert.equal(mw.breaker("GET /x")!.state, "closed");
+  assert.equal(mw.breakers.get("GET /x")!.state, "closed");
+  assert.deepEqual(seen, [500, 500, 500, 500, 500]);
+  // A thrown error is judged by isFailure alone (not by the 500 onError made of it).
+  const notCounted = new TypeError("not counted");
+  answer.thrown = () => notCounted;
+  for (let i = 0; i < 5; i++) assert.equal((await a.request("/x")).status, 500);
+  assert.equal(mw.breakers.get("GET /x")!.state, "closed");
+  assert.equal(seen.length, 10);
+  assert.equal(seen[9], notCounted);
+  answer.thrown = () => new RangeError("counted");
+  assert.equal((await a.request("/x")).status, 500);
+  assert.equal(mw.breakers.get("GET /x")!.state, "open");
+  // A core breaker's rule works as is: (value: unknown) => boolean fits (response: Response).
+  const coreRule = (v: unknown) => v instanceof Response && v.status === 429;
+  const b = routeApp(
+    routeCircuitBreaker({ failureThreshold: 1, logger: silent, isFailureResult: coreRule }),
+    { status: 429 },
+  );
+  assert.equal((await b.request("/x")).status, 429);
+  assert.equal((await b.request("/x")).status, 503);
 });
 
 /** A middleware keyed by the `k` query parameter, each key's answer scripted. */
@@ -280,10 +295,10 @@ test("routeCircuitBreaker: per-key breakers are bounded by maxKeys (100,000 dist
     const res = await a.request(`/k?k=attacker-${i}`);
     if (res.status !== 200) assert.fail(`key ${i}: ${res.status}`);
   }
-  assert.equal(mw.breakers().length, 1000);
+  assert.equal(mw.breakers.size, 1000);
   // The most recent ones are kept.
-  assert.ok(mw.breaker("attacker-99999"));
-  assert.equal(mw.breaker("attacker-98999"), undefined);
+  assert.ok(mw.breakers.get("attacker-99999"));
+  assert.equal(mw.breakers.get("attacker-98999"), undefined);
 });
 
 test("routeCircuitBreaker: LRU eviction keeps recently used and OPEN breakers", async () => {
@@ -301,11 +316,15 @@ test("routeCircuitBreaker: LRU eviction keeps recently used and OPEN breakers", 
   await a.request("/k?k=b");
   await a.request("/k?k=a"); // a is now more recent than b
   await a.request("/k?k=c"); // full: b (least recently used CLOSED) goes, not bad (OPEN)
-  assert.deepEqual(mw.breakers().map((b) => b.name), ["route:bad", "route:a", "route:c"]);
+  assert.deepEqual([...mw.breakers.values()].map((b) => b.name), [
+    "route:bad",
+    "route:a",
+    "route:c",
+  ]);
   assert.equal((await a.request("/k?k=bad")).status, 503); // still open, still remembered
   for (let i = 0; i < 1000; i++) await a.request(`/k?k=n${i}`);
-  assert.equal(mw.breaker("bad")!.state, "open");
-  assert.equal(mw.breakers().length, 3);
+  assert.equal(mw.breakers.get("bad")!.state, "open");
+  assert.equal(mw.breakers.size, 3);
 });
 
 test("routeCircuitBreaker: when every kept breaker is OPEN, a new key runs unguarded (said once), and an OPEN one past its reset goes first", async () => {
@@ -326,13 +345,13 @@ test("routeCircuitBreaker: when every kept breaker is OPEN, a new key runs ungua
   warnings.length = 0;
   // Both OPEN: "new" is served without a breaker — its failures open nothing.
   for (let i = 0; i < 1000; i++) assert.equal((await a.request("/k?k=new")).status, 500);
-  assert.equal(mw.breaker("new"), undefined);
+  assert.equal(mw.breakers.get("new"), undefined);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /all 2 breakers \(maxKeys\) are OPEN/);
   // x's reset timeout passes (no trial running): x goes, "new" gets a breaker.
   clock.tick(5_000);
   assert.equal((await a.request("/k?k=new")).status, 500);
-  assert.deepEqual(mw.breakers().map((b) => b.name), ["route:y", "route:new"]);
+  assert.deepEqual([...mw.breakers.values()].map((b) => b.name), ["route:y", "route:new"]);
   assert.equal((await a.request("/k?k=new")).status, 503);
 });
 
@@ -351,11 +370,11 @@ test("routeCircuitBreaker: a key the store cannot hold is served without a break
   for (let i = 0; i < 1000; i++) {
     assert.equal((await a.request(`/k?k=${"x".repeat(200)}${i}`)).status, 200);
   }
-  assert.equal(mw.breakers().length, 0);
+  assert.equal(mw.breakers.size, 0);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /runs without a breaker \(RangeError: .*store key is longer than 50/);
   assert.equal((await a.request("/k?k=short")).status, 200);
-  assert.equal(mw.breakers().length, 1);
+  assert.equal(mw.breakers.size, 1);
   assert.throws(
     () => routeCircuitBreaker({ store, storeKey: "p".repeat(120), logger }),
     /longer than 50 bytes/,
@@ -394,7 +413,7 @@ test("routeCircuitBreaker: clients that disconnect are not failures (unless coun
       ctl.abort(new Error("client went away"));
       await Promise.resolve(res).catch(() => {});
     }
-    const state = mw.breaker("GET /slow")!.state;
+    const state = mw.breakers.get("GET /slow")!.state;
     assert.equal(
       state,
       countCallerAborts ? "open" : "closed",
@@ -427,14 +446,32 @@ test("routeCircuitBreaker: keys from the request cannot forge log lines or grow 
     assert.ok(!/[\n\r]/.test(l), `a log line was split: ${JSON.stringify(l)}`);
     assert.ok(l.length < 300, `log line of ${l.length} chars`);
   }
-  const names = mw.breakers().map((b) => b.name);
+  const names = [...mw.breakers.values()].map((b) => b.name);
   assert.equal(names.length, 3, "distinct long keys stay distinct");
   assert.ok(names.every((n) => n.length < 120), names.join(", "));
-  assert.equal(mw.breaker("plain")?.name, undefined);
+  assert.equal(mw.breakers.get("plain")?.name, undefined);
   await a.request("/t?k=plain");
   assert.equal(
-    mw.breaker("plain")?.name,
+    mw.breakers.get("plain")?.name,
     "route:plain",
     "short printable keys are kept as they are",
   );
+});
+
+test("routeCircuitBreaker: .breakers is a snapshot map by key, least recently used first (as routeBulkhead's .bulkhead, a property named after the policy)", async () => {
+  clearCircuitBreakers();
+  const mw = routeCircuitBreaker({ key: (c) => c.req.query("k") ?? "", logger: silent });
+  const a = new Hono();
+  a.get("/k", mw, (c) => c.text("ok"));
+  await a.request("/k?k=a");
+  await a.request("/k?k=b");
+  const before = mw.breakers;
+  await a.request("/k?k=a");
+  assert.deepEqual([...before.keys()], ["a", "b"], "a snapshot does not change");
+  assert.deepEqual([...mw.breakers.keys()], ["b", "a"]);
+  assert.equal(mw.breakers.size, 2);
+  assert.equal(mw.breakers.get("a")!.name, "route:a");
+  assert.equal(mw.breakers.get("nope"), undefined);
+  assert.equal("breaker" in mw || "breakerName" in mw, false, "one way to reach the breakers");
+  assert.equal(typeof routeBulkhead({ maxConcurrent: 1 }).bulkhead.getStats, "function");
 });

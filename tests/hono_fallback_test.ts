@@ -30,7 +30,7 @@ test("routeFallback: configured response on 5xx, with the cause", async () => {
   a.get(
     "/x",
     routeFallback({
-      response: (c, cause) => {
+      fallback: (c, cause) => {
         seen.push(cause.response.status);
         return c.json({ stale: true }, 200);
       },
@@ -43,15 +43,15 @@ test("routeFallback: configured response on 5xx, with the cause", async () => {
   assert.deepEqual(seen, [502]);
 });
 
-test("routeFallback: successes pass through; `when` decides; maxEntries bounds the store", async () => {
+test("routeFallback: successes pass through; isFailureResult decides; maxEntries bounds the store", async () => {
   const a = new Hono();
   let status = 200;
   a.get(
     "/k/:n",
     routeFallback({
       lastGood: { maxEntries: 1 },
-      when: (res) => res.status === 404,
-      response: (c) => c.text("fallback"),
+      isFailureResult: (res) => res.status === 404,
+      fallback: (c) => c.text("fallback"),
     }),
     (c) => c.text(`v${c.req.param("n")}`, status as 200),
   );
@@ -63,14 +63,19 @@ test("routeFallback: successes pass through; `when` decides; maxEntries bounds t
   assert.equal(await (await a.request("/k/2")).text(), "v2"); // last good of /k/2
   assert.equal(await (await a.request("/k/1")).text(), "fallback"); // evicted
   status = 500;
-  assert.equal((await a.request("/k/1")).status, 500); // not a fallback case per `when`
+  assert.equal((await a.request("/k/1")).status, 500); // not a fallback case per isFailureResult
 });
 
 test("routeFallback: bad options fail at setup", () => {
-  assert.throws(() => routeFallback({}), /'response' or 'lastGood'/);
+  assert.throws(() => routeFallback({}), /'fallback' or 'lastGood'/);
   assert.throws(() => routeFallback({ lastGood: { maxEntries: 0 } }), RangeError);
   assert.throws(() => routeFallback({ lastGood: { maxBytes: 0 } }), /maxBytes/);
-  assert.throws(() => routeFallback({ response: "x" as never }), TypeError);
+  assert.throws(() => routeFallback({ fallback: "x" as never }), TypeError);
+  assert.throws(() => routeFallback({ lastGood: true, isFailure: 1 as never }), /'isFailure'/);
+  assert.throws(
+    () => routeFallback({ lastGood: true, when: () => true } as never),
+    /^TypeError: routeFallback: option 'when' is now 'isFailureResult' \(responses\) and 'isFailure' \(thrown errors\)$/,
+  );
   assert.throws(() => routeFallback(undefined as never), TypeError);
 });
 
@@ -109,10 +114,10 @@ test("routeFallback: the fallback never inherits the failed response's headers; 
   });
   a.get(
     "/returned",
-    routeFallback({ response: (c) => c.json({ stale: true }, 200) }),
+    routeFallback({ fallback: (c) => c.json({ stale: true }, 200) }),
     (c) => c.text("down", 500, failed),
   );
-  a.get("/thrown", routeFallback({ response: (c) => c.json({ stale: true }) }), (c) => {
+  a.get("/thrown", routeFallback({ fallback: (c) => c.json({ stale: true }) }), (c) => {
     c.status(500);
     for (const [k, v] of Object.entries(failed)) c.header(k, v);
     throw new Error("down");
@@ -120,7 +125,7 @@ test("routeFallback: the fallback never inherits the failed response's headers; 
   a.get(
     "/busy",
     routeFallback({
-      response: (c) => c.json({ busy: true }, 503, { "retry-after": "5" }),
+      fallback: (c) => c.json({ busy: true }, 503, { "retry-after": "5" }),
     }),
     (c) => c.text("down", 500, failed),
   );
@@ -128,7 +133,7 @@ test("routeFallback: the fallback never inherits the failed response's headers; 
     "/own",
     routeFallback({
       // A fallback that is not 503/429 carries no Retry-After, even its own.
-      response: () => new Response("ok", { headers: { "retry-after": "5", "x-own": "1" } }),
+      fallback: () => new Response("ok", { headers: { "retry-after": "5", "x-own": "1" } }),
     }),
     (c) => c.text("down", 500, failed),
   );
@@ -305,4 +310,25 @@ test("routeFallback lastGood: a key's copy is refreshed at most once per refresh
     () => routeFallback({ lastGood: { refreshInterval: -1 } }),
     /lastGood.refreshInterval/,
   );
+});
+
+test("routeFallback: isFailure judges thrown errors (not the 500 onError made of them), as for routeCircuitBreaker", async () => {
+  class NotFound extends Error {}
+  const a = new Hono();
+  a.onError((e, c) => c.text(e.message, e instanceof NotFound ? 404 : 500));
+  a.get(
+    "/e/:kind",
+    routeFallback({
+      fallback: (c) => c.text("fallback"),
+      isFailure: (e) => !(e instanceof NotFound),
+      isFailureResult: () => false, // never asked for a thrown error
+    }),
+    (c) => {
+      throw c.req.param("kind") === "missing" ? new NotFound("missing") : new Error("bug");
+    },
+  );
+  assert.equal(await (await a.request("/e/bug")).text(), "fallback");
+  const missing = await a.request("/e/missing");
+  assert.equal(missing.status, 404);
+  assert.equal(await missing.text(), "missing");
 });

@@ -87,11 +87,11 @@ test("resilientFetch({ hedge }): refused for methods other than GET and HEAD; op
   }
   await assert.rejects(
     resilientFetch("http://upstream.test/x", { hedge: { delay: 0 } }),
-    /hedge: option 'delay'/,
+    /^RangeError: resilientFetch: option 'hedge\.delay'/,
   );
   await assert.rejects(
     resilientFetch("http://upstream.test/x", { hedge: { delay: 5, maxhedges: 2 } as never }),
-    /unknown option 'maxhedges'/,
+    /^TypeError: resilientFetch: unknown option 'hedge\.maxhedges' \(did you mean 'hedge\.maxHedges'\?\)/,
   );
 });
 

@@ -364,3 +364,38 @@ test("healthHandler: a future-dated OPEN entry from a custom store shows no long
   // resetTimeout plus the stated skew allowance (min(resetTimeout, 5 s)), not a day.
   assert.ok(open.details.timeUntilReset <= 15_000, JSON.stringify(open));
 });
+
+test("healthHandler: a shared circuit's time left counts its grown open duration (maxResetTimeout), read from the store", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const opts = {
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    maxResetTimeout: 8_000,
+    halfOpenMaxCalls: 1,
+    storeKey: "grown",
+    clock,
+    logger: silent,
+  };
+  // One instance opens the route's circuit, then fails its trial: OPEN for 2 s (doubled).
+  const first = new Hono();
+  first.use("/api/*", routeCircuitBreaker({ ...opts, store }));
+  first.get("/api/x", (c) => c.text("down", 500));
+  assert.equal((await first.request("/api/x")).status, 500);
+  await new Promise((r) => setTimeout(r, 0));
+  clock.tick(1_000);
+  assert.equal((await first.request("/api/x")).status, 500); // the trial fails
+  await new Promise((r) => setTimeout(r, 0));
+  // Another instance's health endpoint reads the circuit from the store.
+  const other = new Hono();
+  other.use("/api/*", routeCircuitBreaker({ ...opts, store }));
+  other.get("/api/x", (c) => c.text("ok"));
+  other.get("/health", healthHandler(new HealthCheck(), { breakers: true, app: other }));
+  clock.tick(1_500);
+  const body = await (await other.request("/health")).json();
+  const open = body.checks.find((c: { details: { state?: string } }) => c.details.state === "open");
+  assert.ok(open, JSON.stringify(body));
+  // 2 s open, 1.5 s of them gone: 500 ms left (not 0: it is not resetTimeout's 1 s).
+  assert.equal(open.details.timeUntilReset, 500);
+});

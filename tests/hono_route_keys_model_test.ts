@@ -75,7 +75,7 @@ test("routeCircuitBreaker: maxKeys eviction matches the model (LRU CLOSED first,
           await res.arrayBuffer();
           assert.equal(res.status, model.request(s.key, s.fail, clock.now()));
           assert.deepEqual(
-            mw.breakers().map((b) => b.name),
+            [...mw.breakers.values()].map((b) => b.name),
             model.kept.map((e) => `route:${e.key}`),
           );
         }

@@ -81,11 +81,11 @@ test("execute: something other than a function rejects with a TypeError, running
   const policies = {
     retry: retry({ logger }),
     timeout: timeout(100, { logger }),
-    fallback: fallback({ default: "fb", logger }),
+    fallback: fallback({ fallbackValue: "fb", logger }),
     breaker,
     bulkhead: bulkhead({ maxConcurrent: 1 }),
     hedge: hedge({ delay: 10 }),
-    compose: compose(fallback({ default: "fb", logger }), retry({ logger }), timeout(100)),
+    compose: compose(fallback({ fallbackValue: "fb", logger }), retry({ logger }), timeout(100)),
   };
   for (const [name, p] of Object.entries(policies)) {
     for (const bad of [undefined, null, 42, "work", { then() {} }]) {
@@ -111,7 +111,7 @@ test("legacy decorators: a getter, a setter or a field has no method to wrap, fo
   const policies = {
     retry: retry({ logger: silent }),
     timeout: timeout(100),
-    fallback: fallback({ default: 0, logger: silent }),
+    fallback: fallback({ fallbackValue: 0, logger: silent }),
     bulkhead: bulkhead({ maxConcurrent: 1 }),
     compose: compose(retry({ logger: silent }), timeout(100)),
   };

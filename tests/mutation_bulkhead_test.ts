@@ -50,6 +50,7 @@ test("bulkhead: a call queued by an attempt that has since been given up never s
       running: 0,
       queued: 0,
       rejected: 0,
+      lastRejectedAt: null,
       executed: 1,
       maxConcurrent: 1,
       maxQueue: 5,

@@ -41,7 +41,7 @@ test("fallback: each failure is logged with its name, index (primary -1) and err
 
   // The chain counts from its first function (index 0).
   const chainLog = dataLogger();
-  const fb = new Fallback({ name: "chain", defaultValue: 0, logger: chainLog });
+  const fb = new Fallback({ name: "chain", fallbackValue: 0, logger: chainLog });
   fb.add(() => {
     throw e0;
   });
@@ -193,7 +193,7 @@ test("fallback and Fallback: options that are not an object are refused, naming 
 
 test("Fallback chain: executed synchronously after the caller aborted, it runs nothing", async () => {
   const ran: string[] = [];
-  const fb = new Fallback<string>({ defaultValue: "default", logger: silent });
+  const fb = new Fallback<string>({ fallbackValue: "default", logger: silent });
   fb.add(() => {
     ran.push("first");
     return "first";

@@ -18,8 +18,12 @@ function dataLogger(): Logger & { lines: Line[] } {
   };
 }
 
-test("retry: the resolved options are exposed, defaults included", () => {
-  assert.deepEqual(retry().options, {
+test("retry: the resolved settings are read-only properties named like the options", () => {
+  const settings = (p: ReturnType<typeof retry>) => {
+    const { maxAttempts, initialDelay, backoffFactor, maxDelay, jitter } = p;
+    return { maxAttempts, initialDelay, backoffFactor, maxDelay, jitter };
+  };
+  assert.deepEqual(settings(retry()), {
     maxAttempts: 3,
     initialDelay: 1000,
     backoffFactor: 2,
@@ -27,14 +31,21 @@ test("retry: the resolved options are exposed, defaults included", () => {
     jitter: "proportional",
   });
   assert.deepEqual(
-    retry({ maxAttempts: 5, initialDelay: 10, backoffFactor: 3, maxDelay: 500, jitter: false })
-      .options,
+    settings(
+      retry({ maxAttempts: 5, initialDelay: 10, backoffFactor: 3, maxDelay: 500, jitter: false }),
+    ),
     { maxAttempts: 5, initialDelay: 10, backoffFactor: 3, maxDelay: 500, jitter: "none" },
   );
-  assert.equal(retry({ jitter: true }).options.jitter, "proportional");
+  assert.equal(retry({ jitter: true }).jitter, "proportional");
   for (const j of ["none", "proportional", "full", "equal", "decorrelated"] as const) {
-    assert.equal(retry({ jitter: j }).options.jitter, j);
+    assert.equal(retry({ jitter: j }).jitter, j);
   }
+  const p = retry({ maxAttempts: 2 });
+  assert.throws(() => {
+    (p as { maxAttempts: number }).maxAttempts = 9;
+  }, TypeError);
+  assert.equal(p.maxAttempts, 2);
+  assert.equal("options" in p, false);
 });
 
 test("retry: jitter is on by default (±25%), as with jitter: true", async () => {
@@ -69,7 +80,7 @@ test("retry: an unknown jitter is refused, listing the valid ones", () => {
 });
 
 test("retry: backoffFactor is at most 1000", () => {
-  assert.equal(retry({ backoffFactor: 1000 }).options.backoffFactor, 1000);
+  assert.equal(retry({ backoffFactor: 1000 }).backoffFactor, 1000);
   assert.throws(() => retry({ backoffFactor: 1001 }), {
     name: "RangeError",
     message: "retry: option 'backoffFactor' must be a finite number >= 1 and <= 1000, got 1001",
@@ -111,7 +122,7 @@ test("retry: each retry is logged with its delay in seconds and the event as dat
       delay: 3000,
       error: "plain string",
     }],
-    ["error", "All 3 retries failed for load: plain string", {
+    ["error", "All 2 retries failed for load: plain string", {
       name: "load",
       attempts: 3,
       error: "plain string",

@@ -79,12 +79,28 @@ const { retry } = require("edge-resilience");
 retry({ maxAttempts: 0 });
 `;
 
-// What a Node-based unit test of a Worker imports instead of edge-resilience/cloudflare.
+// What a Node-based unit test of a Worker can import: the stores of edge-resilience/cloudflare
+// (not the Durable Object class of edge-resilience/cloudflare/object), core + MemoryStore.
 const WORKER_IN_NODE = `
 import assert from "node:assert/strict";
 import { CircuitOpenError, circuitBreaker, MemoryStore } from "edge-resilience";
+import { durableObjectStore, workersKvStore } from "edge-resilience/cloudflare";
+// The stores load and work outside workerd: a KV store over a Map, a DO store over a fake stub.
+const kv = new Map();
+const kvStore = workersKvStore({
+  get: async (k) => kv.get(k) ?? null,
+  put: async (k, v) => void kv.set(k, v),
+});
+const kvBreaker = circuitBreaker({ name: "kv-in-node", failureThreshold: 1, store: kvStore });
+await kvBreaker.execute(() => Promise.reject(new Error("down"))).catch(() => {});
+await assert.rejects(kvBreaker.execute(() => 1), CircuitOpenError);
+assert.equal(typeof durableObjectStore({ idFromName: () => ({}), get: () => ({}) }), "object");
+const cjs = (await import("node:module")).createRequire(import.meta.url)("edge-resilience/cloudflare");
+assert.equal(typeof cjs.workersKvStore, "function");
+assert.equal(cjs.CircuitBreakerObject, undefined);
+// Only the Durable Object's own entry needs workerd.
 // Node: ERR_UNSUPPORTED_ESM_URL_SCHEME; Bun: ERR_MODULE_NOT_FOUND ("cloudflare:workers").
-await assert.rejects(import("edge-resilience/cloudflare"), (e) =>
+await assert.rejects(import("edge-resilience/cloudflare/object"), (e) =>
   ["ERR_UNSUPPORTED_ESM_URL_SCHEME", "ERR_MODULE_NOT_FOUND"].includes(e.code) &&
   String(e).includes("cloudflare:"));
 const store = new MemoryStore(); // stands in for durableObjectStore(env.CIRCUITS)
@@ -104,6 +120,7 @@ import { type ResilienceEnv, routeTimeout } from "edge-resilience/hono";
 import { FakeClock } from "edge-resilience/testing";
 import { type DenoKvStoreOptions, denoKvStore } from "edge-resilience/deno-kv";
 import { type CircuitBreakerNamespace, durableObjectStore } from "edge-resilience/cloudflare";
+import { CircuitBreakerObject } from "edge-resilience/cloudflare/object";
 import { Hono } from "hono";
 
 class Api {
@@ -125,6 +142,7 @@ export const clock: FakeClock = new FakeClock();
 export const kv: DenoKvStoreOptions | undefined = undefined;
 export const makeKv: typeof denoKvStore = denoKvStore;
 export const doStore = (ns: CircuitBreakerNamespace) => durableObjectStore(ns);
+export { CircuitBreakerObject };
 export const app = new Hono<ResilienceEnv>();
 app.get("/", routeTimeout(100), (c) => {
   const signal: AbortSignal = c.var.signal;
@@ -227,6 +245,7 @@ test("npm package: the build exits 0 with the budgets enforced; metadata", () =>
   assert.deepEqual(Object.keys(pkg.exports).sort(), [
     ".",
     "./cloudflare",
+    "./cloudflare/object",
     "./deno-kv",
     "./hono",
     "./redis",
@@ -367,7 +386,7 @@ test("npm package: source maps point at sources inside the package", () => {
 }, DENO_ONLY);
 
 test(
-  "npm package: edge-resilience/cloudflare does not load in Node or Bun; core + MemoryStore does",
+  "npm package: edge-resilience/cloudflare (the stores) loads and works in Node and Bun; only /cloudflare/object needs workerd",
   () => {
     const dir = consumer();
     writeFileSync(join(dir, "worker-in-node.mjs"), WORKER_IN_NODE);

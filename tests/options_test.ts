@@ -390,6 +390,11 @@ UNKNOWN.push(
   ],
   [
     "routeFallback",
+    () => routeFallback({ response: () => new Response() } as never),
+    /routeFallback: unknown option 'response' \(did you mean 'fallback'\?\)/,
+  ],
+  [
+    "routeFallback",
     () => routeFallback({ lastgood: true } as never),
     /routeFallback: unknown option 'lastgood' \(did you mean 'lastGood'\?\)/,
   ],
@@ -402,15 +407,36 @@ UNKNOWN.push(
 
 // core-policies: fallback, Fallback, timeout, withTimeout.
 UNKNOWN.push(
+  // Renamed (one name for the value answered on failure): the old names suggest the new one.
   [
     "Fallback",
     () => new Fallback({ default: "x" } as never),
-    /^Fallback: unknown option 'default' \(did you mean 'defaultValue'\?\)/,
+    /^Fallback: unknown option 'default' \(did you mean 'fallbackValue'\?\)/,
+  ],
+  [
+    "Fallback",
+    () => new Fallback({ defaultValue: "x" } as never),
+    /^Fallback: unknown option 'defaultValue' \(did you mean 'fallbackValue'\?\)/,
+  ],
+  [
+    "fallback",
+    () => fallback(() => 1, { default: "x" } as never),
+    /^fallback: unknown option 'default' \(did you mean 'fallbackValue'\?\)/,
   ],
   [
     "fallback",
     () => fallback(() => 1, { defaultValue: "x" } as never),
-    /^fallback: unknown option 'defaultValue' \(did you mean 'default'\?\)/,
+    /^fallback: unknown option 'defaultValue' \(did you mean 'fallbackValue'\?\)/,
+  ],
+  [
+    "withTimeout",
+    () => withTimeout(Promise.resolve(1), 10, { default: 1 } as never),
+    /^withTimeout: unknown option 'default' \(did you mean 'fallbackValue'\?\)/,
+  ],
+  [
+    "withTimeout",
+    () => withTimeout(Promise.resolve(1), 10, { defaultValue: 1 } as never),
+    /^withTimeout: unknown option 'defaultValue' \(did you mean 'fallbackValue'\?\)/,
   ],
   [
     "fallback",

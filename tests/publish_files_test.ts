@@ -6,7 +6,7 @@ import process from "node:process";
 import { test } from "./_harness.ts";
 import { denoPath, ROOT } from "./_runtimes.ts";
 
-test("publish: the dry run lists mod.ts, src/, README, CHANGELOG, docs/ and deno.json only", () => {
+test("publish: the dry run lists mod.ts, src/, README, CHANGELOG, LICENSE, docs/ and deno.json only", () => {
   const r = spawnSync(denoPath()!, ["publish", "--dry-run", "--allow-dirty"], {
     cwd: ROOT,
     encoding: "utf8",
@@ -18,7 +18,7 @@ test("publish: the dry run lists mod.ts, src/, README, CHANGELOG, docs/ and deno
   const files = [...out.matchAll(/^\s+file:\/\/(\S+)/gm)].map((m) => m[1].slice(ROOT.length));
   assert.ok(files.length > 0, out);
   const outside = files.filter((f) =>
-    !/^(mod\.ts|deno\.json|README\.md|CHANGELOG\.md|src\/.+\.ts|docs\/.+\.(md|json))$/.test(f)
+    !/^(mod\.ts|deno\.json|LICENSE|README\.md|CHANGELOG\.md|src\/.+\.ts|docs\/.+\.(md|json))$/.test(f)
   );
   assert.deepEqual(outside, []);
   assert.ok(files.every((f) => !f.endsWith("_test.ts")));

@@ -73,7 +73,7 @@ test("retry: throws the original last error (same identity) after the last attem
   assert.deepEqual(log.lines, [
     "WARN Attempt 1/3 failed for fetchThing: Error: a. Retrying in 0.00s",
     "WARN Attempt 2/3 failed for fetchThing: Error: b. Retrying in 0.00s",
-    "ERROR All 3 retries failed for fetchThing: Error: c",
+    "ERROR All 2 retries failed for fetchThing: Error: c",
   ]);
 });
 
@@ -435,23 +435,28 @@ test("retry: negative, infinite, NaN and non-number delay hints are ignored", as
   assert.deepEqual(delays, [1, 2, 4, 8, 16]);
 });
 
-test("retry: the give-up message reads right for one attempt and keeps the seed's for more", async () => {
-  const one = recordingLogger();
-  await assert.rejects(
-    retry({ maxAttempts: 1, logger: one, name: "op" })(() => {
-      throw new Error("boom");
-    })(),
-    /boom/,
-  );
-  assert.deepEqual(one.lines, ["ERROR No retries for op after 1 failure: Error: boom"]);
-  const three = recordingLogger();
-  await assert.rejects(
-    retry({ maxAttempts: 3, initialDelay: 0, logger: three, name: "op" })(() => {
-      throw new Error("boom");
-    })(),
-    /boom/,
-  );
-  assert.equal(three.lines.at(-1), "ERROR All 3 retries failed for op: Error: boom");
+test("retry: the give-up message counts the retries made (none, one, several)", async () => {
+  for (
+    const [maxAttempts, line] of [
+      [1, "ERROR No retries for op after 1 failure: Error: boom"],
+      [2, "ERROR 1 retry failed for op: Error: boom"],
+      [3, "ERROR All 2 retries failed for op: Error: boom"],
+      [5, "ERROR All 4 retries failed for op: Error: boom"],
+    ] as const
+  ) {
+    const log = recordingLogger();
+    let calls = 0;
+    await assert.rejects(
+      retry({ maxAttempts, initialDelay: 0, logger: log, name: "op" })(() => {
+        calls++;
+        throw new Error("boom");
+      })(),
+      /boom/,
+    );
+    assert.equal(calls, maxAttempts);
+    assert.equal(log.lines.at(-1), line);
+    assert.equal(log.lines.length, maxAttempts, "one warn per retry, one error");
+  }
 });
 
 test("retry: retryOn given one error class instead of an array works", async () => {

@@ -156,7 +156,11 @@ const breakerProto = /* @__PURE__ */ Object.setPrototypeOf({
  * console.log(res.status, JSON.stringify(upstream.getStats().window));
  * ```
  */
-export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
+export function circuitBreaker<
+  F extends ((...args: never[]) => unknown) | undefined = undefined,
+>(
+  options: CircuitBreakerOptions & { fallback?: F } = {},
+): CircuitBreaker<F extends (...args: never[]) => infer R ? Awaited<R> : never> {
   checkObject(W, "options", options);
   checkKnownOptions(W, options, NAMES);
   const { name } = options;

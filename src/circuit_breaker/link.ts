@@ -82,9 +82,14 @@ export class StoreLink {
   #down = false;
   #retryAt = 0;
   #initial: Promise<void> | undefined;
-  /** Startup: the call that waited for the first view and runs alone (see `#gated`). */
-  #probe: Promise<void> | undefined;
+  /** Startup (see `#gated`): over once a call did not fail or the circuit left CLOSED. */
   #gateOpen = false;
+  /** Startup: how long the first store read took (the delay of the calls that waited for it). */
+  #lag: number | undefined;
+  /** Startup: the previous call's turn (calls are released in arrival order). */
+  #turn: Promise<void> = Promise.resolve();
+  /** Startup: the last released call, until it settles. */
+  #inflight: Promise<void> | undefined;
   /** Permit requests of this instance go one at a time (no request storms). */
   #permitQueue: Promise<void> = Promise.resolve();
   /** When the store last denied a permit (reused until a trial settles or the view ages). */
@@ -125,47 +130,71 @@ export class StoreLink {
       this.#probeLater();
       return await this.#unavailable(fn, thisArg, args, parent);
     }
+    const clock = this.#host.clock;
+    const arrived = clock.now();
     if (!this.#synced) {
       // The first calls of this instance learn the shared state: one read for all of them.
       this.#initial ??= this.#flush().then(() => {
         this.#initial = undefined;
+        this.#lag ??= clock.now() - arrived;
       });
       await this.#initial;
       if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
-    } else if (this.#host.clock.now() - this.#fetchedAt > this.#s.refresh) {
-      this.#fetchedAt = this.#host.clock.now(); // one refresh at a time
+    } else if (clock.now() - this.#fetchedAt > this.#s.refresh) {
+      this.#fetchedAt = clock.now(); // one refresh at a time
       this.#spawn(this.#flush());
     }
-    if (!this.#gateOpen) return await this.#gated(fn, thisArg, args, parent);
+    if (!this.#gateOpen) return await this.#gated(arrived, fn, thisArg, args, parent);
     return await this.#admit(fn, thisArg, args, parent);
   }
 
   /**
-   * Startup: the calls that waited for the first view arrived over a store
-   * round trip, when a local breaker would have seen their outcomes one by
-   * one. Until one call of this instance does not fail (or the circuit
-   * leaves CLOSED), its calls run one at a time, those that waited and those
-   * arriving meanwhile alike, so that its own failures stop it as early as a
-   * local breaker's would. A healthy upstream costs one call's duration, once.
+   * Startup. The calls that waited for the first store read arrived over its
+   * round trip, when a local breaker would have seen the outcomes of the
+   * earlier ones before admitting the later ones. So, until one call of this
+   * instance does not fail (or the circuit leaves CLOSED), calls are released
+   * in arrival order, each as late as the first read took (`#lag`) after it
+   * arrived, or as soon as the call before it settles, or at once when none
+   * is in flight. An instance's own failures then stop it as early as a local
+   * breaker's would, and a call that hangs delays the next by `#lag` at most.
    */
   async #gated(
+    arrived: number,
     fn: Target,
     thisArg: unknown,
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
-    while (!this.#gateOpen && this.#probe !== undefined) await this.#probe;
     const host = this.#host;
+    const previous = this.#turn;
+    let next!: () => void;
+    this.#turn = new Promise<void>((r) => (next = r));
+    try {
+      await previous;
+      const wait = arrived + (this.#lag ?? 0) - host.clock.now();
+      const inflight = this.#inflight;
+      if (!this.#gateOpen && inflight !== undefined && wait > 0) {
+        let timer: unknown;
+        await Promise.race([
+          inflight,
+          new Promise<void>((r) => (timer = host.clock.setTimeout(r, wait))),
+        ]);
+        host.clock.clearTimeout(timer);
+      }
+    } finally {
+      next();
+    }
     if (host.state !== CircuitState.CLOSED) this.#gateOpen = true; // the startup is over
     if (this.#gateOpen) return await this.#admit(fn, thisArg, args, parent);
     const failures = host.totalFailures;
     const p = this.#admit(fn, thisArg, args, parent);
-    this.#probe = p.then(() => {}, () => {}).then(() => {
-      this.#probe = undefined;
+    const settled: Promise<void> = p.then(() => {}, () => {}).then(() => {
+      if (this.#inflight === settled) this.#inflight = undefined;
       if (host.totalFailures === failures || host.state !== CircuitState.CLOSED) {
         this.#gateOpen = true;
       }
     });
+    this.#inflight = settled;
     return await p;
   }
 

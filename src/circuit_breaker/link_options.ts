@@ -1,5 +1,8 @@
 // The options of a breaker's store link (`storeOptions`) and its status event.
 import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
+import type { StoreStatusEvent } from "../shared/status.ts";
+
+export type { StoreStatusEvent };
 
 /** Tuning of a breaker's store link (option `storeOptions`). Durations in ms. */
 export interface StoreOptions {
@@ -26,16 +29,6 @@ const STORE_OPTIONS = /* @__PURE__ */ optionNames<StoreOptions>({
   retryInterval: 1,
   whenUnavailable: 1,
 });
-
-/** Emitted when a breaker's store becomes unavailable or recovers. */
-export interface StoreStatusEvent {
-  /** Breaker name. */
-  readonly name: string;
-  /** Whether the store is usable again. */
-  readonly available: boolean;
-  /** What failed (when it became unavailable). */
-  readonly error?: unknown;
-}
 
 /** The checked store options. */
 export interface LinkSettings {

@@ -192,9 +192,27 @@ export class Breaker extends CircuitMachine {
     if (this.link !== undefined && this.isolated === 0) {
       return this.link.run(fn, thisArg, args, parent);
     }
-    const token = this.admitCall();
-    if (token === REJECT) return this.reject(thisArg, args);
-    return this.runLocal(token, fn, thisArg, args, parent);
+    if (
+      this.state !== CircuitState.CLOSED || !this.plain || (parent !== undefined && parent.live)
+    ) {
+      const token = this.admitCall();
+      if (token === REJECT) return this.reject(thisArg, args);
+      return this.runLocal(token, fn, thisArg, args, parent);
+    }
+    // The hot path (CLOSED, a plain success is a success, no caller that may cancel): written
+    // out here, no clock, no closure per call.
+    this.totalCalls++;
+    const gen = this.gen;
+    let r: unknown;
+    try {
+      r = start(parent, fn, thisArg, args);
+    } catch (e) {
+      this.finish(gen, this.outcome(e, parent), 0);
+      return Promise.reject(e);
+    }
+    let h = this.#handlers;
+    if (h === undefined || h.gen !== gen) h = this.#handlersFor(gen);
+    return (r instanceof Promise ? r : Promise.resolve(r)).then(h.ok, h.err);
   }
 
   runLocal(
@@ -221,16 +239,20 @@ export class Breaker extends CircuitMachine {
       return this.settleOwn(p, token, parent, 0);
     }
     const gen = token;
-    // Settle handlers are made once per generation, not per call.
     let h = this.#handlers;
-    if (!h || h.gen !== gen) {
-      h = this.#handlers = {
-        gen,
-        ok: (v: unknown) => this.#done(gen, v),
-        err: (e: unknown) => this.#failed(gen, e),
-      };
-    }
+    if (h === undefined || h.gen !== gen) h = this.#handlersFor(gen);
     return p.then(h.ok, h.err);
+  }
+
+  /** Settle handlers are made once per generation, not per call. */
+  #handlersFor(
+    gen: number,
+  ): { gen: number; ok: (v: unknown) => unknown; err: (e: unknown) => never } {
+    return this.#handlers = {
+      gen,
+      ok: (v: unknown) => this.#done(gen, v),
+      err: (e: unknown) => this.#failed(gen, e),
+    };
   }
 
   /** A call whose duration counts (slow calls): handlers of its own, with its start time. */
@@ -296,7 +318,9 @@ export class Breaker extends CircuitMachine {
       this.clock.now() - t0 >= this.slowAfter;
     const link = this.link;
     if (link === undefined) {
-      this.settle(token, result, slow, this.timed ? this.clock.now() : 0);
+      // A time window counts by wall time (as a shared one does): Date.now() costs less than
+      // performance.now().
+      this.settle(token, result, slow, this.timed ? this.clock.wallNow() : 0);
       return;
     }
     const at = this.clock.wallNow();
@@ -313,7 +337,7 @@ export class Breaker extends CircuitMachine {
     if (gen === this.gen && this.plain) {
       this.totalSuccesses++;
       this.successes++;
-      const why = this.strategy.success(this.timed ? this.clock.now() : 0);
+      const why = this.strategy.success(this.timed ? this.clock.wallNow() : 0);
       if (why !== undefined) this.transition(CircuitState.OPEN, why);
       return v;
     }
@@ -349,7 +373,7 @@ export class Breaker extends CircuitMachine {
     // Past its open duration the circuit reads HALF_OPEN: counts as after that transition.
     const due = state !== this.state;
     const rates = this.trip.rates;
-    const w = due ? undefined : this.strategy.window(now);
+    const w = due ? undefined : this.strategy.window(this.clock.wallNow());
     const isolated = this.isolated > 0 || this.held;
     const changedAt = this.reason === undefined
       ? undefined

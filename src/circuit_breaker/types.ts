@@ -250,7 +250,7 @@ export interface IsolateOptions {
  * A circuit breaker: a {@linkcode Policy} plus state inspection and control.
  * Obtain one with {@linkcode circuitBreaker} or {@linkcode getCircuitBreaker}.
  */
-export interface CircuitBreaker extends Policy {
+export interface CircuitBreaker<X = never> extends Policy<X> {
   /** Registry name. */
   readonly name: string;
   /** Current state; reading it has no side effects. */

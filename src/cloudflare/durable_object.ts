@@ -17,12 +17,17 @@ const KEY = "state";
  * @example
  * ```ts
  * // worker.ts
- * export { CircuitBreakerObject } from "edge-resilience/cloudflare";
+ * export { CircuitBreakerObject } from "edge-resilience/cloudflare/object";
  * ```
  */
 export class CircuitBreakerObject extends DurableObject {
   #value: unknown;
   #loaded = false;
+
+  /** The store's time (epoch ms): the object's own clock. Tests may override it. */
+  protected now(): number {
+    return Date.now();
+  }
 
   /**
    * Runs one store operation (RPC). An unreadable stored value (e.g.
@@ -34,7 +39,7 @@ export class CircuitBreakerObject extends DurableObject {
       this.#value = await this.ctx.storage.get(KEY);
       this.#loaded = true;
     }
-    const { value, answer, write } = applyOp(this.#value, op, Date.now());
+    const { value, answer, write } = applyOp(this.#value, op, this.now());
     if (write) {
       this.#value = value;
       await this.ctx.storage.put(KEY, value);

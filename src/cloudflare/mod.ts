@@ -1,12 +1,14 @@
 /**
- * Cloudflare adapters: the `CircuitBreakerObject` Durable Object and its
- * authoritative store, and an advisory Workers KV store.
+ * Cloudflare stores: the authoritative Durable Object store and the advisory
+ * Workers KV store. This entry loads in every runtime (it does not import
+ * `cloudflare:workers`); the `CircuitBreakerObject` class itself, which does,
+ * is in `edge-resilience/cloudflare/object`.
  *
  * @example
  * ```ts
  * import { circuitBreaker } from "edge-resilience";
  * import { type CircuitBreakerNamespace, durableObjectStore } from "edge-resilience/cloudflare";
- * export { CircuitBreakerObject } from "edge-resilience/cloudflare";
+ * export { CircuitBreakerObject } from "edge-resilience/cloudflare/object";
  *
  * declare const env: { CIRCUITS: CircuitBreakerNamespace };
  * const breaker = circuitBreaker({ name: "api", store: durableObjectStore(env.CIRCUITS) });
@@ -14,7 +16,6 @@
  *
  * @module
  */
-export { CircuitBreakerObject } from "./durable_object.ts";
 export {
   type CircuitBreakerNamespace,
   type CircuitBreakerObjectStub,

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { bulkhead, type BulkheadOptions, type BulkheadPolicy } from "../bulkhead.ts";
+import { systemClock } from "../clock.ts";
 import { BulkheadRejectedError } from "../errors.ts";
 import type { HealthCheck } from "../health_check.ts";
 import {
@@ -9,11 +10,12 @@ import {
   checkNumber,
   checkObject,
   optionNames,
+  optionsOf,
 } from "../validate.ts";
 import { problemResponse } from "./problem.ts";
 
 /** Options of {@linkcode routeBulkhead}. */
-export interface RouteBulkheadOptions extends Omit<BulkheadOptions, "clock"> {
+export interface RouteBulkheadOptions extends BulkheadOptions {
   /** Seconds in the `Retry-After` header of the 503 answer. Integer >= 0. Default 1. */
   retryAfter?: number;
   /**
@@ -23,8 +25,9 @@ export interface RouteBulkheadOptions extends Omit<BulkheadOptions, "clock"> {
   fallback?: (c: Context, error: BulkheadRejectedError) => Response | Promise<Response>;
   /**
    * Registers a non-critical check `bulkhead:<name>` on this `HealthCheck`:
-   * degraded while the bulkhead is shedding load (it refused a request within
-   * the last 10 s), healthy otherwise, with the bulkhead's counts as details.
+   * degraded while the bulkhead is shedding load (its last refusal was less
+   * than 10 s ago, by `clock`), healthy otherwise, with the bulkhead's counts
+   * as details.
    */
   health?: HealthCheck;
 }
@@ -38,6 +41,7 @@ const OPTIONS = optionNames<RouteBulkheadOptions>({
   maxQueue: 1,
   queueTimeout: 1,
   name: 1,
+  clock: 1,
   retryAfter: 1,
   fallback: 1,
   health: 1,
@@ -83,15 +87,13 @@ export function routeBulkhead(options: RouteBulkheadOptions): RouteBulkhead {
   if (health !== undefined && typeof health.register !== "function") {
     throw new TypeError(`${W}: option 'health' must be a HealthCheck`);
   }
-  const b = bulkhead({ name: "route", ...bulkheadOptions });
+  const b = optionsOf(W, "bulkhead", () => bulkhead({ name: "route", ...bulkheadOptions }));
   if (health) {
-    let seen = 0;
-    let lastRefusal: number | undefined;
+    const clock = options.clock ?? systemClock;
     health.register(`bulkhead:${b.name}`, () => {
       const stats = b.getStats();
-      const now = Date.now();
-      if (stats.rejected !== seen) [seen, lastRefusal] = [stats.rejected, now];
-      const shedding = lastRefusal !== undefined && now - lastRefusal < SHEDDING_MS;
+      const last = stats.lastRejectedAt;
+      const shedding = last !== null && clock.now() - last < SHEDDING_MS;
       return {
         healthy: true,
         degraded: shedding,

@@ -10,7 +10,7 @@ import {
 } from "../validate.ts";
 import { waitUntil } from "./problem.ts";
 
-/** What went wrong, as given to {@linkcode RouteFallbackOptions.response}. */
+/** What went wrong, as given to {@linkcode RouteFallbackOptions.fallback}. */
 export interface FallbackCause {
   /** The failing response (after `app.onError` for thrown errors). */
   response: Response;
@@ -24,7 +24,7 @@ export interface RouteFallbackOptions {
    * Builds the answer served instead of a failure. Used when there is no
    * last good response (or `lastGood` is off).
    */
-  response?: (c: Context, cause: FallbackCause) => Response | Promise<Response>;
+  fallback?: (c: Context, cause: FallbackCause) => Response | Promise<Response>;
   /**
    * Remember the last good (2xx) GET response per key and serve it, marked
    * with `x-resilience-fallback: last-good`, when the route fails.
@@ -66,14 +66,25 @@ export interface RouteFallbackOptions {
   };
   /** Time source of `lastGood.refreshInterval` (tests pass a `FakeClock`). */
   clock?: Clock;
-  /** Whether to fall back. Default: the handler threw or the status is 5xx. */
-  when?: (response: Response, error: Error | undefined) => boolean;
+  /**
+   * Whether a response is a failure to fall back from (as `circuitBreaker`'s
+   * `isFailureResult` judges a returned value). Default: status 500 or more.
+   * Not asked when the handler threw (then `isFailure` decides).
+   */
+  isFailureResult?: (response: Response) => boolean;
+  /**
+   * Whether an error the handler threw is a failure to fall back from (as
+   * `circuitBreaker`'s `isFailure`), whatever response `app.onError` made of
+   * it. Default: every error.
+   */
+  isFailure?: (error: unknown) => boolean;
 }
 
 const OPTIONS = optionNames<RouteFallbackOptions>({
-  response: 1,
+  fallback: 1,
   lastGood: 1,
-  when: 1,
+  isFailureResult: 1,
+  isFailure: 1,
   clock: 1,
 });
 const LAST_GOOD_OPTIONS = optionNames<Exclude<RouteFallbackOptions["lastGood"], boolean>>({
@@ -227,7 +238,7 @@ function withoutStrayRetryAfter(res: Response): Response {
  *   "/prices",
  *   routeFallback({
  *     lastGood: true,
- *     response: (c) => c.json({ prices: [], stale: true }, 200),
+ *     fallback: (c) => c.json({ prices: [], stale: true }, 200),
  *   }),
  *   async (c) => c.json(await (await fetch("https://prices.example")).json()),
  * );
@@ -236,9 +247,15 @@ function withoutStrayRetryAfter(res: Response): Response {
 export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler {
   const W = "routeFallback";
   checkObject(W, "options", options);
+  if (options !== undefined && Object.hasOwn(options, "when")) {
+    throw new TypeError(
+      `${W}: option 'when' is now 'isFailureResult' (responses) and 'isFailure' (thrown errors)`,
+    );
+  }
   checkKnownOptions(W, options, OPTIONS);
-  checkFunction(W, "response", options.response);
-  checkFunction(W, "when", options.when);
+  checkFunction(W, "fallback", options.fallback);
+  checkFunction(W, "isFailureResult", options.isFailureResult);
+  checkFunction(W, "isFailure", options.isFailure);
   const lg = options.lastGood;
   if (lg !== undefined && typeof lg !== "boolean") {
     checkObject(W, "lastGood", lg);
@@ -255,8 +272,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
     max: Number.MAX_SAFE_INTEGER,
   });
   const useLastGood = lg === true || typeof lg === "object";
-  if (!useLastGood && !options.response) {
-    throw new TypeError(`${W}: give option 'response' or 'lastGood' (or both)`);
+  if (!useLastGood && !options.fallback) {
+    throw new TypeError(`${W}: give option 'fallback' or 'lastGood' (or both)`);
   }
   const shareCredentialed = lgOpts.credentialed === true;
   if (lgOpts.credentialed !== undefined && typeof lgOpts.credentialed !== "boolean") {
@@ -267,8 +284,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
       `${W}: option 'lastGood.credentialed' needs option 'lastGood.key', which decides who shares an entry (include the user's identity)`,
     );
   }
-  const when = options.when ??
-    ((res: Response, error: Error | undefined) => error !== undefined || res.status >= 500);
+  const isFailureResult = options.isFailureResult ?? ((res: Response) => res.status >= 500);
+  const isFailure = options.isFailure;
   const keyOf = lgOpts.key ?? ((c: Context) => c.req.url);
   const refreshInterval = checkNumber(
     W,
@@ -312,7 +329,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
   return createMiddleware(async (c, next) => {
     await next();
     const res = c.res;
-    if (!when(res, c.error)) {
+    const error = c.error;
+    if (!(error !== undefined ? (isFailure ? isFailure(error) : true) : isFailureResult(res))) {
       // Cheap checks first: reading `res.body` takes some servers (@hono/node-server)
       // off their fast path, so it is touched only when a copy is due.
       if (!useLastGood || c.req.method !== "GET" || !res.ok) return;
@@ -340,7 +358,7 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
       return;
     }
     const saved = useLastGood ? lookup(c) : undefined;
-    if (saved || options.response) {
+    if (saved || options.fallback) {
       // The failing body is discarded: release it.
       waitUntil(c, res.body?.cancel() ?? Promise.resolve());
       resetContext(c, res);
@@ -351,8 +369,8 @@ export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler 
       c.res = new Response(saved.body.slice(0), { status: saved.status, headers });
       return;
     }
-    if (options.response) {
-      const replacement = await options.response(c, { response: res, error: c.error });
+    if (options.fallback) {
+      const replacement = await options.fallback(c, { response: res, error: c.error });
       c.res = undefined;
       c.res = withoutStrayRetryAfter(replacement);
     }

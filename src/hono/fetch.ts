@@ -14,6 +14,7 @@ import {
   checkNumber,
   checkObject,
   optionNames,
+  optionsOf,
 } from "../validate.ts";
 import { GatewayTimeoutError } from "./problem.ts";
 
@@ -100,28 +101,27 @@ const OPTIONS = optionNames<ResilientFetchOptions>({
   clock: 1,
 });
 /**
- * What `init` may hold besides our options: the standard `RequestInit` and the
- * runtimes' own extensions (`cf` on Workers, `client` on Deno, `dispatcher` on
- * Node, `duplex`; Bun's `verbose`, `proxy`, `tls`, `unix`, `decompress`).
+ * What `init` may hold besides our options: the Fetch standard's `RequestInit`
+ * (listed by hand: each runtime's type has its own subset) and the runtimes'
+ * own extensions (`cf` on Workers, `client` on Deno, `dispatcher` on Node,
+ * `duplex`; Bun's `verbose`, `proxy`, `tls`, `unix`, `decompress`).
  */
 const INIT_NAMES = [
   ...OPTIONS,
-  ...optionNames<RequestInit>({
-    body: 1,
-    cache: 1,
-    credentials: 1,
-    headers: 1,
-    integrity: 1,
-    keepalive: 1,
-    method: 1,
-    mode: 1,
-    priority: 1,
-    redirect: 1,
-    referrer: 1,
-    referrerPolicy: 1,
-    signal: 1,
-    window: 1,
-  }),
+  "body",
+  "cache",
+  "credentials",
+  "headers",
+  "integrity",
+  "keepalive",
+  "method",
+  "mode",
+  "priority",
+  "redirect",
+  "referrer",
+  "referrerPolicy",
+  "signal",
+  "window",
   "duplex",
   "cf",
   "client",
@@ -224,7 +224,7 @@ export function parseRetryAfter(
  * ```
  */
 export function resilientFetch(
-  input: RequestInfo | URL,
+  input: Request | string | URL,
   init: RequestInit & ResilientFetchOptions = {},
 ): Promise<Response> {
   // Like fetch, every problem (bad options included) is a rejected promise, never a throw.
@@ -236,7 +236,7 @@ export function resilientFetch(
 }
 
 function run(
-  input: RequestInfo | URL,
+  input: Request | string | URL,
   init: RequestInit & ResilientFetchOptions,
 ): Promise<Response> {
   const W = "resilientFetch";
@@ -265,11 +265,14 @@ function run(
     throw new TypeError(`${W}: option 'breaker' must be a circuit breaker (circuitBreaker())`);
   }
   checkFunction(W, "onRetry", onRetry);
+  checkObject(W, "hedge", hedging);
   const attempts = checkNumber(W, "maxAttempts", maxAttempts, 3, 1, { integer: true, max: 50 });
   const perAttempt = checkNumber(W, "attemptTimeout", attemptTimeout, 10_000, 0, {
     exclusiveMin: true,
   });
   const total = checkNumber(W, "totalTimeout", totalTimeout, 30_000, 0, { exclusiveMin: true });
+  // Checked here: the retry's initialDelay is derived from maxDelay.
+  const maxWait = checkNumber(W, "maxDelay", maxDelay, 10_000, 0);
   if (
     !Array.isArray(retryStatuses) ||
     !retryStatuses.every((n) => Number.isInteger(n) && n >= 100 && n <= 599)
@@ -290,38 +293,45 @@ function run(
       `${W}: option 'hedge' is for GET and HEAD only (a hedged ${request.method} could run twice)`,
     );
   }
-  const hedged = hedging === undefined ? undefined : hedge({ ...hedging, clock });
+  const hedged = hedging === undefined
+    ? undefined
+    : optionsOf(W, "hedge", () => hedge({ ...hedging, clock }), "hedge.");
   const name = `${request.method} ${request.url}`;
   const policy = compose(
-    timeout(total, { name, logger, clock }),
-    retry({
-      maxAttempts: retryable ? attempts : 1,
-      initialDelay: initialDelay ?? Math.min(200, typeof maxDelay === "number" ? maxDelay : 200),
-      backoffFactor,
-      maxDelay: maxDelay ?? 10_000,
-      logger,
-      clock,
-      name,
-      budget,
-      retryOn: (e) => !(e instanceof DOMException && e.name === "AbortError" && signal?.aborted),
-      retryOnResult: (r) => statuses.has((r as Response).status),
-      delayHint: ({ result }) => {
-        const r = result as Response | undefined;
-        return r && (r.status === 429 || r.status === 503)
-          ? parseRetryAfter(r.headers.get("retry-after"))
-          : undefined;
-      },
-      onRetry: (event) => {
-        // The discarded response's body is released at once.
-        (event.result as Response | undefined)?.body?.cancel().catch(() => {});
-        onRetry?.(event);
-      },
-    }),
+    optionsOf(W, "timeout", () => timeout(total, { name, logger, clock })),
+    optionsOf(W, "retry", () =>
+      retry({
+        maxAttempts: retryable ? attempts : 1,
+        initialDelay: initialDelay ?? Math.min(200, maxWait),
+        backoffFactor,
+        maxDelay: maxWait,
+        logger,
+        clock,
+        name,
+        budget,
+        retryOn: (e) => !(e instanceof DOMException && e.name === "AbortError" && signal?.aborted),
+        retryOnResult: (r) => statuses.has((r as Response).status),
+        delayHint: ({ result }) => {
+          const r = result as Response | undefined;
+          return r && (r.status === 429 || r.status === 503)
+            ? parseRetryAfter(r.headers.get("retry-after"))
+            : undefined;
+        },
+        onRetry: (event) => {
+          // The discarded response's body is released at once.
+          (event.result as Response | undefined)?.body?.cancel().catch(() => {});
+          onRetry?.(event);
+        },
+      })),
     // Hedging outside the breaker (Polly's order): each hedged request is a breaker call of
     // its own, so a half-open breaker's trial limit bounds the hedged requests too.
     ...(hedged ? [hedged] : []),
     ...(breaker ? [breaker] : []),
-    timeout(perAttempt, { name: `${name} (attempt)`, logger, clock }),
+    optionsOf(
+      W,
+      "timeout",
+      () => timeout(perAttempt, { name: `${name} (attempt)`, logger, clock }),
+    ),
   );
   let attempt = 0;
   const result = policy.execute(({ signal: s }) => {

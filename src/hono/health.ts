@@ -9,12 +9,8 @@ import {
   checkString,
   optionNames,
 } from "../validate.ts";
-import {
-  liveRouteGroups,
-  ROUTE_GROUP,
-  type RouteCircuitBreaker,
-  type RouteGroup,
-} from "./circuit_breaker.ts";
+import type { RouteCircuitBreaker } from "./circuit_breaker.ts";
+import { liveRouteGroups, ROUTE_GROUP, type RouteGroup } from "./route_group.ts";
 import { type CircuitEntry, groupEntries } from "./shared_circuits.ts";
 
 /**

@@ -42,7 +42,6 @@ export {
 } from "./timeout.ts";
 export {
   circuitOpenResponse,
-  defaultIsFailureResult,
   type RouteCircuitBreaker,
   routeCircuitBreaker,
   type RouteCircuitBreakerOptions,
@@ -69,3 +68,15 @@ export {
   type RouteChaosOptions,
   type RouteChaosStats,
 } from "./chaos.ts";
+export {
+  type RouteAdaptiveConcurrency,
+  routeAdaptiveConcurrency,
+  type RouteAdaptiveConcurrencyOptions,
+} from "./adaptive_concurrency.ts";
+export {
+  type RateLimitHeaders,
+  type RouteRateLimiter,
+  routeRateLimiter,
+  type RouteRateLimiterOptions,
+} from "./rate_limit.ts";
+export { ipKey } from "./ip_key.ts";

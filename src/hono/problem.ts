@@ -18,7 +18,10 @@ export interface Problem {
 }
 
 /** @internal A `application/problem+json` response. */
-export function problemResponse(problem: Problem, headers?: HeadersInit): Response {
+export function problemResponse(
+  problem: Problem,
+  headers?: ConstructorParameters<typeof Headers>[0],
+): Response {
   const h = new Headers(headers);
   h.set("content-type", "application/problem+json");
   return new Response(JSON.stringify({ type: "about:blank", ...problem }), {

@@ -8,10 +8,11 @@
  * @module
  */
 import { type CircuitOp, circuitReducer } from "../circuit_breaker/reducer.ts";
+import { type RateLimitOp, rateLimitReducer } from "../rate_limit/reducer.ts";
 import type { SharedConfig, SharedState } from "../circuit_breaker/shared_data.ts";
 
-/** An operation a store runs: which reducer (`type`) and what to do. */
-export type StoreOp = CircuitOp;
+/** An operation a store runs: which reducer (`type`: a circuit, a rate limit) and what to do. */
+export type StoreOp = CircuitOp | RateLimitOp;
 
 /** What {@linkcode applyOp} computed: the value to store, and the answer to give. */
 export interface Applied {
@@ -35,7 +36,8 @@ export interface Applied {
  * `answer`. *Advisory* stores (Workers KV) cannot run operations atomically:
  * they only relay that a circuit is OPEN (`read`, `publish`).
  *
- * Keys arrive namespaced and encoded (`cb:<name>` for circuits): a store
+ * Keys arrive namespaced and encoded (`cb:<name>` for circuits, `rl:<name>`
+ * and `rl:<name>:<key>` for rate limits), at most 512 bytes: a store
  * prepends its own prefix only.
  *
  * @example A store in this process's memory (what MemoryStore does)
@@ -99,5 +101,6 @@ export interface SharedStore {
 export function applyOp(stored: unknown, op: StoreOp, now: number): Applied {
   if (typeof op !== "object" || op === null) throw new TypeError("malformed store operation");
   if (op.type === "circuit") return circuitReducer(stored, op, now);
+  if (op.type === "rate") return rateLimitReducer(stored, op, now);
   throw new TypeError(`unknown store operation type '${String((op as { type?: unknown }).type)}'`);
 }

@@ -170,9 +170,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/redis",
     code: 'export * from "./src/redis/mod.ts";',
-    measured: 10499,
+    measured: 12566,
     date:
-      "2026-12-07, Redis store (issue #19): the store link and the circuit reducer, as deno-kv, plus the scripts and client shapes",
+      "2026-12-07, Redis store (issue #19), re-measured after merging main: applyOp now carries the rate-limit reducer too (as deno-kv); plus the scripts and client shapes",
   },
 ];
 

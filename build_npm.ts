@@ -14,7 +14,7 @@
  *   `sourcesContent`: stack traces and "go to definition" name files that
  *   exist in the installed package;
  * - `npm/package.json` with an `exports` map for `.` and every subpath,
- *   `sideEffects: false`, `engines`, and `hono` as an optional peer;
+ *   `sideEffects: false`, `engines`, and `hono`, `redis` and `ioredis` as optional peers;
  * - README and LICENSE;
  * - checks: no `.ts` specifier and no `Deno` global left in the output, every
  *   map's sources inside the package, and the bundle-size budgets
@@ -48,6 +48,7 @@ export const ENTRIES: Record<string, string> = {
   "./cloudflare/object": "src/cloudflare/object.ts",
   "./deno-kv": "src/deno_kv/mod.ts",
   "./otel": "src/otel/mod.ts",
+  "./redis": "src/redis/mod.ts",
 };
 
 /** What package indexes show (the description is deno.json's). */
@@ -180,6 +181,13 @@ export const BUDGETS: Budget[] = [
     measured: 11532,
     date:
       "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
+  },
+  {
+    name: "edge-resilience/redis",
+    code: 'export * from "./src/redis/mod.ts";',
+    measured: 12566,
+    date:
+      "2026-12-07, Redis store (issue #19), re-measured after merging main: applyOp now carries the rate-limit reducer too (as deno-kv); plus the scripts and client shapes",
   },
 ];
 
@@ -412,8 +420,19 @@ function packageJson(deno: { version: string; description: string; license: stri
     sideEffects: false,
     // What the suite runs (.ci/test.ts): Node 20; Bun and Deno are tested too.
     engines: { node: ">=20" },
-    peerDependencies: { hono: "^4.6.0", "@opentelemetry/api": "^1.3.0" },
-    peerDependenciesMeta: { hono: { optional: true }, "@opentelemetry/api": { optional: true } },
+    // Optional: /otel needs @opentelemetry/api; /redis types its client by shape and imports none.
+    peerDependencies: {
+      hono: "^4.6.0",
+      "@opentelemetry/api": "^1.3.0",
+      redis: ">=4.0.0",
+      ioredis: ">=5.0.0",
+    },
+    peerDependenciesMeta: {
+      hono: { optional: true },
+      "@opentelemetry/api": { optional: true },
+      redis: { optional: true },
+      ioredis: { optional: true },
+    },
   };
 }
 

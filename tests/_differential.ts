@@ -201,8 +201,11 @@ export async function run(
           ),
       );
       done.finally(() => (finished = true));
-      // Admitted (the function runs) or answered: a store round trip may take a while.
-      for (let i = 0; i < 1000 && !ran && !finished; i++) await settle();
+      // Admitted (the function runs) or answered: a store round trip may take a while (a
+      // real server's: bounded in time, not in turns — 1,000 turns can pass before a reply).
+      for (const end = Date.now() + 10_000; Date.now() < end && !ran && !finished;) {
+        await settle();
+      }
       if (s.kind === "abort" && ran) ctl.abort(new Error("caller gave up"));
       if (s.kind === "hang" && ran) hung.push({ release: (ok) => release(ok), done });
       else await done;

@@ -243,6 +243,8 @@ test("npm package: the build exits 0 with the budgets enforced; metadata", () =>
   // OpenTelemetry: only edge-resilience/otel imports it, an optional peer.
   assert.equal(pkg.peerDependencies["@opentelemetry/api"], "^1.3.0");
   assert.equal(pkg.peerDependenciesMeta["@opentelemetry/api"].optional, true);
+  assert.equal(pkg.peerDependenciesMeta.redis.optional, true);
+  assert.equal(pkg.peerDependenciesMeta.ioredis.optional, true);
   assert.equal(pkg.dependencies, undefined);
   assert.deepEqual(Object.keys(pkg.exports).sort(), [
     ".",
@@ -251,6 +253,7 @@ test("npm package: the build exits 0 with the budgets enforced; metadata", () =>
     "./deno-kv",
     "./hono",
     "./otel",
+    "./redis",
     "./testing",
   ]);
   for (const [sub, conditions] of Object.entries(pkg.exports)) {

@@ -26,6 +26,12 @@ export interface RateLimitConfig {
   interval: number;
   /** Token bucket only: the bucket's size (default `limit`). */
   burst?: number;
+  /**
+   * Sent to a store: how long the limiter waits for the operation (ms, its
+   * `storeOptions.timeout`). A store that retries contention (Deno KV, Redis:
+   * a lost compare-and-set) gives up before it. Not part of the algorithm.
+   */
+  timeout?: number;
 }
 
 /** One request to a limiter's state. */

@@ -362,7 +362,11 @@ export class RateLimitLink {
   }
 
   #call(storeKey: string, request: TakeRequest): Promise<StoreAnswer | undefined> {
-    const op: RateLimitOp = { type: "rate", request, config: this.config };
+    const op: RateLimitOp = {
+      type: "rate",
+      request,
+      config: { ...this.config, timeout: this.#timeout },
+    };
     const clock = this.clock;
     this.commands++;
     return new Promise((resolve) => {

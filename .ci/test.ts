@@ -135,6 +135,7 @@ const CONFORMANCE = [
   "status_page",
   "store_listener",
   "telemetry",
+  "telemetry_async",
   "timeout",
   "types",
 ].map((n) => `tests/${n}_test.ts`);

@@ -132,7 +132,11 @@ export function emit(event: TelemetryEvent): void {
   for (const s of subscribers) {
     if (call && !s.calls) continue;
     try {
-      s.listener(event);
+      settled(s.listener(event), (e) => {
+        if (threw.has(s)) return;
+        threw.add(s);
+        hookThrew(undefined, "telemetry listener", e);
+      });
     } catch (e) {
       if (threw.has(s)) continue;
       threw.add(s);
@@ -150,10 +154,33 @@ export function hookThrew(
   what: string,
   error: unknown,
 ): void {
+  let text: string;
   try {
-    (logger ?? getDefaultLogger()).error(`${what} threw: ${String(error)}`, { error });
+    text = String(error);
+  } catch {
+    text = "an error that cannot be printed";
+  }
+  try {
+    (logger ?? getDefaultLogger()).error(`${what} threw: ${text}`, { error });
   } catch {
     // A logger that throws too: nothing more to do.
+  }
+}
+
+/**
+ * @internal A hook may be an `async` function: its rejection is handled like
+ * a throw (logged), never left unhandled (which ends a Deno process).
+ */
+export function settled(result: unknown, onError: (e: unknown) => void): void {
+  if (
+    result !== null && (typeof result === "object" || typeof result === "function") &&
+    typeof (result as { then?: unknown }).then === "function"
+  ) {
+    try {
+      (result as PromiseLike<unknown>).then(undefined, onError);
+    } catch (e) {
+      onError(e);
+    }
   }
 }
 
@@ -169,7 +196,7 @@ export function callHook<E>(
 ): void {
   if (hook === undefined) return;
   try {
-    hook(event);
+    settled((hook as (event: E) => unknown)(event), (e) => hookThrew(logger, what, e));
   } catch (e) {
     hookThrew(logger, what, e);
   }

@@ -57,12 +57,18 @@ function randomId(): string {
   return isolateId;
 }
 
-/** Whether a POST comes from the page's own origin (`Origin`, else `Sec-Fetch-Site`). */
+/**
+ * Whether a POST comes from the page's own host (`Origin`, else
+ * `Sec-Fetch-Site`). The scheme is not compared: behind a proxy that ends TLS
+ * the server sees `http` for a page the browser loaded over `https`. An
+ * `Origin` with a user part (which no browser sends) is refused.
+ */
 function sameOrigin(c: Context): boolean {
   const origin = c.req.header("origin");
   if (origin === undefined) return c.req.header("sec-fetch-site") === "same-origin";
   try {
-    return new URL(origin).host === new URL(c.req.url).host;
+    const o = new URL(origin);
+    return o.username === "" && o.password === "" && o.host === new URL(c.req.url).host;
   } catch {
     return false; // "null" (sandboxed, file:) or garbage
   }
@@ -93,7 +99,9 @@ const refuse = (status: number, title: string, detail: string) =>
  *   `action` one of `reset`, `open` (with a store both act on the shared
  *   circuit, i.e. the fleet), `isolate` (this instance), `isolate_fleet`
  *   (every instance, needs a store) and `release` (a hold made here). Refused
- *   (403) unless same-origin and `authorize(c)` returns true; the page shows
+ *   (403) unless from the page's own host (the `Origin` header's host; the
+ *   scheme is not compared, for pages behind a TLS proxy) and `authorize(c)`
+ *   returns true; the page shows
  *   the buttons only then, each saying what it acts on.
  *
  * Read-only by default. Failing checks' messages and details are hidden

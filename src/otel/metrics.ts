@@ -69,10 +69,16 @@ export function meterRecorder(meter: Meter, enrich: Enrich) {
   );
 
   const observeState = (r: ObservableResult) => {
+    // One series per name and state: breakers sharing a name (unnamed ones are all
+    // "anonymous") count together, so an OPEN one is never hidden by a CLOSED namesake.
+    const counts = new Map<string, Record<string, number>>();
     for (const b of liveBreakers()) {
-      for (const s of STATES) {
-        r.observe(b.state === s ? 1 : 0, { "policy.name": b.name, "circuit.state": s });
-      }
+      const c = counts.get(b.name) ?? Object.fromEntries(STATES.map((s) => [s, 0]));
+      c[b.state]++;
+      counts.set(b.name, c);
+    }
+    for (const [name, c] of counts) {
+      for (const s of STATES) r.observe(c[s], { "policy.name": name, "circuit.state": s });
     }
   };
   const observeRunning = (r: ObservableResult) => {

@@ -285,7 +285,15 @@ export class StoreLink {
       if (answer === FAILED) return FAILED;
       this.#adopt(answer.state);
       this.#deniedAt = answer.granted ? undefined : clock.now();
-      if (!answer.granted) this.#denials++;
+      // A denial, or a grant that took the last permit: the callers queued behind this one
+      // arrived while the fleet's trials were full (a local breaker refuses them on arrival),
+      // even if the trials end, and the circuit closes, before their turn.
+      if (
+        !answer.granted ||
+        (host.state === CircuitState.HALF_OPEN && host.running(host.time()) >= host.halfOpenMax)
+      ) {
+        this.#denials++;
+      }
       return answer;
     } finally {
       release();

@@ -73,9 +73,18 @@ export function meterRecorder(meter: Meter, enrich: Enrich) {
     // "anonymous") count together, so an OPEN one is never hidden by a CLOSED namesake.
     const counts = new Map<string, Record<string, number>>();
     for (const b of liveBreakers()) {
-      const c = counts.get(b.name) ?? Object.fromEntries(STATES.map((s) => [s, 0]));
-      c[b.state]++;
-      counts.set(b.name, c);
+      let name: string;
+      let st: string;
+      try {
+        name = b.name;
+        st = b.state;
+      } catch {
+        continue; // a breaker whose clock throws: no series, the others still report
+      }
+      if (typeof name !== "string" || !STATES.includes(st as typeof STATES[number])) continue;
+      const c = counts.get(name) ?? Object.fromEntries(STATES.map((s) => [s, 0]));
+      c[st]++;
+      counts.set(name, c);
     }
     for (const [name, c] of counts) {
       for (const s of STATES) r.observe(c[s], { "policy.name": name, "circuit.state": s });

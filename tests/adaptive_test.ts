@@ -459,3 +459,21 @@ test("adaptiveConcurrency: with noisy latencies the no-load estimate is typical,
   await rounds(limiter, clock, 10, () => 55);
   assert.ok(limiter.getStats().limit >= 20, `limit ${limiter.getStats().limit}`);
 });
+
+test("adaptiveConcurrency: option combinations that would do nothing are refused, naming the option", async () => {
+  const { adaptiveConcurrency: ac } = await import("../mod.ts");
+  const { routeAdaptiveConcurrency } = await import("../src/hono/mod.ts");
+  assert.throws(
+    () => ac({ queueTimeout: 100 }),
+    (e) => e instanceof TypeError && /'queueTimeout' needs 'maxQueue'/.test(e.message),
+  );
+  assert.throws(
+    () => ac({ maxQueue: 5, queueTimeout: 0 }),
+    (e) => e instanceof RangeError && /queueTimeout/.test(e.message),
+  );
+  assert.throws(
+    () => routeAdaptiveConcurrency({ maxKeys: 5 }),
+    (e) => e instanceof TypeError && /'maxKeys' needs option 'key'/.test(e.message),
+  );
+  ac({ maxQueue: 5, queueTimeout: 100 });
+});

@@ -175,9 +175,15 @@ export function adaptiveConcurrency(
     integer: true,
     max: Number.MAX_SAFE_INTEGER,
   });
+  if (options.queueTimeout !== undefined && maxQueue === 0) {
+    throw new TypeError(
+      `${W}: option 'queueTimeout' needs 'maxQueue' (no call ever waits without a queue)`,
+    );
+  }
+  // 0 would time every waiter out at once: a queue that is never used.
   const queueTimeout = options.queueTimeout === undefined
     ? undefined
-    : checkNumber(W, "queueTimeout", options.queueTimeout, undefined, 0);
+    : checkNumber(W, "queueTimeout", options.queueTimeout, undefined, 0, { exclusiveMin: true });
   const sampleWindow = checkNumber(W, "sampleWindow", options.sampleWindow, 100, 1);
   const minSamples = checkNumber(W, "minSamples", options.minSamples, 10, 1, INT);
   const probeInterval = checkNumber(W, "probeInterval", options.probeInterval, 30_000, 0, {

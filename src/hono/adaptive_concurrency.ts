@@ -131,6 +131,9 @@ export function routeAdaptiveConcurrency(
   checkKnownOptions(W, options, OPTIONS);
   const { key, maxKeys: given, retryAfter = 1, fallback, health, ...limiterOptions } = options;
   checkFunction(W, "key", key);
+  if (given !== undefined && key === undefined) {
+    throw new TypeError(`${W}: option 'maxKeys' needs option 'key' (one limiter per key)`);
+  }
   const maxKeys = checkNumber(W, "maxKeys", given, 1000, 1, { integer: true, max: 1e9 });
   checkNumber(W, "retryAfter", retryAfter, 1, 0, { integer: true });
   checkFunction(W, "fallback", fallback);

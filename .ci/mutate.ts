@@ -31,8 +31,32 @@ export const TARGETS = [
   "src/retry_budget.ts",
 ];
 
+/**
+ * The tests of a shared circuit (issue #17): the one machine runs in a local
+ * breaker and, restored from a snapshot, in every store. The property tests
+ * among them take `FC_RUNS` runs (run with `FC_RUNS=100` for speed).
+ */
+const SHARED_CIRCUIT = [
+  "tests/shared_state_test.ts",
+  "tests/shared_equals_local_test.ts",
+  "tests/shared_differential_test.ts",
+  "tests/shared_rate_test.ts",
+];
+
 /** Test files of another name that exercise a source file too. */
 const EXTRA: Record<string, string[]> = {
+  ...Object.fromEntries(
+    ["machine", "reducer", "shared_data", "link", "events", "breaker"].map((f) => [
+      `src/circuit_breaker/${f}.ts`,
+      SHARED_CIRCUIT,
+    ]),
+  ),
+  "src/memory_store.ts": [
+    "tests/store_listener_test.ts",
+    "tests/rate_limit_shared_test.ts",
+    ...SHARED_CIRCUIT,
+  ],
+  "src/deno_kv/store.ts": ["tests/shared_differential_test.ts", "tests/rate_limit_shared_test.ts"],
   "src/bulkhead.ts": ["tests/hono_bulkhead_test.ts"],
   // The windows' saved form is exercised by the shared-rate tests (store round trips).
   "src/circuit_breaker/count_window.ts": ["tests/shared_rate_test.ts"],
@@ -52,7 +76,7 @@ export function testsFor(file: string): string[] {
   const name = file.replace(/^src\//, "").replace(/\.ts$/, "");
   const prefixes = [name.replaceAll("/", "_")];
   if (name.includes("/")) prefixes.push(name.slice(0, name.indexOf("/")));
-  return [...Deno.readDirSync(`${ROOT}tests`)]
+  const own = [...Deno.readDirSync(`${ROOT}tests`)]
     .map((e) => e.name)
     .filter((n) =>
       prefixes.some((p) =>
@@ -61,8 +85,8 @@ export function testsFor(file: string): string[] {
       )
     )
     .sort()
-    .map((n) => `tests/${n}`)
-    .concat(EXTRA[file] ?? []);
+    .map((n) => `tests/${n}`);
+  return [...new Set([...own, ...(EXTRA[file] ?? [])])];
 }
 /** Tests every pattern answers to: composition and option checking. */
 const SHARED = ["tests/compose_test.ts", "tests/options_test.ts"];
@@ -110,7 +134,9 @@ async function mutate(file: string, range?: string): Promise<ReturnType<typeof s
     mutate: [range ?? file],
     testRunner: "command",
     commandRunner: {
-      command: `"${Deno.execPath()}" test -A --unstable-kv --no-check --quiet ${tests.join(" ")}`,
+      command: `"${Deno.execPath()}" test -A --unstable-kv --no-check --quiet --fail-fast ${
+        tests.join(" ")
+      }`,
     },
     concurrency: 1,
     reporters: ["progress", "json", "html"],

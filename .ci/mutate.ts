@@ -90,6 +90,8 @@ export function testsFor(file: string): string[] {
 }
 /** Tests every pattern answers to: composition and option checking. */
 const SHARED = ["tests/compose_test.ts", "tests/options_test.ts"];
+/** Test files that take seconds (run last). */
+const SLOW = ["tests/shared_equals_local_test.ts", "tests/shared_differential_test.ts"];
 
 interface Mutant {
   id: string;
@@ -128,7 +130,10 @@ export function summarize(file: string, mutants: Mutant[], source = "") {
 }
 
 async function mutate(file: string, range?: string): Promise<ReturnType<typeof summarize>> {
-  const tests = [...testsFor(file), ...SHARED];
+  // With --fail-fast a killed mutant costs the tests before the first that fails: the
+  // mutation tests first, the slow property suites last.
+  const rank = (t: string) => t.includes("/mutation_") ? 0 : SLOW.includes(t) ? 2 : 1;
+  const tests = [...testsFor(file), ...SHARED].sort((a, b) => rank(a) - rank(b));
   const name = file.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "_");
   const config = {
     mutate: [range ?? file],

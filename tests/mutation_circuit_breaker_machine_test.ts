@@ -254,10 +254,11 @@ test("machine: release without an isolation changes nothing (an open() keeps its
   assert.equal(m.openedAt, 500);
   assert.equal(m.admit(), REJECT);
   assert.equal(m.left, 900);
-  // Isolated while CLOSED then released while HALF_OPEN: nothing to move.
+  // Held (a fleet isolation loaded from the store) and released while HALF_OPEN: openedAt,
+  // when the circuit last opened (stored in the shared state), does not move.
   const { m: h } = machine({ resetTimeout: 1_000, halfOpenMax: 2 });
   h.command("open");
-  h.now = 1_000;
+  h.now = 1_500;
   h.admit();
   h.held = true;
   h.command("release");

@@ -132,7 +132,11 @@ export function summarize(file: string, mutants: Mutant[], source = "") {
 async function mutate(file: string, range?: string): Promise<ReturnType<typeof summarize>> {
   // With --fail-fast a killed mutant costs the tests before the first that fails: the
   // mutation tests first, the slow property suites last.
-  const rank = (t: string) => t.includes("/mutation_") ? 0 : SLOW.includes(t) ? 2 : 1;
+  // Then the tests named in EXTRA (for the store side of a shared circuit, those are the
+  // ones that reach it).
+  const extra = EXTRA[file] ?? [];
+  const rank = (t: string) =>
+    t.includes("/mutation_") ? 0 : SLOW.includes(t) ? 3 : extra.includes(t) ? 1 : 2;
   const tests = [...testsFor(file), ...SHARED].sort((a, b) => rank(a) - rank(b));
   const name = file.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "_");
   const config = {

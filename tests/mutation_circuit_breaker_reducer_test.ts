@@ -69,6 +69,17 @@ test("reducer: malformed outcomes are skipped, the others applied in order", () 
   const s = applyOutcomes(initialSharedState(), outcomes, cfg, 100);
   assert.equal(s.state, "closed");
   assert.equal(s.failures, 1, "only the well-formed one counts");
+  // After a failure, a report with a truthy non-boolean `ok`, or a function dressed as an
+  // outcome, is not a success that ends the run.
+  const fn = Object.assign(() => {}, { ok: true, generation: 0 });
+  const after = applyOutcomes(
+    s,
+    [{ ok: "yes", generation: 0 }, fn] as unknown as Outcome[],
+    cfg,
+    100,
+  );
+  assert.equal(after.failures, 1);
+  assert.equal(after.successes, 0);
   const t = applyOutcomes(s, [{ ok: false, generation: 0 }], cfg, 100);
   assert.equal(t.state, "open");
   assert.equal(t.openedAt, 100);
@@ -311,4 +322,36 @@ test("reducer: sync, acquire and command always write; malformed operations are 
   }, 0);
   assert.equal((s.answer as SharedState).repaired !== undefined, true);
   assert.equal(s.value.repaired, undefined);
+});
+
+test("reducer: a slow trial counts as slow (only when slow is exactly true), with or without a permit left", () => {
+  const rates: SharedConfig = {
+    failureThreshold: Number.MAX_SAFE_INTEGER,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 1,
+    rates: { slowCallRateThreshold: 0.5, minimumThroughput: 1, windowCalls: 10 },
+  };
+  const half = (permits: number[]): SharedState => ({
+    ...initialSharedState(),
+    state: "half_open",
+    generation: 2,
+    permits,
+  });
+  for (const permits of [[1_900], []]) {
+    const trial = (slow: unknown) =>
+      applyOutcomes(
+        half(permits),
+        [{ ok: true, generation: 2, permit: true, permitId: permits[0], slow } as Outcome],
+        rates,
+        1_000,
+      );
+    const slow = trial(true);
+    assert.equal(slow.state, "open", `slow trial, permits ${permits}`);
+    assert.equal(slow.reason, "half_open_failure");
+    for (const notSlow of [false, undefined, 1, "true"]) {
+      const fast = trial(notSlow);
+      assert.equal(fast.state, "closed", `slow: ${String(notSlow)}, permits ${permits}`);
+      assert.equal(fast.reason, "recovered");
+    }
+  }
 });

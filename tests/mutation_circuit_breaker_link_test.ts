@@ -1,0 +1,182 @@
+// What mutation testing of src/circuit_breaker/link.ts found untested: what
+// a shared breaker sends the store for each outcome (flags, permit ids, when
+// it flushes), a caller that gave up taking no permit, a trial granted by the
+// store counting in the stats, and a denial's answer.
+import assert from "node:assert/strict";
+import {
+  circuitBreaker,
+  CircuitOpenError,
+  clearCircuitBreakers,
+  MemoryStore,
+  type Outcome,
+  type SharedStore,
+  sharedStore,
+  type StoreOp,
+} from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { deferred, silent, test } from "./_harness.ts";
+
+/** A MemoryStore that records every operation it runs. */
+class RecordingStore implements SharedStore {
+  readonly kind = "authoritative" as const;
+  readonly ops: StoreOp[] = [];
+  readonly inner: MemoryStore;
+  constructor(clock: FakeClock) {
+    this.inner = new MemoryStore({ clock });
+    sharedStore(this);
+  }
+  run(key: string, op: StoreOp): Promise<unknown> {
+    this.ops.push(op);
+    return this.inner.run(key, op);
+  }
+  /** The outcomes sent so far, in order. */
+  get outcomes(): Outcome[] {
+    return this.ops.flatMap((o) => o.type === "circuit" && o.action === "sync" ? o.outcomes : []);
+  }
+  count(action: string): number {
+    return this.ops.filter((o) => o.type === "circuit" && o.action === action).length;
+  }
+}
+
+function setup(extra: Record<string, unknown> = {}) {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new RecordingStore(clock);
+  const make = (name: string) =>
+    circuitBreaker({
+      name,
+      storeKey: "svc",
+      store,
+      clock,
+      logger: silent,
+      failureThreshold: 1,
+      resetTimeout: 1_000,
+      halfOpenMaxCalls: 1,
+      storeOptions: { batchSize: 3, refreshInterval: 60_000 },
+      ...extra,
+    });
+  return { clock, store, make };
+}
+
+const boom = () => Promise.reject(new Error("boom"));
+
+test("link: successes go in batches of batchSize, a failure at once; neutral CLOSED calls are not sent", async () => {
+  const { clock, store, make } = setup({
+    failureThreshold: 100,
+    slowCallDuration: 50,
+    slowCallRateThreshold: 1,
+    windowCalls: 100,
+    minimumThroughput: 100,
+    isFailure: (e: unknown) => (e as Error).message !== "excluded",
+  });
+  const b = make("a");
+  await b.execute(() => 1); // the first read
+  await b.flush();
+  const sent = store.outcomes.length;
+  assert.equal(sent, 1);
+  await b.execute(() => 1);
+  await b.execute(() => 1);
+  await Promise.resolve();
+  assert.equal(store.outcomes.length, sent, "2 of 3: still pending");
+  const slow = b.execute(() => new Promise((r) => clock.setTimeout(r, 60)));
+  await clock.tickAsync(60);
+  await slow;
+  await b.flush();
+  assert.equal(store.outcomes.length, sent + 3, "the third sent the batch");
+  assert.deepEqual(store.outcomes.slice(-3).map((o) => [o.ok, o.slow, o.neutral]), [
+    [true, undefined, undefined],
+    [true, undefined, undefined],
+    [true, true, undefined],
+  ]);
+  // An excluded error counts nothing, and is not sent.
+  await assert.rejects(b.execute(() => Promise.reject(new Error("excluded"))));
+  await b.flush();
+  assert.equal(store.outcomes.length, sent + 3);
+  // A failure is sent at once, on its own.
+  const syncs = store.count("sync");
+  await assert.rejects(b.execute(boom));
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(store.count("sync"), syncs + 1, "sent without waiting for a batch");
+  await b.flush();
+  const f = store.outcomes.at(-1)!;
+  assert.equal(f.ok, false);
+  assert.equal(f.permit, undefined);
+  assert.equal(f.generation, 0);
+  assert.equal(typeof f.at, "number");
+});
+
+test("link: a trial is sent at once with its permit id; a neutral trial gives its permit back", async () => {
+  const { clock, store, make } = setup({
+    isFailure: (e: unknown) => (e as Error).message !== "excluded",
+  });
+  const b = make("a");
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  assert.equal(b.state, "open");
+  clock.tick(1_000);
+  const calls = b.getStats().totalCalls;
+  const expiry = clock.wallNow() + 1_000;
+  await assert.rejects(b.execute(() => Promise.reject(new Error("excluded"))));
+  assert.equal(b.getStats().totalCalls, calls + 1, "a trial the store granted counts as a call");
+  await b.flush();
+  const neutral = store.outcomes.at(-1)!;
+  assert.equal(neutral.permit, true);
+  assert.equal(neutral.neutral, true);
+  assert.equal(neutral.ok, true);
+  assert.equal(typeof neutral.permitId, "number");
+  assert.equal(neutral.permitId, expiry, "expires resetTimeout after it was granted");
+  assert.equal(neutral.generation, 2);
+  // The permit is back: the next trial is granted, and its success closes the circuit.
+  assert.equal(await b.execute(() => "ok"), "ok");
+  await b.flush();
+  const ok = store.outcomes.at(-1)!;
+  assert.deepEqual([ok.ok, ok.permit, ok.neutral], [true, true, undefined]);
+  assert.equal(b.state, "closed");
+});
+
+test("link: a caller that already gave up takes no permit from the store", async () => {
+  const { clock, store, make } = setup();
+  const b = make("a");
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(1_000);
+  const ac = new AbortController();
+  const reason = new Error("gone");
+  ac.abort(reason);
+  let ran = false;
+  await assert.rejects(b.execute(() => (ran = true), ac.signal), (e) => e === reason);
+  assert.equal(ran, false);
+  assert.equal(store.count("acquire"), 0);
+  assert.equal(await b.execute(() => 5), 5, "the permit is still there for the next caller");
+  assert.equal(store.count("acquire"), 1);
+});
+
+test("link: while another instance's trial holds the permit, calls are refused with the half-open state", async () => {
+  const { clock, store, make } = setup();
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  assert.equal(b.state, "open");
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const trial = a.execute(() => hang.promise);
+  await Promise.resolve();
+  await a.flush();
+  const refused = await b.execute(() => "no").catch((e) => e);
+  assert.ok(refused instanceof CircuitOpenError);
+  assert.equal(refused.state, "half_open");
+  assert.equal(refused.timeUntilReset, 0);
+  const acquires = store.count("acquire");
+  // Its own copy now knows the permit is taken: refused without asking the store.
+  assert.ok((await b.execute(() => "no").catch((e) => e)) instanceof CircuitOpenError);
+  assert.equal(store.count("acquire"), acquires);
+  assert.equal(b.getStats().totalCalls, 0);
+  hang.resolve("done");
+  assert.equal(await trial, "done");
+  await a.flush();
+  await b.flush();
+  assert.equal(b.state, "closed");
+});

@@ -286,3 +286,57 @@ test("shared data: readStoredState: nothing is a fresh state, garbage is repaire
   const clean = initialSharedState();
   assert.equal(withoutMark(clean), clean, "nothing to drop: the same object");
 });
+
+test("shared data: a machine restored from a state never changes that state (permits copied)", () => {
+  const s: SharedState = { ...initialSharedState(), state: "open", generation: 1, openedAt: 0 };
+  const m = restoreMachine(s, { ...cfg, halfOpenMaxCalls: 1 }, 5_000);
+  assert.notEqual(m.admit(), -1);
+  assert.deepEqual(s.permits, [], "the trial's permit is the machine's, not the state's");
+  const parsed = parseSharedState({ ...s, permits: [1] });
+  const input = { ...s, permits: [1] };
+  assert.notEqual(parseSharedState(input).permits, input.permits, "a copy");
+  assert.deepEqual(parsed.permits, [1]);
+});
+
+test("shared data: trial counts are not saved once a failed trial reopened the circuit", () => {
+  const half: SharedState = {
+    ...initialSharedState(),
+    state: "half_open",
+    generation: 2,
+    permits: [1_500],
+    trialSlow: 1,
+  };
+  const m = restoreMachine(half, { ...cfg, halfOpenMaxCalls: 3 }, 1_000);
+  m.settle({ gen: 2, permit: 1_500 }, 1, true, 1_000);
+  assert.equal(m.state, "open");
+  const s = snapshot(m);
+  assert.equal("trialFailures" in s, false);
+  assert.equal("trialSlow" in s, false);
+});
+
+test("shared data: without both windowDuration and windowBuckets, stored buckets are not bounded", () => {
+  const w = { ...initialSharedState(), window: { at: 1_000, counts: [1] } };
+  const rates = (r: Record<string, number>) => ({
+    ...cfg,
+    rates: { failureRateThreshold: 0.5, minimumThroughput: 1, ...r },
+  });
+  for (
+    const r of [{ windowCalls: 10 }, { windowCalls: 10, windowBuckets: 5 }, { windowDuration: 500 }]
+  ) {
+    assert.deepEqual(
+      boundSharedState(w, rates(r), 0).window,
+      { at: 1_000, counts: [1] },
+      JSON.stringify(r),
+    );
+  }
+});
+
+test("shared data: parseSharedState refuses what is not an object with its own message", () => {
+  const fn = Object.assign(() => {}, initialSharedState());
+  for (const d of [null, undefined, 1, "closed", fn]) {
+    assert.throws(() => parseSharedState(d), {
+      name: "TypeError",
+      message: "malformed circuit state from the store",
+    }, String(d));
+  }
+});

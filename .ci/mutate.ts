@@ -172,7 +172,56 @@ async function mutate(file: string, range?: string): Promise<ReturnType<typeof s
   return s;
 }
 
-if (import.meta.main) {
+/**
+ * `deno task mutate --recheck <file>`: runs every mutant that survived the
+ * last run of `<file>` (its `.ci/out/mutate/<file>.json`) again against the
+ * file's tests as they are now (the tests written since included), one at a
+ * time, the source mutated in place and restored after each. Prints which
+ * are killed now and which still survive (to list as equivalent, or to test).
+ */
+async function recheck(file: string): Promise<void> {
+  const name = file.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "_");
+  const report = JSON.parse(await Deno.readTextFile(`${OUT}/${name}.json`));
+  const path = `${ROOT}${file}`;
+  const source = await Deno.readTextFile(path);
+  const lines = source.split("\n");
+  const offset = (p: { line: number; column: number }) =>
+    lines.slice(0, p.line - 1).reduce((n, l) => n + l.length + 1, 0) + p.column - 1;
+  const tests = [...testsFor(file), ...SHARED];
+  const mutants = (report.files[file].mutants as (Mutant & {
+    location: { end: { line: number; column: number } };
+  })[]).filter((m) => m.status === "Survived" || m.status === "NoCoverage");
+  const still: Mutant[] = [];
+  try {
+    for (const m of mutants) {
+      // Stryker's replacement is the mutated node's code: parenthesized, so that it keeps
+      // its place in the expression around it (a block stays a block).
+      const r = m.mutatorName === "BlockStatement" ? m.replacement : `(${m.replacement})`;
+      const mutated = source.slice(0, offset(m.location.start)) + r +
+        source.slice(offset(m.location.end));
+      await Deno.writeTextFile(path, mutated);
+      const run = await new Deno.Command(Deno.execPath(), {
+        args: ["test", "-A", "--unstable-kv", "--no-check", "--quiet", "--fail-fast", ...tests],
+        cwd: ROOT,
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (run.success) still.push({ ...m, status: "Survived" });
+      console.log(`${run.success ? "survived" : "killed  "} #${m.id}`);
+    }
+  } finally {
+    await Deno.writeTextFile(path, source);
+  }
+  const s = summarize(file, still, source);
+  console.log(
+    `\n${file}: ${mutants.length - still.length} of ${mutants.length} survivors killed now`,
+  );
+  for (const l of s.survivors) console.log(`  ${l}`);
+}
+
+if (import.meta.main && Deno.args[0] === "--recheck") {
+  for (const f of Deno.args.slice(1)) await recheck(f);
+} else if (import.meta.main) {
   const args = Deno.args.length ? Deno.args : TARGETS;
   for (const a of args) {
     const f = a.replace(/:[\d-]+$/, "");

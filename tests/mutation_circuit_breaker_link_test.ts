@@ -180,3 +180,78 @@ test("link: while another instance's trial holds the permit, calls are refused w
   await b.flush();
   assert.equal(b.state, "closed");
 });
+
+test("link: callers queued behind a denied permit request are denied without asking again", async () => {
+  const { clock, store, make } = setup();
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const trial = a.execute(() => hang.promise);
+  await a.flush();
+  // b has not seen a's permit: its first caller asks the store, the others wait behind it.
+  const before = store.count("acquire");
+  const results = await Promise.all([1, 2, 3].map(() => b.execute(() => "no").catch((e) => e)));
+  for (const r of results) assert.ok(r instanceof CircuitOpenError);
+  assert.equal(store.count("acquire"), before + 1, "one request for the three callers");
+  hang.resolve("done");
+  await trial;
+  await a.flush();
+});
+
+test("link: the store granting a call without a permit (CLOSED there) runs it as a CLOSED call", async () => {
+  const { clock, store, make } = setup();
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  assert.equal(b.state, "open");
+  a.reset(); // b does not know yet (its refreshInterval is a minute)
+  await a.flush();
+  clock.tick(1_000);
+  const calls = b.getStats().totalCalls;
+  assert.equal(await b.execute(() => "ran"), "ran");
+  assert.equal(b.getStats().totalCalls, calls + 1);
+  assert.equal(b.state, "closed", "adopted from the store's answer");
+  await b.flush();
+  const o = store.outcomes.at(-1)!;
+  assert.equal(o.permit, undefined, "reported as a CLOSED call");
+  assert.equal(o.ok, true);
+});
+
+test("link: a malformed permit answer is a store fault: the replica decides, the outage is said", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const answers: unknown[] = [{ granted: "yes" }];
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    run(key: string, op: StoreOp) {
+      if (op.type === "circuit" && op.action === "acquire" && answers.length) {
+        return Promise.resolve(answers.shift());
+      }
+      return inner.run(key, op);
+    },
+  });
+  const status: boolean[] = [];
+  const b = circuitBreaker({
+    name: "m",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 1,
+    onStoreStatus: (e) => void status.push(e.available),
+  });
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(1_000);
+  assert.equal(await b.execute(() => "local trial"), "local trial");
+  assert.deepEqual(status, [false]);
+  assert.equal(b.state, "closed", "the replica's own trial closed it");
+});

@@ -7,6 +7,7 @@ import {
   circuitBreaker,
   CircuitOpenError,
   clearCircuitBreakers,
+  initialSharedState,
   MemoryStore,
   type Outcome,
   type SharedStore,
@@ -14,7 +15,8 @@ import {
   type StoreOp,
 } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { deferred, silent, test } from "./_harness.ts";
+import { deferred, recordingLogger, silent, test } from "./_harness.ts";
+import { FaultyStore } from "./_stores.ts";
 
 /** A MemoryStore that records every operation it runs. */
 class RecordingStore implements SharedStore {
@@ -227,7 +229,7 @@ test("link: a malformed permit answer is a store fault: the replica decides, the
   clearCircuitBreakers();
   const clock = new FakeClock();
   const inner = new MemoryStore({ clock });
-  const answers: unknown[] = [{ granted: "yes" }];
+  const answers: unknown[] = [{ granted: "yes", state: initialSharedState() }];
   const store = sharedStore({
     kind: "authoritative" as const,
     run(key: string, op: StoreOp) {
@@ -254,4 +256,253 @@ test("link: a malformed permit answer is a store fault: the replica decides, the
   assert.equal(await b.execute(() => "local trial"), "local trial");
   assert.deepEqual(status, [false]);
   assert.equal(b.state, "closed", "the replica's own trial closed it");
+});
+
+test("link: an instance whose own trial holds the last permit refuses without asking the store", async () => {
+  const { clock, store, make } = setup();
+  const a = make("a");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const trial = a.execute(() => hang.promise);
+  await a.flush();
+  const acquires = store.count("acquire");
+  assert.equal(acquires, 1);
+  assert.ok((await a.execute(() => "no").catch((e) => e)) instanceof CircuitOpenError);
+  assert.equal(store.count("acquire"), acquires, "its own copy knows");
+  hang.resolve("done");
+  await trial;
+  await a.flush();
+});
+
+test("link: a denial answers new callers until refreshInterval has passed since it", async () => {
+  const { clock, store, make } = setup({ storeOptions: { batchSize: 3, refreshInterval: 2_000 } });
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const trial = a.execute(() => hang.promise); // holds the permit until +1,000 ms
+  await a.flush();
+  assert.ok((await b.execute(() => "no").catch((e) => e)) instanceof CircuitOpenError);
+  const acquires = store.count("acquire");
+  clock.tick(1_000); // a's permit has expired, in b's copy too; b's denial is 1,000 ms old
+  assert.ok((await b.execute(() => "no").catch((e) => e)) instanceof CircuitOpenError);
+  assert.equal(store.count("acquire"), acquires, "the denial answered");
+  clock.tick(1_000); // exactly refreshInterval after the denial: asked again, and granted
+  assert.equal(await b.execute(() => "yes"), "yes");
+  assert.equal(store.count("acquire"), acquires + 1);
+  hang.resolve("late");
+  await trial;
+  await a.flush();
+  await b.flush();
+});
+
+test("link: a null permit answer is a fault said as a malformed permit answer; a permit id must be a finite number", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const answers: unknown[] = [null];
+  const sent: Outcome[] = [];
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    async run(key: string, op: StoreOp) {
+      if (op.type === "circuit" && op.action === "sync") sent.push(...op.outcomes);
+      if (op.type === "circuit" && op.action === "acquire" && answers.length) {
+        const a = answers.shift();
+        if (a !== "pass") return a;
+        const r = await inner.run(key, op) as { permit: number };
+        return { ...r, permit: String(r.permit) };
+      }
+      return inner.run(key, op);
+    },
+  });
+  const logger = recordingLogger();
+  const b = circuitBreaker({
+    name: "m2",
+    store,
+    clock,
+    logger,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 1,
+    storeOptions: { retryInterval: 1 },
+  });
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(1_000);
+  assert.equal(await b.execute(() => "local"), "local");
+  assert.ok(
+    logger.lines.some((l) =>
+      l.includes("state store unavailable (TypeError: malformed permit answer)")
+    ),
+    logger.lines.join("\n"),
+  );
+  // Back up; OPEN again; the store grants a trial but names its permit with a string: no id sent.
+  await assert.rejects(b.execute(boom));
+  clock.tick(10);
+  await b.flush();
+  await b.execute(() => 1).catch(() => {});
+  await b.flush();
+  clock.tick(1_000);
+  answers.push("pass");
+  await b.execute(() => "trial").catch(() => {});
+  await b.flush();
+  for (const o of sent) assert.notEqual(typeof o.permitId, "string", JSON.stringify(o));
+});
+
+test("link: while the store is down, 'allow' runs every call, even with the circuit OPEN", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const faulty = new FaultyStore(new MemoryStore({ clock }));
+  const b = circuitBreaker({
+    name: "allow",
+    store: faulty,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 60_000,
+    storeOptions: { whenUnavailable: "allow", retryInterval: 60_000 },
+  });
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  assert.equal(b.state, "open");
+  faulty.fault = "throw";
+  await b.flush();
+  assert.equal(await b.execute(() => "ran"), "ran");
+  await assert.rejects(
+    b.execute(() => {
+      throw new Error("sync");
+    }),
+    { message: "sync" },
+  );
+});
+
+test("link: outcomes of calls made while the store was down are never sent", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const faulty = new FaultyStore(inner);
+  const sent: Outcome[] = [];
+  const spy = sharedStore({
+    kind: "authoritative" as const,
+    run(key: string, op: StoreOp) {
+      if (op.type === "circuit" && op.action === "sync") sent.push(...op.outcomes);
+      return faulty.run(key, op);
+    },
+  });
+  const b = circuitBreaker({
+    name: "down",
+    store: spy,
+    clock,
+    logger: silent,
+    failureThreshold: 100,
+    storeOptions: { batchSize: 1, retryInterval: 1_000 },
+  });
+  await b.execute(() => 1);
+  await b.flush();
+  faulty.fault = "throw";
+  await b.execute(() => 1);
+  await b.flush(); // the store fails: down
+  sent.length = 0;
+  for (let i = 0; i < 5; i++) await assert.rejects(b.execute(boom));
+  faulty.heal();
+  clock.tick(1_000);
+  await b.execute(() => 2); // the probe
+  await b.flush();
+  await b.flush();
+  assert.equal(sent.filter((o) => o.ok === false).length, 0, JSON.stringify(sent));
+});
+
+test("link: a caller that gives up while the first store read is under way never runs", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const gate = deferred();
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    async run(key: string, op: StoreOp) {
+      await gate.promise;
+      return inner.run(key, op);
+    },
+  });
+  const b = circuitBreaker({ name: "first", store, clock, logger: silent });
+  const ac = new AbortController();
+  let ran = false;
+  const call = b.execute(() => (ran = true), ac.signal);
+  await Promise.resolve();
+  const reason = new Error("gave up");
+  ac.abort(reason);
+  gate.resolve();
+  await assert.rejects(call, (e) => e === reason);
+  assert.equal(ran, false);
+  assert.equal(b.getStats().totalCalls, 0);
+});
+
+test("link: an advisory store is never asked for permits nor sent outcomes", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  let reads = 0;
+  const status: boolean[] = [];
+  const store = sharedStore({
+    kind: "advisory" as const,
+    read: () => {
+      reads++;
+      return Promise.resolve(undefined);
+    },
+    publish: () => Promise.resolve(),
+  });
+  const b = circuitBreaker({
+    name: "adv",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 2,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 1,
+    storeOptions: { refreshInterval: 60_000 },
+    onStoreStatus: (e) => void status.push(e.available),
+  });
+  await b.execute(() => 1);
+  await b.flush();
+  const r = reads;
+  await assert.rejects(b.execute(boom));
+  await assert.rejects(b.execute(boom));
+  assert.equal(reads, r, "failures are not sent (no read either)");
+  assert.equal(b.state, "open");
+  clock.tick(1_000);
+  assert.equal(await b.execute(() => "trial"), "trial", "a local trial");
+  assert.equal(b.state, "closed");
+  assert.deepEqual(status, [], "no outage");
+});
+
+test("link: with refreshInterval 0, callers queued behind a denial are still denied without asking", async () => {
+  const { clock, store, make } = setup();
+  const a = make("a");
+  const b = circuitBreaker({
+    name: "b",
+    storeKey: "svc",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 1,
+    storeOptions: { refreshInterval: 0 },
+  });
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  // a's trial fails: the store reopens; b still sees the first OPEN, due now.
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  const before = store.count("acquire");
+  const results = await Promise.all([1, 2, 3].map(() => b.execute(() => "no").catch((e) => e)));
+  for (const r of results) assert.ok(r instanceof CircuitOpenError);
+  assert.equal(store.count("acquire"), before + 1, "one request for the three callers");
+  await b.flush();
 });

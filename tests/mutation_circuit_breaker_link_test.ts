@@ -313,9 +313,9 @@ test("link: a null permit answer is a fault said as a malformed permit answer; a
       if (op.type === "circuit" && op.action === "sync") sent.push(...op.outcomes);
       if (op.type === "circuit" && op.action === "acquire" && answers.length) {
         const a = answers.shift();
-        if (a !== "pass") return a;
+        if (a !== "string" && a !== "infinite") return a;
         const r = await inner.run(key, op) as { permit: number };
-        return { ...r, permit: String(r.permit) };
+        return { ...r, permit: a === "string" ? String(r.permit) : Infinity };
       }
       return inner.run(key, op);
     },
@@ -348,10 +348,18 @@ test("link: a null permit answer is a fault said as a malformed permit answer; a
   await b.execute(() => 1).catch(() => {});
   await b.flush();
   clock.tick(1_000);
-  answers.push("pass");
+  answers.push("string");
   await b.execute(() => "trial").catch(() => {});
   await b.flush();
-  for (const o of sent) assert.notEqual(typeof o.permitId, "string", JSON.stringify(o));
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(5_000);
+  answers.push("infinite");
+  await b.execute(() => "trial").catch(() => {});
+  await b.flush();
+  for (const o of sent) {
+    assert.ok(o.permitId === undefined || Number.isFinite(o.permitId), JSON.stringify(o));
+  }
 });
 
 test("link: while the store is down, 'allow' runs every call, even with the circuit OPEN", async () => {
@@ -505,4 +513,20 @@ test("link: with refreshInterval 0, callers queued behind a denial are still den
   for (const r of results) assert.ok(r instanceof CircuitOpenError);
   assert.equal(store.count("acquire"), before + 1, "one request for the three callers");
   await b.flush();
+});
+
+test("link: a granted permit does not deny the caller queued behind it", async () => {
+  const { clock, store, make } = setup({ halfOpenMaxCalls: 2 });
+  const a = make("a");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const calls = [a.execute(() => hang.promise), a.execute(() => hang.promise)];
+  await a.flush();
+  assert.equal(store.count("acquire"), 2, "both asked, both granted");
+  hang.resolve("ok");
+  assert.deepEqual(await Promise.all(calls), ["ok", "ok"]);
+  await a.flush();
+  assert.equal(a.state, "closed");
 });

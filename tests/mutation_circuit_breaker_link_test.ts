@@ -80,7 +80,7 @@ test("link: successes go in batches of batchSize, a failure at once; neutral CLO
   await b.execute(() => 1);
   await Promise.resolve();
   assert.equal(store.outcomes.length, sent, "2 of 3: still pending");
-  const slow = b.execute(() => new Promise((r) => clock.setTimeout(r, 60)));
+  const slow = b.execute(() => new Promise<void>((r) => clock.setTimeout(() => r(), 60)));
   await clock.tickAsync(60);
   await slow;
   await b.flush();

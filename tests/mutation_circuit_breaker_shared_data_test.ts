@@ -316,7 +316,7 @@ test("shared data: trial counts are not saved once a failed trial reopened the c
 
 test("shared data: without both windowDuration and windowBuckets, stored buckets are not bounded", () => {
   const w = { ...initialSharedState(), window: { at: 1_000, counts: [1] } };
-  const rates = (r: Record<string, number>) => ({
+  const rates = (r: Record<string, number | undefined>) => ({
     ...cfg,
     rates: { failureRateThreshold: 0.5, minimumThroughput: 1, ...r },
   });

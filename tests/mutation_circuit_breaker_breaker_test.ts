@@ -162,3 +162,51 @@ test("breaker: a name alone finds the registered breaker; equal options too; oth
   assert.equal(circuitBreaker({ name: "fresh" }).getStats().state, "closed");
   clearCircuitBreakers();
 });
+
+test("breaker: a fleet release called twice does not end an isolation made after it", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const mk = (name: string) =>
+    circuitBreaker({ name, storeKey: "twice", store, clock, logger: silent, resetTimeout: 1_000 });
+  const a = mk("a");
+  const b = mk("b");
+  await a.execute(() => 1);
+  await b.execute(() => 1);
+  const first = a.isolate({ scope: "fleet" });
+  await a.flush();
+  first();
+  await a.flush();
+  const second = b.isolate({ scope: "fleet" });
+  await b.flush();
+  first(); // again: must not release b's isolation
+  await a.flush();
+  clock.tick(60_000);
+  await b.flush();
+  await a.flush();
+  assert.equal(a.state, "open", "b's isolation still holds the fleet");
+  second();
+  await b.flush();
+});
+
+test("breaker: the options checks name the option; registry differences are all listed", async () => {
+  clearCircuitBreakers();
+  assert.throws(
+    () => circuitBreaker(5 as never),
+    /circuitBreaker: option 'options' must be an object/,
+  );
+  circuitBreaker({ name: "two", failureThreshold: 3, resetTimeout: 1_000, logger: silent });
+  assert.throws(
+    () => circuitBreaker({ name: "two", failureThreshold: 4, resetTimeout: 2_000, logger: silent }),
+    (e: Error) =>
+      /failureThreshold.*; .*resetTimeout|resetTimeout.*; .*failureThreshold/.test(e.message),
+  );
+  // A breaker given the name "anonymous" keeps it: only an unnamed one takes its function's name.
+  const named = circuitBreaker({ name: "anonymous", logger: silent });
+  const wrapped = named(function fetchUser() {
+    return 1;
+  });
+  assert.equal(await wrapped(), 1);
+  assert.equal(named.name, "anonymous");
+  clearCircuitBreakers();
+});

@@ -31,8 +31,32 @@ export const TARGETS = [
   "src/retry_budget.ts",
 ];
 
+/**
+ * The tests of a shared circuit (issue #17): the one machine runs in a local
+ * breaker and, restored from a snapshot, in every store. The property tests
+ * among them take `FC_RUNS` runs (run with `FC_RUNS=100` for speed).
+ */
+const SHARED_CIRCUIT = [
+  "tests/shared_state_test.ts",
+  "tests/shared_equals_local_test.ts",
+  "tests/shared_differential_test.ts",
+  "tests/shared_rate_test.ts",
+];
+
 /** Test files of another name that exercise a source file too. */
 const EXTRA: Record<string, string[]> = {
+  ...Object.fromEntries(
+    ["machine", "reducer", "shared_data", "link", "events", "breaker"].map((f) => [
+      `src/circuit_breaker/${f}.ts`,
+      SHARED_CIRCUIT,
+    ]),
+  ),
+  "src/memory_store.ts": [
+    "tests/store_listener_test.ts",
+    "tests/rate_limit_shared_test.ts",
+    ...SHARED_CIRCUIT,
+  ],
+  "src/deno_kv/store.ts": ["tests/shared_differential_test.ts", "tests/rate_limit_shared_test.ts"],
   "src/bulkhead.ts": ["tests/hono_bulkhead_test.ts"],
   // The windows' saved form is exercised by the shared-rate tests (store round trips).
   "src/circuit_breaker/count_window.ts": ["tests/shared_rate_test.ts"],
@@ -52,7 +76,7 @@ export function testsFor(file: string): string[] {
   const name = file.replace(/^src\//, "").replace(/\.ts$/, "");
   const prefixes = [name.replaceAll("/", "_")];
   if (name.includes("/")) prefixes.push(name.slice(0, name.indexOf("/")));
-  return [...Deno.readDirSync(`${ROOT}tests`)]
+  const own = [...Deno.readDirSync(`${ROOT}tests`)]
     .map((e) => e.name)
     .filter((n) =>
       prefixes.some((p) =>
@@ -61,11 +85,13 @@ export function testsFor(file: string): string[] {
       )
     )
     .sort()
-    .map((n) => `tests/${n}`)
-    .concat(EXTRA[file] ?? []);
+    .map((n) => `tests/${n}`);
+  return [...new Set([...own, ...(EXTRA[file] ?? [])])];
 }
 /** Tests every pattern answers to: composition and option checking. */
 const SHARED = ["tests/compose_test.ts", "tests/options_test.ts"];
+/** Test files that take seconds (run last). */
+const SLOW = ["tests/shared_equals_local_test.ts", "tests/shared_differential_test.ts"];
 
 interface Mutant {
   id: string;
@@ -104,13 +130,22 @@ export function summarize(file: string, mutants: Mutant[], source = "") {
 }
 
 async function mutate(file: string, range?: string): Promise<ReturnType<typeof summarize>> {
-  const tests = [...testsFor(file), ...SHARED];
+  // With --fail-fast a killed mutant costs the tests before the first that fails: the
+  // mutation tests first, the slow property suites last.
+  // Then the tests named in EXTRA (for the store side of a shared circuit, those are the
+  // ones that reach it).
+  const extra = EXTRA[file] ?? [];
+  const rank = (t: string) =>
+    t.includes("/mutation_") ? 0 : SLOW.includes(t) ? 3 : extra.includes(t) ? 1 : 2;
+  const tests = [...testsFor(file), ...SHARED].sort((a, b) => rank(a) - rank(b));
   const name = file.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "_");
   const config = {
     mutate: [range ?? file],
     testRunner: "command",
     commandRunner: {
-      command: `"${Deno.execPath()}" test -A --unstable-kv --no-check --quiet ${tests.join(" ")}`,
+      command: `"${Deno.execPath()}" test -A --unstable-kv --no-check --quiet --fail-fast ${
+        tests.join(" ")
+      }`,
     },
     concurrency: 1,
     reporters: ["progress", "json", "html"],
@@ -137,7 +172,56 @@ async function mutate(file: string, range?: string): Promise<ReturnType<typeof s
   return s;
 }
 
-if (import.meta.main) {
+/**
+ * `deno task mutate --recheck <file>`: runs every mutant that survived the
+ * last run of `<file>` (its `.ci/out/mutate/<file>.json`) again against the
+ * file's tests as they are now (the tests written since included), one at a
+ * time, the source mutated in place and restored after each. Prints which
+ * are killed now and which still survive (to list as equivalent, or to test).
+ */
+async function recheck(file: string): Promise<void> {
+  const name = file.replace(/^src\//, "").replace(/\.ts$/, "").replaceAll("/", "_");
+  const report = JSON.parse(await Deno.readTextFile(`${OUT}/${name}.json`));
+  const path = `${ROOT}${file}`;
+  const source = await Deno.readTextFile(path);
+  const lines = source.split("\n");
+  const offset = (p: { line: number; column: number }) =>
+    lines.slice(0, p.line - 1).reduce((n, l) => n + l.length + 1, 0) + p.column - 1;
+  const tests = [...testsFor(file), ...SHARED];
+  const mutants = (report.files[file].mutants as (Mutant & {
+    location: { end: { line: number; column: number } };
+  })[]).filter((m) => m.status === "Survived" || m.status === "NoCoverage");
+  const still: Mutant[] = [];
+  try {
+    for (const m of mutants) {
+      // Stryker's replacement is the mutated node's code: parenthesized, so that it keeps
+      // its place in the expression around it (a block stays a block).
+      const r = m.mutatorName === "BlockStatement" ? m.replacement : `(${m.replacement})`;
+      const mutated = source.slice(0, offset(m.location.start)) + r +
+        source.slice(offset(m.location.end));
+      await Deno.writeTextFile(path, mutated);
+      const run = await new Deno.Command(Deno.execPath(), {
+        args: ["test", "-A", "--unstable-kv", "--no-check", "--quiet", "--fail-fast", ...tests],
+        cwd: ROOT,
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (run.success) still.push({ ...m, status: "Survived" });
+      console.log(`${run.success ? "survived" : "killed  "} #${m.id}`);
+    }
+  } finally {
+    await Deno.writeTextFile(path, source);
+  }
+  const s = summarize(file, still, source);
+  console.log(
+    `\n${file}: ${mutants.length - still.length} of ${mutants.length} survivors killed now`,
+  );
+  for (const l of s.survivors) console.log(`  ${l}`);
+}
+
+if (import.meta.main && Deno.args[0] === "--recheck") {
+  for (const f of Deno.args.slice(1)) await recheck(f);
+} else if (import.meta.main) {
   const args = Deno.args.length ? Deno.args : TARGETS;
   for (const a of args) {
     const f = a.replace(/:[\d-]+$/, "");

@@ -37,7 +37,8 @@ const post = (app: Hono, body: unknown, headers: Record<string, string> = {}) =>
   });
 
 test("statusPage HTML: strict CSP whose nonce is the one script's and style's, fresh per request, no external asset", async () => {
-  const app = mount({ breakers: [] });
+  // Explicit empty lists: the page itself, not the policies other tests left alive.
+  const app = mount({ breakers: [], bulkheads: [], limiters: [] });
   const res = await app.request("/status");
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type")!, /^text\/html/);

@@ -1,7 +1,7 @@
 // Transitions made visible: the log line (seed wording) and the listeners.
 import { CircuitState } from "../circuit_state.ts";
 import { flushRepeats, type Logger } from "../logger.ts";
-import { emit, flags, hookThrew, settled } from "../telemetry.ts";
+import { emit, flags, settled } from "../telemetry.ts";
 import type { CircuitBreakerOptions, StateChangeEvent, TransitionReason } from "./types.ts";
 
 /** What announcing a transition needs of a breaker. */
@@ -67,7 +67,15 @@ export function announce(
   };
   if (flags.on) emit({ type: "breaker.transition", kind: "circuitBreaker", name: n, event });
   const notify = (l: (e: StateChangeEvent) => void) => {
-    const threw = (e: unknown) => hookThrew(log, `Circuit breaker '${n}' state listener`, e);
+    const threw = (e: unknown) => {
+      let text: string;
+      try {
+        text = String(e);
+      } catch {
+        text = "an error that cannot be printed";
+      }
+      log.error(`Circuit breaker '${n}' state listener threw: ${text}`, { name: n, error: e });
+    };
     try {
       // An async listener's rejection is handled like a throw (never an unhandled rejection).
       settled((l as (e: StateChangeEvent) => unknown)(event), threw);

@@ -26,12 +26,19 @@ export type {
 /**
  * The policies the event channel has seen (held weakly, see `policies()` in
  * src/telemetry.ts), shown when the `bulkheads` / `limiters` options are not
- * given: every live bulkhead, or every live rate and adaptive limiter.
+ * given: the live bulkheads, or the live rate and adaptive limiters — at most
+ * {@linkcode MAX_SEEN} of each (per-key limiters can be many: pass your own
+ * lists to choose).
  */
 export function seenPolicies(kind: "bulkhead" | "limiter"): readonly unknown[] {
-  if (kind === "bulkhead") return policies("bulkhead").map((p) => p.policy);
-  return [...policies("rateLimiter"), ...policies("adaptiveConcurrency")].map((p) => p.policy);
+  const found = kind === "bulkhead"
+    ? policies("bulkhead")
+    : [...policies("rateLimiter"), ...policies("adaptiveConcurrency")];
+  return found.slice(0, MAX_SEEN).map((p) => p.policy);
 }
+
+/** How many bulkheads (and limiters) the page lists when it finds them itself. */
+export const MAX_SEEN = 50;
 
 const ACTIONS: readonly BreakerAction["action"][] = [
   "reset",

@@ -99,6 +99,8 @@ export class StoreLink {
   #deniedAt: number | undefined;
   /** Denials so far: a caller denied while it waited in the queue is denied (as at its arrival). */
   #denials = 0;
+  /** Permit requests of this instance under way or queued. */
+  #asking = 0;
 
   constructor(host: LinkHost, store: SharedStore) {
     const W = "circuitBreaker";
@@ -253,11 +255,15 @@ export class StoreLink {
   /** One permit request at a time; a recent denial answers the callers queued behind it. */
   async #acquire(): Promise<PermitAnswer | typeof FAILED | typeof DENIED> {
     const arrived = this.#denials;
+    // Another permit request of this instance is under way: this caller arrived during the
+    // fleet's trials, when a local breaker admits it as a trial or refuses it.
+    const behind = this.#asking > 0;
+    this.#asking++;
     const previous = this.#permitQueue;
     let release!: () => void;
     this.#permitQueue = new Promise<void>((r) => (release = r));
-    await previous;
     try {
+      await previous;
       // The store failed while this caller waited: no request of its own (one timeout, not one
       // per queued caller).
       if (this.#down) return FAILED;
@@ -274,6 +280,8 @@ export class StoreLink {
       if (this.#deniedAt !== undefined && clock.now() - this.#deniedAt < this.#s.refresh) {
         return DENIED;
       }
+      // The trials ended while it waited (the copy is CLOSED now): refused without a request.
+      if (behind && this.#host.state === CircuitState.CLOSED) return DENIED;
       const op: CircuitOp = { type: "circuit", action: "acquire", config: this.#config };
       const answer = await this.#op(() => this.#store.run!(this.#key, op), (a) => {
         const p = a as PermitAnswer;
@@ -284,6 +292,12 @@ export class StoreLink {
       });
       if (answer === FAILED) return FAILED;
       this.#adopt(answer.state);
+      // It waited behind another request and the trials ended meanwhile (the store answers
+      // CLOSED, no permit): as a trial-time arrival it is refused, not let in with the crowd.
+      if (behind && answer.granted && answer.permit === undefined) {
+        this.#deniedAt = undefined;
+        return DENIED;
+      }
       this.#deniedAt = answer.granted ? undefined : clock.now();
       // A denial, or a grant that took the last permit: the callers queued behind this one
       // arrived while the fleet's trials were full (a local breaker refuses them on arrival),
@@ -296,6 +310,7 @@ export class StoreLink {
       }
       return answer;
     } finally {
+      this.#asking--;
       release();
     }
   }

@@ -158,9 +158,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 7054,
+    measured: 7422,
     date:
-      "2026-12-07, the stores only: the Durable Object class moved to edge-resilience/cloudflare/object (issue #17)",
+      "2026-12-07, the shared link's permit queue (issue #17 review): callers behind another request",
   },
   {
     name: "edge-resilience/cloudflare/object",

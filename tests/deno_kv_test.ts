@@ -84,7 +84,10 @@ test(
       for (const b of bs) {
         await b.flush();
       }
-      assert.ok(admitted >= 1 && admitted <= 2, `admitted ${admitted}`);
+      // At most halfOpenMaxCalls trials; besides them, an instance whose first call reaches the
+      // store only after the trials closed the circuit runs that one call as a CLOSED call (its
+      // queued callers are refused): at most one per other instance (docs/shared-state.md).
+      assert.ok(admitted >= 1 && admitted <= 2 + 3, `admitted ${admitted}`);
       assert.equal(results.filter((r) => r === "rejected").length, 200 - admitted);
     } finally {
       kv.close();

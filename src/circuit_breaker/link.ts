@@ -294,6 +294,7 @@ export class StoreLink {
       this.#adopt(answer.state);
       // It waited behind another request and the trials ended meanwhile (the store answers
       // CLOSED, no permit): as a trial-time arrival it is refused, not let in with the crowd.
+      // (The first caller of an instance runs: the circuit is CLOSED when the store decides.)
       if (behind && answer.granted && answer.permit === undefined) {
         this.#deniedAt = undefined;
         return DENIED;

@@ -57,7 +57,14 @@ const EXTRA: Record<string, string[]> = {
     ...SHARED_CIRCUIT,
   ],
   "src/deno_kv/store.ts": ["tests/shared_differential_test.ts", "tests/rate_limit_shared_test.ts"],
-  "src/bulkhead.ts": ["tests/hono_bulkhead_test.ts"],
+  "src/bulkhead.ts": ["tests/hono_bulkhead_test.ts", "tests/mutation_bulkhead_test.ts"],
+  // The waiting queue of bulkhead and adaptiveConcurrency.
+  "src/wait_queue.ts": [
+    "tests/bulkhead_test.ts",
+    "tests/mutation_bulkhead_test.ts",
+    "tests/adaptive_test.ts",
+    "tests/adaptive_property_test.ts",
+  ],
   // The windows' saved form is exercised by the shared-rate tests (store round trips).
   "src/circuit_breaker/count_window.ts": ["tests/shared_rate_test.ts"],
   "src/circuit_breaker/time_window.ts": ["tests/shared_rate_test.ts"],

@@ -9,8 +9,8 @@ import { type Clock, systemClock } from "./clock.ts";
 import { type Scope, start, type Target } from "./context.ts";
 import { BulkheadRejectedError } from "./errors.ts";
 import { createPolicy, type Policy } from "./policy.ts";
-import { addDeadline, cancelDeadline } from "./scheduler.ts";
 import { created, emit, flags } from "./telemetry.ts";
+import { Waiter, WaitQueue } from "./wait_queue.ts";
 import {
   checkKnownOptions,
   checkNumber,
@@ -74,31 +74,14 @@ const OPTIONS = optionNames<BulkheadOptions>({
   clock: 1,
 });
 
-/** A call waiting for a slot: a node of the queue (a doubly linked list). */
-class Waiter {
-  prev: Waiter | undefined = undefined;
-  next: Waiter | undefined = undefined;
-  deadline: unknown = undefined;
-  offAbort: (() => void) | undefined = undefined;
-  constructor(
-    readonly fn: Target,
-    readonly thisArg: unknown,
-    readonly args: readonly unknown[],
-    readonly parent: Scope | undefined,
-    readonly resolve: (v: unknown) => void,
-    readonly reject: (e: unknown) => void,
-  ) {}
-}
-
 /** The state of one bulkhead; its `run` is the policy's runner (no closure per call). */
 class Compartment {
   running = 0;
-  queued = 0;
   rejected = 0;
   lastRejectedAt: number | null = null;
   executed = 0;
-  head: Waiter | undefined = undefined;
-  tail: Waiter | undefined = undefined;
+  /** Calls waiting for a slot (FIFO). */
+  readonly queue: WaitQueue;
   /** Settle handlers shared by every call: they free the call's slot. */
   readonly ok = (v: unknown) => {
     this.release();
@@ -115,7 +98,9 @@ class Compartment {
     readonly maxQueue: number,
     readonly queueTimeout: number | undefined,
     readonly clock: Clock,
-  ) {}
+  ) {
+    this.queue = new WaitQueue(clock, queueTimeout, (w) => w.reject(this.refuse("queue-timeout")));
+  }
 
   run(fn: Target, thisArg: unknown, args: readonly unknown[], parent: Scope | undefined) {
     if (parent?.aborted) return Promise.reject(parent.reason);
@@ -123,9 +108,9 @@ class Compartment {
       this.running++;
       return this.launch(fn, thisArg, args, parent);
     }
-    if (this.queued >= this.maxQueue) return Promise.reject(this.refuse("queue-full"));
+    if (this.queue.size >= this.maxQueue) return Promise.reject(this.refuse("queue-full"));
     return new Promise((resolve, reject) => {
-      this.enqueue(new Waiter(fn, thisArg, args, parent, resolve, reject));
+      this.queue.push(new Waiter(fn, thisArg, args, parent, resolve, reject));
     });
   }
 
@@ -144,59 +129,9 @@ class Compartment {
 
   /** Frees a slot: hands it to the first waiter, if any. Called once per started call. */
   release(): void {
-    const w = this.head;
-    if (!w) {
-      this.running--;
-      return;
-    }
-    this.unlink(w);
-    if (w.parent?.aborted) {
-      // Its abort listener runs later in this task; settle it here, once.
-      w.reject(w.parent.reason);
-      this.release();
-      return;
-    }
-    w.resolve(this.launch(w.fn, w.thisArg, w.args, w.parent));
-  }
-
-  enqueue(w: Waiter): void {
-    this.queued++;
-    if (this.tail) {
-      this.tail.next = w;
-      w.prev = this.tail;
-    } else this.head = w;
-    this.tail = w;
-    if (this.queueTimeout !== undefined) {
-      w.deadline = addDeadline(this.clock, this.queueTimeout, () => {
-        w.deadline = undefined;
-        if (!this.unlink(w)) return;
-        w.reject(this.refuse("queue-timeout"));
-      });
-    }
-    if (w.parent?.live) {
-      w.offAbort = w.parent.onAbort((reason) => {
-        if (this.unlink(w)) w.reject(reason);
-      });
-    }
-  }
-
-  /** Removes a waiter from the queue; false when it had already left. */
-  unlink(w: Waiter): boolean {
-    if (w.prev === undefined && this.head !== w) return false;
-    if (w.prev) w.prev.next = w.next;
-    else this.head = w.next;
-    if (w.next) w.next.prev = w.prev;
-    else this.tail = w.prev;
-    w.prev = w.next = undefined;
-    this.queued--;
-    if (w.deadline !== undefined) {
-      cancelDeadline(this.clock, w.deadline);
-      w.deadline = undefined;
-    }
-    const off = w.offAbort;
-    w.offAbort = undefined;
-    off?.();
-    return true;
+    const w = this.queue.head === undefined ? undefined : this.queue.shift();
+    if (w === undefined) this.running--;
+    else w.resolve(this.launch(w.fn, w.thisArg, w.args, w.parent));
   }
 
   refuse(reason: "queue-full" | "queue-timeout"): BulkheadRejectedError {
@@ -210,7 +145,7 @@ class Compartment {
     return {
       name: this.name,
       running: this.running,
-      queued: this.queued,
+      queued: this.queue.size,
       rejected: this.rejected,
       lastRejectedAt: this.lastRejectedAt,
       executed: this.executed,

@@ -7,7 +7,7 @@ import { type Logger, logRepeated } from "../logger.ts";
 import { emit, flags } from "../telemetry.ts";
 import type { ResolvedAlgorithm } from "./algorithm.ts";
 import { AdaptiveConcurrencyRejectedError, type AdaptiveRefusalReason } from "./errors.ts";
-import { Waiter, WaitQueue } from "./queue.ts";
+import { Waiter, WaitQueue } from "../wait_queue.ts";
 
 /** Why the limit changed, in a {@linkcode LimitChangeEvent}. */
 export type LimitChangeReason = "increase" | "decrease" | "probe" | "probe-end";

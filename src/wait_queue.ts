@@ -1,9 +1,10 @@
-// The FIFO queue of calls waiting for a slot of an adaptive limiter (the
-// bulkhead's design: a doubly linked list, one deadline per waiter, leaves
-// at once when its caller aborts).
-import type { Clock } from "../clock.ts";
-import type { Scope, Target } from "../context.ts";
-import { addDeadline, cancelDeadline } from "../scheduler.ts";
+// The FIFO queue of calls waiting for a slot, shared by `bulkhead` and
+// `adaptiveConcurrency`: a doubly linked list (O(1) removal from anywhere),
+// one deadline per waiter on the shared scheduler, and a waiter leaves at
+// once when its caller aborts.
+import type { Clock } from "./clock.ts";
+import type { Scope, Target } from "./context.ts";
+import { addDeadline, cancelDeadline } from "./scheduler.ts";
 
 /** @internal A call waiting for a slot. */
 export class Waiter {

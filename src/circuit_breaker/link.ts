@@ -63,6 +63,19 @@ export interface LinkHost extends CircuitMachine {
 }
 
 const FAILED: unique symbol = /* @__PURE__ */ Symbol("store failed");
+
+/**
+ * Waits for `p`, or rejects with the caller's reason as soon as the caller
+ * aborts (`p` is one of the link's own promises, which never reject: it is
+ * left to settle by itself).
+ */
+function waitFor<T>(p: Promise<T>, parent: Scope | undefined): Promise<T> {
+  if (parent === undefined || !parent.live) return p;
+  if (parent.aborted) return Promise.reject(parent.reason);
+  let off!: () => void;
+  const left = new Promise<never>((_, reject) => (off = parent.onAbort(reject)));
+  return Promise.race([p, left]).finally(off);
+}
 const DENIED = false;
 
 export class StoreLink {
@@ -78,6 +91,11 @@ export class StoreLink {
   #fetchedAt = -Infinity;
   /** This instance's outcomes not yet sent. */
   #pending: Outcome[] = [];
+  /** Operator commands not yet acknowledged by the store (kept through an outage). */
+  #commands: Command[] = [];
+  /** A future-dated `openedAt` read from the store, and the bound it got when first seen. */
+  #futureAt = NaN;
+  #futureBound = NaN;
   #chain: Promise<void> = Promise.resolve();
   /** The send queued behind the one in flight, if any (see `#flush`). */
   #queued: Promise<void> | undefined;
@@ -105,6 +123,9 @@ export class StoreLink {
   constructor(host: LinkHost, store: SharedStore) {
     const W = "circuitBreaker";
     const name = host.opts.storeKey ?? host.opts.name;
+    if (host.opts.storeKey !== undefined && typeof host.opts.storeKey !== "string") {
+      throw new TypeError(`${W}: option 'storeKey' must be a non-empty string`);
+    }
     if (typeof name !== "string" || name === "") {
       throw new TypeError(`${W}: option 'storeKey' (or 'name') is required with option 'store'`);
     }
@@ -144,14 +165,14 @@ export class StoreLink {
         this.#initial = undefined;
         this.#lag ??= clock.now() - arrived;
       });
-      await this.#initial;
+      await waitFor(this.#initial, parent);
       if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
     } else {
       const age = clock.now() - this.#fetchedAt;
       if (age > this.#idle) {
         // An idle instance's copy may be arbitrarily old (the fleet opened, half-opened, was
         // reset meanwhile): this call waits for a fresh one (one round trip after idleness).
-        await this.#flush();
+        await waitFor(this.#flush(), parent);
         if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
       } else if (age > this.#s.refresh) {
         this.#fetchedAt = clock.now(); // one refresh at a time, in the background
@@ -183,20 +204,24 @@ export class StoreLink {
     const previous = this.#turn;
     let next!: () => void;
     this.#turn = new Promise<void>((r) => (next = r));
+    let timer: unknown;
     try {
-      await previous;
+      await waitFor(previous, parent);
       const wait = arrived + (this.#lag ?? 0) - host.clock.now();
       const inflight = this.#inflight;
       if (!this.#gateOpen && inflight !== undefined && wait > 0) {
-        let timer: unknown;
-        await Promise.race([
-          inflight,
-          new Promise<void>((r) => (timer = host.clock.setTimeout(r, wait))),
-        ]);
-        host.clock.clearTimeout(timer);
+        await waitFor(
+          Promise.race([
+            inflight,
+            new Promise<void>((r) => (timer = host.clock.setTimeout(r, wait))),
+          ]),
+          parent,
+        );
       }
     } finally {
-      next();
+      if (timer !== undefined) host.clock.clearTimeout(timer);
+      // A caller that left early passes its turn on only when its own turn comes.
+      previous.then(next);
     }
     if (host.state !== CircuitState.CLOSED) this.#gateOpen = true; // the startup is over
     if (this.#gateOpen) return await this.#admit(fn, thisArg, args, parent);
@@ -230,15 +255,18 @@ export class StoreLink {
       if (token === REJECT) return await host.reject(thisArg, args);
       return await host.runLocal(token, fn, thisArg, args, parent);
     }
-    const answer = await this.#acquire();
+    const asked = this.#acquire();
+    let answer: Awaited<typeof asked>;
+    try {
+      answer = await waitFor(asked, parent);
+    } catch (e) {
+      // The caller left while the permit was asked for: it is refused at once and the work
+      // never starts; a permit granted later goes back at once (a neutral trial).
+      asked.then((a) => this.#giveBack(a));
+      throw e;
+    }
     if (parent !== undefined && parent.aborted) {
-      // The caller left while the permit was asked for: the work never starts; a permit
-      // granted meanwhile goes back at once (a neutral trial).
-      if (answer !== FAILED && answer !== DENIED && answer.permit !== undefined) {
-        const trial = { gen: answer.state.generation, permit: answer.permit };
-        host.settle(trial, NEUTRAL, false, host.clock.wallNow());
-        this.report(trial, NEUTRAL, false, host.clock.wallNow());
-      }
+      this.#giveBack(answer);
       throw parent.reason;
     }
     if (answer === FAILED) return await this.#unavailable(fn, thisArg, args, parent);
@@ -252,12 +280,23 @@ export class StoreLink {
     return await host.runLocal(token, fn, thisArg, args, parent);
   }
 
+  /** A permit granted to a caller that left (or to a stale request): returned, a neutral trial. */
+  #giveBack(answer: PermitAnswer | typeof FAILED | typeof DENIED): void {
+    if (answer === FAILED || answer === DENIED || answer.permit === undefined) return;
+    const host = this.#host;
+    const trial = { gen: answer.state.generation, permit: answer.permit };
+    host.settle(trial, NEUTRAL, false, host.clock.wallNow());
+    this.report(trial, NEUTRAL, false, host.clock.wallNow());
+  }
+
   /** One permit request at a time; a recent denial answers the callers queued behind it. */
   async #acquire(): Promise<PermitAnswer | typeof FAILED | typeof DENIED> {
     const arrived = this.#denials;
     // Another permit request of this instance is under way: this caller arrived during the
     // fleet's trials, when a local breaker admits it as a trial or refuses it.
     const behind = this.#asking > 0;
+    // The round of trials this caller arrived for: the current one if HALF_OPEN, else the next.
+    const round = this.#host.gen + (this.#host.state === CircuitState.HALF_OPEN ? 0 : 1);
     this.#asking++;
     const previous = this.#permitQueue;
     let release!: () => void;
@@ -282,15 +321,39 @@ export class StoreLink {
       }
       // The trials ended while it waited (the copy is CLOSED now): refused without a request.
       if (behind && this.#host.state === CircuitState.CLOSED) return DENIED;
+      // The circuit moved on while it waited (a trial failed: OPEN again; or it closed): a
+      // local breaker decided this caller when it arrived, in the trials now over — refused
+      // (never let in later, in another round of trials).
+      if (behind && (host.gen > round || host.state === CircuitState.OPEN && host.gen >= round)) {
+        return DENIED;
+      }
+      if (host.state === CircuitState.OPEN && host.remaining(host.time()) > 0) return DENIED;
       const op: CircuitOp = { type: "circuit", action: "acquire", config: this.#config };
-      const answer = await this.#op(() => this.#store.run!(this.#key, op), (a) => {
-        const p = a as PermitAnswer;
-        if (typeof p?.granted !== "boolean") throw new TypeError("malformed permit answer");
-        const r: PermitAnswer = { granted: p.granted, state: this.#read(p.state) };
-        if (typeof p.permit === "number" && Number.isFinite(p.permit)) r.permit = p.permit;
-        return r;
-      });
+      // In order after this instance's earlier reports (sent first if pending): the store
+      // decides with every outcome this instance has reported, and the answer is loaded under
+      // the same rule as the others (outcomes not yet sent are applied on top).
+      if (this.#pending.length > 0) void this.#flush();
+      const genAsked = host.gen;
+      const asked = this.#chain.then(() =>
+        this.#op(() => this.#store.run!(this.#key, op), (a) => {
+          const p = a as PermitAnswer;
+          if (typeof p?.granted !== "boolean") throw new TypeError("malformed permit answer");
+          const r: PermitAnswer = { granted: p.granted, state: this.#read(p.state) };
+          if (typeof p.permit === "number" && Number.isFinite(p.permit)) r.permit = p.permit;
+          return r;
+        })
+      );
+      this.#spawn(this.#chain = asked.then(() => {}));
+      const answer = await asked;
       if (answer === FAILED) return FAILED;
+      if (host.gen !== genAsked && answer.state.generation < host.gen) {
+        // This instance's own evidence moved the circuit on while the request was under way
+        // (a trial failed: OPEN again): the answer is older than what it knows. Its permit goes
+        // back and the caller is refused, as a local breaker would refuse it now; the report of
+        // that evidence brings the store's next state.
+        this.#giveBack(answer);
+        return DENIED;
+      }
       this.#adopt(answer.state);
       // It waited behind another request and the trials ended meanwhile (the store answers
       // CLOSED, no permit): as a trial-time arrival it is refused, not let in with the crowd.
@@ -323,6 +386,8 @@ export class StoreLink {
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
+    // The caller may have left while the store was being asked: the work never starts.
+    if (parent !== undefined && parent.aborted) return Promise.reject(parent.reason);
     const host = this.#host;
     const mode = this.#s.mode;
     if (mode === "reject") return host.reject(thisArg, args, this.#s.retry);
@@ -360,16 +425,31 @@ export class StoreLink {
     }
   }
 
-  /** An operator's command: applied to the replica by the breaker, sent to the store. */
+  /**
+   * An operator's command: applied to the replica by the breaker, sent to the
+   * store. Never dropped: while the store is unavailable it is kept (in
+   * order) and sent first when the store answers again; and it is itself a
+   * probe, sent at once whatever `retryInterval` says (an operator acting
+   * after an incident must not wait for the next call).
+   */
   command(c: Command): void {
-    if (this.#store.kind === "advisory" || this.#down) return;
+    if (this.#store.kind === "advisory") return;
     if (c === "reset") this.#pending = []; // counted before the reset: they must not count after it
-    const op: CircuitOp = { type: "circuit", action: "command", command: c, config: this.#config };
-    const send = async () => {
+    this.#commands.push(c);
+    this.#spawn(this.#chain = this.#chain.then(async () => void await this.#sendCommands()));
+  }
+
+  /** Sends the operator commands not yet acknowledged, in order; false if the store failed. */
+  async #sendCommands(): Promise<boolean> {
+    while (this.#commands.length > 0) {
+      const command = this.#commands[0];
+      const op: CircuitOp = { type: "circuit", action: "command", command, config: this.#config };
       const r = await this.#op(() => this.#store.run!(this.#key, op), (v) => this.#read(v));
-      if (r !== FAILED) this.#adopt(r);
-    };
-    this.#spawn(this.#chain = this.#chain.then(send));
+      if (r === FAILED) return false;
+      this.#commands.shift();
+      this.#adopt(r);
+    }
+    return true;
   }
 
   /** A transition of the replica: advisory stores broadcast OPEN and CLOSED. */
@@ -460,7 +540,17 @@ export class StoreLink {
    */
   #read(v: unknown): SharedState {
     const host = this.#host;
-    const s = boundSharedState(parseSharedState(v), this.#config, host.clock.wallNow());
+    const parsed = parseSharedState(v);
+    const raw = parsed.openedAt;
+    // A future-dated OPEN (a store clock ahead of ours) is bounded when first seen, and keeps
+    // that bound on every later read: re-bounding it against a moving "now" would keep the
+    // countdown from ever running out.
+    if (raw === this.#futureAt) parsed.openedAt = Math.min(raw, this.#futureBound);
+    const s = boundSharedState(parsed, this.#config, host.clock.wallNow());
+    if (s.openedAt < raw && raw !== this.#futureAt) {
+      this.#futureAt = raw;
+      this.#futureBound = s.openedAt;
+    }
     if (s.repaired === undefined) return s;
     host.logger().warn(
       `Circuit breaker '${host.name}': the shared state in the store was unreadable (${s.repaired}); replaced by a fresh CLOSED state`,
@@ -548,6 +638,8 @@ export class StoreLink {
         if (r !== FAILED) this.#adoptBroadcast(r);
         return;
       }
+      // Commands the store has not acknowledged (given during an outage) go first.
+      if (this.#commands.length > 0 && !(await this.#sendCommands())) return;
       // Taken when the send starts: outcomes recorded while it is under way go in the next one.
       const outcomes = this.#pending;
       this.#pending = [];

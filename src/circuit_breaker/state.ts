@@ -334,10 +334,19 @@ export class Breaker extends CircuitMachine {
     }
     const at = this.clock.wallNow();
     const gen = this.gen;
+    const failures = this.strategy.failures;
     this.settle(token, result, slow, at);
-    // Sent at once when it moved this instance's copy (a success can trip a rate): the store
-    // must hear the evidence that made the transition, not in the next batch.
-    link.report(token, result, slow, at, this.gen !== gen);
+    // Sent at once when it moved this instance's copy (a success can trip a rate), or when a
+    // success ended a run of failures (in a row) this copy knew of: the store must hear the
+    // evidence that moved the count, not in the next batch (a batched success would leave
+    // the fleet's run of failures growing meanwhile).
+    link.report(
+      token,
+      result,
+      slow,
+      at,
+      this.gen !== gen || (failures > 0 && this.strategy.failures === 0),
+    );
   }
 
   #handlers:

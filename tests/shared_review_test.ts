@@ -1,0 +1,254 @@
+// What a fresh-eyes review of shared circuits found (issue #17, second round),
+// each scenario as it was found: it failed before the fix, and says what a
+// local breaker does.
+import assert from "node:assert/strict";
+import {
+  applyOp,
+  circuitBreaker,
+  type CircuitBreakerOptions,
+  CircuitOpenError,
+  clearCircuitBreakers,
+  MemoryStore,
+  sharedStore,
+  type StoreOp,
+} from "../mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { silent, test } from "./_harness.ts";
+import { CountingStore, FaultyStore, SlowStore } from "./_stores.ts";
+
+const boom = () => Promise.reject(new Error("boom"));
+
+test("shared review: operator commands given during an outage reach the fleet when the store is back (open, isolate fleet, reset)", async () => {
+  for (const command of ["open", "fleet", "reset"] as const) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const faulty = new FaultyStore(new MemoryStore({ clock }));
+    const make = (name: string) =>
+      circuitBreaker({
+        name,
+        storeKey: "ops",
+        store: faulty,
+        clock,
+        logger: silent,
+        failureThreshold: 3,
+        resetTimeout: 60_000,
+        storeOptions: { timeout: 100, retryInterval: 1_000, refreshInterval: 200 },
+      });
+    const a = make("a");
+    const b = make("b");
+    await Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+    faulty.fault = "throw";
+    await a.execute(boom).catch(() => {}); // A finds the store down
+    await a.flush();
+    assert.equal(a.getStats().storeAvailable, false);
+    faulty.heal();
+    await clock.tickAsync(5_000); // idle: A has not tried the store again
+    if (command === "reset") {
+      b.open();
+      await b.flush();
+    }
+    if (command === "open") a.open();
+    else if (command === "fleet") a.isolate({ scope: "fleet" });
+    else a.reset();
+    await a.flush();
+    assert.equal(a.getStats().storeAvailable, true, `${command}: the command is a probe`);
+    await clock.tickAsync(1_000); // B refreshes
+    const ran: string[] = [];
+    for (const [n, x] of [["a", a], ["b", b]] as const) {
+      await x.execute(() => ran.push(n)).catch((e) => assert.ok(e instanceof CircuitOpenError));
+      await clock.tickAsync(250);
+      await x.execute(() => ran.push(n)).catch((e) => assert.ok(e instanceof CircuitOpenError));
+    }
+    await a.flush();
+    await b.flush();
+    if (command === "reset") {
+      assert.deepEqual([a.state, b.state], ["closed", "closed"], "reset: the fleet is closed");
+      assert.equal(ran.length, 4);
+    } else {
+      assert.deepEqual([a.state, b.state], ["open", "open"], `${command}: the fleet is open`);
+      assert.deepEqual(ran, [], `${command}: no call ran on either instance`);
+    }
+  }
+});
+
+test("shared review: a caller that aborts while the store hangs is refused at once; its work never starts", async () => {
+  clearCircuitBreakers();
+  const hang = sharedStore({ kind: "authoritative", run: () => new Promise(() => {}) });
+  const clock = new FakeClock();
+  const b = circuitBreaker({
+    name: "hangs",
+    store: hang,
+    clock,
+    logger: silent,
+    storeOptions: { timeout: 500 },
+  });
+  let ran = false;
+  const ctl = new AbortController();
+  const p = b.execute(() => (ran = true), ctl.signal).then(() => "resolved", (e) => e);
+  await clock.tickAsync(10);
+  ctl.abort(new Error("gone"));
+  await clock.tickAsync(0);
+  const r = await Promise.race([p, Promise.resolve("pending")]);
+  assert.ok(r instanceof Error && r.message === "gone", `rejected at once with the reason: ${r}`);
+  await clock.tickAsync(1_000); // the store times out meanwhile
+  assert.equal(ran, false, "the work never started");
+});
+
+test("shared review: a caller aborting while its trial permit is asked for is refused at once; the permit goes back", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new SlowStore(new MemoryStore({ clock }), 200, clock);
+  const b = circuitBreaker({
+    name: "permit-abort",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 1,
+  });
+  const first = b.execute(boom).catch(() => {});
+  await clock.tickAsync(1_000);
+  await first;
+  await clock.tickAsync(1_000); // due: the next call asks the store for a trial permit
+  const ctl = new AbortController();
+  let ran = false;
+  const p = b.execute(() => (ran = true), ctl.signal).then(() => "ran", (e) => e);
+  await clock.tickAsync(10);
+  ctl.abort(new Error("left"));
+  await clock.tickAsync(0);
+  const r = await Promise.race([p, Promise.resolve("pending")]);
+  assert.ok(r instanceof Error && r.message === "left", `refused at once: ${r}`);
+  await clock.tickAsync(2_000); // the permit granted later goes back
+  assert.equal(ran, false);
+  const again = b.execute(() => "trial").catch((e) => e);
+  await clock.tickAsync(1_000);
+  assert.equal(await again, "trial", "the permit was returned: another caller gets it");
+});
+
+test("shared review: a trial failing while the next permit is on its way starts no further trial (store 50 ms away)", async () => {
+  for (const latency of [undefined, 50]) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const store = latency === undefined
+      ? undefined
+      : new SlowStore(new MemoryStore({ clock }), latency, clock);
+    const b = circuitBreaker({
+      name: "late-permit",
+      clock,
+      logger: silent,
+      failureThreshold: 2,
+      resetTimeout: 1_000,
+      halfOpenMaxCalls: 2,
+      ...(store ? { store } : {}),
+    });
+    const fail1ms = () =>
+      new Promise((_, reject) => clock.setTimeout(() => reject(new Error("down")), 1));
+    for (let i = 0; i < 2; i++) {
+      const p = b.execute(fail1ms).catch(() => {});
+      await clock.tickAsync(300);
+      await p;
+    }
+    await clock.tickAsync(b.getTimeUntilReset());
+    const started: number[] = [];
+    let failedAt = Infinity;
+    const calls = Array.from({ length: 4 }, () =>
+      b.execute(() => {
+        started.push(clock.now());
+        return new Promise((_, reject) =>
+          clock.setTimeout(() => {
+            failedAt = Math.min(failedAt, clock.now());
+            reject(new Error("x"));
+          }, 10)
+        );
+      }).catch(() => {}));
+    for (let t = 0; t < 40; t++) await clock.tickAsync(5);
+    await Promise.all(calls);
+    assert.ok(started.length >= 1);
+    assert.deepEqual(
+      started.filter((t) => t > failedAt),
+      [],
+      `${latency ?? "no store"}: no trial starts after one failed`,
+    );
+    assert.equal(b.state, "open");
+  }
+});
+
+test("shared review: a success ending a run of failures is reported at once (a batched one let the fleet's run grow)", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const counting = new CountingStore(new MemoryStore({ clock }));
+  const options = (name: string): CircuitBreakerOptions => ({
+    name,
+    storeKey: "streak",
+    store: counting,
+    clock,
+    logger: silent,
+    failureThreshold: 3,
+    resetTimeout: 60_000,
+  });
+  const a = circuitBreaker(options("a"));
+  const b = circuitBreaker(options("b"));
+  await Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+  await a.execute(boom).catch(() => {}); // the fleet's run: 1
+  await clock.tickAsync(1);
+  const before = counting.ops.sync;
+  await a.execute(() => "ok"); // ends it (a local breaker: run 0)
+  await clock.tickAsync(1);
+  assert.equal(counting.ops.sync, before + 1, "the success that ended the run is sent at once");
+  await a.execute(() => "ok"); // no run to end: batched
+  await clock.tickAsync(1);
+  assert.equal(counting.ops.sync, before + 1, "later successes wait for their batch");
+  await b.execute(boom).catch(() => {});
+  await b.execute(boom).catch(() => {});
+  await a.flush();
+  await b.flush();
+  assert.deepEqual([a.state, b.state], ["closed", "closed"], "2 failures in a row, not 3");
+});
+
+test("shared review: a store whose clock is an hour ahead keeps a circuit OPEN at most resetTimeout + the skew allowance", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const entries = new Map<string, unknown>();
+  const ahead = sharedStore({
+    kind: "authoritative",
+    run(key: string, op: StoreOp) {
+      const { value, answer, write } = applyOp(entries.get(key), op, clock.wallNow() + 3_600_000);
+      if (write) entries.set(key, value);
+      return Promise.resolve(answer);
+    },
+  });
+  const b = circuitBreaker({
+    name: "ahead",
+    store: ahead,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 20_000,
+  });
+  await b.execute(boom).catch(() => {});
+  await b.flush();
+  assert.equal(b.state, "open");
+  let ranAt: number | undefined;
+  for (let t = 0; t <= 120_000 && ranAt === undefined; t += 1_000) {
+    await b.execute(() => (ranAt = clock.now())).catch(() => {});
+    await clock.tickAsync(1_000);
+  }
+  assert.ok(ranAt !== undefined, "the circuit half-opened");
+  assert.ok(ranAt! <= 25_000 + 1_000, `first call ran at ${ranAt} ms (bound: 20 s + 5 s)`);
+});
+
+test("shared review: a storeKey that is not a string is refused naming it", () => {
+  clearCircuitBreakers();
+  assert.throws(
+    () =>
+      circuitBreaker({
+        name: "k",
+        store: new MemoryStore(),
+        storeKey: 5 as unknown as string,
+        logger: silent,
+      }),
+    (e: unknown) =>
+      e instanceof TypeError && /'storeKey' must be a non-empty string/.test(e.message),
+  );
+});

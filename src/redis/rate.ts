@@ -2,7 +2,7 @@
 // checks it (same TypeErrors, before any round trip), then ONE script run
 // (src/redis/rate_script.ts) that reads, applies and writes on the server.
 import { capacity, checkRateLimitConfig } from "../rate_limit/algorithms.ts";
-import { checkRequest, type RateLimitOp, rateLimitReducer } from "../rate_limit/reducer.ts";
+import { checkRequest, type RateLimitOp, type rateLimitReducer } from "../rate_limit/reducer.ts";
 import { RedisStoreError } from "./errors.ts";
 import { RATE_SCRIPT } from "./rate_script.ts";
 import type { RedisEngine } from "./store.ts";

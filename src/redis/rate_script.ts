@@ -48,38 +48,64 @@ local function floorDiv(a, b)
 end
 local function ceilDiv(a, b) return -floorDiv(-a, b) end
 local function wstart(t) return floor(t / I) * I end
--- Whether JSON.parse reads raw: no control character in a string, bare words only literals and JSON numbers.
+-- A JSON number (as JSON.parse reads it: no hex, no leading zero, no inf/nan, no '+', no '.5').
+local function isJsonNumber(w)
+  local i = 1
+  if string.sub(w, 1, 1) == '-' then i = 2 end
+  local d = string.match(w, '^%d+', i)
+  if not d or (#d > 1 and string.sub(d, 1, 1) == '0') then return false end
+  i = i + #d
+  if string.sub(w, i, i) == '.' then
+    d = string.match(w, '^%d+', i + 1)
+    if not d then return false end
+    i = i + 1 + #d
+  end
+  local c = string.sub(w, i, i)
+  if c == 'e' or c == 'E' then
+    i = i + 1
+    c = string.sub(w, i, i)
+    if c == '+' or c == '-' then i = i + 1 end
+    d = string.match(w, '^%d+', i)
+    if not d then return false end
+    i = i + #d
+  end
+  return i == #w + 1
+end
+local function jnum(w)
+  if isJsonNumber(w) then return tonumber(w) end
+end
+-- Whether JSON.parse reads raw, as far as cjson cannot tell: no control character in a string,
+-- bare words only literals and JSON numbers.
 local function strict(raw)
-  local s = string.gsub(raw, '\\.', '_')
-  for str in string.gmatch(s, '"[^"]*"') do
-    if string.find(str, '[%z\1-\31]') then return false end
+  local s = raw
+  if string.find(s, '\\', 1, true) then s = string.gsub(s, '\\.', '_') end
+  if string.find(s, '[%z\1-\31]') then
+    for str in string.gmatch(s, '"[^"]*"') do
+      if string.find(str, '[%z\1-\31]') then return false end
+    end
   end
   s = string.gsub(s, '"[^"]*"', '')
   for w in string.gmatch(s, '[^ \t\n\r%[%]{}:,"]+') do
-    if w ~= 'true' and w ~= 'false' and w ~= 'null' then
-      local i = 1
-      if string.sub(w, 1, 1) == '-' then i = 2 end
-      local d = string.match(w, '^%d+', i)
-      if not d or (#d > 1 and string.sub(d, 1, 1) == '0') then return false end
-      i = i + #d
-      if string.sub(w, i, i) == '.' then
-        d = string.match(w, '^%d+', i + 1)
-        if not d then return false end
-        i = i + 1 + #d
-      end
-      local c = string.sub(w, i, i)
-      if c == 'e' or c == 'E' then
-        i = i + 1
-        c = string.sub(w, i, i)
-        if c == '+' or c == '-' then i = i + 1 end
-        d = string.match(w, '^%d+', i)
-        if not d then return false end
-        i = i + #d
-      end
-      if i ~= #w + 1 then return false end
-    end
+    if w ~= 'true' and w ~= 'false' and w ~= 'null' and not isJsonNumber(w) then return false end
   end
   return true
+end
+-- The value as written (JSON.stringify's or this script's layout), without cjson: nil if not.
+local function canonical(raw)
+  local a, b, c
+  if kind == 'tb' then
+    a, b = string.match(raw, '^{"kind":"tb","at":([^,}]+),"level":([^,}]+)}$')
+    a, b = a and jnum(a), b and jnum(b)
+    if a and b then return {kind = 'tb', at = a, level = b} end
+  elseif kind == 'fw' then
+    a, b = string.match(raw, '^{"kind":"fw","start":([^,}]+),"count":([^,}]+)}$')
+    a, b = a and jnum(a), b and jnum(b)
+    if a and b then return {kind = 'fw', start = a, count = b} end
+  else
+    a, b, c = string.match(raw, '^{"kind":"sw","start":([^,}]+),"count":([^,}]+),"previous":([^,}]+)}$')
+    a, b, c = a and jnum(a), b and jnum(b), c and jnum(c)
+    if a and b and c then return {kind = 'sw', start = a, count = b, previous = c} end
+  end
 end
 -- readStoredLimit
 local ty = redis.call('TYPE', k)['ok']
@@ -91,8 +117,9 @@ if ty == 'hash' then
   if not raw then
     repaired = true
   else
-    local ok, v = false, nil
-    if strict(raw) then ok, v = pcall(cjson.decode, raw) end
+    local v = canonical(raw)
+    local ok = v ~= nil
+    if not ok and strict(raw) then ok, v = pcall(cjson.decode, raw) end
     if not (ok and v == cjson.null) then
       if ok and type(v) == 'table' and (kind == 'tb'
         and v.kind == 'tb' and fin(v.at) and v.at >= 0 and fin(v.level)

@@ -3,7 +3,8 @@
 // (our key given explicitly: EVALSHA never routed by its SHA, node-redis
 // #2811) and ioredis `Cluster` with `enableAutoPipelining` (ioredis #2109:
 // auto-pipelining used to route EVALSHA by the SHA). Every run lands on the
-// node owning its key, after SCRIPT FLUSH on every node too.
+// node owning its key, after SCRIPT FLUSH on every node too; rate limits
+// (one key per script) count exactly there.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";

@@ -6,7 +6,10 @@
  * drives traffic through failure → open (for every process) → rate limiting →
  * recovery and prints what happened, then exits 0 (1 if a process failed).
  *
- *   esbuild examples/node_cluster.ts --bundle --platform=node --format=esm --outfile=cluster.mjs
+ * From the repository (after `deno install`: Node finds the npm packages in node_modules/):
+ *
+ *   npx esbuild examples/node_cluster.ts --bundle --platform=node --format=esm \
+ *     --packages=external --outfile=cluster.mjs
  *   REDIS_URL=redis://127.0.0.1:6379 WORKERS=3 node cluster.mjs
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=8080 node cluster.mjs --serve   # keep serving
  *
@@ -143,9 +146,12 @@ async function primary(): Promise<void> {
 
   // 2. The upstream fails: failures from every process add up in Redis and open one circuit.
   upstream.mode = "error";
+  let reached = 0;
   let calls = upstream.calls;
   for (let i = 0; i < 4 * WORKERS; i++) {
+    const before = upstream.calls;
     await get(quote, fresh());
+    if (upstream.calls > before) reached++;
     await sleep(50);
   }
   const failing = upstream.calls - calls;
@@ -153,9 +159,9 @@ async function primary(): Promise<void> {
   const open = [];
   for (let i = 0; i < 4 * WORKERS; i++) open.push(await get(quote, fresh()));
   console.log(
-    `phase 2  upstream failing: ${
+    `phase 2  upstream failing: of ${
       4 * WORKERS
-    } requests reached it ${failing} times (2 attempts each) before the shared circuit opened; then ${open.length} requests → ${
+    } requests, ${reached} reached it (${failing} calls: 2 attempts each) before the shared circuit opened; then ${open.length} requests → ${
       open.filter((r) => r.status === 200 && !r.live).length
     } answered by the fallback, ${upstream.calls - calls} upstream calls, by ${
       new Set(open.map((r) => r.pid)).size

@@ -4,13 +4,22 @@
 // peek, reset and reservation is exactly one command (EVALSHA), counted by
 // the server (INFO commandstats) and by a `{ send }` client; NOSCRIPT after
 // SCRIPT FLUSH costs one EVAL, once; a server stopped and restarted mid-run
-// leaves every one of 1,000 takes answered. (The script's equivalence with
+// leaves every one of 1,000 takes answered, and so does a server whose memory
+// is full (the script's write fails with OOM). (The script's equivalence with
 // the TypeScript algorithms: tests/redis_rate_lua_test.ts.)
 import assert from "node:assert/strict";
+import process from "node:process";
 import { rateLimiter, type StoreStatusEvent } from "../mod.ts";
 import { redisStore } from "../src/redis/mod.ts";
 import { recordingLogger, silent } from "./_harness.ts";
-import { CLIENT_NAMES, connect, fileServer, redisTest } from "./_redis.ts";
+import {
+  CLIENT_NAMES,
+  connect,
+  fileServer,
+  REDIS_UNAVAILABLE,
+  RedisServer,
+  redisTest,
+} from "./_redis.ts";
 
 const server = await fileServer();
 let n = 0;
@@ -267,4 +276,70 @@ redisTest(
   },
 );
 
-redisTest("Redis: the server of this file stops", () => server!.dispose());
+// A second server whose memory is full (maxmemory with noeviction): the script's HSET fails with OOM.
+const full = REDIS_UNAVAILABLE
+  ? undefined
+  : new RedisServer(["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]);
+if (full) {
+  await full.start();
+  try {
+    full.cli(
+      "EVAL",
+      "for i = 1, 5000 do redis.call('SET', 'junk' .. i, string.rep('x', 1000)) end",
+      "0",
+    );
+  } catch { /* OOM: full */ }
+  process.on("exit", () => full.killNow());
+}
+
+for (const name of CLIENT_NAMES) {
+  redisTest(
+    `Redis (${name}): memory full: a take that writes fails with OOM, 1,000 takes all answered (local limits)`,
+    async () => {
+      const c = await connect(name, full!);
+      try {
+        assert.match(full!.cli("SET", "one-more", "x"), /OOM/);
+        const events: StoreStatusEvent[] = [];
+        const store = redisStore(c.client as never);
+        const op = {
+          type: "rate",
+          request: { cost: 1 },
+          config: { algorithm: "fixed-window", limit: 5, interval: 60_000 },
+        } as const;
+        await assert.rejects(store.run!("rl:oom", op), /OOM/);
+        // A peek writes nothing: it answers.
+        assert.equal(
+          (await store.run!("rl:oom", { ...op, request: { cost: 1, peek: true } }) as {
+            remaining: number;
+          }).remaining,
+          5,
+        );
+        const limiter = rateLimiter({
+          name: `oom-${name}`,
+          limit: 5,
+          interval: 60_000,
+          algorithm: "fixed-window",
+          store,
+          storeOptions: { timeout: 300, retryInterval: 50 },
+          onStoreStatus: (e) => events.push(e),
+          logger: silent,
+        });
+        let allowed = 0;
+        for (let i = 0; i < 1000; i++) {
+          const r = await limiter.take("k");
+          assert.equal(typeof r.allowed, "boolean");
+          if (r.allowed) allowed++;
+        }
+        assert.equal(allowed, 5, "the local limit decided");
+        assert.ok(events.some((e) => !e.available && /OOM/.test(String(e.error))), "OOM seen");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+}
+
+redisTest("Redis: the servers of this file stop", async () => {
+  await server!.dispose();
+  await full!.dispose();
+});

@@ -11,7 +11,10 @@
 // reads back as the same double. A stored value is read with `cjson.decode`
 // only after a strict check that JSON.parse would read it too (cjson also
 // takes `0x10`, `01`, `inf`, `nan`): what JSON.parse refuses is repaired,
-// as the TypeScript path repairs it.
+// as the TypeScript path repairs it. A value in the layout every writer uses
+// (JSON.stringify's, this script's) is read with one pattern, without cjson.
+// (Lua's math.min/max may pick +0 where JS picks −0; no answer or state
+// differs: numbers are written as `x + 0`, and JSON has no −0 anyway.)
 //
 // The entry is the store's hash (`v` the value, `n` its version, bumped on
 // every write as the compare-and-set script does, so that a read → CAS writer

@@ -14,7 +14,7 @@
 // as the TypeScript path repairs it. A value in the layout every writer uses
 // (JSON.stringify's, this script's) is read with one pattern, without cjson.
 // (Lua's math.min/max may pick +0 where JS picks −0; no answer or state
-// differs: numbers are written as `x + 0`, and JSON has no −0 anyway.)
+// differs: numbers are written as `x + 0`, as JSON.stringify writes −0 as 0.)
 //
 // The entry is the store's hash (`v` the value, `n` its version, bumped on
 // every write as the compare-and-set script does, so that a read → CAS writer

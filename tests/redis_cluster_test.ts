@@ -3,11 +3,18 @@
 // (our key given explicitly: EVALSHA never routed by its SHA, node-redis
 // #2811) and ioredis `Cluster` with `enableAutoPipelining` (ioredis #2109:
 // auto-pipelining used to route EVALSHA by the SHA). Every run lands on the
-// node owning its key, after SCRIPT FLUSH on every node too.
+// node owning its key, after SCRIPT FLUSH on every node too; rate limits
+// (one key per script) count exactly there.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import { circuitBreaker, CircuitOpenError, clearCircuitBreakers, storeKey } from "../mod.ts";
+import {
+  circuitBreaker,
+  CircuitOpenError,
+  clearCircuitBreakers,
+  rateLimiter,
+  storeKey,
+} from "../mod.ts";
 import { redisStore } from "../src/redis/mod.ts";
 import { silent } from "./_harness.ts";
 import { REDIS_UNAVAILABLE, RedisServer, redisTest } from "./_redis.ts";
@@ -157,6 +164,41 @@ for (const [name, make] of Object.entries(CLIENTS)) {
       await close();
     }
   });
+}
+
+for (const [name, make] of Object.entries(CLIENTS)) {
+  redisTest(
+    `Redis Cluster (${name}): rate limits on keys of every node count exactly; peeks after SCRIPT FLUSH everywhere`,
+    async () => {
+      const { client, close } = await make();
+      try {
+        const store = redisStore(client as never, { prefix: `rl-${name.split(" ")[0]}:` });
+        const limiter = rateLimiter({
+          name: "cluster",
+          limit: 5,
+          interval: 60_000,
+          algorithm: "fixed-window",
+          store,
+          storeOptions: { timeout: 5000 },
+          logger: silent,
+        });
+        const round = () =>
+          Promise.all(
+            Array.from({ length: 240 }, (_, i) => limiter.take(`user-${i % 30}`)),
+          ).then((r) => r.filter((a) => a.allowed).length);
+        assert.equal(await round(), 150); // 5 of 8 for each of 30 keys
+        for (const n of cluster!.nodes) n.cli("SCRIPT", "FLUSH");
+        const peeks = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => limiter.peek(`user-${i}`)),
+        );
+        assert.ok(peeks.every((p) => !p.allowed && p.remaining === 0), "every key spent");
+        const counts = cluster!.nodes.map((n) => Number(n.cli("DBSIZE")));
+        assert.ok(counts.every((c) => c > 0), `every node holds limiter keys: ${counts}`);
+      } finally {
+        await close();
+      }
+    },
+  );
 }
 
 redisTest("Redis Cluster: its nodes stop", async () => {

@@ -182,8 +182,8 @@ export function rateLimitReducer(
   return { value: r.state, answer, write: r.state !== state || read.repaired !== undefined };
 }
 
-/** Checks a request as a store receives it. */
-function checkRequest(request: unknown, config: RateLimitConfig): TakeRequest {
+/** @internal Checks a request as a store receives it (also the Redis store's, before its script). */
+export function checkRequest(request: unknown, config: RateLimitConfig): TakeRequest {
   const q = request as Partial<TakeRequest> | null;
   if (
     typeof q !== "object" || q === null || !count(q.cost) || q.cost! < 1 ||

@@ -63,6 +63,15 @@ export interface RedisEngine<Op> {
   run(key: string, op: Op): Promise<unknown>;
   /** Refuses a key that does not fit ({@linkcode REDIS_MAX_KEY_BYTES} with the prefix). */
   checkKey(key: string): void;
+  /**
+   * Runs the script `src` on the entry at `key` (the prefix added): one
+   * `EVALSHA` (plus one `EVAL` after `NOSCRIPT`); resolves to its reply.
+   */
+  script(key: string, src: string, argv: string[]): Promise<string>;
+  /** The store's time for a script: `undefined` for the server's `TIME`, else the `clock` option's `wallNow()`. */
+  now(): number | undefined;
+  /** Option `expireIn` (ms), as the scripts take it. */
+  readonly expireIn: string;
 }
 
 /** Default retry budget (ms) of an operation that names none (the breaker's default timeout). */
@@ -171,6 +180,9 @@ export function redisEngine<Op>(
 
   return {
     kind: "authoritative",
+    expireIn,
+    script: (key, src, argv) => script(src, prefix + key, argv),
+    now: () => (serverTime ? undefined : clock.wallNow()),
     checkKey(key) {
       if (typeof key !== "string" || key === "") {
         throw new TypeError(`${W}: a store key must be a non-empty string`);

@@ -1,0 +1,94 @@
+// A Worker for tests/cloudflare_rate_limit_test.ts: several copies run in
+// workerd as separate Workers (separate isolates, each with its own limiters
+// and leases), sharing one Durable Object per rate-limit key through a
+// binding to the first copy. The object counts the RPCs it serves.
+//
+//   GET /take?mode=exact|lease   one take of key "client" → { allowed, remaining }
+//   GET /api/hello               routeRateLimiter (100 per year per cf-connecting-ip)
+//   GET /runs?object=<name>      RPCs served by the object of that name
+import { Hono } from "hono";
+import { type RateLimiter, rateLimiter } from "../mod.ts";
+import { type CircuitBreakerNamespace, durableObjectStore } from "../src/cloudflare/mod.ts";
+import { routeRateLimiter } from "../src/hono/mod.ts";
+import { CircuitBreakerObject } from "../src/cloudflare/object.ts";
+import type { StoreOp } from "../src/shared/port.ts";
+
+/** The real object, counting the `run` RPCs it serves. */
+export class CountedObject extends CircuitBreakerObject {
+  #runs = 0;
+  override run(op: StoreOp): Promise<unknown> {
+    this.#runs++;
+    return super.run(op);
+  }
+  runs(): number {
+    return this.#runs;
+  }
+}
+
+interface Env {
+  CIRCUITS: CircuitBreakerNamespace & {
+    get(id: never): { runs(): Promise<number> };
+  };
+}
+
+const silent = { info() {}, warn() {}, error() {} };
+/** The longest interval: nothing refills during a test (a fixed window's grid edge is a year away). */
+const YEAR = 365 * 86_400_000;
+const limiters = new Map<string, RateLimiter>();
+let app: Hono<{ Bindings: Env }> | undefined;
+
+function limiterFor(env: Env, mode: string): RateLimiter {
+  let l = limiters.get(mode);
+  if (!l) {
+    l = rateLimiter({
+      name: mode,
+      limit: 100,
+      interval: YEAR,
+      algorithm: mode.endsWith("bucket") ? "token-bucket" : "fixed-window",
+      store: durableObjectStore(env.CIRCUITS),
+      logger: silent,
+      // Generous: this test counts admissions, it does not time a slow machine.
+      storeOptions: { timeout: 10_000, ...(mode.startsWith("lease") ? { lease: 5 } : {}) },
+    });
+    limiters.set(mode, l);
+  }
+  return l;
+}
+
+function appFor(env: Env): Hono<{ Bindings: Env }> {
+  const a = new Hono<{ Bindings: Env }>();
+  a.use(
+    "/api/*",
+    routeRateLimiter({
+      name: "api",
+      limit: 100,
+      interval: YEAR,
+      key: (c) => c.req.header("cf-connecting-ip") ?? "anon",
+      store: durableObjectStore(env.CIRCUITS),
+      logger: silent,
+      storeOptions: { timeout: 10_000 },
+    }),
+  );
+  a.get("/api/hello", (c) => c.text("hello"));
+  return a;
+}
+
+export { CircuitBreakerObject };
+
+export default {
+  async fetch(req: Request, env: Env): Promise<Response> {
+    const url = new URL(req.url);
+    if (url.pathname === "/take") {
+      const mode = url.searchParams.get("mode") ?? "exact";
+      const a = await limiterFor(env, mode).take("client");
+      return Response.json({ allowed: a.allowed, remaining: a.remaining });
+    }
+    if (url.pathname === "/runs") {
+      const ns = env.CIRCUITS;
+      const runs = await ns.get(ns.idFromName(url.searchParams.get("object")!) as never).runs();
+      return Response.json({ runs });
+    }
+    app ??= appFor(env);
+    return await app.fetch(req, env);
+  },
+};

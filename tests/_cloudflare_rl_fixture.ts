@@ -5,7 +5,9 @@
 //
 //   GET /take?mode=exact|lease   one take of key "client" → { allowed, remaining }
 //   GET /api/hello               routeRateLimiter (100 per year per cf-connecting-ip)
+//   GET /take?mode=edge          lease 5, a one-minute fixed window, leases kept a minute
 //   GET /runs?object=<name>      RPCs served by the object of that name
+//   GET /setnow?object=<name>&ms=<epoch ms>   sets that object's time
 import { Hono } from "hono";
 import { type RateLimiter, rateLimiter } from "../mod.ts";
 import { type CircuitBreakerNamespace, durableObjectStore } from "../src/cloudflare/mod.ts";
@@ -13,9 +15,16 @@ import { routeRateLimiter } from "../src/hono/mod.ts";
 import { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 import type { StoreOp } from "../src/shared/port.ts";
 
-/** The real object, counting the `run` RPCs it serves. */
+/** The real object, counting the `run` RPCs it serves; its time may be set (the interval edge). */
 export class CountedObject extends CircuitBreakerObject {
   #runs = 0;
+  #fake: number | undefined;
+  setNow(ms: number): void {
+    this.#fake = ms;
+  }
+  protected override now(): number {
+    return this.#fake ?? Date.now();
+  }
   override run(op: StoreOp): Promise<unknown> {
     this.#runs++;
     return super.run(op);
@@ -27,7 +36,7 @@ export class CountedObject extends CircuitBreakerObject {
 
 interface Env {
   CIRCUITS: CircuitBreakerNamespace & {
-    get(id: never): { runs(): Promise<number> };
+    get(id: never): { runs(): Promise<number>; setNow(ms: number): Promise<void> };
   };
 }
 
@@ -39,6 +48,18 @@ let app: Hono<{ Bindings: Env }> | undefined;
 
 function limiterFor(env: Env, mode: string): RateLimiter {
   let l = limiters.get(mode);
+  if (!l && mode === "edge") {
+    l = rateLimiter({
+      name: mode,
+      limit: 100,
+      interval: 60_000,
+      algorithm: "fixed-window",
+      store: durableObjectStore(env.CIRCUITS),
+      logger: silent,
+      storeOptions: { timeout: 10_000, lease: 5, leaseTtl: 60_000 },
+    });
+    limiters.set(mode, l);
+  }
   if (!l) {
     l = rateLimiter({
       name: mode,
@@ -83,10 +104,12 @@ export default {
       const a = await limiterFor(env, mode).take("client");
       return Response.json({ allowed: a.allowed, remaining: a.remaining });
     }
-    if (url.pathname === "/runs") {
-      const ns = env.CIRCUITS;
-      const runs = await ns.get(ns.idFromName(url.searchParams.get("object")!) as never).runs();
-      return Response.json({ runs });
+    const ns = env.CIRCUITS;
+    const object = () => ns.get(ns.idFromName(url.searchParams.get("object")!) as never);
+    if (url.pathname === "/runs") return Response.json({ runs: await object().runs() });
+    if (url.pathname === "/setnow") {
+      await object().setNow(Number(url.searchParams.get("ms")));
+      return Response.json({});
     }
     app ??= appFor(env);
     return await app.fetch(req, env);

@@ -95,8 +95,35 @@ test("Durable Object in workerd, 3 isolates: 1,000 takes against limit 100 admit
   }
 });
 
+test("Durable Object in workerd, 3 isolates, lease 5: across a fixed window's edge the fleet admits limit + isolates × (lease − 1) = 112 at most — and this worst case reaches it", async () => {
+  const { mf, workers, json } = await start();
+  try {
+    const object = "er:rl:edge:client";
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 + 1_000;
+    await json(workers[0], `/setnow?object=${object}&ms=${t0}`);
+    // Late in one window each isolate takes once: leases 5, uses 1, keeps 4.
+    for (const w of workers) assert.equal((await json(w, "/take?mode=edge")).allowed, true);
+    // The next window: the store grants 100 afresh; the isolates still hold 3 × 4.
+    await json(workers[0], `/setnow?object=${object}&ms=${t0 + 60_000}`);
+    const answers = await spread((w) => json(workers[w], "/take?mode=edge"));
+    const admitted = answers.filter((a: { allowed: boolean }) => a.allowed).length;
+    const { runs } = await json(workers[0], `/runs?object=${object}`);
+    console.log(
+      `workerd, 3 isolates, lease 5, across a window edge: ${admitted} admitted, ${runs} RPCs`,
+    );
+    assert.ok(admitted <= 100 + NAMES.length * 4, `${admitted}`);
+    assert.equal(
+      admitted,
+      112,
+      "the worst case is reached: 100 granted + 12 leased before the edge",
+    );
+  } finally {
+    await mf.dispose();
+  }
+});
+
 test("routeRateLimiter in 3 Workers (isolates) sharing the Durable Object: 1,000 requests of one client → 100 answered 200, 900 answered 429 with Retry-After and RateLimit headers; another client unaffected", async () => {
-  const { mf, workers } = await start();
+  const { mf, workers, json } = await start();
   try {
     const ip = { "cf-connecting-ip": "203.0.113.7" };
     const responses = await spread(async (w) => {
@@ -128,6 +155,13 @@ test("routeRateLimiter in 3 Workers (isolates) sharing the Durable Object: 1,000
         "https://iana.org/assignments/http-problem-types#quota-exceeded",
       );
     }
+    // One RPC per admitted request; the denial caches answer most of the rest.
+    const object = encodeURIComponent("er:rl:route%3Aapi:203.0.113.7");
+    const { runs } = await json(workers[0], `/runs?object=${object}`);
+    console.log(
+      `routeRateLimiter, 3 isolates, ${REQUESTS} requests: ${ok.length} × 200, ${limited.length} × 429, ${runs} RPCs`,
+    );
+    assert.ok(runs >= 100 + NAMES.length && runs <= 100 + NAMES.length * CONCURRENCY, `${runs}`);
     // Another client has its own limit (its own object).
     const other = await workers[1].fetch("http://localhost/api/hello", {
       headers: { "cf-connecting-ip": "198.51.100.1" },

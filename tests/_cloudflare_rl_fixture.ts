@@ -6,11 +6,17 @@
 //   GET /take?mode=exact|lease   one take of key "client" → { allowed, remaining }
 //   GET /api/hello               routeRateLimiter (100 per year per cf-connecting-ip)
 //   GET /take?mode=edge          lease 5, a one-minute fixed window, leases kept a minute
+//   GET /cf/hello                routeRateLimiter on Cloudflare's Rate Limiting binding (5 per 60 s)
 //   GET /runs?object=<name>      RPCs served by the object of that name
 //   GET /setnow?object=<name>&ms=<epoch ms>   sets that object's time
 import { Hono } from "hono";
 import { type RateLimiter, rateLimiter } from "../mod.ts";
-import { type CircuitBreakerNamespace, durableObjectStore } from "../src/cloudflare/mod.ts";
+import {
+  type CircuitBreakerNamespace,
+  cloudflareRateLimitStore,
+  durableObjectStore,
+  type RateLimitBindingLike,
+} from "../src/cloudflare/mod.ts";
 import { routeRateLimiter } from "../src/hono/mod.ts";
 import { CircuitBreakerObject } from "../src/cloudflare/object.ts";
 import type { StoreOp } from "../src/shared/port.ts";
@@ -35,9 +41,9 @@ export class CountedObject extends CircuitBreakerObject {
 }
 
 interface Env {
-  CIRCUITS: CircuitBreakerNamespace & {
-    get(id: never): { runs(): Promise<number>; setNow(ms: number): Promise<void> };
-  };
+  CIRCUITS: CircuitBreakerNamespace;
+  /** Cloudflare's Rate Limiting binding (miniflare's): 5 per 60 s. */
+  API_LIMIT: RateLimitBindingLike;
 }
 
 const silent = { info() {}, warn() {}, error() {} };
@@ -91,6 +97,19 @@ function appFor(env: Env): Hono<{ Bindings: Env }> {
     }),
   );
   a.get("/api/hello", (c) => c.text("hello"));
+  a.use(
+    "/cf/*",
+    routeRateLimiter({
+      name: "cf",
+      algorithm: "fixed-window",
+      limit: 5,
+      interval: 60_000,
+      key: (c) => c.req.header("cf-connecting-ip") ?? "anon",
+      store: cloudflareRateLimitStore(env.API_LIMIT, { limit: 5, period: 60 }),
+      logger: silent,
+    }),
+  );
+  a.get("/cf/hello", (c) => c.text("hello"));
   return a;
 }
 
@@ -104,7 +123,10 @@ export default {
       const a = await limiterFor(env, mode).take("client");
       return Response.json({ allowed: a.allowed, remaining: a.remaining });
     }
-    const ns = env.CIRCUITS;
+    const ns = env.CIRCUITS as unknown as {
+      idFromName(name: string): unknown;
+      get(id: never): { runs(): Promise<number>; setNow(ms: number): Promise<void> };
+    };
     const object = () => ns.get(ns.idFromName(url.searchParams.get("object")!) as never);
     if (url.pathname === "/runs") return Response.json({ runs: await object().runs() });
     if (url.pathname === "/setnow") {

@@ -4,8 +4,13 @@
 // year: nothing refills) admit exactly 100, with or without leases; the
 // object counts the RPCs (round trips) each mode costs.
 import assert from "node:assert/strict";
+import { Hono } from "hono";
 import { Miniflare } from "miniflare";
-import { test } from "./_harness.ts";
+import { rateLimiter } from "../mod.ts";
+import { cloudflareRateLimitStore } from "../src/cloudflare/mod.ts";
+import { routeRateLimiter } from "../src/hono/mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { silent, test } from "./_harness.ts";
 import { bundle } from "./_runtimes.ts";
 
 type Fetcher = {
@@ -29,6 +34,10 @@ async function start() {
       modules: true,
       script,
       compatibilityDate: "2025-09-01",
+      // One namespace for the 3 Workers, as one account's.
+      ratelimits: {
+        API_LIMIT: { namespace_id: "1001", simple: { limit: 5, period: 60 as never } },
+      },
       durableObjects: {
         CIRCUITS: name === "a"
           ? { className: "CountedObject", useSQLite: true }
@@ -168,6 +177,189 @@ test("routeRateLimiter in 3 Workers (isolates) sharing the Durable Object: 1,000
     });
     assert.equal(other.status, 200);
     assert.match(other.headers.get("ratelimit") ?? "", /;r=99;/);
+    await other.text();
+  } finally {
+    await mf.dispose();
+  }
+});
+
+// Cloudflare's Rate Limiting binding as a store (cloudflareRateLimitStore).
+
+/** A stand-in for the binding: `limit` per `period` s per key, periods on the epoch grid. */
+function fakeBinding(clock: FakeClock, limit: number, period: number) {
+  const counts = new Map<string, number>();
+  const b = {
+    calls: 0,
+    fail: false,
+    async limit({ key }: { key: string }) {
+      b.calls++;
+      await Promise.resolve();
+      if (b.fail) throw new Error("binding unavailable");
+      const k = `${Math.floor(clock.wallNow() / (period * 1000))}:${key}`;
+      const n = counts.get(k) ?? 0;
+      if (n >= limit) return { success: false };
+      counts.set(k, n + 1);
+      return { success: true };
+    },
+  };
+  return b;
+}
+
+test("cloudflareRateLimitStore: refused at construction unless the limiter says what the binding does (fixed-window, its limit, its period of 10 or 60 s)", () => {
+  const clock = new FakeClock();
+  const b = fakeBinding(clock, 5, 60);
+  assert.throws(
+    () => cloudflareRateLimitStore({} as never, { limit: 5, period: 60 }),
+    /cloudflareRateLimitStore: expected a Rate Limiting binding/,
+  );
+  assert.throws(
+    () => cloudflareRateLimitStore(b, undefined as never),
+    /options 'limit' and 'period' \(the binding's own\) are required/,
+  );
+  assert.throws(
+    () => cloudflareRateLimitStore(b, { limit: 5, period: 30 }),
+    (e) => e instanceof RangeError && /option 'period' must be 10 or 60/.test(e.message),
+  );
+  assert.throws(
+    () => cloudflareRateLimitStore(b, { limit: 0, period: 10 }),
+    (e) => e instanceof RangeError && /option 'limit'/.test(e.message),
+  );
+  assert.throws(
+    () => cloudflareRateLimitStore(b, { limit: 5, perod: 60 } as never),
+    /unknown option 'perod' \(did you mean 'period'\?\)/,
+  );
+  const store = cloudflareRateLimitStore(b, { limit: 5, period: 60, clock });
+  const base = { limit: 5, interval: 60_000, algorithm: "fixed-window" as const, store };
+  assert.ok(rateLimiter(base));
+  for (
+    const [wrong, message] of [
+      [{ algorithm: undefined }, /algorithm is "token-bucket", not "fixed-window"/],
+      [{ algorithm: "sliding-window" }, /algorithm is "sliding-window"/],
+      [{ limit: 6 }, /limit is 6, the binding's is 5/],
+      [{ interval: 10_000 }, /interval is 10000 ms, the binding's period is 60000 ms/],
+    ] as const
+  ) {
+    assert.throws(
+      () => rateLimiter({ ...base, ...wrong }),
+      (e) =>
+        e instanceof TypeError &&
+        /^rateLimiter: option 'store' cannot count this limit: .*fixed-window, 5 per 60 s/.test(
+          e.message,
+        ) && message.test(e.message),
+    );
+  }
+  assert.throws(
+    () => routeRateLimiter({ ...base, limit: 6, key: () => "k" }),
+    /rateLimiter: option 'store' cannot count this limit: .*limit is 6/,
+  );
+  assert.equal(b.calls, 0);
+});
+
+test("cloudflareRateLimitStore (fake binding): one binding call per take (cost n: n calls), denials cached to the period's end, peek and reset never call it; a failing binding is an outage answered locally", async () => {
+  const clock = new FakeClock(0, 1_800_000_020_000); // 20 s into a minute
+  const b = fakeBinding(clock, 5, 60);
+  const events: boolean[] = [];
+  const l = rateLimiter({
+    limit: 5,
+    interval: 60_000,
+    algorithm: "fixed-window",
+    clock,
+    logger: silent,
+    store: cloudflareRateLimitStore(b, { limit: 5, period: 60, clock }),
+    onStoreStatus: (e) => events.push(e.available),
+  });
+  assert.deepEqual(await l.take("k"), {
+    allowed: true,
+    limit: 5,
+    remaining: 4, // an upper bound: the binding does not say
+    resetAfter: 40_000,
+    retryAfter: 0,
+  });
+  assert.equal((await l.take("k", 3)).allowed, true);
+  assert.equal(b.calls, 4);
+  assert.equal((await l.peek("k")).allowed, true);
+  assert.equal(b.calls, 4, "peek never calls the binding (it cannot look without counting)");
+  const denied = await l.take("k", 2); // 1 left: the first call succeeds, the second is refused
+  assert.deepEqual(denied, {
+    allowed: false,
+    limit: 5,
+    remaining: 0,
+    resetAfter: 40_000,
+    retryAfter: 40_000,
+  });
+  assert.equal(b.calls, 6);
+  // A take of cost 1 asks again (a denial is cached per cost): refused, as the cost-2 take's
+  // first call stayed counted. Then the cache answers until the period's end.
+  for (let i = 0; i < 100; i++) assert.equal((await l.take("k")).allowed, false);
+  assert.equal(b.calls, 7, "denials answered from the cache until the period's end");
+  await l.reset("k");
+  assert.equal(b.calls, 7);
+  clock.tick(40_000); // the next period
+  assert.equal((await l.take("k")).allowed, true);
+  assert.equal(b.calls, 8);
+  b.fail = true;
+  assert.equal((await l.take("other")).allowed, true, "answered by the local limiter");
+  assert.deepEqual(events, [false]);
+});
+
+test("routeRateLimiter on cloudflareRateLimitStore (fake binding): admitted responses carry RateLimit-Policy but no RateLimit (remaining unknown); a 429 carries r=0 and Retry-After", async () => {
+  const clock = new FakeClock(0, 1_800_000_000_000);
+  for (const headers of ["draft-11", "draft-7", "draft-6"] as const) {
+    const app = new Hono();
+    app.use(
+      routeRateLimiter({
+        name: "api",
+        algorithm: "fixed-window",
+        limit: 2,
+        interval: 10_000,
+        headers,
+        clock,
+        key: () => `client-${headers}`,
+        store: cloudflareRateLimitStore(fakeBinding(clock, 2, 10), { limit: 2, period: 10, clock }),
+      }),
+    );
+    app.get("/", (c) => c.text("ok"));
+    for (let i = 0; i < 2; i++) {
+      const ok = await app.request("/");
+      assert.equal(ok.status, 200);
+      assert.match(ok.headers.get("ratelimit-policy") ?? "", /q=2;w=10|^2;w=10$/);
+      assert.equal(ok.headers.get("ratelimit"), null, headers);
+      assert.equal(ok.headers.get("ratelimit-remaining"), null, headers);
+    }
+    const limited = await app.request("/");
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get("retry-after"), "10");
+    const field = headers === "draft-6"
+      ? limited.headers.get("ratelimit-remaining")
+      : limited.headers.get("ratelimit");
+    assert.match(field ?? "", headers === "draft-11" ? /^"api";r=0;t=10$/ : /0/, headers);
+  }
+});
+
+test("Cloudflare's Rate Limiting binding in workerd (miniflare's implementation): 3 Workers share one namespace: routeRateLimiter admits the binding's 5, refuses the 6th with 429, RateLimit r=0 and Retry-After", async () => {
+  // The binding counts in periods on the epoch grid: out of a minute's last 5 s, the 6
+  // requests below fall in one period.
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < 5_000) await new Promise((r) => setTimeout(r, left + 50));
+  const { mf, workers } = await start();
+  try {
+    const ip = { headers: { "cf-connecting-ip": "192.0.2.1" } };
+    for (let i = 0; i < 5; i++) {
+      const r = await workers[i % 3].fetch("http://localhost/cf/hello", ip);
+      assert.equal(r.status, 200, await r.text());
+      assert.equal(r.headers.get("ratelimit-policy"), '"cf";q=5;w=60');
+      assert.equal(r.headers.get("ratelimit"), null);
+    }
+    const limited = await workers[2].fetch("http://localhost/cf/hello", ip);
+    assert.equal(limited.status, 429);
+    assert.match(limited.headers.get("ratelimit") ?? "", /^"cf";r=0;t=\d+$/);
+    assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+    await limited.text();
+    // Another key has its own count.
+    const other = await workers[0].fetch("http://localhost/cf/hello", {
+      headers: { "cf-connecting-ip": "192.0.2.2" },
+    });
+    assert.equal(other.status, 200);
     await other.text();
   } finally {
     await mf.dispose();

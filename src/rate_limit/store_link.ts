@@ -28,6 +28,10 @@ export interface RateLimitStore {
   run?(key: string, op: RateLimitOp): Promise<unknown>;
   /** Throws when `key` cannot be a key of this store. */
   checkKey?(key: string): void;
+  /** Throws when this store cannot count this limiter's config (called once, at construction). */
+  checkConfig?(config: RateLimitConfig): void;
+  /** `false`: answers cannot tell the permits left (`routeRateLimiter` then omits them). */
+  readonly knowsRemaining?: boolean;
 }
 
 /** Tuning of a rate limiter's store link (option `storeOptions`). Durations in ms. */
@@ -170,6 +174,11 @@ export class RateLimitLink {
   ) {
     const W = where;
     this.#store = checkRateLimitStore(W, store);
+    try {
+      this.#store.checkConfig?.(config);
+    } catch (e) {
+      throw new TypeError(`${W}: option 'store' cannot count this limit: ${e}`, { cause: e });
+    }
     checkObject(W, "storeOptions", options);
     checkKnownOptions(`${W}: storeOptions`, options, OPTIONS);
     const o = options ?? {};

@@ -53,11 +53,14 @@ async function start() {
   return { mf, workers, json };
 }
 
-/** Sends `REQUESTS` requests, request i to isolate i % 3, `CONCURRENCY` at a time. */
-async function spread<T>(send: (isolate: number, i: number) => Promise<T>): Promise<T[]> {
+/** Sends `REQUESTS` requests, request i to isolate i % 3, `concurrency` at a time. */
+async function spread<T>(
+  send: (isolate: number, i: number) => Promise<T>,
+  concurrency = CONCURRENCY,
+): Promise<T[]> {
   const out: T[] = [];
-  for (let i = 0; i < REQUESTS; i += CONCURRENCY) {
-    const batch = Array.from({ length: Math.min(CONCURRENCY, REQUESTS - i) }, (_, j) => i + j);
+  for (let i = 0; i < REQUESTS; i += concurrency) {
+    const batch = Array.from({ length: Math.min(concurrency, REQUESTS - i) }, (_, j) => i + j);
     out.push(...await Promise.all(batch.map((k) => send(k % NAMES.length, k))));
   }
   return out;
@@ -67,9 +70,14 @@ test("Durable Object in workerd, 3 isolates: 1,000 takes against limit 100 admit
   const { mf, workers, json } = await start();
   try {
     const figures: Record<string, unknown> = {};
-    for (const mode of ["exact", "exact-bucket", "lease", "lease-bucket"]) {
-      const answers = await spread((w) =>
-        json(workers[w], `/take?mode=${mode}`) as Promise<{ allowed: boolean; remaining: number }>
+    for (const mode of ["exact", "exact-bucket", "lease", "lease-bucket", "lease-sequential"]) {
+      // "lease-sequential": one request at a time (30 in flight for the others).
+      const answers = await spread(
+        (w) =>
+          json(workers[w], `/take?mode=${mode}`) as Promise<
+            { allowed: boolean; remaining: number }
+          >,
+        mode === "lease-sequential" ? 1 : CONCURRENCY,
       );
       const perIsolate = NAMES.map((_, w) =>
         answers.filter((a, i) => a.allowed && i % NAMES.length === w).length
@@ -91,9 +99,12 @@ test("Durable Object in workerd, 3 isolates: 1,000 takes against limit 100 admit
         assert.ok(admitted <= 100, JSON.stringify(figures));
         // Leases expire after leaseTtl (1 s) unused; at this pace every one is used.
         assert.ok(admitted >= 100 - NAMES.length * 4, JSON.stringify(figures));
-        // About one RPC per 5 admitted takes, plus the denials that reach the store.
-        assert.ok(runs <= 100 / 5 + NAMES.length * CONCURRENCY, JSON.stringify(figures));
-        assert.ok(runs < (figures[mode.replace("lease", "exact")] as { rpcs: number }).rpcs);
+        // One lease request per key in flight per isolate: concurrent takes that find no permit
+        // meanwhile take their own (at most one RPC each, as without leases). One at a time,
+        // about one RPC per 5 admitted takes, plus each isolate's first denial.
+        if (mode === "lease-sequential") {
+          assert.ok(runs <= 100 / 5 + 2 * NAMES.length, JSON.stringify(figures));
+        } else assert.ok(runs <= 100 + NAMES.length * CONCURRENCY, JSON.stringify(figures));
       }
       // Every isolate admitted some: the limit is the fleet's, not one isolate's.
       for (const n of perIsolate) assert.ok(n > 0, JSON.stringify(figures));
@@ -104,14 +115,18 @@ test("Durable Object in workerd, 3 isolates: 1,000 takes against limit 100 admit
   }
 });
 
-test("Durable Object in workerd, 3 isolates, lease 5: across a fixed window's edge the fleet admits limit + isolates × (lease − 1) = 112 at most — and this worst case reaches it", async () => {
+test("Durable Object in workerd, 3 isolates, lease 5: across a fixed window's edge the fleet admits limit + isolates × (lease − 1) = 112 at most, also after concurrent takes — and this worst case comes near it", async () => {
   const { mf, workers, json } = await start();
   try {
     const object = "er:rl:edge:client";
     const t0 = Math.floor(Date.now() / 60_000) * 60_000 + 1_000;
     await json(workers[0], `/setnow?object=${object}&ms=${t0}`);
-    // Late in one window each isolate takes once: leases 5, uses 1, keeps 4.
-    for (const w of workers) assert.equal((await json(w, "/take?mode=edge")).allowed, true);
+    // Late in one window each isolate takes 10 times at once: one take leases 5 and keeps 4,
+    // the 9 others take their own permit (were each to lease 5, each isolate would keep 40).
+    const first = await Promise.all(
+      workers.flatMap((w) => Array.from({ length: 10 }, () => json(w, "/take?mode=edge"))),
+    );
+    assert.ok(first.every((a: { allowed: boolean }) => a.allowed));
     // The next window: the store grants 100 afresh; the isolates still hold 3 × 4.
     await json(workers[0], `/setnow?object=${object}&ms=${t0 + 60_000}`);
     const answers = await spread((w) => json(workers[w], "/take?mode=edge"));
@@ -121,11 +136,8 @@ test("Durable Object in workerd, 3 isolates, lease 5: across a fixed window's ed
       `workerd, 3 isolates, lease 5, across a window edge: ${admitted} admitted, ${runs} RPCs`,
     );
     assert.ok(admitted <= 100 + NAMES.length * 4, `${admitted}`);
-    assert.equal(
-      admitted,
-      112,
-      "the worst case is reached: 100 granted + 12 leased before the edge",
-    );
+    // Reached or nearly (a take arriving after the lease came back used one of its permits).
+    assert.ok(admitted > 100, `${admitted}: permits leased before the edge were used after it`);
   } finally {
     await mf.dispose();
   }

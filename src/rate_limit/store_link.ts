@@ -157,6 +157,8 @@ export class RateLimitLink {
   readonly #leaseTtl: number;
   /** Permits leased per key (with `storeOptions.lease`). */
   readonly #leases = new Map<string, Lease>();
+  /** Keys with a lease request in flight: one at a time, so an isolate holds < `lease` extra. */
+  readonly #leaseSent = new Set<string>();
   /** Takes answered from a lease, without a store command (for tests). */
   leased = 0;
 
@@ -267,18 +269,24 @@ export class RateLimitLink {
       this.#leases.delete(storeKey);
     }
     const sent = this.clock.now();
+    // Concurrent takes of a key that find no leased permit: the first asks for a batch, the
+    // others for their own cost only (each asking for a batch would leave this isolate holding
+    // up to `concurrency × (lease − 1)` permits, breaking the bound at an interval's edge).
+    const lease = leasing && !this.#leaseSent.has(storeKey);
+    if (lease) this.#leaseSent.add(storeKey);
     const pending = this.#call(
       storeKey,
-      leasing ? { cost: request.cost, upTo: Math.max(request.cost, this.#lease) } : request,
+      lease ? { cost: request.cost, upTo: Math.max(request.cost, this.#lease) } : request,
     );
     if (!plain) return pending;
     return pending.then((a) => {
+      if (lease) this.#leaseSent.delete(storeKey);
       if (a && !a.allowed && a.retryAfter > 0) this.#deny(storeKey, request.cost, sent, a);
       else if (a?.allowed) {
         this.#denied.delete(storeKey);
         const extra = (a.granted ?? request.cost) - request.cost;
-        if (leasing && extra > 0) {
-          // Concurrent takes each lease a batch: the permits add up (none is lost).
+        if (lease && extra > 0) {
+          // Permits still held (fewer than a take needed) add up: none is lost.
           const held = this.#leases.get(storeKey);
           const now = this.clock.now();
           this.#keep(this.#leases, storeKey, {

@@ -52,7 +52,8 @@ export interface RateLimitStoreOptions {
    * to the capacity; default 1: every take is one exact store operation). With
    * `lease: n` a take that finds no leased permit asks for up to `n` and keeps
    * the rest for the next takes of that key, so about one take in `n` makes a
-   * round trip; in exchange any interval may admit up to
+   * round trip (one lease request per key in flight: concurrent takes
+   * meanwhile take their own permit); in exchange any interval may admit up to
    * `isolates × (n − 1)` more than the limit (permits leased in one interval
    * used in the next). Calls that may wait (`maxWait`) never use leases.
    */

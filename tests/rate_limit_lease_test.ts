@@ -58,7 +58,7 @@ test("lease: concurrent takes in each isolate, random window edges — every fix
         }
       },
     ),
-    { numRuns: Math.min(FC_RUNS, 300) },
+    { numRuns: Math.min(FC_RUNS, 200) },
   );
 });
 

@@ -158,9 +158,8 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 7422,
-    date:
-      "2026-12-07, the shared link's permit queue (issue #17 review): callers behind another request",
+    measured: 7993,
+    date: "2026-12-07, cloudflareRateLimitStore (issue #18): the Rate Limiting binding as a store",
   },
   {
     name: "edge-resilience/cloudflare/object",

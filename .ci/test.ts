@@ -117,6 +117,7 @@ const CONFORMANCE = [
   "mutation_retry",
   "rate_limit",
   "rate_limit_example",
+  "rate_limit_lease",
   "rate_limit_model",
   "rate_limit_store",
   "mutation_retry_budget",
@@ -146,6 +147,9 @@ const NOT_IN_WORKERD: Record<string, string> = {
   core_imports: "reads the source tree from disk",
   cloudflare: "starts workerd itself (miniflare) to test the Durable Object and KV stores",
   cloudflare_rate: "starts workerd itself (miniflare) to test the Durable Object store",
+  cloudflare_rate_limit:
+    "starts workerd itself (miniflare): Workers sharing the Durable Object and the Rate Limiting binding",
+  deno_kv_rate: "spawns deno processes sharing a Deno KV file",
   decorators_tsc: "compiles with tsc and esbuild, then runs Node",
   demo: "spawns the demo (Deno processes)",
   demo_install: "reads deno.json and the lockfiles, runs `deno info`",

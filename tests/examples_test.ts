@@ -140,7 +140,7 @@ for (const store of ["durable-object", "kv"]) {
     const up = await startFlakyUpstream();
     const mf = await workerFor(
       "examples/worker.ts",
-      { UPSTREAM_URL: up.url, CIRCUIT_STORE: store },
+      { UPSTREAM_URL: up.url, CIRCUIT_STORE: store, RATE_LIMIT: "10" },
       WORKER_BINDINGS,
     );
     try {
@@ -156,6 +156,25 @@ for (const store of ["durable-object", "kv"]) {
       const h = await (await get("/health")).json();
       const breaker = h.checks.find((c: { name: string }) => c.name.startsWith("circuit:"));
       assert.equal(breaker.details.storeAvailable, true, JSON.stringify(breaker));
+      // /api/* is rate limited per client address (RATE_LIMIT = 10 per minute), in the
+      // Durable Object whatever CIRCUIT_STORE says: 10 answered, the 11th refused.
+      const client = { headers: { "cf-connecting-ip": "203.0.113.9" } };
+      for (let i = 9; i >= 0; i--) {
+        const ok = await get("/api/quote", client);
+        assert.equal(ok.status, 200);
+        assert.equal(ok.headers.get("ratelimit-policy"), '"api";q=10;w=60');
+        assert.match(ok.headers.get("ratelimit") ?? "", new RegExp(`^"api";r=${i};t=\\d+$`));
+        await ok.arrayBuffer();
+      }
+      const limited = await get("/api/quote", client);
+      assert.equal(limited.status, 429);
+      assert.match(limited.headers.get("ratelimit") ?? "", /^"api";r=0;t=\d+$/);
+      assert.ok(Number(limited.headers.get("retry-after")) >= 1);
+      assert.equal((await limited.json()).limiter, "api");
+      // Another address has its own limit.
+      const other = await get("/api/quote", { headers: { "cf-connecting-ip": "198.51.100.2" } });
+      assert.equal(other.status, 200);
+      assert.match(other.headers.get("ratelimit") ?? "", /;r=9;/);
     } finally {
       await mf.dispose();
       await up.close();

@@ -1,6 +1,7 @@
 /**
- * Cloudflare stores: the authoritative Durable Object store and the advisory
- * Workers KV store. This entry loads in every runtime (it does not import
+ * Cloudflare stores: the authoritative Durable Object store, the advisory
+ * Workers KV store, and the Rate Limiting binding as a rate limiter's store
+ * (`cloudflareRateLimitStore`). This entry loads in every runtime (it does not import
  * `cloudflare:workers`); the `CircuitBreakerObject` class itself, which does,
  * is in `edge-resilience/cloudflare/object`.
  *
@@ -23,3 +24,8 @@ export {
   type DurableObjectStoreOptions,
 } from "./durable_object_store.ts";
 export { type KvNamespaceLike, workersKvStore, type WorkersKvStoreOptions } from "./kv_store.ts";
+export {
+  cloudflareRateLimitStore,
+  type CloudflareRateLimitStoreOptions,
+  type RateLimitBindingLike,
+} from "./rate_limit_store.ts";

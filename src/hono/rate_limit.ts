@@ -191,18 +191,23 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
     }, { critical: false });
   }
 
+  // A store that cannot tell the permits left (Cloudflare's Rate Limiting binding): admitted
+  // responses carry the policy only (`remaining` is required where it appears); a 429 has 0 left.
+  const knowsRemaining = limiterOptions.store?.knowsRemaining !== false;
+
   /** The header fields of an answer. */
   const fields = async (k: string, a: TakeAnswer): Promise<[string, string][]> => {
     const reset = seconds(a.resetAfter);
+    const known = knowsRemaining || !a.allowed;
     switch (headers) {
       case "draft-11": {
         const pk = partitionKey ? `;pk=${await partition(k)}` : "";
-        return [
-          ["RateLimit-Policy", policyField + pk],
-          ["RateLimit", `${sfName};r=${a.remaining};t=${reset}${pk}`],
-        ];
+        const policy: [string, string] = ["RateLimit-Policy", policyField + pk];
+        if (!known) return [policy];
+        return [policy, ["RateLimit", `${sfName};r=${a.remaining};t=${reset}${pk}`]];
       }
       case "draft-7":
+        if (!known) return [["RateLimit-Policy", policyField]];
         return [
           ["RateLimit-Policy", policyField],
           ["RateLimit", `limit=${a.limit}, remaining=${a.remaining}, reset=${reset}`],
@@ -211,7 +216,7 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
         return [
           ["RateLimit-Policy", policyField],
           ["RateLimit-Limit", String(a.limit)],
-          ["RateLimit-Remaining", String(a.remaining)],
+          ...(known ? [["RateLimit-Remaining", String(a.remaining)] as [string, string]] : []),
           ["RateLimit-Reset", String(reset)],
         ];
       default:

@@ -28,6 +28,10 @@ export interface RateLimitStore {
   run?(key: string, op: RateLimitOp): Promise<unknown>;
   /** Throws when `key` cannot be a key of this store. */
   checkKey?(key: string): void;
+  /** Throws when this store cannot count this limiter's config (called once, at construction). */
+  checkConfig?(config: RateLimitConfig): void;
+  /** `false`: answers cannot tell the permits left (`routeRateLimiter` then omits them). */
+  readonly knowsRemaining?: boolean;
 }
 
 /** Tuning of a rate limiter's store link (option `storeOptions`). Durations in ms. */
@@ -48,7 +52,8 @@ export interface RateLimitStoreOptions {
    * to the capacity; default 1: every take is one exact store operation). With
    * `lease: n` a take that finds no leased permit asks for up to `n` and keeps
    * the rest for the next takes of that key, so about one take in `n` makes a
-   * round trip; in exchange any interval may admit up to
+   * round trip (one lease request per key in flight: concurrent takes
+   * meanwhile take their own permit); in exchange any interval may admit up to
    * `isolates × (n − 1)` more than the limit (permits leased in one interval
    * used in the next). Calls that may wait (`maxWait`) never use leases.
    */
@@ -153,6 +158,8 @@ export class RateLimitLink {
   readonly #leaseTtl: number;
   /** Permits leased per key (with `storeOptions.lease`). */
   readonly #leases = new Map<string, Lease>();
+  /** Keys with a lease request in flight: one at a time, so an isolate holds < `lease` extra. */
+  readonly #leaseSent = new Set<string>();
   /** Takes answered from a lease, without a store command (for tests). */
   leased = 0;
 
@@ -170,6 +177,11 @@ export class RateLimitLink {
   ) {
     const W = where;
     this.#store = checkRateLimitStore(W, store);
+    try {
+      this.#store.checkConfig?.(config);
+    } catch (e) {
+      throw new TypeError(`${W}: option 'store' cannot count this limit: ${e}`, { cause: e });
+    }
     checkObject(W, "storeOptions", options);
     checkKnownOptions(`${W}: storeOptions`, options, OPTIONS);
     const o = options ?? {};
@@ -258,18 +270,24 @@ export class RateLimitLink {
       this.#leases.delete(storeKey);
     }
     const sent = this.clock.now();
+    // Concurrent takes of a key that find no leased permit: the first asks for a batch, the
+    // others for their own cost only (each asking for a batch would leave this isolate holding
+    // up to `concurrency × (lease − 1)` permits, breaking the bound at an interval's edge).
+    const lease = leasing && !this.#leaseSent.has(storeKey);
+    if (lease) this.#leaseSent.add(storeKey);
     const pending = this.#call(
       storeKey,
-      leasing ? { cost: request.cost, upTo: Math.max(request.cost, this.#lease) } : request,
+      lease ? { cost: request.cost, upTo: Math.max(request.cost, this.#lease) } : request,
     );
     if (!plain) return pending;
     return pending.then((a) => {
+      if (lease) this.#leaseSent.delete(storeKey);
       if (a && !a.allowed && a.retryAfter > 0) this.#deny(storeKey, request.cost, sent, a);
       else if (a?.allowed) {
         this.#denied.delete(storeKey);
         const extra = (a.granted ?? request.cost) - request.cost;
-        if (leasing && extra > 0) {
-          // Concurrent takes each lease a batch: the permits add up (none is lost).
+        if (lease && extra > 0) {
+          // Permits still held (fewer than a take needed) add up: none is lost.
           const held = this.#leases.get(storeKey);
           const now = this.clock.now();
           this.#keep(this.#leases, storeKey, {

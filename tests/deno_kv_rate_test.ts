@@ -1,0 +1,104 @@
+// Shared rate limits on a file-backed Deno KV used by separate processes:
+// each `deno` process has its own connection to the SQLite file (so writes
+// contend for its lock), and 1,000 takes spread over them against
+// `limit: 100` admit exactly 100. Runs on Deno (Deno.openKv, Deno.Command).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "./_harness.ts";
+
+const DENO = { runtimes: ["deno" as const], why: "Deno KV (Deno.openKv) in child processes" };
+
+interface DenoApi {
+  execPath(): string;
+  Command: new (cmd: string, o: Record<string, unknown>) => {
+    spawn(): {
+      stdin: WritableStream<Uint8Array>;
+      stdout: ReadableStream<BufferSource>;
+      status: Promise<{ code: number }>;
+    };
+  };
+}
+const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
+
+interface ChildResult {
+  admitted: number;
+  denied: number;
+  unavailable: string[];
+  warnings: string[];
+}
+
+/** Runs `n` processes of tests/_deno_kv_rate_child.ts on one KV file, `takes` takes each. */
+async function processes(n: number, takes: number, lease: number): Promise<ChildResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), "edge-resilience-kv-rate-"));
+  const path = join(dir, "limits.sqlite");
+  try {
+    const child = new URL("./_deno_kv_rate_child.ts", import.meta.url).pathname;
+    const procs = Array.from({ length: n }, () =>
+      new (deno().Command)(deno().execPath(), {
+        args: ["run", "-A", "--unstable-kv", child, path, String(takes), String(lease)],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn());
+    const lines = procs.map((p) => p.stdout.pipeThrough(new TextDecoderStream()).getReader());
+    const outputs = procs.map(() => "");
+    const readLine = async (i: number) => {
+      while (!outputs[i].includes("\n")) {
+        const { value, done } = await lines[i].read();
+        if (done) break;
+        outputs[i] += value;
+      }
+      const [line, ...rest] = outputs[i].split("\n");
+      outputs[i] = rest.join("\n");
+      return line;
+    };
+    // All connected before any takes: they start together and contend.
+    for (let i = 0; i < n; i++) assert.equal(await readLine(i), "ready");
+    await Promise.all(procs.map(async (p) => {
+      const w = p.stdin.getWriter();
+      await w.write(new TextEncoder().encode("go\n"));
+      await w.close();
+    }));
+    const results: ChildResult[] = [];
+    for (let i = 0; i < n; i++) {
+      results.push(JSON.parse(await readLine(i)));
+      await lines[i].cancel();
+      assert.equal((await procs[i].status).code, 0);
+    }
+    return results;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const lease of [1, 5]) {
+  test(
+    `Deno KV (file, 4 processes)${
+      lease > 1 ? `, lease ${lease}` : ""
+    }: 1,000 concurrent takes against limit 100 admit ${
+      lease > 1 ? "at most" : "exactly"
+    } 100; contention is never an outage`,
+    async () => {
+      const results = await processes(4, 250, lease);
+      const admitted = results.reduce((s, r) => s + r.admitted, 0);
+      const figures = JSON.stringify(results.map(({ admitted, denied }) => ({ admitted, denied })));
+      for (const r of results) {
+        // Lock contention and lost compare-and-sets are retried: never counted as an outage
+        // (an outage would switch a process to its local limiter: up to 100 more each).
+        assert.deepEqual(r.unavailable, [], r.warnings.join("\n"));
+        assert.deepEqual(r.warnings, []);
+        assert.equal(r.admitted + r.denied, 250);
+      }
+      // Leased permits come out of the store's count: within one interval (nothing refills)
+      // the fleet still admits at most the limit; unused ones could only be lost (leaseTtl).
+      if (lease === 1) assert.equal(admitted, 100, figures);
+      else assert.ok(admitted <= 100 && admitted >= 100 - 4 * (lease - 1), figures);
+      // Every process admitted some: the limit is the fleet's, not one process's.
+      for (const r of results) assert.ok(r.admitted > 0, figures);
+      console.log(`Deno KV, 4 processes, lease ${lease}: admitted ${admitted}; ${figures}`);
+    },
+    DENO,
+  );
+}

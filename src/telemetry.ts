@@ -312,6 +312,11 @@ export function own<P extends object>(policy: P): P {
   return policy;
 }
 
+/** @internal Whether another policy owns `policy` (see {@linkcode own}). */
+export function owned(policy: object): boolean {
+  return index.get(policy)?.owned === true;
+}
+
 /** @internal The live policies of `kind` that no other policy owns (see {@linkcode own}). */
 export function standalone(kind: PolicyKind): object[] {
   prune();

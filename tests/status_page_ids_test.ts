@@ -48,6 +48,7 @@ test("statusPage: breakers built without a name are shown (by default), each wit
   assert.equal(r.status, 200);
   assert.equal((await r.json()).breaker, open[0].id);
   assert.equal(a.state, "closed");
+  assert.equal(b.state, "closed"); // the other unnamed one, untouched
 });
 
 test("statusPage: two breakers sharing a name are told apart; an action acts on the chosen one only", async () => {

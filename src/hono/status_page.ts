@@ -10,8 +10,8 @@ import { checkOptions, type StatusPageOptions } from "./status/options.ts";
 import { csp, nonce, pageHtml } from "./status/page.ts";
 import {
   type BreakerAction,
-  HealthCache,
   breakerId,
+  HealthCache,
   snapshot,
   type SnapshotSource,
 } from "./status/snapshot.ts";

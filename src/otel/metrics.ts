@@ -17,7 +17,20 @@ const TRANSITIONS: Record<string, string> = {
   closed: "circuit.closed",
 };
 
-/** A breaker, or a route middleware (`routeCircuitBreaker`) with its breakers by key. */
+/**
+ * What the `breakers` option of `instrument()` lists: a breaker, or a route
+ * middleware (`routeCircuitBreaker`), whose breakers held now are read.
+ *
+ * @example One app's circuits only
+ * ```ts
+ * import { circuitBreaker } from "edge-resilience";
+ * import { instrument } from "edge-resilience/otel";
+ *
+ * const db = circuitBreaker({ name: "db" });
+ * const telemetry = instrument({ breakers: [db] });
+ * telemetry.stop();
+ * ```
+ */
 export type BreakerSource = CircuitBreaker | {
   readonly breakers: ReadonlyMap<string, CircuitBreaker>;
 };

@@ -29,13 +29,7 @@ import {
 } from "@opentelemetry/api";
 import { getDefaultLogger } from "../logger.ts";
 import { subscribe, type TelemetryEvent } from "../telemetry.ts";
-import {
-  checkFunction,
-  checkKnownOptions,
-  checkNumber,
-  checkObject,
-  optionNames,
-} from "../validate.ts";
+import { checkFunction, checkKnownOptions, checkObject, optionNames } from "../validate.ts";
 import { type BreakerSource, type Enrich, meterRecorder } from "./metrics.ts";
 
 export type { BreakerSource } from "./metrics.ts";
@@ -178,9 +172,10 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
       `${W}: option 'breakers' must be true or an array of breakers and route middlewares`,
     );
   }
-  const maxBreakers = checkNumber(W, "maxBreakers", options.maxBreakers, 500, 0, {
-    integer: true,
-  });
+  const maxBreakers = options.maxBreakers ?? 500;
+  if (!Number.isInteger(maxBreakers) || maxBreakers < 0) {
+    throw new RangeError(`${W}: option 'maxBreakers' must be an integer >= 0, got ${maxBreakers}`);
+  }
   if (options.callEvents !== undefined && typeof options.callEvents !== "boolean") {
     throw new TypeError(`${W}: option 'callEvents' must be a boolean`);
   }

@@ -7,6 +7,7 @@ import { circuitBreaker } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import {
   type BreakerStatus,
+  routeCircuitBreaker,
   statusPage,
   type StatusPageOptions,
   type StatusSnapshot,
@@ -29,26 +30,31 @@ const post = (app: Hono, body: unknown) =>
 
 test("statusPage: breakers built without a name are shown (by default), each with its own id", async () => {
   const clock = new FakeClock();
+  // Not registered: named after the first function each wraps (unique in this process).
   const a = circuitBreaker({ failureThreshold: 1, clock, logger: silent });
   const b = circuitBreaker({ failureThreshold: 1, clock, logger: silent });
-  await assert.rejects(a.execute(() => Promise.reject(new Error("down"))));
-  const app = mount({ authorize: () => true, clock });
+  const first = a(function idsFirstUnnamed() {
+    return Promise.reject(new Error("down"));
+  });
+  b(function idsSecondUnnamed() {});
+  await assert.rejects(first());
+  const app = mount({ authorize: () => true, clock, maxBreakers: 1_000_000 });
   const s = await json(app);
-  const rows = s.breakers.filter((r) => r.name === "anonymous");
-  assert.ok(rows.length >= 2, JSON.stringify(s.breakers.map((r) => r.id)));
-  const ids = new Set(s.breakers.map((r) => r.id));
-  assert.equal(ids.size, s.breakers.length, "ids are unique on the page");
-  const open = rows.filter((r) => r.state === "open");
-  assert.equal(open.length, 1);
-  assert.match(open[0].id, /^anonymous#\d+$/);
+  const row = (name: string) => s.breakers.filter((r) => r.name === name);
+  assert.deepEqual(row("idsFirstUnnamed").map((r) => r.state), ["open"]);
+  assert.deepEqual(row("idsSecondUnnamed").map((r) => r.state), ["closed"]);
+  const id = row("idsFirstUnnamed")[0].id;
+  assert.match(id, /^idsFirstUnnamed#\d+$/);
+  assert.match(row("idsSecondUnnamed")[0].id, /^idsSecondUnnamed#\d+$/);
+  assert.equal(new Set(s.breakers.map((r) => r.id)).size, s.breakers.length, "unique ids");
   // Stable: the same ids on the next snapshot.
   assert.deepEqual((await json(app)).breakers.map((r) => r.id), s.breakers.map((r) => r.id));
   // The action reaches that breaker by its id.
-  const r = await post(app, { breaker: open[0].id, action: "reset" });
+  const r = await post(app, { breaker: id, action: "reset" });
   assert.equal(r.status, 200);
-  assert.equal((await r.json()).breaker, open[0].id);
+  assert.equal((await r.json()).breaker, id);
   assert.equal(a.state, "closed");
-  assert.equal(b.state, "closed"); // the other unnamed one, untouched
+  assert.equal(b.state, "closed"); // the other one, untouched
 });
 
 test("statusPage: two breakers sharing a name are told apart; an action acts on the chosen one only", async () => {
@@ -95,4 +101,36 @@ test("statusPage: a registered breaker's id is its name", async () => {
     "ids-registered",
     "ids-registered",
   ]]);
+});
+
+test("statusPage: route circuits of two unnamed route middlewares (both 'route') get distinct ids; actions reach each", async () => {
+  const app = (status: number) => {
+    const mw = routeCircuitBreaker({ failureThreshold: 1, logger: silent });
+    const a = new Hono();
+    a.get("/x", mw, (c) => c.text("", status as 200));
+    return { a, mw };
+  };
+  const one = app(200);
+  const two = app(200);
+  await one.a.request("/x");
+  await two.a.request("/x");
+  const page = mount({ breakers: [one.mw, two.mw], authorize: () => true });
+  const rows = (await json(page)).breakers;
+  assert.deepEqual(rows.map((r) => r.name), ["route:GET /x", "route:GET /x"]);
+  assert.equal(rows[0].id, "route:GET /x");
+  assert.match(rows[1].id, /^route:GET \/x#\d+$/);
+  // Open the second one by its id: only its breaker opens.
+  assert.equal((await post(page, { breaker: rows[1].id, action: "open" })).status, 200);
+  assert.deepEqual(
+    [one.mw.breakers.get("GET /x")!.state, two.mw.breakers.get("GET /x")!.state],
+    ["closed", "open"],
+  );
+  // The first by its name.
+  assert.equal((await post(page, { breaker: rows[0].id, action: "open" })).status, 200);
+  assert.equal(one.mw.breakers.get("GET /x")!.state, "open");
+  // Stable: the same ids on the next snapshot.
+  assert.deepEqual(
+    (await json(page)).breakers.map((r) => r.id).sort(),
+    rows.map((r) => r.id).sort(),
+  );
 });

@@ -11,6 +11,7 @@ import { csp, nonce, pageHtml } from "./status/page.ts";
 import {
   type BreakerAction,
   breakerId,
+  hasOrdinalId,
   HealthCache,
   snapshot,
   type SnapshotSource,
@@ -256,6 +257,13 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
       unregistered: true,
     });
     for (const b of plain) if (breakerId(b) === name) return b;
+    // An ordinal id (`name#n`): a breaker sharing its name, wherever it is listed.
+    if (/#\d+$/.test(name)) {
+      for (const g of groups.keys()) {
+        for (const b of g.breakers()) if (hasOrdinalId(b, name)) return b;
+      }
+      return undefined;
+    }
     for (const [g, keys] of groups) {
       if (!name.startsWith(`${g.name}:`)) continue;
       const key = name.slice(g.name.length + 1);

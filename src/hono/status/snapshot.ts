@@ -126,6 +126,7 @@ export interface StatusSnapshot {
 interface LocalEntry extends CircuitEntry {
   stats: CircuitStats;
   id: string;
+  breaker: CircuitBreaker;
 }
 
 /** Instance ordinals of the breakers outside the registry, drawn on first sight. */
@@ -138,16 +139,43 @@ let lastOrdinal = 0;
  */
 export function breakerId(b: CircuitBreaker): string {
   const name = b.name;
-  if (getCircuitBreaker(name) === b || owned(b)) return name;
+  return getCircuitBreaker(name) === b || owned(b) ? name : ordinalId(b);
+}
+
+/** `name#ordinal`: what tells apart breakers sharing a name (the ordinal drawn on first sight). */
+export function ordinalId(b: CircuitBreaker): string {
   let n = ordinals.get(b);
   if (n === undefined) ordinals.set(b, n = ++lastOrdinal);
-  return `${name}#${n}`;
+  return `${b.name}#${n}`;
+}
+
+/** Whether `b` was listed with ordinal id `id` (never draws an ordinal). */
+export function hasOrdinalId(b: CircuitBreaker, id: string): boolean {
+  const n = ordinals.get(b);
+  return n !== undefined && `${b.name}#${n}` === id;
+}
+
+/**
+ * Makes the entries' ids unique, in listing order: a route circuit whose name
+ * another circuit listed earlier has (two route middlewares of one name in
+ * different apps) takes its ordinal id.
+ */
+function uniqueIds(entries: CircuitEntry[]): void {
+  const taken = new Set<string>();
+  for (const e of entries) {
+    const l = e as Partial<LocalEntry>;
+    if (l.id !== undefined && l.breaker !== undefined && taken.has(l.id)) {
+      l.id = ordinalId(l.breaker);
+    }
+    taken.add(l.id ?? e.name);
+  }
 }
 
 function localEntry(b: CircuitBreaker): LocalEntry {
   const stats = b.getStats();
   return {
     id: breakerId(b),
+    breaker: b,
     name: b.name,
     state: stats.state,
     failureCount: stats.failureCount,
@@ -299,6 +327,7 @@ export async function snapshot(
       { breakers: o.breakers ?? true, app: o.app, unregistered: true },
       localEntry,
     );
+    uniqueIds(entries);
     const count = { closed: 0, open: 0, half_open: 0 };
     for (const e of entries) count[e.state]++;
     const listed = entries.slice().sort((a, b) =>

@@ -144,9 +144,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/hono",
     code: 'export * from "./src/hono/mod.ts";',
-    measured: 43788,
+    measured: 46206,
     date:
-      "2026-12-07, the status page (issue #20 part 3): statusPage's HTML, its one inline script (3.7 KB gzip) and style (0.6 KB), JSON, SSE and actions; tree-shaken away when statusPage is not imported",
+      "2026-12-07, the status page (issue #20 part 3): statusPage's HTML, its one inline script (3.7 KB gzip) and style (0.6 KB), JSON, SSE and actions; tree-shaken away when statusPage is not imported; then (+0.4 KB) its circuits' ids for actions, unnamed breakers listed, route breakers forgotten when evicted",
   },
   {
     name: "statusPage alone",
@@ -171,8 +171,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/otel",
     code: 'export * from "./src/otel/mod.ts";',
-    measured: 3182,
-    date: "2026-12-07, OpenTelemetry metrics and span events (issue #20)",
+    measured: 3559,
+    date:
+      "2026-12-07, OpenTelemetry metrics and span events (issue #20); then (+0.3 KB) circuit.state scoped (breakers) and capped (maxBreakers, OPEN first), hooks guarded once",
   },
   {
     name: "edge-resilience/deno-kv",

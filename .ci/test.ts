@@ -134,9 +134,11 @@ const CONFORMANCE = [
   "shared_rate",
   "shared_state",
   "status_page",
+  "status_page_ids",
   "store_listener",
   "telemetry",
   "telemetry_async",
+  "telemetry_review",
   "timeout",
   "types",
 ].map((n) => `tests/${n}_test.ts`);

@@ -10,7 +10,7 @@
 import { type Clock, systemClock } from "./clock.ts";
 import { type ResilienceContext, Scope, start, type Target } from "./context.ts";
 import { createPolicy, type Policy } from "./policy.ts";
-import { callHook, created, emit, flags } from "./telemetry.ts";
+import { created, flags, publish } from "./telemetry.ts";
 import { withoutStack } from "./scheduler.ts";
 import { checkFunction, checkKnownOptions, optionNames } from "./validate.ts";
 import {
@@ -206,8 +206,16 @@ class Monkey {
         outcome: this.outcome !== undefined,
         behavior: this.behavior !== undefined,
       };
-      if (flags.on) emit({ type: "chaos", kind: "chaos", name: this.name, event });
-      callHook(this.onInject, event, undefined, `chaos '${this.name}' onInject`);
+      publish(
+        "chaos",
+        "chaos",
+        this.name,
+        event,
+        this.onInject,
+        undefined,
+        undefined,
+        `chaos '${this.name}' onInject`,
+      );
     }
     if (this.behavior) {
       this.behaviors++;

@@ -62,6 +62,8 @@ export type FallbackValues<Items extends readonly unknown[]> = Items[number] ext
 
 /** Options after validation: `shouldFallback` as a predicate. */
 interface Resolved {
+  /** The name in events (the `name` option; else "fallback", never the operation's). */
+  name?: string;
   fallbackValue?: unknown;
   shouldFallback?: (error: unknown) => boolean;
   logger?: Logger;
@@ -91,7 +93,12 @@ async function runChain(
     errors.push(e);
     // The primary failed: the fallbacks answer.
     if (i === first && flags.on) {
-      emit({ type: "fallback", kind: "fallback", name: label, errorType: errorType(e) });
+      emit({
+        type: "fallback",
+        kind: "fallback",
+        name: opts.name ?? "fallback",
+        errorType: errorType(e),
+      });
     }
     logRepeated(
       opts.logger,
@@ -136,7 +143,7 @@ const FALLBACK_OPTIONS = /* @__PURE__ */ optionNames<FallbackOptions>({
 function splitArgs(
   where: string,
   items: unknown[],
-): [AnyFn[], Resolved & { name?: string }] {
+): [AnyFn[], Resolved] {
   let given: FallbackOptions = {};
   const last = items[items.length - 1];
   if (items.length > 0 && typeof last !== "function") {
@@ -285,6 +292,7 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
     checkObject(W, "logger", options.logger);
     this.name = options.name ?? "fallback";
     this.#opts = {
+      name: this.name,
       shouldFallback: errorMatcher(W, "shouldFallback", options.shouldFallback),
       logger: options.logger,
       ...("fallbackValue" in options ? { fallbackValue: options.fallbackValue } : {}),

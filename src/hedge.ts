@@ -54,8 +54,11 @@ class HedgedCall {
   settled = false;
   deadline: unknown = undefined;
   offParent: (() => void) | undefined = undefined;
-  /** When each attempt started (only while telemetry is subscribed). */
-  starts: number[] | undefined = undefined;
+  /**
+   * When each attempt started (only while call events are asked for); cleared
+   * once its attempt event is out, so the losers still in flight are known.
+   */
+  starts: (number | undefined)[] | undefined = undefined;
   resolve!: (v: unknown) => void;
   reject!: (e: unknown) => void;
   readonly promise = new Promise((a, b) => {
@@ -86,7 +89,7 @@ class HedgedCall {
     this.scopes[i] = scope;
     if (flags.calls) (this.starts ??= [])[i] = now();
     if (flags.on) {
-      if (i > 0) emit({ type: "hedge", kind: "hedge", name: this.label(), attempt: i + 1 });
+      if (i > 0) emit({ type: "hedge", kind: "hedge", name: this.spec.tname, attempt: i + 1 });
     }
     this.inFlight++;
     let work: unknown;
@@ -133,16 +136,13 @@ class HedgedCall {
     this.reject(error);
   }
 
-  label(): string {
-    return this.spec.name ?? this.operation;
-  }
-
   /** Emits the `attempt` event of attempt `i` (only while subscribed). */
   attempt(i: number, error: unknown, failed: boolean): void {
     const t0 = this.starts?.[i];
+    if (t0 !== undefined) this.starts![i] = undefined;
     const duration = t0 === undefined ? 0 : now() - t0;
     const n = i + 1;
-    const name = this.label();
+    const name = this.spec.tname;
     emit(
       failed
         ? {
@@ -176,6 +176,20 @@ class HedgedCall {
     this.offParent?.();
     for (let i = 0; i < this.scopes.length; i++) {
       if (i === winner) continue;
+      // A loser still in flight: its attempt event says it was cancelled, with its duration.
+      const t0 = this.starts?.[i];
+      if (t0 !== undefined && flags.calls) {
+        this.starts![i] = undefined;
+        emit({
+          type: "attempt",
+          kind: "hedge",
+          name: this.spec.tname,
+          attempt: i + 1,
+          duration: now() - t0,
+          outcome: "cancelled",
+          handled: false,
+        });
+      }
       reason ??= new ResilienceError(
         `Hedged attempt of '${this.spec.name ?? this.operation}' cancelled: another attempt won`,
       );
@@ -194,6 +208,11 @@ class Hedging {
     readonly name: string | undefined,
     readonly clock: Clock,
   ) {}
+
+  /** Its name in every event and metric: the `name` option, else its kind. */
+  get tname(): string {
+    return this.name ?? W;
+  }
 
   run(
     fn: Target,

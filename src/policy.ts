@@ -215,7 +215,8 @@ export function createPolicy<P extends Policy<unknown>>(
 /**
  * Runs one call with a `call` event when it settles (only while a subscriber
  * asked for call events). The name: the runner's `name` when it is a string
- * (a breaker, a bulkhead…), else the operation's.
+ * (a breaker's current one, a bulkhead's…), else the policy's kind — never
+ * the operation's, so that an unnamed policy has one name in every event.
  */
 function observed(
   kind: PolicyKind,
@@ -227,7 +228,7 @@ function observed(
   operation: string,
 ): Promise<unknown> {
   const t0 = now();
-  const name = typeof target.name === "string" ? target.name : operation;
+  const name = typeof target.name === "string" ? target.name : kind;
   let p: Promise<unknown>;
   try {
     p = target.run(fn, thisArg, args, parent, operation);

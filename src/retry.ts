@@ -9,7 +9,7 @@ import { Scope, start, type Target } from "./context.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import type { RetryBudget } from "./retry_budget.ts";
-import { callHook, created, emit, errorType, flags, now, outcomeOf } from "./telemetry.ts";
+import { created, emit, errorType, flags, now, outcomeOf, publish } from "./telemetry.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -301,6 +301,8 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const budget = options.budget;
+  /** Its name in every event and metric: the `name` option, else its kind (never per call). */
+  const tname = name ?? W;
   if (
     budget !== undefined &&
     (typeof budget?.tryRetry !== "function" || typeof budget.recordAttempt !== "function")
@@ -310,7 +312,8 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
 
   /**
    * Emits the `attempt` event of a settled attempt (only while call events are
-   * asked for). `handled`: the policy's own predicates retry it (never asked
+   * asked for). `handled`: another attempt follows it — the predicates retry it,
+   * an attempt is left, the budget allowed it and a refusal's wait fits (never asked
    * twice: a subscriber changes nothing the user's functions see).
    */
   function attemptSettled(
@@ -366,23 +369,15 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     let previous = b.initialDelay;
     for (;;) {
       const label = name ?? operation;
+      // The attempt event says whether another attempt follows (`handled`): reported once the
+      // decision is final (predicates, attempts left, the budget, a refusal's wait).
       if (failed) {
         scope.abort(error);
         scope.dispose();
         const retryable = shouldRetry(error) && !parent?.aborted;
-        if (flags.calls) {
-          attemptSettled(
-            label,
-            attempt,
-            t0,
-            true,
-            error,
-            parent,
-            retryable && attempt < maxAttempts,
-          );
-        }
-        if (!retryable) throw error;
-        if (attempt >= maxAttempts) {
+        if (!retryable || attempt >= maxAttempts) {
+          if (flags.calls) attemptSettled(tname, attempt, t0, true, error, parent, false);
+          if (!retryable) throw error;
           logRepeated(
             logger,
             clock,
@@ -396,8 +391,10 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       } else {
         scope.dispose();
         const again = retryOnResult !== undefined && attempt < maxAttempts && retryOnResult(value);
-        if (flags.calls) attemptSettled(label, attempt, t0, false, undefined, parent, again);
-        if (!again) return value;
+        if (!again) {
+          if (flags.calls) attemptSettled(tname, attempt, t0, false, undefined, parent, false);
+          return value;
+        }
       }
       // A call an open circuit, a rate limiter or a concurrency limiter refused reached no
       // upstream: its retry costs no budget.
@@ -405,6 +402,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
       if (
         budget && refused === undefined && !(failed && isRefusal(error)) && !budget.tryRetry()
       ) {
+        if (flags.calls) attemptSettled(tname, attempt, t0, failed, error, parent, false);
         logRepeated(
           logger,
           clock,
@@ -428,9 +426,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         // through, if that fits within maxDelay; otherwise give up now (waiting longer is the
         // caller's choice).
         const wait = refused;
-        if (!(wait <= b.maxDelay)) throw error;
+        if (!(wait <= b.maxDelay)) {
+          if (flags.calls) attemptSettled(tname, attempt, t0, true, error, parent, false);
+          throw error;
+        }
         if (wait > delay) delay = wait;
       }
+      if (flags.calls) attemptSettled(tname, attempt, t0, failed, error, parent, true);
       previous = delay;
       const event: RetryEvent = failed
         ? { name: label, attempt, maxAttempts, delay, error }
@@ -445,8 +447,19 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
         { ...event },
         `retry ${label} ${attempt}`,
       );
-      if (flags.on) emit({ type: "retry", kind: "retry", name: label, event });
-      callHook(onRetry, event, logger, `retry '${label}' onRetry`);
+      // One emission: the channel and `onRetry`, guarded as every hook.
+      if (flags.on || onRetry !== undefined) {
+        publish(
+          "retry",
+          "retry",
+          tname,
+          event,
+          onRetry,
+          undefined,
+          logger,
+          `retry '${label}' onRetry`,
+        );
+      }
       if (delay > 0) await sleep(clock, delay, parent);
       attempt++;
       if (parent?.aborted) throw parent.reason;
@@ -481,7 +494,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
           retryOnResult && maxAttempts > 1
             ? after(t0, 1, false, undefined, v, scope, fn, thisArg, args, parent, operation)
             : (flags.calls &&
-              attemptSettled(name ?? operation, 1, t0, false, undefined, parent, false),
+              attemptSettled(tname, 1, t0, false, undefined, parent, false),
               scope.dispose(),
               v),
         (e) => after(t0, 1, true, e, undefined, scope, fn, thisArg, args, parent, operation),
@@ -495,7 +508,7 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     maxDelay: { value: b.maxDelay, enumerable: true },
     jitter: { value: b.jitter, enumerable: true },
   });
-  created(W, name ?? W, policy);
+  created(W, tname, policy);
   return policy;
 }
 

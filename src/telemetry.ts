@@ -74,7 +74,6 @@ interface Subscriber {
 export const flags: { on: boolean; calls: boolean } = { on: false, calls: false };
 
 let subscribers: readonly Subscriber[] = [];
-const threw = new WeakSet<object>();
 
 /**
  * Receives every event of every policy until the returned function is
@@ -131,28 +130,86 @@ export function emit(event: TelemetryEvent): void {
   const call = event.type === "call" || event.type === "attempt";
   for (const s of subscribers) {
     if (call && !s.calls) continue;
-    try {
-      settled(s.listener(event), (e) => {
-        if (threw.has(s)) return;
-        threw.add(s);
-        hookThrew(undefined, "telemetry listener", e);
-      });
-    } catch (e) {
-      if (threw.has(s)) continue;
-      threw.add(s);
-      hookThrew(undefined, "telemetry listener", e);
-    }
+    guarded(s.listener, event, undefined, "telemetry listener");
   }
 }
+
+/** Hooks (and subscribers) that threw or rejected once: logged the first time only. */
+const threw = new WeakSet<object>();
+
+/**
+ * @internal The one rule for every hook (`onRetry`, `onStateChange`,
+ * `onStoreStatus`, `onInject`, a breaker's listeners, a subscriber): called
+ * with `event`; a throw or a rejection never fails the call and is logged
+ * once per hook (the first time), with `what` and the error.
+ */
+export function guarded<E>(
+  hook: (event: E) => unknown,
+  event: E,
+  logger: Log | undefined,
+  what: string,
+  name?: string,
+): void {
+  let r: unknown;
+  try {
+    r = hook(event);
+  } catch (e) {
+    return failedOnce(hook, logger, what, e, name);
+  }
+  // An async hook: its rejection is handled as a throw (never unhandled, which ends Deno).
+  if (r !== null && typeof r === "object" && typeof (r as { then?: unknown }).then === "function") {
+    settled(r, (e) => failedOnce(hook, logger, what, e, name));
+  }
+}
+
+type Log = { error(m: string, d?: Record<string, unknown>): void };
+
+function failedOnce(
+  hook: object,
+  logger: Log | undefined,
+  what: string,
+  error: unknown,
+  name: string | undefined,
+): void {
+  if (threw.has(hook)) return;
+  threw.add(hook);
+  hookThrew(logger, what, error, name);
+}
+
+/**
+ * @internal Publishes one occurrence to its listeners, from one emission: the
+ * channel (as `{ type, kind, name, event }`, only while anyone is
+ * subscribed), then the policy's own `hook` (the `onRetry`, `onStateChange`,
+ * `onStoreStatus` or `onInject` option) and `more` listeners, all under
+ * {@linkcode guarded}'s rule. Builds nothing when no one listens.
+ */
+export function publish<E>(
+  type: Published["type"],
+  kind: Published["kind"],
+  name: string,
+  event: E,
+  hook: ((e: E) => unknown) | undefined,
+  more: Iterable<(e: E) => unknown> | undefined,
+  logger: Log | undefined,
+  what: string,
+): void {
+  if (flags.on) emit({ type, kind, name, event } as TelemetryEvent);
+  if (hook !== undefined) guarded(hook, event, logger, what, name);
+  if (more !== undefined) { for (const l of more) guarded(l, event, logger, what, name); }
+}
+
+/** The events that carry a hook's own event (`onRetry`, `onStateChange`, …). */
+type Published = Extract<TelemetryEvent, { event: unknown }>;
 
 /**
  * @internal Logs a throwing hook (`onRetry`, `onStateChange`, a telemetry
  * listener…): the one rule for every hook is that it never fails the call.
  */
 export function hookThrew(
-  logger: { error(m: string, d?: Record<string, unknown>): void } | undefined,
+  logger: Log | undefined,
   what: string,
   error: unknown,
+  name?: string,
 ): void {
   let text: string;
   try {
@@ -161,7 +218,10 @@ export function hookThrew(
     text = "an error that cannot be printed";
   }
   try {
-    (logger ?? getDefaultLogger()).error(`${what} threw: ${text}`, { error });
+    (logger ?? getDefaultLogger()).error(
+      `${what} threw: ${text}`,
+      name === undefined ? { error } : { name, error },
+    );
   } catch {
     // A logger that throws too: nothing more to do.
   }
@@ -185,8 +245,8 @@ export function settled(result: unknown, onError: (e: unknown) => void): void {
 }
 
 /**
- * @internal Calls a user hook with `event`, guarded: a throw is logged, never
- * rethrown.
+ * @internal Calls a user hook with `event` under {@linkcode guarded}'s rule
+ * (nothing when there is no hook).
  */
 export function callHook<E>(
   hook: ((event: E) => void) | undefined,
@@ -194,12 +254,7 @@ export function callHook<E>(
   logger: { error(m: string, d?: Record<string, unknown>): void } | undefined,
   what: string,
 ): void {
-  if (hook === undefined) return;
-  try {
-    settled((hook as (event: E) => unknown)(event), (e) => hookThrew(logger, what, e));
-  } catch (e) {
-    hookThrew(logger, what, e);
-  }
+  if (hook !== undefined) guarded(hook, event, logger, what);
 }
 
 // ---- live policies, held weakly ----
@@ -208,8 +263,12 @@ interface Held {
   readonly kind: PolicyKind;
   readonly name: string;
   readonly ref: WeakRef<object>;
+  /** Made and dropped by another policy (a route middleware's breaker): found through it. */
+  owned: boolean;
 }
 const held = new Set<Held>();
+/** Each held policy's entry, to forget or mark it without a scan. */
+const index = new WeakMap<object, Held>();
 let pruneAt = 64;
 
 function prune(): void {
@@ -221,7 +280,9 @@ function prune(): void {
 export function created(kind: PolicyKind, name: string, policy: object): void {
   if (typeof WeakRef !== "function") return;
   const ref = new WeakRef(policy);
-  held.add({ kind, name, ref });
+  const h: Held = { kind, name, ref, owned: false };
+  held.add(h);
+  index.set(policy, h);
   if (held.size >= pruneAt) prune();
   if (flags.on) emit({ type: "policy.created", kind, name, policy: ref });
 }
@@ -231,8 +292,40 @@ export function created(kind: PolicyKind, name: string, policy: object): void {
  * validate options, never used).
  */
 export function forget<P extends object>(policy: P): P {
-  for (const h of held) if (h.ref.deref() === policy) held.delete(h);
+  const h = index.get(policy);
+  if (h !== undefined) {
+    held.delete(h);
+    index.delete(policy);
+  }
   return policy;
+}
+
+/**
+ * @internal Marks `policy` as owned by another (a route middleware's breaker,
+ * made and dropped by its middleware): {@linkcode policies} still lists it
+ * while it is held, {@linkcode standalone} does not. The owner calls
+ * {@linkcode forget} when it drops it.
+ */
+export function own<P extends object>(policy: P): P {
+  const h = index.get(policy);
+  if (h !== undefined) h.owned = true;
+  return policy;
+}
+
+/** @internal Whether another policy owns `policy` (see {@linkcode own}). */
+export function owned(policy: object): boolean {
+  return index.get(policy)?.owned === true;
+}
+
+/** @internal The live policies of `kind` that no other policy owns (see {@linkcode own}). */
+export function standalone(kind: PolicyKind): object[] {
+  prune();
+  const out: object[] = [];
+  for (const h of held) {
+    const p = h.owned || h.kind !== kind ? undefined : h.ref.deref();
+    if (p !== undefined) out.push(p);
+  }
+  return out;
 }
 
 /**

@@ -30,7 +30,11 @@ export type CallOutcome = "success" | "failure" | "rejected" | "timeout" | "canc
 export interface TelemetrySource<K extends PolicyKind = PolicyKind> {
   /** The policy's kind. */
   readonly kind: K;
-  /** The policy's name (its `name` option, or else the wrapped function's name). */
+  /**
+   * The policy's name: its `name` option, or else its kind — one name per
+   * policy in every event. (An unnamed breaker: the name of the first
+   * function it wraps, as its `name` property says.)
+   */
   readonly name: string;
 }
 
@@ -54,7 +58,11 @@ export interface CallEvent extends TelemetrySource {
   readonly errorType?: string;
 }
 
-/** One attempt of a retry or a hedge settled (only with `{ calls: true }`, as call events). */
+/**
+ * One attempt of a retry or a hedge settled (only with `{ calls: true }`, as
+ * call events); a hedged attempt aborted because another won (or the caller
+ * left) too, as `cancelled`.
+ */
 export interface AttemptEvent extends TelemetrySource<"retry" | "hedge"> {
   /** Discriminant. */
   readonly type: "attempt";
@@ -64,7 +72,14 @@ export interface AttemptEvent extends TelemetrySource<"retry" | "hedge"> {
   readonly duration: number;
   /** How it ended. */
   readonly outcome: CallOutcome;
-  /** Whether the policy handles it by another attempt (a retried error or result). */
+  /**
+   * Whether the policy handled this outcome by another attempt: true when a
+   * retry follows (its predicates retry it, an attempt is left, the retry
+   * budget allows it); false for a success, the last attempt, an outcome not
+   * retried, a retry the budget refused. Unlike Polly v8's (its predicate's
+   * answer, true on a final failed attempt too), true counts the retries.
+   * A hedge's attempt: failed while another attempt can still answer.
+   */
   readonly handled: boolean;
   /** The error's class name, when it failed. */
   readonly errorType?: string;
@@ -135,11 +150,15 @@ export interface RateLimitedEvent extends TelemetrySource<"rateLimiter"> {
   readonly retryAfter: number;
 }
 
-/** A rate limiter granted a permit (after waiting `waited` ms when it queues). */
+/**
+ * A rate limiter granted a permit, when the call uses it (after waiting
+ * `waited` ms when it queued; a waiting call cancelled sends
+ * `rate_limit.canceled` instead, never both).
+ */
 export interface RateLimitAcquiredEvent extends TelemetrySource<"rateLimiter"> {
   /** Discriminant. */
   readonly type: "rate_limit.acquired";
-  /** Milliseconds the call waits for its permit (0: at once). */
+  /** Milliseconds the call waited for its permit (0: at once). */
   readonly waited: number;
 }
 

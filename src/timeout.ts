@@ -198,7 +198,7 @@ export function timeout<X = never>(
     run: (fn, thisArg, args, parent, operation) => {
       const op = name ?? operation;
       return runWithDeadline(clock, ms, parent, op, errorMessage, fn, thisArg, args, (error) => {
-        if (flags.on) emit({ type: "timeout", kind: "timeout", name: op, timeout: ms });
+        if (flags.on) emit({ type: "timeout", kind: "timeout", name: name ?? W, timeout: ms });
         logRepeated(logger, clock, "warn", `Timeout after ${ms}ms: ${op}`, {
           operation: op,
           timeout: ms,

@@ -1,7 +1,7 @@
 // Transitions made visible: the log line (seed wording) and the listeners.
 import { CircuitState } from "../circuit_state.ts";
 import { flushRepeats, type Logger } from "../logger.ts";
-import { emit, flags, settled } from "../telemetry.ts";
+import { publish } from "../telemetry.ts";
 import type { CircuitBreakerOptions, StateChangeEvent, TransitionReason } from "./types.ts";
 
 /** What announcing a transition needs of a breaker. */
@@ -65,24 +65,15 @@ export function announce(
     generation,
     remote,
   };
-  if (flags.on) emit({ type: "breaker.transition", kind: "circuitBreaker", name: n, event });
-  const notify = (l: (e: StateChangeEvent) => void) => {
-    const threw = (e: unknown) => {
-      let text: string;
-      try {
-        text = String(e);
-      } catch {
-        text = "an error that cannot be printed";
-      }
-      log.error(`Circuit breaker '${n}' state listener threw: ${text}`, { name: n, error: e });
-    };
-    try {
-      // An async listener's rejection is handled like a throw (never an unhandled rejection).
-      settled((l as (e: StateChangeEvent) => unknown)(event), threw);
-    } catch (e) {
-      threw(e);
-    }
-  };
-  if (b.opts.onStateChange) notify(b.opts.onStateChange);
-  if (b.listeners) { for (const l of b.listeners) notify(l); }
+  // One emission: the channel, `onStateChange`, then the listeners (each guarded alike).
+  publish(
+    "breaker.transition",
+    "circuitBreaker",
+    n,
+    event,
+    b.opts.onStateChange,
+    b.listeners,
+    log,
+    `Circuit breaker '${n}' state listener`,
+  );
 }

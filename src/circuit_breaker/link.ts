@@ -11,7 +11,7 @@ import { type Scope, start, type Target } from "../context.ts";
 import type { Logger } from "../logger.ts";
 import { storeKey } from "../shared/keys.ts";
 import type { SharedStore } from "../shared/port.ts";
-import { emit, flags } from "../telemetry.ts";
+import { publish } from "../telemetry.ts";
 import { type LinkSettings, linkSettings, type StoreStatusEvent } from "./link_options.ts";
 import {
   type CircuitMachine,
@@ -521,16 +521,18 @@ export class StoreLink {
 
   /** Store availability events, to `onStoreStatus`. */
   #status(e: StoreStatusEvent): void {
-    if (flags.on) {
-      emit({ type: "store.status", kind: "circuitBreaker", name: this.#host.name, event: e });
-    }
-    try {
-      this.#host.opts.onStoreStatus?.(e);
-    } catch (err) {
-      this.#host.logger().error(
-        `Circuit breaker '${this.#host.name}' store listener threw: ${String(err)}`,
-      );
-    }
+    const host = this.#host;
+    const name = host.name;
+    publish(
+      "store.status",
+      "circuitBreaker",
+      name,
+      e,
+      host.opts.onStoreStatus,
+      undefined,
+      host.logger(),
+      `Circuit breaker '${name}' store listener`,
+    );
   }
 
   /**

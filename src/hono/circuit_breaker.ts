@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import { type CircuitBreaker, circuitBreaker } from "../circuit_breaker.ts";
 import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
-import { forget } from "../telemetry.ts";
+import { forget, own } from "../telemetry.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -261,11 +261,12 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
     // Not registered: each middleware holds its own breakers. An unnamed breaker takes
     // the name of the first function it wraps, so the guard is wrapped under the name.
     const label = `${name}:${k}`;
-    const breaker = circuitBreaker({
+    // Owned by the middleware (found through it, forgotten when it drops the key).
+    const breaker = own(circuitBreaker({
       ...breakerOptions,
       isFailure: notClientGone,
       ...(options.store ? { storeKey: `${prefix}:${k}` } : {}),
-    });
+    }));
     const fn = { [label]: (c: Context, n: Next) => guard(c, n) }[label];
     return { breaker, run: breaker(fn) };
   };

@@ -2,6 +2,7 @@
 // registered breakers and the route middlewares' circuits (those of an app,
 // when given, read from the store even before this isolate served them).
 import { type CircuitBreaker, listCircuitBreakers } from "../circuit_breaker.ts";
+import { standalone } from "../telemetry.ts";
 import { liveRouteGroups, ROUTE_GROUP, type RouteGroup } from "./route_group.ts";
 import { type CircuitEntry, groupEntries } from "./shared_circuits.ts";
 
@@ -29,6 +30,8 @@ export interface AppRoute {
 /** What both endpoints read to find circuits. */
 export interface CircuitSourceOptions {
   breakers?: boolean | readonly unknown[];
+  /** With `breakers: true`, also the breakers outside the registry (unnamed ones) alive now. */
+  unregistered?: boolean;
   app?: { readonly routes: readonly AppRoute[] };
 }
 
@@ -92,6 +95,12 @@ export function circuitSources(
   const fromApp = options.app ? appGroups(options.app) : undefined;
   if (b === true) {
     plain.push(...listCircuitBreakers());
+    if (options.unregistered) {
+      const named = new Set(plain);
+      for (const x of standalone("circuitBreaker")) {
+        if (!named.has(x as CircuitBreaker)) plain.push(x as CircuitBreaker);
+      }
+    }
     for (const g of fromApp ? fromApp.keys() : liveRouteGroups()) groups.set(g, new Set());
   } else {
     for (const x of b as readonly unknown[]) {

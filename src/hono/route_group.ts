@@ -3,6 +3,7 @@ import type { CircuitBreaker } from "../circuit_breaker.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { getDefaultLogger } from "../logger.ts";
+import { forget } from "../telemetry.ts";
 import type { SharedStore } from "../shared/port.ts";
 import type { SharedConfig } from "../circuit_breaker/shared_data.ts";
 import { settingsFor, sharedConfig } from "../circuit_breaker/settings.ts";
@@ -198,6 +199,7 @@ export class RouteGroup {
 
   #drop(key: string, g: Guard, c: Context): true {
     this.#guards.delete(key);
+    forget(g.breaker); // gone from policies() now, not when collected
     if (this.shared) waitUntil(c, g.breaker.flush()); // outcomes not yet reported
     return true;
   }

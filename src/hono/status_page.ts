@@ -10,6 +10,8 @@ import { checkOptions, type StatusPageOptions } from "./status/options.ts";
 import { csp, nonce, pageHtml } from "./status/page.ts";
 import {
   type BreakerAction,
+  breakerId,
+  hasOrdinalId,
   HealthCache,
   snapshot,
   type SnapshotSource,
@@ -102,7 +104,8 @@ const refuse = (status: number, title: string, detail: string) =>
  *   per `interval`), what the page listens to — it polls `/json` when the
  *   stream fails, and by default on Workers, where an open stream holds a
  *   request;
- * - `POST <path>/action` (only with `authorize`): `{ breaker, action }`, with
+ * - `POST <path>/action` (only with `authorize`): `{ breaker, action }` (`breaker`: the circuit's `id`
+ *   in the snapshot, unambiguous even for breakers sharing a name), with
  *   `action` one of `reset`, `open` (with a store both act on the shared
  *   circuit, i.e. the fleet), `isolate` (this instance), `isolate_fleet`
  *   (every instance, needs a store) and `release` (a hold made here). Refused
@@ -150,7 +153,7 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
     health: options.health ? new HealthCache(options.health, clock) : undefined,
     bulkheads: () => options.bulkheads ?? seenPolicies("bulkhead"),
     limiters: () => options.limiters ?? seenPolicies("limiter"),
-    holds: (name) => held.get(name)?.scope,
+    holds: (id) => held.get(id)?.scope,
   };
   const allowed = async (c: Context): Promise<boolean> => {
     if (!options.authorize) return false;
@@ -221,37 +224,46 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
       } catch {
         return refuse(400, "Bad Request", "the body must be JSON");
       }
-      const name = body?.breaker;
+      const id = body?.breaker;
       const action = body?.action as BreakerAction["action"];
-      if (typeof name !== "string" || !ACTIONS.includes(action)) {
+      if (typeof id !== "string" || !ACTIONS.includes(action)) {
         return refuse(
           400,
           "Bad Request",
           `expected { breaker: string, action: ${ACTIONS.join(" | ")} }`,
         );
       }
-      const b = find(name, c);
+      const b = find(id, c);
       if (!b) return refuse(404, "Not Found", "no such circuit on this page");
       const shared = b.getStats().storeAvailable !== undefined;
-      const result = perform(b, action, shared);
+      const result = perform(b, id, action, shared);
       if (typeof result === "string") return refuse(409, "Conflict", result);
       if (shared) await b.flush();
       getDefaultLogger().info(
-        `statusPage: ${action} of circuit '${b.name}' (${result.scope}): ${result.message}`,
-        { name: b.name, action, scope: result.scope },
+        `statusPage: ${action} of circuit '${id}' (${result.scope}): ${result.message}`,
+        { name: b.name, id, action, scope: result.scope },
       );
-      return c.json({ breaker: b.name, action, ...result, state: b.state }, 200, HEADERS);
+      return c.json({ breaker: id, action, ...result, state: b.state }, 200, HEADERS);
     });
   }
   return page;
 
+  /** The breaker of page id `name` (see `breakerId`): unambiguous, or none. */
   function find(name: string, c: Context): CircuitBreaker | undefined {
     if (options.breakers === false) return undefined;
     const { plain, groups } = circuitSources({
       breakers: options.breakers ?? true,
       app: options.app,
+      unregistered: true,
     });
-    for (const b of plain) if (b.name === name) return b;
+    for (const b of plain) if (breakerId(b) === name) return b;
+    // An ordinal id (`name#n`): a breaker sharing its name, wherever it is listed.
+    if (/#\d+$/.test(name)) {
+      for (const g of groups.keys()) {
+        for (const b of g.breakers()) if (hasOrdinalId(b, name)) return b;
+      }
+      return undefined;
+    }
     for (const [g, keys] of groups) {
       if (!name.startsWith(`${g.name}:`)) continue;
       const key = name.slice(g.name.length + 1);
@@ -265,6 +277,7 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
 
   function perform(
     b: CircuitBreaker,
+    id: string,
     action: BreakerAction["action"],
     shared: boolean,
   ): { scope: "instance" | "fleet"; message: string } | string {
@@ -278,7 +291,7 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
           message: `opened ${shared ? "the shared circuit" : "here"}${everywhere}`,
         };
       case "reset":
-        held.delete(b.name);
+        held.delete(id);
         b.reset();
         return {
           scope: fleet,
@@ -286,12 +299,12 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
         };
       case "isolate":
       case "isolate_fleet": {
-        if (held.has(b.name)) return "already isolated from this page: release it first";
+        if (held.has(id)) return "already isolated from this page: release it first";
         const scope = action === "isolate" ? "instance" : "fleet";
         if (scope === "fleet" && !shared) {
           return "isolate_fleet needs a circuit shared through a store";
         }
-        held.set(b.name, { release: b.isolate({ scope }), scope });
+        held.set(id, { release: b.isolate({ scope }), scope });
         return {
           scope,
           message: scope === "fleet"
@@ -300,9 +313,9 @@ export function statusPage(options: StatusPageOptions = {}): Hono {
         };
       }
       case "release": {
-        const h = held.get(b.name);
+        const h = held.get(id);
         if (!h) return "no isolation made from this page on this instance";
-        held.delete(b.name);
+        held.delete(id);
         h.release();
         return { scope: h.scope, message: "released: trial calls decide" };
       }

@@ -17,15 +17,53 @@ const TRANSITIONS: Record<string, string> = {
   closed: "circuit.closed",
 };
 
-/** Every breaker alive now: the registry's (named) and the unnamed or route ones. */
-function liveBreakers(): CircuitBreaker[] {
-  const seen = new Set<CircuitBreaker>(listCircuitBreakers());
-  for (const p of policies("circuitBreaker")) seen.add(p.policy as CircuitBreaker);
-  return [...seen];
+/**
+ * What the `breakers` option of `instrument()` lists: a breaker, or a route
+ * middleware (`routeCircuitBreaker`), whose breakers held now are read.
+ *
+ * @example One app's circuits only
+ * ```ts
+ * import { circuitBreaker } from "edge-resilience";
+ * import { instrument } from "edge-resilience/otel";
+ *
+ * const db = circuitBreaker({ name: "db" });
+ * const telemetry = instrument({ breakers: [db] });
+ * telemetry.stop();
+ * ```
+ */
+export type BreakerSource = CircuitBreaker | {
+  readonly breakers: ReadonlyMap<string, CircuitBreaker>;
+};
+
+/**
+ * The breakers to report: with `true`, every one alive in this process (the
+ * registry's, the unnamed ones, the route middlewares' held now); else those
+ * of the list (a route middleware's held now).
+ */
+function liveBreakers(from: true | readonly BreakerSource[]): Iterable<CircuitBreaker> {
+  const seen = new Set<CircuitBreaker>(from === true ? listCircuitBreakers() : []);
+  if (from === true) {
+    for (const p of policies("circuitBreaker")) seen.add(p.policy as CircuitBreaker);
+    return seen;
+  }
+  for (const x of from) {
+    const route = (x as { breakers?: unknown }).breakers;
+    if (route instanceof Map) { for (const b of route.values()) seen.add(b); }
+    else seen.add(x as CircuitBreaker);
+  }
+  return seen;
 }
 
+/** Which circuits `circuit.state` reports, and how many names at most. */
+export interface StateScope {
+  readonly breakers: true | readonly BreakerSource[];
+  readonly maxBreakers: number;
+}
+
+const rank = (c: Record<string, number>) => (c.open > 0 ? 0 : c.half_open > 0 ? 1 : 2);
+
 /** The metric instruments; `record(event)` updates them; `stop()` detaches the observers. */
-export function meterRecorder(meter: Meter, enrich: Enrich) {
+export function meterRecorder(meter: Meter, enrich: Enrich, scope: StateScope) {
   const callDuration = meter.createHistogram("edge_resilience.call.duration", {
     unit: "s",
     description: "Duration of calls through a resilience policy, by outcome.",
@@ -72,7 +110,7 @@ export function meterRecorder(meter: Meter, enrich: Enrich) {
     // One series per name and state: breakers sharing a name (unnamed ones are all
     // "anonymous") count together, so an OPEN one is never hidden by a CLOSED namesake.
     const counts = new Map<string, Record<string, number>>();
-    for (const b of liveBreakers()) {
+    for (const b of liveBreakers(scope.breakers)) {
       let name: string;
       let st: string;
       try {
@@ -86,7 +124,14 @@ export function meterRecorder(meter: Meter, enrich: Enrich) {
       c[st]++;
       counts.set(name, c);
     }
-    for (const [name, c] of counts) {
+    // At most `maxBreakers` names, OPEN first, then HALF_OPEN: past the SDK's cardinality limit
+    // (2,000 series per instrument by default) series fall into one overflow series, and an OPEN
+    // circuit must never be the one hidden there.
+    let listed = [...counts];
+    if (listed.length > scope.maxBreakers) {
+      listed = listed.sort((a, b) => rank(a[1]) - rank(b[1])).slice(0, scope.maxBreakers);
+    }
+    for (const [name, c] of listed) {
       for (const s of STATES) r.observe(c[s], { "policy.name": name, "circuit.state": s });
     }
   };

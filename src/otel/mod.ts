@@ -30,7 +30,9 @@ import {
 import { getDefaultLogger } from "../logger.ts";
 import { subscribe, type TelemetryEvent } from "../telemetry.ts";
 import { checkFunction, checkKnownOptions, checkObject, optionNames } from "../validate.ts";
-import { type Enrich, meterRecorder } from "./metrics.ts";
+import { type BreakerSource, type Enrich, meterRecorder } from "./metrics.ts";
+
+export type { BreakerSource } from "./metrics.ts";
 import { addSpanEvent } from "./traces.ts";
 
 /** Options of {@linkcode instrument}. */
@@ -59,6 +61,21 @@ export interface InstrumentOptions {
    * (they never replace the library's). Keep them low-cardinality.
    */
   attributes?: (event: TelemetryEvent) => Attributes | undefined;
+  /**
+   * The circuits `edge_resilience.circuit.state` reports: `true` (default)
+   * every breaker alive in this process (registered, unnamed, and those the
+   * route middlewares hold now), or a list of breakers and
+   * `routeCircuitBreaker` middlewares — one app's or one tenant's, when
+   * several share a process and each reports its own.
+   */
+  breakers?: true | readonly BreakerSource[];
+  /**
+   * The most circuits (names) `edge_resilience.circuit.state` reports, OPEN
+   * first, then HALF_OPEN, then CLOSED. Default 500 (1,500 series: under the
+   * SDK's default limit of 2,000 series per instrument, past which series
+   * fall into one overflow series).
+   */
+  maxBreakers?: number;
 }
 
 /** What {@linkcode instrument} returns. */
@@ -73,6 +90,8 @@ const OPTIONS = optionNames<InstrumentOptions>({
   tracerProvider: 1,
   callEvents: 1,
   attributes: 1,
+  breakers: 1,
+  maxBreakers: 1,
 });
 const SCOPE = "edge-resilience";
 const warned = { meter: false, tracer: false, attributes: false };
@@ -140,6 +159,23 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
   checkObject(W, "meterProvider", options.meterProvider);
   checkObject(W, "tracerProvider", options.tracerProvider);
   checkFunction(W, "attributes", options.attributes);
+  const breakers = options.breakers ?? true;
+  if (
+    breakers !== true &&
+    !(Array.isArray(breakers) &&
+      breakers.every((x) =>
+        typeof (x as { getStats?: unknown })?.getStats === "function" ||
+        (x as { breakers?: unknown })?.breakers instanceof Map
+      ))
+  ) {
+    throw new TypeError(
+      `${W}: option 'breakers' must be true or an array of breakers and route middlewares`,
+    );
+  }
+  const maxBreakers = options.maxBreakers ?? 500;
+  if (!Number.isInteger(maxBreakers) || maxBreakers < 0) {
+    throw new RangeError(`${W}: option 'maxBreakers' must be an integer >= 0, got ${maxBreakers}`);
+  }
   if (options.callEvents !== undefined && typeof options.callEvents !== "boolean") {
     throw new TypeError(`${W}: option 'callEvents' must be a boolean`);
   }
@@ -174,7 +210,7 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
       return own;
     }
   };
-  const recorder = noMeter ? undefined : meterRecorder(meter, enrich);
+  const recorder = noMeter ? undefined : meterRecorder(meter, enrich, { breakers, maxBreakers });
   const spans = !noTracer;
   const unsubscribe = subscribe((e) => {
     recorder?.record(e);

@@ -82,10 +82,14 @@ export class Limiter {
       if (flags.on) this.emitTake(a);
       return Promise.reject(RateLimitedError.fast(this.name, undefined, a.retryAfter, a.limit));
     }
-    if (flags.on) this.emitTake(a);
-    if (a.retryAfter === 0) return this.launch(fn, thisArg, args, parent);
+    if (a.retryAfter === 0) {
+      if (flags.on) this.emitTake(a);
+      return this.launch(fn, thisArg, args, parent);
+    }
+    // A reservation to wait for: `acquired` once the wait is over, or `canceled` (exactly one).
     if (parent?.aborted) {
       this.refund(at, local);
+      if (flags.on) this.emitCanceled();
       return Promise.reject(parent.reason);
     }
     return new Promise((resolve, reject) => {
@@ -94,6 +98,7 @@ export class Limiter {
       w.deadline = addDeadline(this.local.clock, a.retryAfter, () => {
         w.deadline = undefined;
         this.leave(w);
+        if (flags.on) this.emitTake(a);
         resolve(this.launch(fn, thisArg, args, parent));
       });
       if (parent?.live) {
@@ -103,9 +108,7 @@ export class Limiter {
           w.deadline = undefined;
           this.leave(w);
           this.refund(w.at, w.local);
-          if (flags.on) {
-            emit({ type: "rate_limit.canceled", kind: "rateLimiter", name: this.name });
-          }
+          if (flags.on) this.emitCanceled();
           reject(reason);
         });
       }
@@ -165,7 +168,12 @@ export class Limiter {
     return a;
   }
 
-  /** Tells the channel a permit was taken (and how long it waits) or refused. */
+  /** Tells the channel a waiting call was cancelled by its caller (its permit given back). */
+  emitCanceled(): void {
+    emit({ type: "rate_limit.canceled", kind: "rateLimiter", name: this.name });
+  }
+
+  /** Tells the channel a permit was taken (after waiting `retryAfter`) or refused. */
   emitTake(a: TakeAnswer): void {
     emit(
       a.allowed

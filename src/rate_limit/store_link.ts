@@ -11,7 +11,7 @@ import { getDefaultLogger, type Logger } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
 import type { StoreStatusEvent } from "../shared/status.ts";
 import { storeKey } from "../shared/keys.ts";
-import { emit, flags } from "../telemetry.ts";
+import { publish } from "../telemetry.ts";
 import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
 import type { RateLimitConfig, TakeAnswer, TakeRequest } from "./algorithms.ts";
 import type { RateLimitOp } from "./reducer.ts";
@@ -454,11 +454,17 @@ export class RateLimitLink {
   }
 
   #status(e: StoreStatusEvent): void {
-    try {
-      if (flags.on) emit({ type: "store.status", kind: "rateLimiter", name: this.name, event: e });
-      this.onStoreStatus?.(e);
-    } catch (err) {
-      this.#log().error(`Rate limiter '${this.name}' store listener threw: ${String(err)}`);
-    }
+    // One emission: the channel and `onStoreStatus`, guarded as every hook.
+    const n = this.name;
+    publish(
+      "store.status",
+      "rateLimiter",
+      n,
+      e,
+      this.onStoreStatus,
+      undefined,
+      this.#log(),
+      `Rate limiter '${n}' store listener`,
+    );
   }
 }

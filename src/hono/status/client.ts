@@ -35,8 +35,8 @@ function dur(ms) {
 const serverNow = () => snap.at + (performance.now() - seenAt);
 
 function point(b) {
-  let h = hist.get(b.name);
-  if (!h) hist.set(b.name, h = { pts: [], calls: b.totalCalls, failures: b.totalFailures });
+  let h = hist.get(b.id);
+  if (!h) hist.set(b.id, h = { pts: [], calls: b.totalCalls, failures: b.totalFailures });
   let v = b.failureRate;
   if (v === null && b.totalCalls !== null && h.calls !== null) {
     const dc = b.totalCalls - h.calls;
@@ -69,7 +69,7 @@ function chart(svg, pts) {
 
 function newRow(b) {
   const tr = el("tr");
-  tr.dataset.breaker = b.name;
+  tr.dataset.breaker = b.id;
   const c = {};
   for (const k of ["name", "state", "rate", "retry", "probes", "store", "last"]) tr.append(c[k] = el("td", "c-" + k));
   c.stateText = el("span", "state");
@@ -94,12 +94,12 @@ function storeText(b) {
 
 function act(b, a) {
   const msg = $("msg");
-  msg.textContent = LABEL[a.action] + " " + b.name + "\u2026";
+  msg.textContent = LABEL[a.action] + " " + b.id + "\u2026";
   fetch(base + "/action", {
     method: "POST",
     credentials: "same-origin",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ breaker: b.name, action: a.action }),
+    body: JSON.stringify({ breaker: b.id, action: a.action }),
   }).then((r) => r.json().then((j) => {
     msg.textContent = r.ok ? j.message : "refused: " + (j.detail || j.title || r.status);
     if (r.ok) refresh();
@@ -108,7 +108,7 @@ function act(b, a) {
 
 function updateRow(r, b) {
   const c = r.c;
-  c.name.textContent = b.name;
+  c.name.textContent = b.id;
   const [icon, word] = STATE[b.state];
   c.stateText.className = "state s-" + b.state;
   c.stateText.textContent = icon + " " + word + (b.isolated ? " (isolated)" : "");
@@ -190,9 +190,9 @@ function render(s) {
   const tbody = $("breakers");
   const seen = new Set();
   for (const b of s.breakers) {
-    seen.add(b.name);
-    let r = rows.get(b.name);
-    if (!r) rows.set(b.name, r = newRow(b));
+    seen.add(b.id);
+    let r = rows.get(b.id);
+    if (!r) rows.set(b.id, r = newRow(b));
     updateRow(r, b);
     tbody.append(r.tr);
   }

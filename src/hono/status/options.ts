@@ -22,9 +22,11 @@ import type { RouteAdaptiveConcurrency } from "../adaptive_concurrency.ts";
 /** Options of {@linkcode statusPage}. */
 export interface StatusPageOptions {
   /**
-   * The circuits shown: `true` (default) for every registered breaker and the
-   * breakers of every `routeCircuitBreaker` (those of `app` only, when given),
-   * a list of breakers and route middlewares, or `false` for none.
+   * The circuits shown: `true` (default) for every registered breaker, every
+   * unnamed one alive in this process, and the breakers of every
+   * `routeCircuitBreaker` (those of `app` only, when given); a list of
+   * breakers and route middlewares (one tenant's, when several share a
+   * process); or `false` for none.
    */
   breakers?: boolean | readonly (CircuitBreaker | RouteCircuitBreaker)[];
   /**

@@ -9,6 +9,8 @@ import type { RateLimiter, RateLimiterStats } from "../../rate_limit/limiter.ts"
 import { CircuitState, HealthStatus } from "../../circuit_state.ts";
 import type { Clock } from "../../clock.ts";
 import type { HealthCheck, SystemHealth } from "../../health_check.ts";
+import { getCircuitBreaker } from "../../circuit_breaker/registry.ts";
+import { owned } from "../../telemetry.ts";
 import { circuits } from "../circuit_sources.ts";
 import type { CircuitSummary } from "../health.ts";
 import type { CircuitEntry } from "../shared_circuits.ts";
@@ -24,6 +26,13 @@ export interface BreakerAction {
 
 /** One circuit as the status page shows it. JSON-safe. */
 export interface BreakerStatus {
+  /**
+   * What actions name it, unique on the page and stable while the breaker
+   * lives: its name for a registered breaker and a route circuit, else its
+   * name and an instance ordinal (`"anonymous#3"`): breakers outside the
+   * registry may share a name.
+   */
+  id: string;
   /** The breaker's name (route breakers: `"<name>:<key>"`). */
   name: string;
   /** `"closed"`, `"open"` or `"half_open"` (OPEN past its reset timeout reads HALF_OPEN). */
@@ -116,11 +125,57 @@ export interface StatusSnapshot {
 
 interface LocalEntry extends CircuitEntry {
   stats: CircuitStats;
+  id: string;
+  breaker: CircuitBreaker;
+}
+
+/** Instance ordinals of the breakers outside the registry, drawn on first sight. */
+const ordinals = new WeakMap<CircuitBreaker, number>();
+let lastOrdinal = 0;
+
+/**
+ * A breaker's id on the page: its name when the name finds it (the registry's
+ * breaker, a route circuit), else its name and an instance ordinal.
+ */
+export function breakerId(b: CircuitBreaker): string {
+  const name = b.name;
+  return getCircuitBreaker(name) === b || owned(b) ? name : ordinalId(b);
+}
+
+/** `name#ordinal`: what tells apart breakers sharing a name (the ordinal drawn on first sight). */
+export function ordinalId(b: CircuitBreaker): string {
+  let n = ordinals.get(b);
+  if (n === undefined) ordinals.set(b, n = ++lastOrdinal);
+  return `${b.name}#${n}`;
+}
+
+/** Whether `b` was listed with ordinal id `id` (never draws an ordinal). */
+export function hasOrdinalId(b: CircuitBreaker, id: string): boolean {
+  const n = ordinals.get(b);
+  return n !== undefined && `${b.name}#${n}` === id;
+}
+
+/**
+ * Makes the entries' ids unique, in listing order: a route circuit whose name
+ * another circuit listed earlier has (two route middlewares of one name in
+ * different apps) takes its ordinal id.
+ */
+function uniqueIds(entries: CircuitEntry[]): void {
+  const taken = new Set<string>();
+  for (const e of entries) {
+    const l = e as Partial<LocalEntry>;
+    if (l.id !== undefined && l.breaker !== undefined && taken.has(l.id)) {
+      l.id = ordinalId(l.breaker);
+    }
+    taken.add(l.id ?? e.name);
+  }
 }
 
 function localEntry(b: CircuitBreaker): LocalEntry {
   const stats = b.getStats();
   return {
+    id: breakerId(b),
+    breaker: b,
     name: b.name,
     state: stats.state,
     failureCount: stats.failureCount,
@@ -131,11 +186,16 @@ function localEntry(b: CircuitBreaker): LocalEntry {
 }
 
 const RANK: Record<string, number> = { open: 0, half_open: 1, closed: 2 };
+const ordinalOf = (e: CircuitEntry) => {
+  const id = (e as Partial<LocalEntry>).id;
+  return id === undefined || id === e.name ? 0 : Number(id.slice(e.name.length + 1));
+};
 
 function breakerStatus(e: CircuitEntry): BreakerStatus {
   const s = (e as Partial<LocalEntry>).stats;
   const w = s?.window;
   return {
+    id: (e as Partial<LocalEntry>).id ?? e.name,
     name: e.name,
     state: e.state,
     source: s ? "instance" : "store",
@@ -239,8 +299,8 @@ export interface SnapshotSource {
   health: HealthCache | undefined;
   bulkheads: () => readonly unknown[];
   limiters: () => readonly unknown[];
-  /** The scope of the isolation this page holds on the breaker named so, if any. */
-  holds: (name: string) => BreakerAction["scope"] | undefined;
+  /** The scope of the isolation this page holds on the breaker of this id, if any. */
+  holds: (id: string) => BreakerAction["scope"] | undefined;
 }
 
 const runtime = () =>
@@ -264,16 +324,18 @@ export async function snapshot(
   };
   if (o.breakers !== false) {
     const { entries, unread } = await circuits(
-      { breakers: o.breakers ?? true, app: o.app },
+      { breakers: o.breakers ?? true, app: o.app, unregistered: true },
       localEntry,
     );
+    uniqueIds(entries);
     const count = { closed: 0, open: 0, half_open: 0 };
     for (const e of entries) count[e.state]++;
     const listed = entries.slice().sort((a, b) =>
-      RANK[a.state] - RANK[b.state] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+      RANK[a.state] - RANK[b.state] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) ||
+      ordinalOf(a) - ordinalOf(b)
     ).slice(0, src.maxBreakers);
     breakers = listed.map(breakerStatus);
-    if (actions) { for (const b of breakers) b.actions = actionsOf(b, src.holds(b.name)); }
+    if (actions) { for (const b of breakers) b.actions = actionsOf(b, src.holds(b.id)); }
     summary = {
       total: entries.length,
       ...count,

@@ -158,8 +158,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/cloudflare",
     code: 'export * from "./src/cloudflare/mod.ts";',
-    measured: 7993,
-    date: "2026-12-07, cloudflareRateLimitStore (issue #18): the Rate Limiting binding as a store",
+    measured: 8410,
+    date:
+      "2026-12-07, shared circuits second review (#17: commands kept through outages, abort while waiting), cloudflareRateLimitStore (#18)",
   },
   {
     name: "edge-resilience/cloudflare/object",
@@ -178,9 +179,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/deno-kv",
     code: 'export * from "./src/deno_kv/mod.ts";',
-    measured: 11532,
+    measured: 12434,
     date:
-      "2026-12-07, shared circuits and API consistency (#17), rate limiting (#18), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, shared circuits second review (#17: commands kept through outages, abort while waiting, permit order)",
   },
   {
     name: "edge-resilience/redis",

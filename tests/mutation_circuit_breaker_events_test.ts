@@ -78,11 +78,17 @@ test("events: HALF_OPEN and CLOSED lines, info level, with and without the share
       reason: "reset",
       remote: false,
     }],
-    [CLOSED, "shared", true, "Circuit breaker 'api' CLOSED - reset (shared circuit)", {
-      name: "api",
-      reason: "shared",
-      remote: true,
-    }],
+    [
+      CLOSED,
+      "shared",
+      true,
+      "Circuit breaker 'api' CLOSED - following the fleet (shared circuit)",
+      {
+        name: "api",
+        reason: "shared",
+        remote: true,
+      },
+    ],
     [
       CLOSED,
       "recovered",

@@ -13,7 +13,7 @@ import {
   type StoreOp,
 } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { silent, test } from "./_harness.ts";
+import { recordingLogger, silent, test } from "./_harness.ts";
 import { CountingStore, FaultyStore, SlowStore } from "./_stores.ts";
 
 const boom = () => Promise.reject(new Error("boom"));
@@ -251,4 +251,29 @@ test("shared review: a storeKey that is not a string is refused naming it", () =
     (e: unknown) =>
       e instanceof TypeError && /'storeKey' must be a non-empty string/.test(e.message),
   );
+});
+
+test("shared review: released from its own isolation, an instance rejoins the shared circuit with reason 'shared', not a reset nobody made", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const logger = recordingLogger();
+  const events: string[] = [];
+  const b = circuitBreaker({
+    name: "rejoin",
+    store: new MemoryStore({ clock }),
+    clock,
+    logger,
+    onStateChange: (e) => events.push(`${e.from}->${e.to}:${e.reason}`),
+  });
+  await b.execute(() => 1);
+  const release = b.isolate();
+  await b.execute(() => 1).catch(() => {});
+  await clock.tickAsync(2_000);
+  release();
+  await clock.tickAsync(3_000); // its copy is old: the next call reads the store
+  await b.execute(() => 1).catch(() => {});
+  await b.flush();
+  assert.equal(b.state, "closed");
+  assert.deepEqual(events, ["closed->open:isolated", "open->closed:shared"]);
+  assert.ok(!logger.lines.some((l) => /CLOSED - reset/.test(l)), logger.lines.join("\n"));
 });

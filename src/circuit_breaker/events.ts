@@ -52,6 +52,8 @@ export function announce(
     log.info(
       (reason === "recovered"
         ? `Circuit breaker '${n}' CLOSED - service recovered`
+        : reason === "shared"
+        ? `Circuit breaker '${n}' CLOSED - following the fleet`
         : `Circuit breaker '${n}' CLOSED - reset`) + shared,
       { name: n, reason, remote },
     );

@@ -96,6 +96,8 @@ export class StoreLink {
   /** A future-dated `openedAt` read from the store, and the bound it got when first seen. */
   #futureAt = NaN;
   #futureBound = NaN;
+  /** The instance was isolated when the store last answered: its next load is a rejoin. */
+  #rejoin = false;
   #chain: Promise<void> = Promise.resolve();
   /** The send queued behind the one in flight, if any (see `#flush`). */
   #queued: Promise<void> | undefined;
@@ -479,7 +481,14 @@ export class StoreLink {
     const host = this.#host;
     this.#fetchedAt = host.clock.now();
     // An isolated instance does not follow the store until released.
-    if (host.isolated > 0) return;
+    if (host.isolated > 0) {
+      this.#rejoin = true;
+      return;
+    }
+    // Released from its own isolation: it rejoins the shared circuit (reason "shared"), which
+    // did not necessarily move (its last reason, e.g. an old `reset`, would mislead).
+    const rejoin = this.#rejoin;
+    this.#rejoin = false;
     const from = host.state;
     const late = host.late;
     host.quiet = true;
@@ -498,7 +507,8 @@ export class StoreLink {
       host.late = late;
     }
     if (host.state !== from) {
-      host.changed(from, host.state, host.reason ?? "shared", host.strategy.failures, true);
+      const reason = rejoin ? "shared" : host.reason ?? "shared";
+      host.changed(from, host.state, reason, host.strategy.failures, true);
     }
   }
 

@@ -1,6 +1,8 @@
 import { sharedStore } from "../shared/link_store.ts";
 import { applyOp, type SharedStore, type StoreOp } from "../shared/port.ts";
 import { type Clock, systemClock } from "../clock.ts";
+import type { LimitState } from "../rate_limit/algorithms.ts";
+import { rateLimitLife } from "../rate_limit/reducer.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -184,11 +186,16 @@ export function denoKvStore(kv: DenoKvLike, options: DenoKvStoreOptions = {}): S
       // Read, run the reducer, compare-and-set; a read that changes nothing writes nothing.
       return contended(budget(op), async () => {
         const entry = await kv.get(key);
-        const { value, answer, write } = applyOp(entry.value ?? undefined, op, clock.wallNow());
+        const now = clock.wallNow();
+        const { value, answer, write } = applyOp(entry.value ?? undefined, op, now);
         if (!write) return { answer };
+        // A rate limit's state is kept at least until it is fresh again (expireIn may be shorter).
+        const life = op.type === "rate" && value !== undefined
+          ? Math.max(expireIn, rateLimitLife(value as LimitState, op.config, now))
+          : expireIn;
         const { ok } = await kv.atomic()
           .check({ key, versionstamp: entry.versionstamp })
-          .set(key, value, { expireIn })
+          .set(key, value, { expireIn: life })
           .commit();
         return ok ? { answer } : undefined;
       }).then((r) => r.answer);

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
+import { systemClock } from "../clock.ts";
 import { RateLimitedError } from "../errors.ts";
 import type { HealthCheck } from "../health_check.ts";
 import type { TakeAnswer } from "../rate_limit/algorithms.ts";
@@ -172,13 +173,13 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
   const policyField = headers === "draft-11"
     ? `${sfName};q=${limit};w=${seconds(interval)}`
     : `${limit};w=${seconds(interval)}`;
+  // When the middleware last refused a request, on the limiter's clock (set as it refuses).
+  const clock = limiterOptions.clock ?? systemClock;
+  let lastRefusal: number | undefined;
   if (health) {
-    let seen = 0;
-    let lastRefusal: number | undefined;
     health.register(`rateLimiter:${name}`, () => {
       const stats = limiter.getStats();
-      const now = Date.now();
-      if (stats.limited !== seen) [seen, lastRefusal] = [stats.limited, now];
+      const now = clock.now();
       const limiting = lastRefusal !== undefined && now - lastRefusal < LIMITING_MS;
       return {
         healthy: true,
@@ -240,6 +241,7 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
       for (const [h, v] of f) c.header(h, v);
       return;
     }
+    lastRefusal = clock.now();
     const error = RateLimitedError.fast(name, k, a.retryAfter, a.limit);
     const retryAfter = Math.max(1, seconds(a.retryAfter));
     let res: Response;

@@ -57,7 +57,16 @@ export class LocalLimits {
     const before = states.get(key);
     const r = takePermits(before, request, this.config, this.now());
     const after = r.state;
-    if (after === before) return r;
+    if (after === before) {
+      // A refusal (or a peek) leaves the state as it was but still uses the key: moved to the
+      // end, so a client held at its limit is not the first dropped when new keys arrive.
+      if (before !== undefined && key !== this.#last) {
+        states.delete(key);
+        states.set(key, before);
+        this.#last = key;
+      }
+      return r;
+    }
     if (after === undefined) {
       states.delete(key);
       return r;
@@ -96,12 +105,16 @@ export class LocalLimits {
     this.evicted++;
     if (this.#warned) return;
     this.#warned = true;
-    logRepeated(
-      this.logger,
-      this.clock,
-      "warn",
-      `Rate limiter '${this.name}' holds maxKeys (${this.maxKeys}) keys in use: dropping the least recently used ones (their limits restart); see getStats().evicted`,
-      { name: this.name, maxKeys: this.maxKeys },
-    );
+    try {
+      logRepeated(
+        this.logger,
+        this.clock,
+        "warn",
+        `Rate limiter '${this.name}' holds maxKeys (${this.maxKeys}) keys in use: dropping the least recently used ones (their limits restart); see getStats().evicted`,
+        { name: this.name, maxKeys: this.maxKeys },
+      );
+    } catch {
+      // A logger that throws: the take goes on (the limiter never fails for its logger).
+    }
   }
 }

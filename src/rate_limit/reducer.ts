@@ -131,7 +131,8 @@ export function boundLimitState(
  * whether to write. Pure. Throws a `TypeError` for a malformed operation
  * (the store reports it; the limiter counts it as a store fault).
  *
- * - A denied take or a peek writes nothing (unless the entry was repaired).
+ * - A denied take or a peek writes nothing (unless the entry was repaired,
+ *   or bounded by {@linkcode boundLimitState}: the bounded state is saved).
  * - A state equal to a fresh one is stored as `undefined` (the store may
  *   delete the entry).
  * - The answer carries `repaired` (why the stored value was replaced), for a
@@ -171,6 +172,9 @@ export function rateLimitReducer(
   if (!num(now)) throw new TypeError("rate limit: now must be a finite number");
   const read = readStoredLimit(stored, config);
   const state = read.state && boundLimitState(read.state, config, now);
+  // A stored time too far ahead (or a level out of range) is bounded AND saved: a denial or a
+  // peek then writes the bounded state, so the entry stops blocking the key (other readers too).
+  const bounded = read.state !== undefined && !sameState(read.state, state!);
   const r = takePermits(state, request, config, now);
   const answer: TakeAnswer & { repaired?: string; at?: number; granted?: number } = r.answer;
   if (read.repaired !== undefined) answer.repaired = read.repaired;
@@ -179,7 +183,39 @@ export function rateLimitReducer(
   // A batch (upTo): how many permits were taken.
   if (request.upTo !== undefined) answer.granted = r.granted;
   // A peek or a denial returns the state it was given: the entry stays as it was.
-  return { value: r.state, answer, write: r.state !== state || read.repaired !== undefined };
+  return {
+    value: r.state,
+    answer,
+    write: r.state !== state || read.repaired !== undefined || bounded,
+  };
+}
+
+/** Whether two states of one algorithm hold the same numbers. */
+function sameState(a: LimitState, b: LimitState): boolean {
+  if (a.kind === "tb") {
+    const t = b as typeof a;
+    return a.at === t.at && a.level === t.level;
+  }
+  const w = b as typeof a & { previous?: number };
+  return a.start === w.start && a.count === w.count &&
+    (a as { previous?: number }).previous === w.previous;
+}
+
+/**
+ * @internal How long (ms from `now`) a stored state must be kept: until it
+ * equals a fresh one (a bucket refilled, a window and the one after it past),
+ * plus {@linkcode rateLimitSkew} for an instance whose clock is behind. A
+ * store that expires entries (Redis, Deno KV) keeps a written state at least
+ * this long (or its `expireIn`, when longer), so an expiry never restarts a
+ * limit. A denial writes nothing and needs no more: the state it leaves is
+ * the one written, whose life was counted then.
+ */
+export function rateLimitLife(s: LimitState, config: RateLimitConfig, now: number): number {
+  const I = config.interval;
+  const until = s.kind === "tb"
+    ? Math.max(0, s.at - now) + Math.ceil((capacity(config) * I - s.level) / config.limit)
+    : s.start + (s.kind === "fw" ? I : 2 * I) - now;
+  return Math.ceil(Math.max(0, until)) + rateLimitSkew(I);
 }
 
 /** @internal Checks a request as a store receives it (also the Redis store's, before its script). */

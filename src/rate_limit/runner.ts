@@ -94,6 +94,24 @@ export class Limiter {
     }
     return new Promise((resolve, reject) => {
       const w = new Waiter(at, local, fn, thisArg, args, parent, resolve, reject);
+      if (parent?.live) {
+        // Listened to before the wait is scheduled: a signal that cannot be listened to (not an
+        // AbortSignal) refuses the call with its permit given back, and `fn` never runs.
+        try {
+          w.offAbort = parent.onAbort((reason) => {
+            if (w.deadline === undefined) return;
+            cancelDeadline(this.local.clock, w.deadline);
+            w.deadline = undefined;
+            this.leave(w);
+            this.refund(w.at, w.local);
+            if (flags.on) this.emitCanceled();
+            reject(reason);
+          });
+        } catch (e) {
+          this.refund(at, local);
+          return reject(e);
+        }
+      }
       this.waiting++;
       w.deadline = addDeadline(this.local.clock, a.retryAfter, () => {
         w.deadline = undefined;
@@ -101,17 +119,6 @@ export class Limiter {
         if (flags.on) this.emitTake(a);
         resolve(this.launch(fn, thisArg, args, parent));
       });
-      if (parent?.live) {
-        w.offAbort = parent.onAbort((reason) => {
-          if (w.deadline === undefined) return;
-          cancelDeadline(this.local.clock, w.deadline);
-          w.deadline = undefined;
-          this.leave(w);
-          this.refund(w.at, w.local);
-          if (flags.on) this.emitCanceled();
-          reject(reason);
-        });
-      }
     });
   }
 
@@ -138,10 +145,15 @@ export class Limiter {
     else void this.link!.take(OWN, request);
   }
 
-  /** The answer while the store is unavailable in "reject" mode. */
+  /**
+   * The answer while the store is unavailable in "reject" mode: nothing is
+   * known before the store is tried again, so `resetAfter` is `retryAfter`
+   * (a RateLimit header's `t` then agrees with `Retry-After`).
+   */
   refusal(): TakeAnswer {
     const retryAfter = this.link!.untilProbe();
-    return { allowed: false, limit: this.config.limit, remaining: 0, resetAfter: 0, retryAfter };
+    const limit = this.config.limit;
+    return { allowed: false, limit, remaining: 0, resetAfter: retryAfter, retryAfter };
   }
 
   take(key: string, request: TakeRequest): Promise<TakeAnswer> {

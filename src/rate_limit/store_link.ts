@@ -7,7 +7,7 @@
 // it is down. A denial is remembered until the time it gives, so a blocked
 // client costs no round trip until then.
 import type { Clock } from "../clock.ts";
-import { getDefaultLogger, type Logger } from "../logger.ts";
+import { getDefaultLogger, type Logger, logRepeated } from "../logger.ts";
 import { addDeadline, cancelDeadline } from "../scheduler.ts";
 import type { StoreStatusEvent } from "../shared/status.ts";
 import { storeKey } from "../shared/keys.ts";
@@ -426,10 +426,26 @@ export class RateLimitLink {
     return this.logger ?? getDefaultLogger();
   }
 
+  /**
+   * Logs; a logger that throws is ignored (a take always settles, and never
+   * fails for the logger's fault). A repeated message (`kind`) is aggregated.
+   */
+  #say(level: "info" | "warn", message: string, data: Record<string, unknown>, kind?: string) {
+    try {
+      if (kind === undefined) this.#log()[level](message, data);
+      else logRepeated(this.logger, this.clock, level, message, data, kind);
+    } catch {
+      // The logger threw: nothing more to do (the limiter keeps working).
+    }
+  }
+
   #repaired(reason: string): void {
-    this.#log().warn(
+    // Logged once, then counted (one line per repeat interval), however many keys are repaired.
+    this.#say(
+      "warn",
       `Rate limiter '${this.name}': a state in the store was unreadable (${reason}); replaced by a fresh one`,
       { name: this.name, reason },
+      `rl.repaired:${this.name}`,
     );
   }
 
@@ -437,8 +453,15 @@ export class RateLimitLink {
     this.#retryAt = this.clock.now() + this.#retry;
     if (this.#down) return;
     this.#down = true;
-    this.#log().warn(
-      `Rate limiter '${this.name}': store unavailable (${String(error)}); ${
+    let text: string;
+    try {
+      text = String(error);
+    } catch {
+      text = "an error that cannot be printed";
+    }
+    this.#say(
+      "warn",
+      `Rate limiter '${this.name}': store unavailable (${text}); ${
         this.mode === "local" ? "limiting locally" : "refusing every take"
       } until it answers again`,
       { name: this.name, error },
@@ -449,7 +472,7 @@ export class RateLimitLink {
   #up(): void {
     if (!this.#down) return;
     this.#down = false;
-    this.#log().info(`Rate limiter '${this.name}': store available again`, { name: this.name });
+    this.#say("info", `Rate limiter '${this.name}': store available again`, { name: this.name });
     this.#status({ name: this.name, available: true });
   }
 

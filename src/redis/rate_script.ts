@@ -25,7 +25,8 @@
  * KEYS[1]: the limiter key's entry. ARGV (all strings): 1 algorithm
  * (`tb`, `fw`, `sw`), 2 limit, 3 interval, 4 capacity (burst or limit),
  * 5 cost, 6 peek (`"1"`), 7 reset (`"1"`), 8 maxWait (`"0"` when none),
- * 9 refund (`""` when none), 10 upTo (`""` when none), 11 expiry (ms),
+ * 9 refund (`""` when none), 10 upTo (`""` when none), 11 expiry (ms; a
+ * written state is kept at least until it equals a fresh one, plus the skew),
  * 12 the time (ms; `""`: the server's `TIME`).
  *
  * Replies with a JSON array `[allowed (0|1), remaining, resetAfter,
@@ -140,16 +141,22 @@ elseif ty ~= 'none' then
   n = '!' .. ty
   repaired = true
 end
--- boundLimitState
+-- boundLimitState (bounded: the stored value changed, so it is written even by a denial or a peek)
+local skew = min(I, 5000)
+local bounded = false
 if state then
-  local skew = min(I, 5000)
   if kind == 'tb' then
     local level = max(-L * I, min(state.level, CAP * I))
-    state = {at = min(state.at, now + min(I, 2147483647) + skew), level = level}
+    local at = min(state.at, now + min(I, 2147483647) + skew)
+    bounded = at ~= state.at or level ~= state.level
+    state = {at = at, level = level}
   else
     local latest = wstart(now + skew) + I
     state = {start = state.start, count = state.count, previous = state.previous}
-    if state.start > latest then state.start = wstart(now) end
+    if state.start > latest then
+      state.start = wstart(now)
+      bounded = true
+    end
   end
 end
 -- takePermits
@@ -284,7 +291,15 @@ local function num(x)
   return string.format('%.17g', x)
 end
 local retry = ceil(wait)
-if out ~= state or repaired then
+-- rateLimitLife: how long the written state must be kept (until it equals a fresh one, + skew)
+local function life(s)
+  local u
+  if kind == 'tb' then u = max(0, s.at - now) + ceilDiv(CAP * I - s.level, L)
+  elseif kind == 'fw' then u = s.start + I - now
+  else u = s.start + 2 * I - now end
+  return ceil(max(0, u)) + skew
+end
+if out ~= state or repaired or bounded then
   if out == nil then
     redis.call('DEL', k)
   else
@@ -307,7 +322,7 @@ if out ~= state or repaired then
     end
     if ty ~= 'hash' and ty ~= 'none' then redis.call('DEL', k) end
     redis.call('HSET', k, 'v', v, 'n', nx)
-    redis.call('PEXPIRE', k, ARGV[11])
+    redis.call('PEXPIRE', k, string.format('%.0f', max(tonumber(ARGV[11]), life(out))))
   end
 end
 local a = 'null'

@@ -14,6 +14,9 @@
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=8080 node cluster.mjs --serve   # keep serving
  *
  * `REDIS_SOCKET=/path/to/redis.sock` connects through a unix socket instead.
+ * If Redis does not answer within `CONNECT_MS` (default 2000) at start, each
+ * process says so and serves with its own breaker and limiter (the phases then
+ * show per-process numbers) until Redis answers.
  * Every run uses its own key prefix, so runs do not see each other's state.
  */
 import cluster from "node:cluster";
@@ -32,6 +35,8 @@ const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const REDIS_SOCKET = process.env.REDIS_SOCKET;
 const RESET_MS = 2000;
 const LIMIT = 10;
+/** How long a process waits for Redis at start before serving without it. */
+const CONNECT_MS = Number(process.env.CONNECT_MS ?? 2000);
 
 if (cluster.isPrimary) await primary();
 else await worker();
@@ -43,7 +48,22 @@ async function worker(): Promise<void> {
     disableOfflineQueue: true, // an outage fails fast: the breaker and limiter go local
   });
   client.on("error", () => {}); // reconnects by itself; the store reports outages
-  await client.connect();
+  // Connecting is bounded: Redis unreachable at start is an outage like any other. The processes
+  // serve at once, each with its own breaker and limiter, and share them once Redis answers.
+  const connected = client.connect().then(() => true, () => false);
+  let wait: ReturnType<typeof setTimeout> | undefined;
+  const up = await Promise.race([
+    connected,
+    new Promise<false>((r) => (wait = setTimeout(() => r(false), CONNECT_MS))),
+  ]);
+  clearTimeout(wait);
+  if (!up) {
+    console.log(
+      `  worker ${cluster.worker!.id}: Redis unreachable at ${
+        REDIS_SOCKET ?? REDIS_URL
+      } after ${CONNECT_MS}ms: breaking and limiting locally (each process on its own) until it answers`,
+    );
+  }
   const store = redisStore(client, { prefix: process.env.PREFIX, expireIn: 3_600_000 });
   const id = `worker ${cluster.worker!.id}`;
   const app = new Hono();
@@ -77,12 +97,12 @@ async function worker(): Promise<void> {
   );
   const server = serve(
     { fetch: app.fetch, hostname: "127.0.0.1", port: Number(process.env.PORT ?? 0) },
-    (info) => process.send!({ port: info.port }),
+    (info) => process.send!({ port: info.port, shared: up }),
   );
   process.on("message", (m) => {
     if (m !== "stop") return;
     server.close();
-    client.destroy();
+    if (client.isOpen) client.destroy(); // (also stops reconnecting to an unreachable Redis)
     process.disconnect();
   });
 }
@@ -115,12 +135,12 @@ async function primary(): Promise<void> {
     );
     process.exit(1);
   });
-  const ports = await Promise.all(
-    workers.map((w) =>
-      new Promise<number>((r) => w.once("message", (m: { port: number }) => r(m.port)))
-    ),
+  const started = await Promise.all(
+    workers.map((w) => new Promise<{ port: number; shared: boolean }>((r) => w.once("message", r))),
   );
-  const base = `http://127.0.0.1:${ports[0]}`;
+  const base = `http://127.0.0.1:${started[0].port}`;
+  // Without Redis every process counts on its own: the numbers below are per process.
+  const shared = started.every((s) => s.shared) ? "shared" : "per process, Redis unreachable";
   console.log(
     `fleet: ${WORKERS} processes on ${base}, Redis at ${
       REDIS_SOCKET ?? REDIS_URL
@@ -161,7 +181,9 @@ async function primary(): Promise<void> {
   console.log(
     `phase 2  upstream failing: of ${
       4 * WORKERS
-    } requests, ${reached} reached it (${failing} calls: 2 attempts each) before the shared circuit opened; then ${open.length} requests → ${
+    } requests, ${reached} reached it (${failing} calls: 2 attempts each) before the ${
+      shared === "shared" ? "shared circuit" : `circuits (${shared})`
+    } opened; then ${open.length} requests → ${
       open.filter((r) => r.status === 200 && !r.live).length
     } answered by the fallback, ${upstream.calls - calls} upstream calls, by ${
       new Set(open.map((r) => r.pid)).size
@@ -172,7 +194,7 @@ async function primary(): Promise<void> {
   upstream.mode = "ok";
   const burst = await Promise.all(Array.from({ length: 30 }, () => get(quote, "greedy")));
   console.log(
-    `phase 3  rate limit ${LIMIT}/min per client, shared: 30 requests from one client → ${
+    `phase 3  rate limit ${LIMIT}/min per client, ${shared}: 30 requests from one client → ${
       burst.filter((r) => r.status !== 429).length
     } allowed, ${burst.filter((r) => r.status === 429).length} answered 429, by ${
       new Set(burst.map((r) => r.pid)).size

@@ -65,7 +65,12 @@ const num = (out: string, re: RegExp) => {
 redisTest(
   "example node_cluster.ts: 3 Node processes share one circuit and one rate limit through Redis",
   async () => {
-    const { code, out } = await runExample({ REDIS_SOCKET: server!.socket, WORKERS: "3" });
+    // (A generous connect bound: a slow start on a loaded machine must not look like an outage.)
+    const { code, out } = await runExample({
+      REDIS_SOCKET: server!.socket,
+      WORKERS: "3",
+      CONNECT_MS: "30000",
+    });
     assert.equal(code, 0, out);
     const [asked, live, processes] = num(
       out,
@@ -91,6 +96,37 @@ redisTest(
     assert.deepStrictEqual([allowed, limited], [10, 20], out);
     const [ok, of] = num(out, /phase 4 +upstream ok again: .* then (\d+) of (\d+) live/);
     assert.equal(ok, of, out);
+    assert.match(out, /\ndone\n/);
+  },
+);
+
+redisTest(
+  "example node_cluster.ts: Redis unreachable at start — each process says so, serves locally (limit per process) and the run ends",
+  async () => {
+    // A port nobody listens on: a listener bound then closed.
+    const { createServer } = await import("node:net");
+    const probe = createServer();
+    const port = await new Promise<number>((r) =>
+      probe.listen(0, "127.0.0.1", () => r((probe.address() as { port: number }).port))
+    );
+    await new Promise((r) => probe.close(r));
+    const { code, out } = await runExample({
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      WORKERS: "2",
+      CONNECT_MS: "500",
+    });
+    assert.equal(code, 0, out);
+    assert.equal(
+      out.match(/Redis unreachable at redis:\/\/127\.0\.0\.1:\d+ after 500ms/g)?.length,
+      2,
+      out,
+    );
+    const [allowed, limited] = num(
+      out,
+      /phase 3 +rate limit 10\/min per client, per process, Redis unreachable: 30 requests from one client → (\d+) allowed, (\d+) answered 429/,
+    );
+    // Each process limits on its own: between one limit and one per process.
+    assert.ok(allowed >= 10 && allowed <= 20 && allowed + limited === 30, out);
     assert.match(out, /\ndone\n/);
   },
 );

@@ -15,6 +15,8 @@ import { type RouteCircuitBreakerOptions, W } from "./route_options.ts";
 
 /** Keys longer than this (or with control characters) are shortened (see {@linkcode safeKey}). */
 const MAX_KEY = 200;
+/** What separates a shortened key's head from its hash. */
+const MARK = "…#";
 // deno-lint-ignore no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
@@ -23,12 +25,15 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
  * keys: unchanged when short and printable; otherwise its first 64 characters
  * with control characters replaced, plus a hash of the whole key (so distinct
  * keys stay distinct). A key taken from a request can then neither forge log
- * lines nor make one breaker's name megabytes long.
+ * lines nor make one breaker's name megabytes long. A key that already holds
+ * the marker `…#` is shortened as well, so a client cannot send another key's
+ * short form as its own key.
  */
 export function safeKey(k: string): string {
   UNPRINTABLE.lastIndex = 0;
-  if (k.length <= MAX_KEY && !UNPRINTABLE.test(k)) return k;
-  return `${k.slice(0, 64).replace(UNPRINTABLE, "?")}…#${hash128(k)}`;
+  // A key holding the marker is shortened too: no literal key can equal another's short form.
+  if (k.length <= MAX_KEY && !UNPRINTABLE.test(k) && !k.includes(MARK)) return k;
+  return `${k.slice(0, 64).replace(UNPRINTABLE, "?")}${MARK}${hash128(k)}`;
 }
 
 /**

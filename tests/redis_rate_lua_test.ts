@@ -19,7 +19,7 @@ import {
   takePermits,
   type TakeRequest,
 } from "../mod.ts";
-import type { RateLimitOp } from "../src/rate_limit/reducer.ts";
+import { rateLimitLife, type RateLimitOp } from "../src/rate_limit/reducer.ts";
 import { redisStore } from "../src/redis/mod.ts";
 import type { Clock } from "../src/clock.ts";
 import { FC_RUNS } from "./_harness.ts";
@@ -281,7 +281,8 @@ redisTest(
       setTimeout: () => 0,
       clearTimeout: () => {},
     };
-    const store = redisStore(client as never, { clock, prefix: "diff:" });
+    // (expireIn at its least: the expiry written must follow the state's life.)
+    const store = redisStore(client as never, { clock, prefix: "diff:", expireIn: 1000 });
     const redisKey = (k: string) => `diff:${k}`;
     async function put(k: string, e: Entry): Promise<void> {
       await client.sendCommand(["DEL", redisKey(k)]);
@@ -313,7 +314,17 @@ redisTest(
     };
     let run = 0;
     let ops = 0;
-    const seen = { repaired: 0, at: 0, granted: 0, denied: 0, deleted: 0, threw: 0, floats: 0 };
+    const seen = {
+      repaired: 0,
+      at: 0,
+      granted: 0,
+      denied: 0,
+      deleted: 0,
+      threw: 0,
+      floats: 0,
+      bounded: 0,
+      longLife: 0,
+    };
     try {
       await fc.assert(
         fc.asyncProperty(caseArb, async ({ config, t0, initial, steps }) => {
@@ -354,10 +365,19 @@ redisTest(
             }
             assert.ok("a" in got, `${where}: ${String((got as { e: unknown }).e)}`);
             assert.deepStrictEqual(got.a, expected!.answer, `answer, ${where}`);
+            const wrote = expected!.entry !== model;
             model = expected!.entry;
             assert.deepStrictEqual(parsed(await get(k)), parsed(model), `stored, ${where}`);
+            if (wrote && model?.type === "hash" && model.v !== undefined) {
+              // The expiry written covers the state's life, not just expireIn (1 s).
+              const life = rateLimitLife(JSON.parse(model.v), config, now);
+              const ttl = Number(await client.sendCommand(["PTTL", redisKey(k)]));
+              assert.ok(ttl >= Math.max(1000, life) - 2000, `PTTL ${ttl}, life ${life}, ${where}`);
+              if (life > 10_000) seen.longLife++;
+            }
             const a = expected!.answer as { repaired?: string; at?: number; granted?: number };
             if (a.repaired) seen.repaired++;
+            if (wrote && !a.repaired && request.peek) seen.bounded++; // (a peek writes only a bound)
             if (a.at !== undefined) seen.at++, (lastAt = a.at);
             if (a.granted !== undefined) seen.granted++;
             if (!(expected!.answer as { allowed: boolean }).allowed) seen.denied++;

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { HealthCheck, type RateLimitOp, rateLimitReducer } from "../mod.ts";
 import { ipKey, routeRateLimiter } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { test } from "./_harness.ts";
+import { silent, test } from "./_harness.ts";
 
 type Options = Parameters<typeof routeRateLimiter>[0];
 
@@ -278,4 +278,52 @@ test("ipKey: a port is dropped (one key per address, not per connection)", async
   assert.equal(ipKey("1.2.3.4:5678"), "1.2.3.4");
   assert.equal(ipKey("[2001:db8::1]:443"), ipKey("2001:db8::1"));
   assert.equal(ipKey("[2001:db8::1]:443"), "2001:db8:0:0::/64");
+});
+
+test("routeRateLimiter: health follows the limiter's clock and dates a refusal when it happens, not when polled", async () => {
+  const clock = new FakeClock();
+  const health = new HealthCheck();
+  const { a } = app({ limit: 1, health, clock });
+  await a.request("/api/items");
+  assert.equal((await a.request("/api/items")).status, 429);
+  assert.equal((await health.runAll()).status, "degraded");
+  clock.tick(9_000);
+  assert.equal((await health.runAll()).status, "degraded");
+  clock.tick(2_000); // 11 s after the refusal (the clock's time, not Date.now())
+  assert.equal((await health.runAll()).status, "healthy");
+  // A refusal not polled at once: 10.5 s later, it is already old.
+  assert.equal((await a.request("/api/items")).status, 429);
+  clock.tick(10_500);
+  assert.equal((await health.runAll()).status, "healthy");
+});
+
+test("routeRateLimiter: whenUnavailable 'reject' — RateLimit's t agrees with Retry-After (until the store is tried again)", async () => {
+  const clock = new FakeClock();
+  const store = { kind: "authoritative" as const, run: () => Promise.reject(new Error("down")) };
+  const { a } = app({
+    store,
+    clock,
+    logger: silent,
+    storeOptions: { whenUnavailable: "reject", retryInterval: 5000 },
+  });
+  for (let i = 0; i < 3; i++) {
+    const r = await a.request("/api/items");
+    assert.equal(r.status, 429);
+    const retry = Number(r.headers.get("retry-after"));
+    const t = Number(r.headers.get("ratelimit")!.match(/;t=(\d+)/)![1]);
+    assert.ok(retry >= 1 && t === retry, `${r.headers.get("ratelimit")} / Retry-After ${retry}`);
+    clock.tick(1500);
+  }
+});
+
+test("routeRateLimiter: a key sent as another key's shortened form does not share its limit", async () => {
+  const { a } = app({ limit: 1, key: (c) => c.req.query("k")! });
+  const victim = "u".repeat(300);
+  const forged = "u".repeat(64) + "…#" + "0".repeat(32);
+  const { safeKey } = await import("../src/hono/circuit_breaker.ts");
+  const short = safeKey(victim);
+  for (const k of [forged, short]) {
+    assert.equal((await a.request(`/api/items?k=${encodeURIComponent(k)}`)).status, 200);
+  }
+  assert.equal((await a.request(`/api/items?k=${victim}`)).status, 200);
 });

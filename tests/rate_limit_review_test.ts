@@ -12,7 +12,7 @@ import {
   rateLimitReducer,
   type SharedStore,
 } from "../mod.ts";
-import { denoKvStore } from "../src/deno_kv/mod.ts";
+import { type DenoKvAtomic, type DenoKvLike, denoKvStore } from "../src/deno_kv/store.ts";
 import { safeKey } from "../src/hono/circuit_breaker.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { recordingLogger, silent, test } from "./_harness.ts";
@@ -255,4 +255,66 @@ test("safeKey: a literal key equal to another key's shortened form is shortened 
   assert.equal(safeKey("a…b#c"), "a…b#c"); // the marker is "…#" together
   assert.equal(safeKey("plain-key"), "plain-key");
   assert.match(safeKey("x…#y"), /^x…#y…#[0-9a-f]{32}$/);
+});
+
+test("Deno KV: a rate-limit write expires no sooner than the state's life, whatever expireIn says (breaker writes keep expireIn)", async () => {
+  // A structural Deno KV (DenoKvLike) that records each write's expireIn.
+  const entries = new Map<string, { value: unknown; versionstamp: string }>();
+  const expiries: number[] = [];
+  let v = 0;
+  const kv: DenoKvLike = {
+    get: (key) => {
+      const e = entries.get(JSON.stringify(key));
+      return Promise.resolve(
+        e
+          ? { value: e.value as never, versionstamp: e.versionstamp }
+          : { value: null, versionstamp: null },
+      );
+    },
+    atomic() {
+      const writes: [string, unknown][] = [];
+      const op: DenoKvAtomic = {
+        check: () => op,
+        set(key, value, options) {
+          writes.push([JSON.stringify(key), value]);
+          expiries.push(options?.expireIn ?? Infinity);
+          return op;
+        },
+        commit() {
+          for (const [k, value] of writes) entries.set(k, { value, versionstamp: String(++v) });
+          return Promise.resolve({ ok: true });
+        },
+      };
+      return op;
+    },
+  };
+  const clock = new FakeClock(0, T0);
+  for (const algorithm of ALGORITHMS) {
+    for (const interval of [60_000, 365 * 86_400_000]) {
+      expiries.length = 0;
+      const store = denoKvStore(kv, { clock, expireIn: 1000 });
+      const name = `kv-${algorithm}-${interval}`;
+      const l = rateLimiter({ name, limit: 5, interval, algorithm, store, clock, logger: silent });
+      for (let i = 0; i < 5; i++) assert.equal((await l.take("k")).allowed, true);
+      const denied = await l.take("k");
+      assert.equal(denied.allowed, false);
+      // The last write (the 5th take) lasts until the state is fresh again: past the denial's reset.
+      assert.equal(expiries.length, 5, "a denial writes nothing");
+      assert.ok(expiries[4] >= denied.resetAfter, `${name}: expireIn ${expiries[4]}`);
+    }
+  }
+  // A breaker's write keeps the store's expireIn.
+  expiries.length = 0;
+  const { circuitBreaker } = await import("../mod.ts");
+  const b = circuitBreaker({
+    name: "kv-b",
+    failureThreshold: 1,
+    store: denoKvStore(kv, { clock, expireIn: 1000 }),
+    clock,
+    logger: silent,
+  });
+  await b.execute(() => Promise.reject(new Error("x"))).catch(() => {});
+  await new Promise((r) => setTimeout(r, 0));
+  await clock.tickAsync(0);
+  assert.ok(expiries.length > 0 && expiries.every((e) => e === 1000), JSON.stringify(expiries));
 });

@@ -61,7 +61,7 @@ const count = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) &
  * fresh state; a value that is not a state of this algorithm (corrupt,
  * another version's, a window not on this interval's grid) is **repaired**: a
  * fresh state, with `repaired` saying why (the store then writes it, and the
- * limiter logs it once).
+ * limiter logs it once, then aggregated: one line with the count per repeat interval).
  *
  * @example
  * ```ts

@@ -43,8 +43,9 @@ export interface RateLimitStoreOptions {
   /**
    * While the store is unavailable: `"local"` (default) — this isolate's own
    * limiter with the same config decides (fleet-wide up to `isolates × limit`
-   * per interval); `"reject"` — every take is denied. (`"allow"` is refused:
-   * a rate limit is never unbounded.)
+   * per interval, plus, in the interval the outage starts, what the store had
+   * admitted and permits still leased); `"reject"` — every take is denied.
+   * (`"allow"` is refused: a rate limit is never unbounded.)
    */
   whenUnavailable?: "local" | "reject";
   /**

@@ -9,7 +9,7 @@ import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
 import { systemClock } from "./clock.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
-import { created, emit, errorType, flags } from "./telemetry.ts";
+import { created, emit, errorType, flags, now, observeCall } from "./telemetry.ts";
 import {
   checkKnownOptions,
   checkObject,
@@ -69,6 +69,15 @@ interface Resolved {
   logger?: Logger;
 }
 
+/** Any thrown value as text: never throws (a null-prototype object has no `toString`). */
+function text(e: unknown): string {
+  try {
+    return String(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
+}
+
 /**
  * Tries `fns` in order with the same `this` and arguments; the first result
  * wins. When all fail: the `fallbackValue` if given, else the last error, whose
@@ -98,13 +107,13 @@ async function runChain(
         kind: "fallback",
         name: opts.name ?? "fallback",
         errorType: errorType(e),
-      });
+      }, opts.logger);
     }
     logRepeated(
       opts.logger,
       systemClock,
       "warn",
-      `Fallback '${label}': option ${i - first + 1}/${total} failed: ${String(e)}`,
+      `Fallback '${label}': option ${i - first + 1}/${total} failed: ${text(e)}`,
       { name: label, index: i, error: e },
       `fallback ${label} ${i}`,
     );
@@ -297,6 +306,8 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
       logger: options.logger,
       ...("fallbackValue" in options ? { fallbackValue: options.fallbackValue } : {}),
     };
+    // Listed by `policies("fallback")`, announced to subscribers, as `fallback()` is.
+    created("fallback", this.name, this);
   }
 
   /**
@@ -338,15 +349,10 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
         new TypeError(`Fallback '${this.name}' has no functions: add() at least one`),
       );
     }
-    return runChain(
-      false,
-      undefined,
-      this.#fns,
-      parentScope() ?? new Scope(),
-      undefined,
-      args,
-      this.#opts,
-      this.name,
-    ) as Promise<T | D>;
+    const scope = parentScope() ?? new Scope();
+    // A `call` event as the `fallback()` policy sends (only while someone asked for them).
+    const t0 = flags.calls ? now() : 0;
+    const p = runChain(false, undefined, this.#fns, scope, undefined, args, this.#opts, this.name);
+    return (flags.calls ? observeCall("fallback", this.name, t0, p, scope) : p) as Promise<T | D>;
   }
 }

@@ -10,7 +10,8 @@ import {
   MetricReader,
   type SumMetricData,
 } from "@opentelemetry/sdk-metrics";
-import { bulkhead, circuitBreaker, rateLimiter } from "../mod.ts";
+import { trace } from "@opentelemetry/api";
+import { bulkhead, circuitBreaker, rateLimiter, retry } from "../mod.ts";
 import { resilientFetch, routeBulkhead } from "../src/hono/mod.ts";
 import { instrument } from "../src/otel/mod.ts";
 import { meterRecorder } from "../src/otel/metrics.ts";
@@ -248,4 +249,48 @@ test("resilientFetch: its policies are named by the `name` option or 'resilientF
   } finally {
     telemetry.stop();
   }
+});
+
+test("otel: spanEvents: false records metrics only (no span event, no tracer needed)", async () => {
+  const added: string[] = [];
+  const fakeSpan = { isRecording: () => true, addEvent: (n: string) => void added.push(n) };
+  const original = trace.getActiveSpan;
+  (trace as { getActiveSpan: unknown }).getActiveSpan = () => fakeSpan;
+  try {
+    const clock = new FakeClock();
+    const run = async () => {
+      const p = retry({ maxAttempts: 2, initialDelay: 1, jitter: false, clock, logger: silent })
+        .execute(() => Promise.reject(new Error("x")));
+      const done = assert.rejects(p);
+      await clock.tickAsync(5);
+      await done;
+    };
+    for (const spanEvents of [true, false]) {
+      const s = sdk();
+      const t = instrument({
+        meterProvider: s.meterProvider,
+        spanEvents,
+        ...(spanEvents ? { tracerProvider: trace.getTracerProvider() } : {}),
+      });
+      added.length = 0;
+      try {
+        await run();
+      } finally {
+        t.stop();
+      }
+      assert.deepEqual(added, spanEvents ? ["edge_resilience.retry"] : []);
+      const m = await s.collect();
+      assert.ok(m.has("edge_resilience.events"), "metrics are recorded either way");
+    }
+  } finally {
+    (trace as { getActiveSpan: unknown }).getActiveSpan = original;
+  }
+  assert.throws(
+    () => instrument({ spanEvents: "no" as unknown as boolean }),
+    /'spanEvents' must be a boolean/,
+  );
+  assert.throws(
+    () => instrument({ spanEvents: false, tracerProvider: trace.getTracerProvider() }),
+    /'tracerProvider' is unused/,
+  );
 });

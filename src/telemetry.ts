@@ -210,7 +210,7 @@ export function publish<E>(
   logger: Log | undefined,
   what: string,
 ): void {
-  if (typeof event === "object" && event !== null) Object.freeze(event);
+  Object.freeze(event);
   if (flags.on) emit({ type, kind, name, event } as TelemetryEvent, logger);
   if (hook !== undefined) guarded(hook, event, logger, what, name);
   if (more !== undefined) { for (const l of more) guarded(l, event, logger, what, name); }
@@ -424,10 +424,8 @@ export const now: () => number = perf && typeof perf.now === "function"
  * HTTP conventions do) when it has one, else `"FailureResult"`.
  */
 export function resultErrorType(v: unknown): string {
-  const status = v !== null && typeof v === "object"
-    ? (v as { status?: unknown }).status
-    : undefined;
-  return typeof status === "number" && Number.isInteger(status) ? String(status) : "FailureResult";
+  const status = (v as { status?: unknown } | null | undefined)?.status;
+  return Number.isInteger(status) ? String(status) : "FailureResult";
 }
 
 /**
@@ -447,25 +445,23 @@ export function observeCall<T>(
   return p.then(
     (v) => {
       if (flags.calls) {
-        let failed = false;
-        if (failedResult !== undefined) {
-          try {
-            failed = failedResult(v) === true;
-          } catch {
-            // the breaker itself reports a predicate that throws
-          }
+        let type: string | undefined;
+        try {
+          if (failedResult?.(v)) type = resultErrorType(v);
+        } catch {
+          // the breaker itself reports a predicate that throws
         }
         emit(
-          failed
-            ? {
+          type === undefined
+            ? { type: "call", kind, name, outcome: "success", duration: now() - t0 }
+            : {
               type: "call",
               kind,
               name,
               outcome: "failure",
               duration: now() - t0,
-              errorType: resultErrorType(v),
-            }
-            : { type: "call", kind, name, outcome: "success", duration: now() - t0 },
+              errorType: type,
+            },
         );
       }
       return v;

@@ -220,7 +220,8 @@ test("resilientFetch: its policies are named by the `name` option or 'resilientF
       log.lines.push(m);
     },
   };
-  const url = "https://user:hunter2@api.example/v1/items/42?api_key=SECRET";
+  // (No credentials in the URL: Node's Request refuses them; the name never reads the URL anyway.)
+  const url = "https://api.example/v1/items/42?api_key=SECRET";
   let n = 0;
   const upstream = () => Promise.resolve(new Response("x", { status: ++n === 1 ? 503 : 200 }));
   try {
@@ -241,7 +242,7 @@ test("resilientFetch: its policies are named by the `name` option or 'resilientF
     }
     names.delete(undefined);
     const text = JSON.stringify([...names]) + log.lines.join("\n");
-    for (const secret of ["hunter2", "SECRET", "api.example", "/v1/items"]) {
+    for (const secret of ["SECRET", "api.example", "/v1/items"]) {
       assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
     }
     assert.ok(names.has("resilientFetch") && names.has("quotes"), JSON.stringify([...names]));

@@ -16,7 +16,7 @@ import { resilientFetch, routeBulkhead } from "../src/hono/mod.ts";
 import { instrument } from "../src/otel/mod.ts";
 import { meterRecorder } from "../src/otel/metrics.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { silent, test } from "./_harness.ts";
+import { recordingLogger, silent, test } from "./_harness.ts";
 
 class TestReader extends MetricReader {
   protected onForceFlush(): Promise<void> {
@@ -293,5 +293,33 @@ test("otel: spanEvents: false records metrics only (no span event, no tracer nee
   assert.throws(
     () => instrument({ spanEvents: false, tracerProvider: trace.getTracerProvider() }),
     /'tracerProvider' is unused/,
+  );
+});
+
+test("resilientFetch: its deadline's error and log name the policy, not the URL; a bad `name` is refused", async () => {
+  const clock = new FakeClock();
+  const log = recordingLogger();
+  const hang = (r: Request) =>
+    new Promise<Response>((_, reject) =>
+      r.signal.addEventListener("abort", () => reject(r.signal.reason))
+    );
+  const p = resilientFetch("https://api.example/v1/q?api_key=SECRET", {
+    fetch: hang,
+    totalTimeout: 10,
+    attemptTimeout: 5,
+    maxAttempts: 1,
+    logger: log,
+    clock,
+  });
+  const caught = p.then(() => undefined, (e: unknown) => e);
+  await clock.tickAsync(20);
+  const e = await caught as { name: string; operation: string; message: string };
+  assert.equal(e.name, "GatewayTimeoutError");
+  const text = `${e.operation} ${e.message} ${log.lines.join("\n")}`;
+  assert.ok(!/SECRET|api\.example/.test(text), text);
+  assert.match(e.operation, /^resilientFetch/);
+  await assert.rejects(
+    resilientFetch("https://api.example/", { name: "" }),
+    /'name' must be a non-empty string/,
   );
 });

@@ -31,7 +31,10 @@ export interface FallbackOptions<D = unknown> {
    * Default: all. Others are thrown at once.
    */
   shouldFallback?: ((error: unknown) => boolean) | ErrorClass | readonly ErrorClass[];
-  /** Name for log messages (default: the wrapped function's name). */
+  /**
+   * Name in log messages (default: the wrapped function's name), and in
+   * events and metrics (default `"fallback"`).
+   */
   name?: string;
   /** Where failures are logged (default: see `setDefaultLogger`). */
   logger?: Logger;
@@ -236,7 +239,7 @@ export function fallback<Items extends (AnyFunction | FallbackOptions)[]>(
 
 /** Options of the {@linkcode Fallback} chain. */
 export interface FallbackChainOptions<D = unknown> {
-  /** Name for log messages. Default `"fallback"`. */
+  /** Name in log messages, events and metrics (`policy.name`). Default `"fallback"`. */
   name?: string;
   /**
    * Returned when every function failed. Any value is valid, `undefined` and
@@ -285,7 +288,7 @@ const CHAIN_OPTIONS = /* @__PURE__ */ optionNames<FallbackChainOptions>({
  * ```
  */
 export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
-  /** Chain name (for logs). */
+  /** Chain name: in logs, events and metrics (`policy.name`). Default `"fallback"`. */
   readonly name: string;
   readonly #fns: ((...args: A) => T | PromiseLike<T>)[] = [];
   readonly #opts: Resolved;

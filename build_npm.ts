@@ -106,9 +106,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "retry alone",
     code: 'export { retry } from "./mod.ts";',
-    measured: 5582,
+    measured: 5931,
     date:
-      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly; then (+0.35 KB: 0.19 KB of later changes on main, 0.16 KB of) the review of issue #20: breakers' isFailureResult failures and route clients gone in call events, frozen events, one name per policy, any thrown value described",
     cockatiel: 'export { retry, handleAll, ExponentialBackoff } from "cockatiel";',
   },
   {
@@ -129,9 +129,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "timeout alone",
     code: 'export { timeout } from "./mod.ts";',
-    measured: 4979,
+    measured: 5278,
     date:
-      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly; then (+0.3 KB: 0.15 KB of later changes on main, 0.15 KB of) the review of issue #20: breakers' isFailureResult failures and route clients gone in call events, frozen events, one name per policy",
     cockatiel: 'export { timeout, TimeoutStrategy } from "cockatiel";',
   },
   {
@@ -151,9 +151,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "statusPage alone",
     code: 'export { statusPage } from "./src/hono/mod.ts";',
-    measured: 14342,
+    measured: 15183,
     date:
-      "2026-12-07, shared circuits, API consistency (#17), rate limiting (#18), observability: event channel and status page (#20), fault injection and adaptive concurrency (#21)",
+      "2026-12-07, shared circuits, API consistency (#17), rate limiting (#18), observability: event channel and status page (#20), fault injection and adaptive concurrency (#21); then (+0.36 KB) the review of issue #20: ids stable for a breaker's life, duplicates dropped, found bulkheads and limiters past 50 counted (omitted) and shown",
   },
   {
     name: "edge-resilience/cloudflare",
@@ -172,9 +172,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/otel",
     code: 'export * from "./src/otel/mod.ts";',
-    measured: 3559,
+    measured: 3834,
     date:
-      "2026-12-07, OpenTelemetry metrics and span events (issue #20); then (+0.3 KB) circuit.state scoped (breakers) and capped (maxBreakers, OPEN first), hooks guarded once",
+      "2026-12-07, OpenTelemetry metrics and span events (issue #20); then (+0.3 KB) circuit.state scoped (breakers) and capped (maxBreakers, OPEN first), hooks guarded once; then (+0.28 KB) the review of issue #20: second-scale histogram buckets, namesake gauges summed, transitions scoped and marked circuit.remote, spanEvents",
   },
   {
     name: "edge-resilience/deno-kv",

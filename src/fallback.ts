@@ -9,7 +9,7 @@ import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
 import { systemClock } from "./clock.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
-import { created, emit, errorType, flags } from "./telemetry.ts";
+import { created, emit, errorType, flags, now, observeCall } from "./telemetry.ts";
 import {
   checkKnownOptions,
   checkObject,
@@ -31,7 +31,10 @@ export interface FallbackOptions<D = unknown> {
    * Default: all. Others are thrown at once.
    */
   shouldFallback?: ((error: unknown) => boolean) | ErrorClass | readonly ErrorClass[];
-  /** Name for log messages (default: the wrapped function's name). */
+  /**
+   * Name in log messages (default: the wrapped function's name), and in
+   * events and metrics (default `"fallback"`).
+   */
   name?: string;
   /** Where failures are logged (default: see `setDefaultLogger`). */
   logger?: Logger;
@@ -69,6 +72,15 @@ interface Resolved {
   logger?: Logger;
 }
 
+/** Any thrown value as text: never throws (a null-prototype object has no `toString`). */
+function text(e: unknown): string {
+  try {
+    return String(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
+}
+
 /**
  * Tries `fns` in order with the same `this` and arguments; the first result
  * wins. When all fail: the `fallbackValue` if given, else the last error, whose
@@ -98,13 +110,13 @@ async function runChain(
         kind: "fallback",
         name: opts.name ?? "fallback",
         errorType: errorType(e),
-      });
+      }, opts.logger);
     }
     logRepeated(
       opts.logger,
       systemClock,
       "warn",
-      `Fallback '${label}': option ${i - first + 1}/${total} failed: ${String(e)}`,
+      `Fallback '${label}': option ${i - first + 1}/${total} failed: ${text(e)}`,
       { name: label, index: i, error: e },
       `fallback ${label} ${i}`,
     );
@@ -227,7 +239,7 @@ export function fallback<Items extends (AnyFunction | FallbackOptions)[]>(
 
 /** Options of the {@linkcode Fallback} chain. */
 export interface FallbackChainOptions<D = unknown> {
-  /** Name for log messages. Default `"fallback"`. */
+  /** Name in log messages, events and metrics (`policy.name`). Default `"fallback"`. */
   name?: string;
   /**
    * Returned when every function failed. Any value is valid, `undefined` and
@@ -276,7 +288,7 @@ const CHAIN_OPTIONS = /* @__PURE__ */ optionNames<FallbackChainOptions>({
  * ```
  */
 export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
-  /** Chain name (for logs). */
+  /** Chain name: in logs, events and metrics (`policy.name`). Default `"fallback"`. */
   readonly name: string;
   readonly #fns: ((...args: A) => T | PromiseLike<T>)[] = [];
   readonly #opts: Resolved;
@@ -297,6 +309,8 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
       logger: options.logger,
       ...("fallbackValue" in options ? { fallbackValue: options.fallbackValue } : {}),
     };
+    // Listed by `policies("fallback")`, announced to subscribers, as `fallback()` is.
+    created("fallback", this.name, this);
   }
 
   /**
@@ -338,15 +352,10 @@ export class Fallback<T = unknown, A extends unknown[] = [], D = T> {
         new TypeError(`Fallback '${this.name}' has no functions: add() at least one`),
       );
     }
-    return runChain(
-      false,
-      undefined,
-      this.#fns,
-      parentScope() ?? new Scope(),
-      undefined,
-      args,
-      this.#opts,
-      this.name,
-    ) as Promise<T | D>;
+    const scope = parentScope() ?? new Scope();
+    // A `call` event as the `fallback()` policy sends (only while someone asked for them).
+    const t0 = flags.calls ? now() : 0;
+    const p = runChain(false, undefined, this.#fns, scope, undefined, args, this.#opts, this.name);
+    return (flags.calls ? observeCall("fallback", this.name, t0, p, scope) : p) as Promise<T | D>;
   }
 }

@@ -139,10 +139,12 @@ export type Runner = (
 export const RUN: unique symbol = Symbol("run");
 
 /** @internal A policy function, with its runner. */
-type PolicyFn = Policy & { [RUN]: { run: Runner }; [KIND]: PolicyKind };
+type PolicyFn = Policy & { [RUN]: { run: Runner }; [KIND]: PolicyKind; [NAME]: string };
 
 /** @internal Where a policy keeps its kind (for call events). */
 const KIND: unique symbol = Symbol("kind");
+/** @internal Where a policy keeps the name it was made with (for call events). */
+const NAME: unique symbol = Symbol("name");
 
 /**
  * @internal Methods shared by every policy (through the prototype chain, so
@@ -163,7 +165,16 @@ export const policyProto: object = /* @__PURE__ */ Object.setPrototypeOf({
       signal,
       (parent) =>
         (flags.calls
-          ? observed(this[KIND], target, fn as Target, undefined, WITH_CONTEXT, parent, op)
+          ? observed(
+            this[KIND],
+            this[NAME],
+            target,
+            fn as Target,
+            undefined,
+            WITH_CONTEXT,
+            parent,
+            op,
+          )
           : target.run(fn as Target, undefined, WITH_CONTEXT, parent, op)) as Promise<T>,
     );
   },
@@ -199,7 +210,16 @@ export function createPolicy<P extends Policy<unknown>>(
       return {
         [fn.name]: function (this: unknown, ...args: unknown[]) {
           if (flags.calls) {
-            return observed(where as PolicyKind, target, fn, this, args, parentScope(), operation);
+            return observed(
+              where as PolicyKind,
+              name,
+              target,
+              fn,
+              this,
+              args,
+              parentScope(),
+              operation,
+            );
           }
           return target.run(fn, this, args, parentScope(), operation);
         },
@@ -208,6 +228,7 @@ export function createPolicy<P extends Policy<unknown>>(
   }[name] as unknown as PolicyFn;
   policy[RUN] = target;
   policy[KIND] = where as PolicyKind;
+  policy[NAME] = name;
   Object.setPrototypeOf(policy, proto);
   return policy as unknown as P;
 }
@@ -215,11 +236,13 @@ export function createPolicy<P extends Policy<unknown>>(
 /**
  * Runs one call with a `call` event when it settles (only while a subscriber
  * asked for call events). The name: the runner's `name` when it is a string
- * (a breaker's current one, a bulkhead's…), else the policy's kind — never
- * the operation's, so that an unnamed policy has one name in every event.
+ * (a breaker's current one, a retry's…), else the name the policy was made
+ * with (an adaptive limiter's, a bulkhead's; its kind by default) — never
+ * the operation's, so that a policy has one name in every event.
  */
 function observed(
   kind: PolicyKind,
+  made: string,
   target: { run: Runner; name?: unknown },
   fn: Target,
   thisArg: unknown,
@@ -228,14 +251,18 @@ function observed(
   operation: string,
 ): Promise<unknown> {
   const t0 = now();
-  const name = typeof target.name === "string" ? target.name : kind;
+  const name = typeof target.name === "string" ? target.name : made;
   let p: Promise<unknown>;
   try {
     p = target.run(fn, thisArg, args, parent, operation);
   } catch (e) {
     p = Promise.reject(e);
   }
-  return observeCall(kind, name, t0, p, parent);
+  // A breaker's `isFailureResult`: the value it counts as a failure is a failure here too.
+  const failedResult = kind === "circuitBreaker"
+    ? (target as { opts?: { isFailureResult?: (v: unknown) => unknown } }).opts?.isFailureResult
+    : undefined;
+  return observeCall(kind, name, t0, p, parent, failedResult);
 }
 
 /**

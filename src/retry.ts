@@ -525,8 +525,13 @@ function gaveUp(label: string, retries: number, error: unknown): string {
   return `All ${retries} retries failed for ${label}: ${e}`;
 }
 
+/** Any thrown value as text: never throws (a null-prototype object has no `toString`). */
 function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  try {
+    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
 }
 
 /** Waits `ms`; rejects with the abort reason as soon as `scope` aborts. */

@@ -6,7 +6,7 @@
  * find the live policies by kind without a registry.
  *
  * With no subscriber a policy checks one flag and builds no event. A listener
- * that throws is logged once and never fails the call.
+ * that throws is logged once and never fails the call; events are frozen.
  *
  * @module
  */
@@ -78,8 +78,12 @@ let subscribers: readonly Subscriber[] = [];
 /**
  * Receives every event of every policy until the returned function is
  * called. `call` and `attempt` events (per call) only with `{ calls: true }`.
- * A listener that throws is logged once (default logger) and never fails the
- * call; it keeps receiving events.
+ * Every listener receives the same event object, frozen (as is the hook event
+ * it carries, which the policy's own hooks get too). A listener that throws
+ * is logged once — to the emitting policy's `logger` for the events that
+ * carry a hook event (retries, breaker transitions, store status, chaos) and
+ * for fallbacks, else to the default logger — and never fails the call; it
+ * keeps receiving events. A non-boolean `calls` is a `TypeError`.
  *
  * @example Count what goes wrong
  * ```ts
@@ -104,6 +108,11 @@ export function subscribe(
     throw new TypeError(`subscribe: listener must be a function, got ${typeof listener}`);
   }
   checkKnownOptions("subscribe", options, SUBSCRIBE_OPTIONS);
+  if (options.calls !== undefined && typeof options.calls !== "boolean") {
+    throw new TypeError(
+      `subscribe: option 'calls' must be a boolean, got ${typeof options.calls}`,
+    );
+  }
   const s: Subscriber = { listener, calls: options.calls === true };
   subscribers = [...subscribers, s];
   update();
@@ -124,13 +133,18 @@ function update(): void {
 /** @internal Events built so far (the contract test checks none is built without a subscriber). */
 export const built: { count: number } = { count: 0 };
 
-/** @internal Delivers `event` to every subscriber (guarded). Call only when `flags.on`. */
-export function emit(event: TelemetryEvent): void {
+/**
+ * @internal Delivers `event`, frozen (every subscriber receives the same
+ * object), to every subscriber (guarded: a throw is logged once to `logger`,
+ * the emitting policy's, else the default logger). Call only when `flags.on`.
+ */
+export function emit(event: TelemetryEvent, logger?: Log): void {
   built.count++;
+  Object.freeze(event);
   const call = event.type === "call" || event.type === "attempt";
   for (const s of subscribers) {
     if (call && !s.calls) continue;
-    guarded(s.listener, event, undefined, "telemetry listener");
+    guarded(s.listener, event, logger, "telemetry listener", event.name);
   }
 }
 
@@ -181,7 +195,10 @@ function failedOnce(
  * channel (as `{ type, kind, name, event }`, only while anyone is
  * subscribed), then the policy's own `hook` (the `onRetry`, `onStateChange`,
  * `onStoreStatus` or `onInject` option) and `more` listeners, all under
- * {@linkcode guarded}'s rule. Builds nothing when no one listens.
+ * {@linkcode guarded}'s rule (a throw logged once to `logger`). `event` is
+ * frozen first: every listener gets the same object, which none can change
+ * for the others (nor for the policy, which may keep it: `lastTransition`).
+ * Builds nothing when no one listens.
  */
 export function publish<E>(
   type: Published["type"],
@@ -193,7 +210,8 @@ export function publish<E>(
   logger: Log | undefined,
   what: string,
 ): void {
-  if (flags.on) emit({ type, kind, name, event } as TelemetryEvent);
+  Object.freeze(event);
+  if (flags.on) emit({ type, kind, name, event } as TelemetryEvent, logger);
   if (hook !== undefined) guarded(hook, event, logger, what, name);
   if (more !== undefined) { for (const l of more) guarded(l, event, logger, what, name); }
 }
@@ -375,9 +393,18 @@ export function errorType(e: unknown): string {
   return typeof c === "string" && c !== "" ? c : typeof n === "string" ? n : "Error";
 }
 
+/**
+ * @internal Marks a thrown value as a cancellation by the caller (a route's
+ * client that went away), whatever the scope says: its call is `cancelled`.
+ */
+export const CANCELLED: unique symbol = Symbol("cancelled");
+
 /** @internal How a call that threw `e` ended; `aborted`: the caller's signal had aborted. */
 export function outcomeOf(e: unknown, aborted: boolean): CallOutcome {
   if (aborted) return "cancelled";
+  if (e !== null && typeof e === "object" && (e as { [CANCELLED]?: unknown })[CANCELLED] === true) {
+    return "cancelled";
+  }
   const n = errorType(e);
   if (REJECTIONS.has(n)) return "rejected";
   if (n === "ResilienceTimeoutError") return "timeout";
@@ -392,8 +419,20 @@ export const now: () => number = perf && typeof perf.now === "function"
   : () => Date.now();
 
 /**
+ * @internal The `error.type` of a returned value a breaker's `isFailureResult`
+ * counted as a failure: its HTTP status as text (`"503"`, as OpenTelemetry's
+ * HTTP conventions do) when it has one, else `"FailureResult"`.
+ */
+export function resultErrorType(v: unknown): string {
+  const status = (v as { status?: unknown } | null | undefined)?.status;
+  return Number.isInteger(status) ? String(status) : "FailureResult";
+}
+
+/**
  * @internal Emits a `call` event when `p` settles and passes its result on.
- * `parent` is the caller's scope (aborted: the call was cancelled).
+ * `parent` is the caller's scope (aborted: the call was cancelled);
+ * `failedResult`, a breaker's `isFailureResult`: a value it counts as a
+ * failure is a `failure` (see {@linkcode resultErrorType}).
  */
 export function observeCall<T>(
   kind: PolicyKind,
@@ -401,11 +440,29 @@ export function observeCall<T>(
   t0: number,
   p: Promise<T>,
   parent: { readonly aborted: boolean } | undefined,
+  failedResult?: (value: unknown) => unknown,
 ): Promise<T> {
   return p.then(
     (v) => {
       if (flags.calls) {
-        emit({ type: "call", kind, name, outcome: "success", duration: now() - t0 });
+        let type: string | undefined;
+        try {
+          if (failedResult?.(v)) type = resultErrorType(v);
+        } catch {
+          // the breaker itself reports a predicate that throws
+        }
+        emit(
+          type === undefined
+            ? { type: "call", kind, name, outcome: "success", duration: now() - t0 }
+            : {
+              type: "call",
+              kind,
+              name,
+              outcome: "failure",
+              duration: now() - t0,
+              errorType: type,
+            },
+        );
       }
       return v;
     },

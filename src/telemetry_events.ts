@@ -31,9 +31,11 @@ export interface TelemetrySource<K extends PolicyKind = PolicyKind> {
   /** The policy's kind. */
   readonly kind: K;
   /**
-   * The policy's name: its `name` option, or else its kind — one name per
-   * policy in every event. (An unnamed breaker: the name of the first
-   * function it wraps, as its `name` property says.)
+   * The policy's name: its `name` option, or else its default name (its
+   * kind; `"adaptive"` for `adaptiveConcurrency`, `"route"` for the route
+   * middlewares' policies, `"resilientFetch"`) — one name per policy in every
+   * event. (An unnamed breaker: the name of the first function it wraps, as
+   * its `name` property says.)
    */
   readonly name: string;
 }
@@ -54,7 +56,11 @@ export interface CallEvent extends TelemetrySource {
   readonly outcome: CallOutcome;
   /** How long it took, in milliseconds. */
   readonly duration: number;
-  /** The error's class name, when it failed. */
+  /**
+   * The error's class name, when it failed (a value a breaker's
+   * `isFailureResult` counted: its HTTP status as text, else
+   * `"FailureResult"`; a route breaker's failing response: its status).
+   */
   readonly errorType?: string;
 }
 

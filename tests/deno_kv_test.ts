@@ -69,10 +69,16 @@ test(
     const kv = await openKv(":memory:");
     try {
       // A generous store timeout: this test is about permits, not about a slow machine.
-      const bs = fleet(4, kv, { failureThreshold: 1, storeOptions: { timeout: 10_000 } });
+      // A permit lasts resetTimeout at most: 1 s, so that a loaded machine stalling a 20 ms
+      // trial cannot expire its permit (another instance would then get one, by design).
+      const bs = fleet(4, kv, {
+        failureThreshold: 1,
+        resetTimeout: 1_000,
+        storeOptions: { timeout: 10_000 },
+      });
       await assert.rejects(bs[0].execute(boom));
       for (const b of bs) await b.flush();
-      await new Promise((r) => setTimeout(r, 120));
+      await new Promise((r) => setTimeout(r, 1_020));
       let admitted = 0;
       const results = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
@@ -193,8 +199,11 @@ test(
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "edge-resilience-kv-procs-"));
     const path = join(dir, "circuits.sqlite");
-    const RESET = 300;
-    const RUN_FOR = 2000;
+    // A trial holds its permit for resetTimeout at most: a process stalled longer than that (a
+    // loaded CI machine) between its permit and its upstream call would start a trial whose
+    // permit already expired. 1 s keeps such stalls out of a test of contention.
+    const RESET = 1000;
+    const RUN_FOR = 3500;
     try {
       // Three processes, each with its own connection to the file.
       const child = new URL("./_deno_kv_child.ts", import.meta.url).pathname;

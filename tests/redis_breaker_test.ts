@@ -136,14 +136,16 @@ for (const name of CLIENT_NAMES) {
             store,
             logger: silent,
             failureThreshold: 1,
-            resetTimeout: 100,
+            // A permit lasts resetTimeout at most: 1 s, so that a loaded machine stalling a 20 ms
+            // trial cannot expire its permit (another instance would then get one, by design).
+            resetTimeout: 1_000,
             halfOpenMaxCalls: 2,
             // Generous: this test is about permits, not about a slow machine.
             storeOptions: { timeout: 10_000 },
           }));
         await assert.rejects(bs[0].execute(boom));
         for (const b of bs) await b.flush();
-        await new Promise((r) => setTimeout(r, 120));
+        await new Promise((r) => setTimeout(r, 1_020));
         let admitted = 0;
         const results = await Promise.all(
           Array.from({ length: 200 }, (_, i) =>

@@ -462,7 +462,10 @@ test("statusPage: options validated, unknown ones refused with the nearest name"
   assert.throws(() => statusPage({ interval: 10 }), /'interval'/);
   assert.throws(() => statusPage({ live: "ws" as never }), /'live' must be "sse" or "poll"/);
   assert.throws(() => statusPage({ health: {} as never }), /'health' must be a HealthCheck/);
-  assert.throws(() => statusPage({ breakers: ["x"] as never }), /'breakers' must be an array/);
+  assert.throws(
+    () => statusPage({ breakers: ["x"] as never }),
+    /'breakers' must be true, false, or an array/,
+  );
   assert.throws(() => statusPage({ bulkheads: [{}] as never }), /'bulkheads' must be an array/);
   assert.throws(() => statusPage({ limiters: [1] as never }), /'limiters' must be an array/);
   assert.throws(() => statusPage({ authorize: true as never }), /'authorize' must be a function/);

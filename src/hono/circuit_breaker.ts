@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import { type CircuitBreaker, circuitBreaker } from "../circuit_breaker.ts";
 import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
-import { forget, own } from "../telemetry.ts";
+import { CANCELLED, errorType, forget, own } from "../telemetry.ts";
 import {
   checkFunction,
   checkKnownOptions,
@@ -90,13 +90,20 @@ export function circuitOpenResponse(error: CircuitOpenError): Response {
   }, headers);
 }
 
-/** Thrown inside the breaker to record a failing response; never escapes. Built once. */
-const FAILED_RESPONSE = { failedResponse: true };
+/**
+ * Thrown inside the breaker to record a failing request; never escapes. Its
+ * `name` is the call event's `error.type`: the thrown error's type, or the
+ * failing response's status as text (`"503"`, OpenTelemetry's HTTP rule).
+ */
+class FailedRequest {
+  constructor(readonly name: string) {}
+}
 /**
  * Thrown inside the breaker instead when the request failed because its client
- * went away: excluded (`isFailure`), so it counts as neither failure nor success.
+ * went away: excluded (`isFailure`), so it counts as neither failure nor
+ * success; its call event is `cancelled` (`error.type` `AbortError`).
  */
-const CLIENT_GONE = { clientGone: true };
+const CLIENT_GONE = { name: "AbortError", [CANCELLED]: true };
 const notClientGone = (e: unknown) => e !== CLIENT_GONE;
 
 /**
@@ -254,7 +261,8 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
     const error = c.error;
     if (error !== undefined ? isFailure(error) : isFailureResult(c.res)) {
       // The client's own cancellation is not a failure of the route (unless counted).
-      throw !countAborts && clientGone(c) ? CLIENT_GONE : FAILED_RESPONSE;
+      if (!countAborts && clientGone(c)) throw CLIENT_GONE;
+      throw new FailedRequest(error !== undefined ? errorType(error) : String(c.res.status));
     }
   };
   const make = (k: string): Guard => {
@@ -283,7 +291,7 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
     } catch (e) {
       if (group.shared) waitUntil(c, g.breaker.flush());
       // The failing response goes out as it is (to a client that may have gone).
-      if (e === FAILED_RESPONSE || e === CLIENT_GONE) return;
+      if (e instanceof FailedRequest || e === CLIENT_GONE) return;
       if (e instanceof CircuitOpenError) {
         return fallback ? await fallback(c, e) : circuitOpenResponse(e);
       }

@@ -13,6 +13,7 @@ import {
   checkKnownOptions,
   checkNumber,
   checkObject,
+  checkString,
   optionNames,
   optionsOf,
 } from "../validate.ts";
@@ -74,6 +75,13 @@ export interface ResilientFetchOptions {
   breaker?: CircuitBreaker;
   /** The fetch to use (default: the global `fetch`). */
   fetch?: (request: Request) => Promise<Response>;
+  /**
+   * The name of its policies in logs, events and metrics (`policy.name`).
+   * Default `"resilientFetch"`: never the URL, which would make one metric
+   * series per URL and put credentials and query strings (API keys) in
+   * labels. Name each upstream (`"quotes"`) to tell them apart.
+   */
+  name?: string;
   /** Where retry and timeout messages go. */
   logger?: Logger;
   /** Time source (tests pass a `FakeClock`). */
@@ -97,6 +105,7 @@ const OPTIONS = optionNames<ResilientFetchOptions>({
   hedge: 1,
   breaker: 1,
   fetch: 1,
+  name: 1,
   logger: 1,
   clock: 1,
 });
@@ -256,11 +265,13 @@ function run(
     hedge: hedging,
     breaker,
     fetch: userFetch,
+    name: givenName,
     logger,
     clock,
     ...requestInit
   } = init;
   checkFunction(W, "fetch", userFetch);
+  checkString(W, "name", givenName);
   if (breaker !== undefined && typeof breaker?.getStats !== "function") {
     throw new TypeError(`${W}: option 'breaker' must be a circuit breaker (circuitBreaker())`);
   }
@@ -296,7 +307,8 @@ function run(
   const hedged = hedging === undefined
     ? undefined
     : optionsOf(W, "hedge", () => hedge({ ...hedging, clock }), "hedge.");
-  const name = `${request.method} ${request.url}`;
+  // A bounded, secret-free name: never the URL (one series per URL, credentials in labels).
+  const name = givenName ?? W;
   const policy = compose(
     optionsOf(W, "timeout", () => timeout(total, { name, logger, clock })),
     optionsOf(W, "retry", () =>

@@ -13,6 +13,7 @@ import {
   breakerId,
   hasOrdinalId,
   HealthCache,
+  MAX_SEEN,
   snapshot,
   type SnapshotSource,
 } from "./status/snapshot.ts";
@@ -28,19 +29,18 @@ export type {
 /**
  * The policies the event channel has seen (held weakly, see `policies()` in
  * src/telemetry.ts), shown when the `bulkheads` / `limiters` options are not
- * given: the live bulkheads, or the live rate and adaptive limiters — at most
- * {@linkcode MAX_SEEN} of each (per-key limiters can be many: pass your own
- * lists to choose).
+ * given: every live bulkhead, or every live rate and adaptive limiter. The
+ * snapshot lists the first {@linkcode MAX_SEEN} of each kind and counts the
+ * others (`omitted`); per-key limiters can be many: pass your own lists to choose.
  */
 export function seenPolicies(kind: "bulkhead" | "limiter"): readonly unknown[] {
   const found = kind === "bulkhead"
     ? policies("bulkhead")
     : [...policies("rateLimiter"), ...policies("adaptiveConcurrency")];
-  return found.slice(0, MAX_SEEN).map((p) => p.policy);
+  return found.map((p) => p.policy);
 }
 
-/** How many bulkheads (and limiters) the page lists when it finds them itself. */
-export const MAX_SEEN = 50;
+export { MAX_SEEN };
 
 const ACTIONS: readonly BreakerAction["action"][] = [
   "reset",

@@ -54,10 +54,64 @@ function liveBreakers(from: true | readonly BreakerSource[]): Iterable<CircuitBr
   return seen;
 }
 
+/** The names of the listed breakers (read now: a route middleware's change). */
+function listedNames(from: readonly BreakerSource[]): Set<string> {
+  const names = new Set<string>();
+  for (const b of liveBreakers(from)) {
+    try {
+      names.add(b.name);
+    } catch {
+      // a breaker that cannot tell its name: not listed
+    }
+  }
+  return names;
+}
+
 /** Which circuits `circuit.state` reports, and how many names at most. */
 export interface StateScope {
   readonly breakers: true | readonly BreakerSource[];
   readonly maxBreakers: number;
+}
+
+/**
+ * Second-scale bucket boundaries (OpenTelemetry's HTTP semantic conventions): the SDK's default
+ * ones (0, 5, 10, 25 … 10000) are meant for milliseconds and would put every call in one bucket.
+ */
+export const SECONDS_BUCKETS: readonly number[] = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.075,
+  0.1,
+  0.25,
+  0.5,
+  0.75,
+  1,
+  2.5,
+  5,
+  7.5,
+  10,
+];
+const advice = { explicitBucketBoundaries: [...SECONDS_BUCKETS] };
+
+/** Observes the sum of `value` per policy name: namesakes count together, never replace. */
+function observeSums(
+  r: ObservableResult,
+  kind: "bulkhead" | "rateLimiter",
+  value: (policy: object) => number,
+): void {
+  const sums = new Map<string, number>();
+  for (const p of policies(kind)) {
+    let v: number;
+    try {
+      v = value(p.policy);
+    } catch {
+      continue;
+    }
+    sums.set(p.name, (sums.get(p.name) ?? 0) + v);
+  }
+  for (const [name, v] of sums) r.observe(v, { "policy.name": name });
 }
 
 const rank = (c: Record<string, number>) => (c.open > 0 ? 0 : c.half_open > 0 ? 1 : 2);
@@ -66,6 +120,7 @@ const rank = (c: Record<string, number>) => (c.open > 0 ? 0 : c.half_open > 0 ? 
 export function meterRecorder(meter: Meter, enrich: Enrich, scope: StateScope) {
   const callDuration = meter.createHistogram("edge_resilience.call.duration", {
     unit: "s",
+    advice,
     description: "Duration of calls through a resilience policy, by outcome.",
   });
   const events = meter.createCounter("edge_resilience.events", {
@@ -75,6 +130,7 @@ export function meterRecorder(meter: Meter, enrich: Enrich, scope: StateScope) {
   });
   const attemptDuration = meter.createHistogram("edge_resilience.attempt.duration", {
     unit: "s",
+    advice,
     description: "Duration of each attempt of a retry or a hedge.",
   });
   const transitions = meter.createCounter("edge_resilience.circuit.transitions", {
@@ -87,6 +143,7 @@ export function meterRecorder(meter: Meter, enrich: Enrich, scope: StateScope) {
   });
   const rlQueue = meter.createHistogram("edge_resilience.rate_limiting.request.time_in_queue", {
     unit: "s",
+    advice,
     description: "Time a request waited for a rate limiter's permit.",
   });
   const state = meter.createObservableUpDownCounter("edge_resilience.circuit.state", {
@@ -135,21 +192,14 @@ export function meterRecorder(meter: Meter, enrich: Enrich, scope: StateScope) {
       for (const s of STATES) r.observe(c[s], { "policy.name": name, "circuit.state": s });
     }
   };
-  const observeRunning = (r: ObservableResult) => {
-    for (const p of policies("bulkhead")) {
-      r.observe((p.policy as BulkheadPolicy).getStats().running, { "policy.name": p.name });
-    }
-  };
-  const observeQueued = (r: ObservableResult) => {
-    for (const p of policies("bulkhead")) {
-      r.observe((p.policy as BulkheadPolicy).getStats().queued, { "policy.name": p.name });
-    }
-  };
-  const observeRlQueued = (r: ObservableResult) => {
-    for (const p of policies("rateLimiter")) {
-      r.observe((p.policy as RateLimiter).getStats().waiting, { "policy.name": p.name });
-    }
-  };
+  // Summed per name (route middlewares' policies are all "route", unnamed ones share their kind):
+  // one observation per attribute set, or each namesake would replace the last.
+  const observeRunning = (r: ObservableResult) =>
+    observeSums(r, "bulkhead", (p) => (p as BulkheadPolicy).getStats().running);
+  const observeQueued = (r: ObservableResult) =>
+    observeSums(r, "bulkhead", (p) => (p as BulkheadPolicy).getStats().queued);
+  const observeRlQueued = (r: ObservableResult) =>
+    observeSums(r, "rateLimiter", (p) => (p as RateLimiter).getStats().waiting);
   state.addCallback(observeState);
   running.addCallback(observeRunning);
   queued.addCallback(observeQueued);
@@ -196,10 +246,20 @@ export function meterRecorder(meter: Meter, enrich: Enrich, scope: StateScope) {
           return count(e, "hedge");
         case "breaker.transition": {
           const t = e.event;
+          // With a `breakers` list, only the listed circuits' transitions (by name).
+          if (scope.breakers !== true && !listedNames(scope.breakers).has(e.name)) return;
           count(e, TRANSITIONS[t.to]);
           transitions.add(
             1,
-            enrich(e, { "policy.name": e.name, from: t.from, to: t.to, reason: t.reason }),
+            enrich(e, {
+              "policy.name": e.name,
+              from: t.from,
+              to: t.to,
+              reason: t.reason,
+              // A shared circuit's transition is seen by every instance: `true` where it was
+              // learned from the store, so a fleet-wide sum can count each one once.
+              "circuit.remote": t.remote === true,
+            }),
           );
           return;
         }

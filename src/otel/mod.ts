@@ -51,6 +51,11 @@ export interface InstrumentOptions {
    */
   tracerProvider?: TracerProvider;
   /**
+   * Add span events to the active span. Default `true`; `false` records
+   * metrics only: no tracer is looked up (and no "no TracerProvider" log).
+   */
+  spanEvents?: boolean;
+  /**
    * Record `edge_resilience.call.duration` and `edge_resilience.attempt.duration`
    * (`call` and `attempt` events: a timestamp, an event and a promise more per
    * call). Default `true`.
@@ -62,11 +67,14 @@ export interface InstrumentOptions {
    */
   attributes?: (event: TelemetryEvent) => Attributes | undefined;
   /**
-   * The circuits `edge_resilience.circuit.state` reports: `true` (default)
-   * every breaker alive in this process (registered, unnamed, and those the
-   * route middlewares hold now), or a list of breakers and
-   * `routeCircuitBreaker` middlewares — one app's or one tenant's, when
-   * several share a process and each reports its own.
+   * The circuits reported by `edge_resilience.circuit.state`,
+   * `edge_resilience.circuit.transitions` and the `circuit.*` events of
+   * `edge_resilience.events`: `true` (default) every breaker alive in this
+   * process (registered, unnamed, and those the route middlewares hold now),
+   * or a list of breakers and `routeCircuitBreaker` middlewares — one app's
+   * or one tenant's, when several share a process. Only those circuit
+   * metrics are scoped (transitions by name: a namesake outside the list
+   * counts too); every other metric and span event covers the whole process.
    */
   breakers?: true | readonly BreakerSource[];
   /**
@@ -89,6 +97,7 @@ const OPTIONS = optionNames<InstrumentOptions>({
   meterProvider: 1,
   tracerProvider: 1,
   callEvents: 1,
+  spanEvents: 1,
   attributes: 1,
   breakers: 1,
   maxBreakers: 1,
@@ -116,7 +125,8 @@ function warnOnce(kind: "meter" | "tracer" | "attributes", message: string): voi
 /**
  * Records every policy's telemetry with OpenTelemetry until `stop()`:
  *
- * - `edge_resilience.call.duration` (histogram, s): `policy.kind`,
+ * - `edge_resilience.call.duration` (histogram, s, second-scale buckets
+ *   from 5 ms to 10 s): `policy.kind`,
  *   `policy.name`, `outcome` (`success`, `failure`, `rejected`, `timeout`,
  *   `cancelled`), `error.type`;
  * - `edge_resilience.events` (counter, `{event}`): `event.name` (`retry`,
@@ -128,7 +138,9 @@ function warnOnce(kind: "meter" | "tracer" | "attributes", message: string): voi
  * - `edge_resilience.circuit.state` (observable up-down counter, `{circuit}`):
  *   per live breaker (route breakers included) and `circuit.state`, 1 for the
  *   current state and 0 for the others;
- * - `edge_resilience.circuit.transitions` (counter): `from`, `to`, `reason`;
+ * - `edge_resilience.circuit.transitions` (counter): `from`, `to`, `reason`,
+ *   `circuit.remote` (`true` where a shared circuit's transition was learned
+ *   from the store: sum `false` only for a fleet-wide count);
  * - `edge_resilience.bulkhead.running` and `.queued` (observable up-down
  *   counters, `{call}`);
  * - `edge_resilience.rate_limiting.requests` (`result`: `acquired`,
@@ -176,14 +188,19 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
   if (!Number.isInteger(maxBreakers) || maxBreakers < 0) {
     throw new RangeError(`${W}: option 'maxBreakers' must be an integer >= 0, got ${maxBreakers}`);
   }
-  if (options.callEvents !== undefined && typeof options.callEvents !== "boolean") {
-    throw new TypeError(`${W}: option 'callEvents' must be a boolean`);
+  for (const k of ["callEvents", "spanEvents"] as const) {
+    if (options[k] !== undefined && typeof options[k] !== "boolean") {
+      throw new TypeError(`${W}: option '${k}' must be a boolean, got ${typeof options[k]}`);
+    }
+  }
+  if (options.spanEvents === false && options.tracerProvider !== undefined) {
+    throw new TypeError(`${W}: option 'tracerProvider' is unused with 'spanEvents: false'`);
   }
   const meterProvider = options.meterProvider ?? metrics.getMeterProvider();
-  const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
   const meter = meterProvider.getMeter(SCOPE);
   const noMeter = options.meterProvider === undefined && isNoopMeter(meter);
-  const noTracer = options.tracerProvider === undefined && isNoopTracerProvider(tracerProvider);
+  const noTracer = options.spanEvents === false ||
+    (options.tracerProvider === undefined && isNoopTracerProvider(trace.getTracerProvider()));
   if (noMeter) {
     warnOnce(
       "meter",
@@ -191,11 +208,12 @@ export function instrument(options: InstrumentOptions = {}): Instrumentation {
         "(call instrument() after the OpenTelemetry SDK starts, or pass meterProvider)",
     );
   }
-  if (noTracer) {
+  if (noTracer && options.spanEvents !== false) {
     warnOnce(
       "tracer",
       "edge-resilience/otel: no TracerProvider is registered: span events are not recorded " +
-        "(call instrument() after the OpenTelemetry SDK starts, or pass tracerProvider)",
+        "(call instrument() after the OpenTelemetry SDK starts, pass tracerProvider, or pass " +
+        "spanEvents: false for metrics only)",
     );
   }
   // Nothing to record to: no subscription, so the policies keep their uninstrumented cost.

@@ -157,7 +157,7 @@ function tick() {
   if (stale) $("live").textContent = "STALE: no update for " + dur(performance.now() - seenAt);
 }
 
-function table(id, heads, list, cells) {
+function table(id, heads, list, cells, omitted) {
   const t = $(id);
   const head = el("tr");
   for (const h of heads) head.append(el("th", "", h));
@@ -170,6 +170,13 @@ function table(id, heads, list, cells) {
   if (!list.length) {
     const tr = el("tr");
     const td = el("td", "none", "none");
+    td.colSpan = heads.length;
+    tr.append(td);
+    out.push(tr);
+  }
+  if (omitted) {
+    const tr = el("tr");
+    const td = el("td", "none", omitted + " more not listed (the page lists the first 50 it finds: pass your own list to choose)");
     td.colSpan = heads.length;
     tr.append(td);
     out.push(tr);
@@ -198,9 +205,9 @@ function render(s) {
   }
   for (const [n, r] of rows) if (!seen.has(n)) { r.tr.remove(); rows.delete(n); hist.delete(n); }
   $("no-breakers").hidden = s.breakers.length > 0;
-  table("bulkheads", ["Bulkhead", "Running", "Queued", "Rejected", "Executed"], s.bulkheads, (b) => [b.name, b.running, b.queued, b.rejected, b.executed]);
-  table("limiters", ["Rate limiter", "Admitted", "Limited", "Waiting", "Keys held", "Keys evicted"], s.rateLimiters, (l) => [l.name, l.admitted, l.limited, l.waiting, l.keys, l.evicted]);
-  table("adaptive", ["Adaptive limiter", "Limit", "In flight", "Queued", "Refused", "Latency"], s.adaptiveLimiters, (l) => [l.name + " (" + l.algorithm + ")", l.limit, l.inFlight, l.queued, l.refused, l.latency === null ? "\u2014" : l.latency.toFixed(0) + " ms"]);
+  table("bulkheads", ["Bulkhead", "Running", "Queued", "Rejected", "Executed"], s.bulkheads, (b) => [b.name, b.running, b.queued, b.rejected, b.executed], s.omitted && s.omitted.bulkheads);
+  table("limiters", ["Rate limiter", "Admitted", "Limited", "Waiting", "Keys held", "Keys evicted"], s.rateLimiters, (l) => [l.name, l.admitted, l.limited, l.waiting, l.keys, l.evicted], s.omitted && s.omitted.rateLimiters);
+  table("adaptive", ["Adaptive limiter", "Limit", "In flight", "Queued", "Refused", "Latency"], s.adaptiveLimiters, (l) => [l.name + " (" + l.algorithm + ")", l.limit, l.inFlight, l.queued, l.refused, l.latency === null ? "\u2014" : l.latency.toFixed(0) + " ms"], s.omitted && s.omitted.adaptiveLimiters);
   const h = s.health;
   $("health-status").textContent = h ? "overall: " + h.status.toUpperCase() : "no health checks configured";
   table("health", ["Check", "Status", "Critical", "Latency", "Message"], h ? h.checks : [], (c) => [c.name, c.status.toUpperCase(), c.critical ? "yes" : "no", c.latencyMs.toFixed(0) + " ms", c.message === null ? "" : c.message]);

@@ -95,7 +95,7 @@ const NAMES = optionNames<StatusPageOptions>({
 
 function checkList(name: string, value: unknown, ok: (x: unknown) => boolean, what: string) {
   if (value !== undefined && !(Array.isArray(value) && value.every(ok))) {
-    throw new TypeError(`${W}: option '${name}' must be an array of ${what}`);
+    throw new TypeError(`${W}: option '${name}' must be ${what}`);
   }
 }
 
@@ -112,7 +112,12 @@ export function checkOptions(
   }
   const b = options.breakers;
   if (b !== undefined && typeof b !== "boolean") {
-    checkList("breakers", b, isBreakerOrRoute, "breakers and route middlewares");
+    checkList(
+      "breakers",
+      b,
+      isBreakerOrRoute,
+      "true, false, or an array of breakers and route middlewares",
+    );
   }
   if (
     options.health !== undefined &&
@@ -124,7 +129,7 @@ export function checkOptions(
     "bulkheads",
     options.bulkheads,
     (x) => hasStats(x) || hasStats((x as { bulkhead?: unknown })?.bulkhead),
-    "bulkheads and route bulkheads",
+    "an array of bulkheads and route bulkheads",
   );
   checkList(
     "limiters",
@@ -133,7 +138,7 @@ export function checkOptions(
       hasStats(x) || hasStats((x as { limiter?: unknown })?.limiter) ||
       (typeof (x as { limiter?: unknown })?.limiter === "function" &&
         typeof (x as { keys?: unknown })?.keys === "function"),
-    "rate limiters, adaptive limiters and their route middlewares",
+    "an array of rate limiters, adaptive limiters and their route middlewares",
   );
   if (options.exposeErrors !== undefined && typeof options.exposeErrors !== "boolean") {
     throw new TypeError(`${W}: option 'exposeErrors' must be a boolean`);

@@ -117,6 +117,12 @@ export interface StatusSnapshot {
   rateLimiters: RateLimiterStats[];
   /** Adaptive concurrency limiters' counters. */
   adaptiveLimiters: AdaptiveConcurrencyStats[];
+  /**
+   * How many live ones of each kind are not listed: without the `bulkheads`
+   * / `limiters` options the page lists the first 50 of each kind it finds;
+   * 0 with the options (every policy given is listed).
+   */
+  omitted: { bulkheads: number; rateLimiters: number; adaptiveLimiters: number };
   /** The `health` checks (run at most once per 5 s), or `null` without `health`. */
   health: { status: HealthStatus; checks: CheckStatus[] } | null;
   /** Whether actions were authorized for this request. */
@@ -129,8 +135,12 @@ interface LocalEntry extends CircuitEntry {
   breaker: CircuitBreaker;
 }
 
-/** Instance ordinals of the breakers outside the registry, drawn on first sight. */
-const ordinals = new WeakMap<CircuitBreaker, number>();
+/**
+ * Ordinal ids of the breakers outside the registry (and of route circuits that met a
+ * namesake), drawn on first sight and kept for the breaker's life: an unnamed breaker that
+ * later takes its first function's name keeps its id (`anonymous#3`).
+ */
+const ordinals = new WeakMap<CircuitBreaker, { n: number; id: string }>();
 let lastOrdinal = 0;
 
 /**
@@ -142,33 +152,48 @@ export function breakerId(b: CircuitBreaker): string {
   return getCircuitBreaker(name) === b || owned(b) ? name : ordinalId(b);
 }
 
-/** `name#ordinal`: what tells apart breakers sharing a name (the ordinal drawn on first sight). */
+/**
+ * `name#ordinal`: what tells apart breakers sharing a name. Drawn on first
+ * sight with the name the breaker had then, and never changed after.
+ */
 export function ordinalId(b: CircuitBreaker): string {
-  let n = ordinals.get(b);
-  if (n === undefined) ordinals.set(b, n = ++lastOrdinal);
-  return `${b.name}#${n}`;
+  let o = ordinals.get(b);
+  if (o === undefined) {
+    const n = ++lastOrdinal;
+    ordinals.set(b, o = { n, id: `${b.name}#${n}` });
+  }
+  return o.id;
 }
 
 /** Whether `b` was listed with ordinal id `id` (never draws an ordinal). */
 export function hasOrdinalId(b: CircuitBreaker, id: string): boolean {
-  const n = ordinals.get(b);
-  return n !== undefined && `${b.name}#${n}` === id;
+  return ordinals.get(b)?.id === id;
 }
 
 /**
- * Makes the entries' ids unique, in listing order: a route circuit whose name
- * another circuit listed earlier has (two route middlewares of one name in
- * different apps) takes its ordinal id.
+ * Drops the entries of a breaker listed twice (`breakers: [b, b]`, or a
+ * breaker also held by a listed route middleware), then makes the ids
+ * unique, in listing order: a route circuit whose name a circuit listed
+ * earlier has (a registered breaker of that name, two route middlewares of one
+ * name in different apps) takes its ordinal id — and keeps it from then on.
  */
-function uniqueIds(entries: CircuitEntry[]): void {
+function uniqueIds(entries: CircuitEntry[]): CircuitEntry[] {
   const taken = new Set<string>();
+  const seen = new Set<CircuitBreaker>();
+  const out: CircuitEntry[] = [];
   for (const e of entries) {
     const l = e as Partial<LocalEntry>;
-    if (l.id !== undefined && l.breaker !== undefined && taken.has(l.id)) {
-      l.id = ordinalId(l.breaker);
+    if (l.breaker !== undefined) {
+      if (seen.has(l.breaker)) continue;
+      seen.add(l.breaker);
+      if (l.id !== undefined && (taken.has(l.id) || ordinals.has(l.breaker))) {
+        l.id = ordinalId(l.breaker);
+      }
     }
     taken.add(l.id ?? e.name);
+    out.push(e);
   }
+  return out;
 }
 
 function localEntry(b: CircuitBreaker): LocalEntry {
@@ -185,10 +210,20 @@ function localEntry(b: CircuitBreaker): LocalEntry {
   };
 }
 
+/** How many bulkheads (and rate limiters, and adaptive limiters) the page lists when it finds them itself. */
+export const MAX_SEEN = 50;
+
+/** The first {@linkcode MAX_SEEN} of a list the page found itself (all of a given one), and the rest's count. */
+function capped<T>(list: T[], given: boolean): [T[], number] {
+  return given || list.length <= MAX_SEEN
+    ? [list, 0]
+    : [list.slice(0, MAX_SEEN), list.length - MAX_SEEN];
+}
+
 const RANK: Record<string, number> = { open: 0, half_open: 1, closed: 2 };
 const ordinalOf = (e: CircuitEntry) => {
-  const id = (e as Partial<LocalEntry>).id;
-  return id === undefined || id === e.name ? 0 : Number(id.slice(e.name.length + 1));
+  const b = (e as Partial<LocalEntry>).breaker;
+  return b === undefined ? 0 : ordinals.get(b)?.n ?? 0;
 };
 
 function breakerStatus(e: CircuitEntry): BreakerStatus {
@@ -323,11 +358,12 @@ export async function snapshot(
     unread: 0,
   };
   if (o.breakers !== false) {
-    const { entries, unread } = await circuits(
+    const found = await circuits(
       { breakers: o.breakers ?? true, app: o.app, unregistered: true },
       localEntry,
     );
-    uniqueIds(entries);
+    const entries = uniqueIds(found.entries);
+    const unread = found.unread;
     const count = { closed: 0, open: 0, half_open: 0 };
     for (const e of entries) count[e.state]++;
     const listed = entries.slice().sort((a, b) =>
@@ -344,7 +380,13 @@ export async function snapshot(
       unread,
     };
   }
-  const { rate, adaptive } = limitersOf(src.limiters());
+  const limiters = limitersOf(src.limiters());
+  const [bulkheads, bulkheadsOmitted] = capped(
+    bulkheadsOf(src.bulkheads()),
+    o.bulkheads !== undefined,
+  );
+  const [rate, rateOmitted] = capped(limiters.rate, o.limiters !== undefined);
+  const [adaptive, adaptiveOmitted] = capped(limiters.adaptive, o.limiters !== undefined);
   let health: StatusSnapshot["health"] = null;
   if (src.health) {
     const r = await src.health.get();
@@ -369,9 +411,14 @@ export async function snapshot(
     at: src.clock.wallNow(),
     circuits: summary,
     breakers,
-    bulkheads: bulkheadsOf(src.bulkheads()).map((b) => b.getStats()),
+    bulkheads: bulkheads.map((b) => b.getStats()),
     rateLimiters: rate.map((l) => l.getStats()),
     adaptiveLimiters: adaptive.map((l) => l.getStats()),
+    omitted: {
+      bulkheads: bulkheadsOmitted,
+      rateLimiters: rateOmitted,
+      adaptiveLimiters: adaptiveOmitted,
+    },
     health,
     actions,
   };

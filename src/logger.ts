@@ -15,7 +15,8 @@
 import type { Clock } from "./clock.ts";
 
 /**
- * A minimal logger; `console` satisfies it.
+ * A minimal logger; `console` satisfies it. A logger that throws never fails
+ * the call being logged (its exception is dropped).
  *
  * @example Silencing a policy
  * ```ts
@@ -149,7 +150,9 @@ function summarise(logger: Logger, r: Repeat, now: number): void {
   r.count = 0;
   r.data = undefined;
   r.start = now;
-  logger[r.level](
+  say(
+    logger,
+    r.level,
     `${r.message} (repeated ${n === 1 ? "once" : `${n} times`} in the last ${secs}s)`,
     { ...data, repeated: n, repeatedOverMs: elapsed },
   );
@@ -189,8 +192,8 @@ export function logRepeated(
   data?: Record<string, unknown>,
   kind: string = message,
 ): void {
-  const log = logger ?? defaultLogger;
-  if (interval === 0) return log[level](message, data);
+  const log = own(logger);
+  if (interval === 0) return say(log, level, message, data);
   let byLogger = groups.get(clock);
   if (!byLogger) groups.set(clock, byLogger = new WeakMap());
   let g = byLogger.get(log);
@@ -216,7 +219,22 @@ export function logRepeated(
   if (now >= g.nextEnd) sweep(g, now);
   g.kinds.set(kind, { start: now, count: 0, level, message, data: undefined });
   if (now + interval < g.nextEnd) g.nextEnd = now + interval;
-  log[level](message, data);
+  say(log, level, message, data);
+}
+
+/**
+ * @internal Calls `logger[level]`; a logger that throws (a broken transport,
+ * a full disk) never fails the call being logged: its exception is dropped.
+ */
+export function say(
+  logger: Logger,
+  level: LogLevel,
+  message: string,
+  data?: Record<string, unknown>,
+): void {
+  try {
+    logger[level](message, data);
+  } catch { /* a throwing logger never fails a call */ }
 }
 
 /**
@@ -225,7 +243,7 @@ export function logRepeated(
  * before logging a state transition, so the log reads in order.
  */
 export function flushRepeats(logger: Logger | undefined): void {
-  const log = logger ?? defaultLogger;
+  const log = own(logger);
   const set = waiting.get(log);
   if (!set) return;
   waiting.delete(log);
@@ -234,4 +252,27 @@ export function flushRepeats(logger: Logger | undefined): void {
     for (const r of g.kinds.values()) if (r.count > 0) summarise(log, r, now);
     g.nextEnd = Math.min(g.nextEnd, now + interval);
   }
+}
+
+/**
+ * @internal A logger whose methods never throw (see {@linkcode say}), for a
+ * policy that logs through a logger object. Made once per policy.
+ */
+export function guardedLogger(logger: Logger): Logger {
+  const guarded: Logger & { [INNER]?: Logger } = {
+    info: (message, data) => say(logger, "info", message, data),
+    warn: (message, data) => say(logger, "warn", message, data),
+    error: (message, data) => say(logger, "error", message, data),
+  };
+  guarded[INNER] = logger; // repeats are counted per user logger, guarded or not
+  return guarded;
+}
+
+/** The user's logger inside a {@linkcode guardedLogger}. */
+const INNER: unique symbol = /* @__PURE__ */ Symbol("logger");
+
+/** The logger repeats are grouped by: the user's own, unwrapped. */
+function own(logger: Logger | undefined): Logger {
+  const l = logger ?? defaultLogger;
+  return (l as { [INNER]?: Logger })[INNER] ?? l;
 }

@@ -8,6 +8,7 @@ import {
   clearCircuitBreakers,
   compose,
   fallback,
+  ResilienceTimeoutError,
   retry,
   setDefaultLogger,
   setLogRepeatInterval,
@@ -261,4 +262,59 @@ test("log storm: every message is printed or counted exactly once; at most one l
     ),
     { numRuns: FC_RUNS },
   );
+});
+
+test("a logger that throws never fails the call it logs (retry, timeout, fallback; aggregated or not)", async () => {
+  const throwing = {
+    info(): void {
+      throw new Error("logger down");
+    },
+    warn(): void {
+      throw new Error("logger down");
+    },
+    error(): void {
+      throw new Error("logger down");
+    },
+  };
+  for (const repeat of [10_000, 0]) {
+    const prev = setLogRepeatInterval(repeat);
+    try {
+      const clock = new FakeClock();
+      let n = 0;
+      const retried = retry({
+        maxAttempts: 3,
+        initialDelay: 1,
+        jitter: false,
+        clock,
+        logger: throwing,
+      })
+        .execute(() => {
+          if (n++ < 2) throw new Error("flaky");
+          return "ok";
+        });
+      await clock.tickAsync(10);
+      assert.equal(await retried, "ok");
+      const own = new Error("own");
+      const failed = retry({
+        maxAttempts: 2,
+        initialDelay: 1,
+        jitter: false,
+        clock,
+        logger: throwing,
+      })
+        .execute(() => Promise.reject(own)).catch((e) => e);
+      await clock.tickAsync(10);
+      assert.equal(await failed, own);
+      const timed = timeout(5, { clock, logger: throwing }).execute(() => new Promise(() => {}))
+        .catch((e) => e);
+      await clock.tickAsync(5);
+      assert.ok((await timed) instanceof ResilienceTimeoutError);
+      assert.equal(
+        await fallback(() => "fb", { logger: throwing }).execute(() => Promise.reject(own)),
+        "fb",
+      );
+    } finally {
+      setLogRepeatInterval(prev);
+    }
+  }
 });

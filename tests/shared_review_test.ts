@@ -277,3 +277,46 @@ test("shared review: released from its own isolation, an instance rejoins the sh
   assert.deepEqual(events, ["closed->open:isolated", "open->closed:shared"]);
   assert.ok(!logger.lines.some((l) => /CLOSED - reset/.test(l)), logger.lines.join("\n"));
 });
+
+test("shared review: a logger that throws never fails a breaker's call, with or without a store (1,000 calls through trips and an outage)", async () => {
+  const throwing = {
+    info() {
+      throw new Error("logger down");
+    },
+    warn() {
+      throw new Error("logger down");
+    },
+    error() {
+      throw new Error("logger down");
+    },
+  };
+  for (const shared of [false, true]) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const faulty = new FaultyStore(new MemoryStore({ clock }));
+    const b = circuitBreaker({
+      name: `throwing-logger-${shared}`,
+      clock,
+      logger: throwing,
+      failureThreshold: 3,
+      resetTimeout: 100,
+      ...(shared ? { store: faulty, storeOptions: { retryInterval: 50 } } : {}),
+    });
+    const own = new Error("own");
+    for (let i = 0; i < 1_000; i++) {
+      if (shared) faulty.fault = i % 200 < 50 ? "throw" : "none"; // outages come and go
+      const fails = i % 7 < 4;
+      const r = await b.execute(() => (fails ? Promise.reject(own) : `ok${i}`)).then(
+        (v) => v,
+        (e) => e,
+      );
+      assert.ok(
+        r === `ok${i}` || r === own || r instanceof CircuitOpenError,
+        `${shared ? "store" : "local"} call ${i}: ${String(r)}`,
+      );
+      await clock.tickAsync(20);
+    }
+    faulty.heal();
+    await b.flush();
+  }
+});

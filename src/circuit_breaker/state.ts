@@ -7,7 +7,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Scope, start, type Target } from "../context.ts";
 import { CircuitOpenError } from "../errors.ts";
-import { getDefaultLogger, type Logger } from "../logger.ts";
+import { getDefaultLogger, guardedLogger, type Logger } from "../logger.ts";
 import { LINK, type LinkedStore } from "../shared/link_symbol.ts";
 import { emit, flags } from "../telemetry.ts";
 import { checkFunction, checkObject, errorMatcher } from "../validate.ts";
@@ -135,8 +135,13 @@ export class Breaker extends CircuitMachine {
   }
 
   logger(): Logger {
-    return this.opts.logger ?? getDefaultLogger();
+    const own = this.opts.logger;
+    if (own === undefined) return getDefaultLogger();
+    return this.#logger ??= guardedLogger(own);
   }
+
+  /** The breaker's own logger, guarded (made at its first log line). */
+  #logger: Logger | undefined;
 
   /** Whether the call's caller cancelled it and such calls do not count. */
   callerAborted(parent: Scope | undefined): boolean {

@@ -2,7 +2,7 @@ import type { Context, Next } from "hono";
 import type { CircuitBreaker } from "../circuit_breaker.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { getDefaultLogger } from "../logger.ts";
+import { getDefaultLogger, say } from "../logger.ts";
 import { forget } from "../telemetry.ts";
 import type { SharedStore } from "../shared/port.ts";
 import type { SharedConfig } from "../circuit_breaker/shared_data.ts";
@@ -153,7 +153,9 @@ export class RouteGroup {
     }
     if (guards.size >= this.maxKeys && !this.#evict(c)) {
       if (this.unguarded++ === 0) {
-        (this.#options.logger ?? getDefaultLogger()).warn(
+        say(
+          this.#options.logger ?? getDefaultLogger(),
+          "warn",
           `routeCircuitBreaker '${this.name}': all ${this.maxKeys} breakers (maxKeys) are OPEN; ` +
             `new keys run without a breaker`,
           { name: this.name, maxKeys: this.maxKeys },
@@ -166,7 +168,9 @@ export class RouteGroup {
     } catch (error) {
       // A key the store cannot hold (too long, invalid): served without a breaker, said once.
       if (this.badKeys++ === 0) {
-        (this.#options.logger ?? getDefaultLogger()).warn(
+        say(
+          this.#options.logger ?? getDefaultLogger(),
+          "warn",
           `routeCircuitBreaker '${this.name}': key '${key.slice(0, 60)}' runs without a ` +
             `breaker (${String(error)})`,
           { name: this.name, error },

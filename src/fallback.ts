@@ -7,7 +7,7 @@
 
 import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
 import { systemClock } from "./clock.ts";
-import { type Logger, logRepeated } from "./logger.ts";
+import { type Logger, logRepeated, printable } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
 import { created, emit, errorType, flags, now, observeCall } from "./telemetry.ts";
 import {
@@ -72,15 +72,6 @@ interface Resolved {
   logger?: Logger;
 }
 
-/** Any thrown value as text: never throws (a null-prototype object has no `toString`). */
-function text(e: unknown): string {
-  try {
-    return String(e);
-  } catch {
-    return Object.prototype.toString.call(e);
-  }
-}
-
 /**
  * Tries `fns` in order with the same `this` and arguments; the first result
  * wins. When all fail: the `fallbackValue` if given, else the last error, whose
@@ -116,7 +107,7 @@ async function runChain(
       opts.logger,
       systemClock,
       "warn",
-      `Fallback '${label}': option ${i - first + 1}/${total} failed: ${text(e)}`,
+      `Fallback '${label}': option ${i - first + 1}/${total} failed: ${printable(e)}`,
       { name: label, index: i, error: e },
       `fallback ${label} ${i}`,
     );

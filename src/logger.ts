@@ -276,3 +276,15 @@ function own(logger: Logger | undefined): Logger {
   const l = logger ?? defaultLogger;
   return (l as { [INNER]?: Logger })[INNER] ?? l;
 }
+
+/**
+ * @internal Any thrown value as text for a log line: never throws (a
+ * null-prototype object has no `toString`; a getter may throw).
+ */
+export function printable(e: unknown): string {
+  try {
+    return String(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
+}

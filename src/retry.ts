@@ -6,7 +6,7 @@
 
 import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
-import { type Logger, logRepeated } from "./logger.ts";
+import { type Logger, logRepeated, printable } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import type { RetryBudget } from "./retry_budget.ts";
 import { created, emit, errorType, flags, now, outcomeOf, publish } from "./telemetry.ts";
@@ -527,11 +527,12 @@ function gaveUp(label: string, retries: number, error: unknown): string {
 
 /** Any thrown value as text: never throws (a null-prototype object has no `toString`). */
 function describe(e: unknown): string {
-  try {
-    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  } catch {
-    return Object.prototype.toString.call(e);
+  if (e instanceof Error) {
+    try {
+      return `${e.name}: ${e.message}`;
+    } catch { /* a throwing getter: below */ }
   }
+  return printable(e);
 }
 
 /** Waits `ms`; rejects with the abort reason as soon as `scope` aborts. */

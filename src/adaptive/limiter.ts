@@ -3,7 +3,7 @@
 // probes, and the limit's transitions.
 import type { Clock } from "../clock.ts";
 import { type Scope, start, type Target } from "../context.ts";
-import { type Logger, logRepeated } from "../logger.ts";
+import { type Logger, logRepeated, printable } from "../logger.ts";
 import { emit, flags } from "../telemetry.ts";
 import type { ResolvedAlgorithm } from "./algorithm.ts";
 import { AdaptiveConcurrencyRejectedError, type AdaptiveRefusalReason } from "./errors.ts";
@@ -361,7 +361,7 @@ export class Limiter {
           logger,
           clock,
           "error",
-          `Adaptive limiter '${name}' limit listener threw: ${String(e)}`,
+          `Adaptive limiter '${name}' limit listener threw: ${printable(e)}`,
           { name, error: e },
           `adaptive ${name} listener`,
         );

@@ -8,7 +8,7 @@
 import type { Clock } from "../clock.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Scope, start, type Target } from "../context.ts";
-import type { Logger } from "../logger.ts";
+import { type Logger, printable } from "../logger.ts";
 import { storeKey } from "../shared/keys.ts";
 import type { SharedStore } from "../shared/port.ts";
 import { publish } from "../telemetry.ts";
@@ -137,7 +137,7 @@ export class StoreLink {
     } catch (e) {
       const option = host.opts.storeKey !== undefined ? "storeKey" : "name";
       const Class = e instanceof RangeError ? RangeError : TypeError;
-      throw new Class(`${W}: option '${option}' cannot be a key of this store: ${String(e)}`, {
+      throw new Class(`${W}: option '${option}' cannot be a key of this store: ${printable(e)}`, {
         cause: e,
       });
     }
@@ -603,7 +603,7 @@ export class StoreLink {
     this.#down = true;
     const mode = this.#s.mode;
     host.logger().warn(
-      `Circuit breaker '${host.name}': state store unavailable (${String(error)}); using ${
+      `Circuit breaker '${host.name}': state store unavailable (${printable(error)}); using ${
         mode === "local" ? "local state" : `'${mode}' mode`
       }`,
       { name: host.name, error },

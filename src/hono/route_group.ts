@@ -2,7 +2,7 @@ import type { Context, Next } from "hono";
 import type { CircuitBreaker } from "../circuit_breaker.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { getDefaultLogger, say } from "../logger.ts";
+import { getDefaultLogger, printable, say } from "../logger.ts";
 import { forget } from "../telemetry.ts";
 import type { SharedStore } from "../shared/port.ts";
 import type { SharedConfig } from "../circuit_breaker/shared_data.ts";
@@ -172,7 +172,7 @@ export class RouteGroup {
           this.#options.logger ?? getDefaultLogger(),
           "warn",
           `routeCircuitBreaker '${this.name}': key '${key.slice(0, 60)}' runs without a ` +
-            `breaker (${String(error)})`,
+            `breaker (${printable(error)})`,
           { name: this.name, error },
         );
       }

@@ -46,11 +46,16 @@ const SHARED_CIRCUIT = [
 /** Test files of another name that exercise a source file too. */
 const EXTRA: Record<string, string[]> = {
   ...Object.fromEntries(
-    ["machine", "reducer", "shared_data", "link", "events", "breaker"].map((f) => [
+    ["machine", "reducer", "shared_data", "events", "breaker"].map((f) => [
       `src/circuit_breaker/${f}.ts`,
       SHARED_CIRCUIT,
     ]),
   ),
+  // The link's transport, advisory broadcast and startup gate (mutation tests by part).
+  "src/circuit_breaker/link.ts": [
+    ...["advisory", "sync"].map((p) => `tests/mutation_circuit_breaker_link_${p}_test.ts`),
+    ...SHARED_CIRCUIT,
+  ],
   "src/memory_store.ts": [
     "tests/store_listener_test.ts",
     "tests/rate_limit_shared_test.ts",

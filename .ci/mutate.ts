@@ -53,7 +53,9 @@ const EXTRA: Record<string, string[]> = {
   ),
   // The link's transport, advisory broadcast and startup gate (mutation tests by part).
   "src/circuit_breaker/link.ts": [
-    ...["advisory", "sync"].map((p) => `tests/mutation_circuit_breaker_link_${p}_test.ts`),
+    ...["advisory", "startup", "sync"].map((p) =>
+      `tests/mutation_circuit_breaker_link_${p}_test.ts`
+    ),
     ...SHARED_CIRCUIT,
   ],
   "src/memory_store.ts": [

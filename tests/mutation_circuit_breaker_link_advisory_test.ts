@@ -182,6 +182,7 @@ test("link (advisory): a broadcast only lengthens the OPEN this instance is in, 
   clearCircuitBreakers();
   const clock = new FakeClock();
   const { s, store } = advisory();
+  const events: StateChangeEvent[] = [];
   const b = circuitBreaker({
     name: "adv-len",
     store,
@@ -192,6 +193,7 @@ test("link (advisory): a broadcast only lengthens the OPEN this instance is in, 
     maxResetTimeout: 10_000,
     halfOpenMaxCalls: 1,
     storeOptions: { refreshInterval: 100 },
+    onStateChange: (e) => void events.push(e),
   });
   await assert.rejects(b.execute(boom)); // the first read (nothing stored), then OPEN here
   await b.flush();
@@ -213,7 +215,42 @@ test("link (advisory): a broadcast only lengthens the OPEN this instance is in, 
   st.openFor = 3_000;
   await b.flush();
   assert.equal(b.getTimeUntilReset(), 2_900);
+  assert.deepEqual(events.map((e) => e.to), ["open"], "lengthened in place: no new transition");
   clock.tick(2_900);
   assert.equal(await b.execute(() => "trial"), "trial");
   assert.equal(b.state, "closed");
+});
+
+test("link (advisory): a broadcast that would leave as long as this instance's own OPEN is not adopted; a CLOSED one never opens", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const { s, store } = advisory();
+  const b = circuitBreaker({
+    name: "adv-tie",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    maxResetTimeout: 10_000,
+    halfOpenMaxCalls: 1,
+    storeOptions: { refreshInterval: 100 },
+  });
+  // A CLOSED state with a recent openedAt (another writer's): not an OPEN to follow.
+  s.stored = { ...initialSharedState(), generation: 3, openedAt: clock.wallNow() - 10 };
+  assert.equal(await b.execute(() => "ran"), "ran");
+  assert.equal(b.state, "closed");
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(200); // 800 ms left here, for an open duration of 1,000
+  const st = { ...initialSharedState(), state: "open" as const, generation: 9, openFor: 2_000 };
+  st.openedAt = clock.wallNow() - 1_200; // 800 ms left there too, for 2,000
+  s.stored = st;
+  await b.flush();
+  assert.equal(b.getTimeUntilReset(), 800);
+  clock.tick(800);
+  await assert.rejects(b.execute(boom)); // the trial fails: reopened for twice its own 1,000
+  await b.flush();
+  assert.equal(b.state, "open");
+  assert.equal(b.getTimeUntilReset(), 2_000);
 });

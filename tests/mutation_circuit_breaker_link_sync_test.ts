@@ -308,3 +308,160 @@ test("link: a store answering nothing to a sync means a fresh CLOSED circuit (no
   assert.deepEqual(logger.lines, []);
   assert.equal(b.getStats().storeAvailable, true);
 });
+
+test("link: a neutral trial recorded while a sync is under way gives its permit back on top of the answer (never a success)", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const { store, hold } = gated(clock);
+  const events: StateChangeEvent[] = [];
+  const b = circuitBreaker({
+    name: "neutral-replay",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+    halfOpenMaxCalls: 1,
+    isFailure: (e: unknown) => (e as Error).message !== "excluded",
+    onStateChange: (e) => void events.push(e),
+  });
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(1_000);
+  const work = deferred<string>();
+  const trial = b.execute(() => work.promise);
+  await b.flush();
+  const release = hold();
+  const refresh = b.flush();
+  work.reject(new Error("excluded"));
+  await assert.rejects(trial, { message: "excluded" });
+  release();
+  await refresh;
+  await b.flush();
+  assert.equal(b.state, "half_open");
+  assert.deepEqual(events.map((e) => e.to), ["open", "half_open"], "never CLOSED");
+  assert.equal(await b.execute(() => "next trial"), "next trial", "the permit is free");
+});
+
+test("link: slow successes recorded while a sync is under way count as slow on top of the answer", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const { store, hold } = gated(clock);
+  const events: StateChangeEvent[] = [];
+  const b = circuitBreaker({
+    name: "slow-replay",
+    store,
+    clock,
+    logger: silent,
+    slowCallDuration: 50,
+    slowCallRateThreshold: 0.5,
+    windowCalls: 10,
+    minimumThroughput: 4,
+    onStateChange: (e) => void events.push(e),
+  });
+  await b.execute(() => 1);
+  await b.flush(); // the store's window: one fast call
+  const release = hold();
+  const refresh = b.flush(); // its answer (that window) is held
+  for (let i = 0; i < 3; i++) {
+    const slow = b.execute(() => new Promise<string>((r) => clock.setTimeout(() => r("s"), 60)));
+    await clock.tickAsync(60);
+    assert.equal(await slow, "s");
+  }
+  assert.equal(b.state, "open", "3 slow of 4: over the 50% slow-call rate");
+  release();
+  await refresh;
+  await b.flush();
+  assert.equal(b.state, "open");
+  assert.deepEqual(events.map((e) => e.to), ["open"], "never back to CLOSED");
+});
+
+test("link: a transition learned from a store state that gives no reason is said as 'shared'", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  let open = false;
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    run: () =>
+      Promise.resolve({
+        state: open ? "open" : "closed",
+        generation: open ? 1 : 0,
+        failures: 0,
+        successes: 0,
+        openedAt: open ? clock.wallNow() : 0,
+        permits: [],
+      }),
+  });
+  const events: StateChangeEvent[] = [];
+  const b = circuitBreaker({
+    name: "no-reason",
+    store,
+    clock,
+    logger: silent,
+    onStateChange: (e) => void events.push(e),
+  });
+  await b.execute(() => 1);
+  open = true;
+  await b.flush();
+  assert.deepEqual(events.map((e) => [e.to, e.reason, e.remote]), [["open", "shared", true]]);
+});
+
+/** A logger that keeps each line's data. */
+function dataLogger() {
+  const lines: [string, string, Record<string, unknown> | undefined][] = [];
+  return {
+    lines,
+    info: (m: string, d?: Record<string, unknown>) => void lines.push(["info", m, d]),
+    warn: (m: string, d?: Record<string, unknown>) => void lines.push(["warn", m, d]),
+    error: (m: string, d?: Record<string, unknown>) => void lines.push(["error", m, d]),
+  };
+}
+
+test("link: the outage, recovery and repair lines carry the breaker's name and the error or reason as data; no listener, no listener error", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const faulty = new FaultyStore(new MemoryStore({ clock }));
+  const sent: unknown[] = [];
+  let repaired = false;
+  const spy = sharedStore({
+    kind: "authoritative" as const,
+    async run(key: string, op: StoreOp) {
+      if (op.type === "circuit" && op.action === "sync") sent.push(...op.outcomes);
+      const r = await faulty.run(key, op);
+      return repaired ? { ...(r as object), repaired: "bad bytes" } : r;
+    },
+  });
+  const logger = dataLogger();
+  const b = circuitBreaker({
+    name: "fields",
+    store: spy,
+    clock,
+    logger,
+    failureThreshold: 100,
+    storeOptions: { retryInterval: 1_000, batchSize: 1 },
+  });
+  await b.execute(() => 1);
+  await b.flush();
+  faulty.fault = "throw";
+  await b.execute(() => 1);
+  await b.execute(() => 2); // recorded while down: dropped
+  await b.flush();
+  const down = logger.lines.find(([, m]) => m.includes("unavailable"))!;
+  assert.equal(down[0], "warn");
+  assert.equal(down[2]?.name, "fields");
+  assert.equal((down[2]?.error as Error).message, "store is down");
+  faulty.heal();
+  clock.tick(1_000);
+  repaired = true;
+  await b.execute(() => 3);
+  await b.flush();
+  const up = logger.lines.find(([, m]) => m.includes("available again"))!;
+  assert.deepEqual([up[0], up[2]], ["info", { name: "fields" }]);
+  const fix = logger.lines.find(([, m]) => m.includes("unreadable"))!;
+  assert.equal(fix[0], "warn");
+  assert.deepEqual(fix[2], { name: "fields", reason: "bad bytes" });
+  assert.deepEqual(logger.lines.filter(([l]) => l === "error"), [], "no listener to fail");
+  for (const o of sent) {
+    assert.equal(typeof (o as { ok?: unknown }).ok, "boolean", `a well-formed outcome: ${o}`);
+  }
+});

@@ -19,6 +19,7 @@ import {
 import { FakeClock } from "../src/testing/mod.ts";
 import { deferred, recordingLogger, silent, test } from "./_harness.ts";
 import { FaultyStore } from "./_stores.ts";
+import { built } from "../src/telemetry.ts";
 
 const boom = () => Promise.reject(new Error("boom"));
 
@@ -417,7 +418,7 @@ function dataLogger() {
   };
 }
 
-test("link: the outage, recovery and repair lines carry the breaker's name and the error or reason as data; no listener, no listener error", async () => {
+test("link: the outage, recovery and repair lines carry the breaker's name and the error or reason as data; no listener, no listener error, no event built", async () => {
   clearCircuitBreakers();
   const clock = new FakeClock();
   const faulty = new FaultyStore(new MemoryStore({ clock }));
@@ -432,6 +433,7 @@ test("link: the outage, recovery and repair lines carry the breaker's name and t
     },
   });
   const logger = dataLogger();
+  const events = built.count; // no subscriber: no telemetry event is even built
   const b = circuitBreaker({
     name: "fields",
     store: spy,
@@ -464,4 +466,5 @@ test("link: the outage, recovery and repair lines carry the breaker's name and t
   for (const o of sent) {
     assert.equal(typeof (o as { ok?: unknown }).ok, "boolean", `a well-formed outcome: ${o}`);
   }
+  assert.equal(built.count, events, "store status events built without a subscriber");
 });

@@ -35,18 +35,29 @@ function slowFirst(clock: FakeClock, latency = 100, later = 0) {
 /** A call whose work starts (recording when) and settles by hand. */
 function call(clock: FakeClock, b: { execute(fn: () => Promise<string>): Promise<string> }) {
   const work = deferred<string>();
-  const c = { startedAt: undefined as number | undefined, work, result: undefined as unknown };
+  const c = {
+    startedAt: undefined as number | undefined,
+    settledAt: undefined as number | undefined,
+    result: undefined as unknown,
+  };
   const p = b.execute(() => {
     c.startedAt = clock.now();
     return work.promise;
   });
-  const settled = p.then((v) => (c.result = v), (e) => (c.result = e));
+  const done = (v: unknown) => {
+    c.result = v;
+    c.settledAt = clock.now();
+  };
+  const settled = p.then(done, done);
   return {
-    ...c,
+    work,
+    settled,
     get started() {
       return c.startedAt;
     },
-    settled,
+    get settledAt() {
+      return c.settledAt;
+    },
     get result() {
       return c.result;
     },
@@ -214,4 +225,121 @@ test("refresh: past refreshInterval one background refresh serves every call unt
   }
   await clock.tickAsync(50);
   assert.equal(s.syncs, syncs + 1, "one refresh for the three calls");
+});
+
+test("startup: once the circuit has left CLOSED, a caller waiting in line is answered at once", async () => {
+  const clock = new FakeClock();
+  const { store, inner } = slowFirst(clock, 100);
+  const b = breaker(clock, store, {
+    name: "line",
+    storeKey: "line",
+    storeOptions: { refreshInterval: 5, timeout: 10_000 },
+  });
+  const other = circuitBreaker({
+    name: "other",
+    storeKey: "line",
+    store: inner,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+  });
+  clock.tick(10);
+  const c1 = call(clock, b); // released at t=110 (the read took 100 ms), hangs
+  await clock.tickAsync(100);
+  assert.equal(c1.started, 110);
+  await assert.rejects(other.execute(() => Promise.reject(new Error("boom")))); // the fleet opens
+  await other.flush();
+  await clock.tickAsync(10);
+  const c2 = call(clock, b); // t=120: in line until t=220; its refresh learns OPEN
+  await clock.tickAsync(10);
+  const c3 = call(clock, b); // t=130: behind c2 (would wait until t=230)
+  await clock.tickAsync(90);
+  await clock.tickAsync(0);
+  assert.equal(c2.settledAt, 220);
+  assert.ok(c2.result instanceof CircuitOpenError);
+  assert.equal(c3.settledAt, 220, "the startup is over: no more waiting");
+  assert.ok(c3.result instanceof CircuitOpenError);
+  c1.work.resolve("1");
+  await c1.settled;
+  assert.equal(clock.pending, 0);
+});
+
+test("startup: a caller that arrived during the first read is refused at once when the first caller takes the fleet's only trial", async () => {
+  const clock = new FakeClock();
+  const { store, inner } = slowFirst(clock, 100);
+  clearCircuitBreakers();
+  const other = circuitBreaker({
+    name: "other",
+    storeKey: "trial",
+    store: inner,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    resetTimeout: 1_000,
+  });
+  await assert.rejects(other.execute(() => Promise.reject(new Error("boom"))));
+  await other.flush();
+  clock.tick(1_000); // the fleet's circuit is due for a trial
+  const b = breaker(clock, store, { name: "trial", storeKey: "trial", halfOpenMaxCalls: 1 });
+  const t0 = clock.now();
+  const c1 = call(clock, b);
+  await clock.tickAsync(50);
+  const c2 = call(clock, b);
+  await clock.tickAsync(50);
+  await clock.tickAsync(0);
+  assert.equal(c1.started, t0 + 100, "the trial");
+  assert.ok(c2.result instanceof CircuitOpenError);
+  assert.equal(c2.settledAt, t0 + 100, "refused when the trial started, as a local breaker would");
+  c1.work.resolve("ok");
+  await c1.settled;
+  assert.equal(b.state, "closed");
+});
+
+test("startup: a call that fails while a later one is in flight does not release the next caller", async () => {
+  const clock = new FakeClock();
+  const { store } = slowFirst(clock, 100);
+  const b = breaker(clock, store);
+  clock.tick(10);
+  const c1 = call(clock, b); // released at t=110
+  await clock.tickAsync(40);
+  const c2 = call(clock, b); // t=50: released at t=150 (c1 still in flight)
+  await clock.tickAsync(100);
+  assert.equal(c2.started, 150);
+  await clock.tickAsync(10);
+  c1.work.reject(new Error("boom")); // t=160: a failure, still CLOSED; c2 is the one in flight
+  await c1.settled;
+  await clock.tickAsync(10);
+  const c3 = call(clock, b); // t=170: waits for c2, or until t=270
+  await clock.tickAsync(99);
+  assert.equal(c3.started, undefined);
+  await clock.tickAsync(1);
+  assert.equal(c3.started, 270);
+  c2.work.resolve("2");
+  c3.work.resolve("3");
+  await Promise.all([c2.settled, c3.settled]);
+});
+
+test("startup: ended by the failure that opened the circuit, it does not start again after a reset", async () => {
+  const clock = new FakeClock();
+  const { store } = slowFirst(clock, 100);
+  const b = breaker(clock, store, { failureThreshold: 1 });
+  clock.tick(10);
+  const c1 = call(clock, b);
+  await clock.tickAsync(100);
+  c1.work.reject(new Error("boom")); // t=110: OPEN
+  await c1.settled;
+  assert.equal(b.state, "open");
+  b.reset();
+  await b.flush();
+  await clock.tickAsync(10);
+  const c2 = call(clock, b); // t=120, hangs
+  await clock.tickAsync(10);
+  const c3 = call(clock, b); // t=130: runs at once
+  await clock.tickAsync(0);
+  assert.equal(c2.started, 120);
+  assert.equal(c3.started, 130);
+  c2.work.resolve("2");
+  c3.work.resolve("3");
+  await Promise.all([c2.settled, c3.settled]);
 });

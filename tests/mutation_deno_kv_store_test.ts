@@ -63,7 +63,7 @@ test(
       const prefixes: KvKey[] = [
         ["edge-resilience"],
         ["p".repeat(1000), 7, true, false],
-        [123n, -45_678_901_234n, "a\0b"],
+        [123n, -0xabcdn, -45_678_901_234n, "a\0b"],
         [new Uint8Array([0, 1, 0, 2, 3]), 1.5],
       ];
       for (const prefix of prefixes) {
@@ -72,6 +72,12 @@ test(
           const label = `${String(prefix.map(String)).slice(0, 40)} / ${JSON.stringify(unit)}`;
           assert.ok(n > 0, label);
           assert.equal(await kvTakes(kv, [...prefix, unit.repeat(n)]), true, `${label}: ${n} fits`);
+          if (unit === "x") {
+            // One byte more per bigint part than Deno KV writes for one that fits 64 bits.
+            const exact = n + prefix.filter((p) => typeof p === "bigint").length;
+            assert.equal(await kvTakes(kv, [...prefix, unit.repeat(exact)]), true, label);
+            assert.equal(await kvTakes(kv, [...prefix, unit.repeat(exact + 1)]), false, label);
+          }
           // Exact, except that a bigint part is counted one byte long (Deno KV writes one that
           // fits 64 bits with a one-byte tag, not two): the store errs on the side of refusing.
           const slack = prefix.filter((p) => typeof p === "bigint").length;
@@ -311,3 +317,45 @@ test("denoKvStore: retries stop within 90% of the breaker's timeout, 450 ms with
     assert.ok(spent <= limit + 10 && spent > limit - 60, `${JSON.stringify(config)}: ${spent} ms`);
   }
 });
+
+test("denoKvStore: a retry that would start at the end of the retry budget is not made", async () => {
+  const clock = new FakeClock();
+  let tries = 0;
+  const locked: DenoKvLike = {
+    get: () => (tries++, Promise.reject(new TypeError("database is locked"))),
+    atomic: () => {
+      throw new Error("unused");
+    },
+  };
+  // Timeout 10 ms: a budget of 9. Waits 1, 2, 4 (at 7 ms), then 2: the fifth try would start at 9.
+  const r = [0.5, 0.5, 0.5, 0.125, 0.5, 0.5];
+  const store = denoKvStore(locked, { clock, random: () => r.shift() ?? 0.5 });
+  let done = false;
+  const p = store.run!("k", sync({ ...CONFIG, timeout: 10 })).catch((e) => e).finally(() =>
+    done = true
+  );
+  while (!done) await clock.tickAsync(1);
+  assert.match(String(await p), /gave up after 4 attempts under contention/);
+  assert.equal(tries, 4);
+  assert.equal(clock.now(), 7);
+});
+
+test(
+  "denoKvStore: a malformed operation is a rejected promise (never a synchronous throw), and writes nothing",
+  async () => {
+    const kv = await openKv(":memory:");
+    try {
+      const { db, log } = wrapped(kv, {});
+      const store = denoKvStore(db);
+      for (const op of [undefined, null, {}, { type: "circuit" }, { type: "nope", config: null }]) {
+        let p: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => (p = store.run!("k", op as never)), JSON.stringify(op));
+        await assert.rejects(p!, TypeError, JSON.stringify(op));
+      }
+      assert.equal(log.commits, 0);
+    } finally {
+      kv.close();
+    }
+  },
+  DENO,
+);

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { type Logger, MemoryStore, sharedStore, type StoreOp } from "../mod.ts";
-import { routeCircuitBreaker, safeKey } from "../src/hono/circuit_breaker.ts";
+import {
+  liveRouteGroups,
+  ROUTE_GROUP,
+  routeCircuitBreaker,
+  type RouteGroup,
+  safeKey,
+} from "../src/hono/circuit_breaker.ts";
+import { circuitSources } from "../src/hono/circuit_sources.ts";
+import { groupEntries } from "../src/hono/shared_circuits.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { deferred, silent, test } from "./_harness.ts";
 
@@ -56,7 +64,10 @@ test("routeCircuitBreaker: the 'runs without a breaker' lines carry the group's 
   await a.request("/k?k=z");
   const mine = lines.filter(([m]) => m.startsWith("routeCircuitBreaker"));
   assert.equal(mine.length, 1);
-  assert.match(mine[0]![0], /^routeCircuitBreaker 'keys': all 1 breakers \(maxKeys\) are OPEN/);
+  assert.equal(
+    mine[0]![0],
+    "routeCircuitBreaker 'keys': all 1 breakers (maxKeys) are OPEN; new keys run without a breaker",
+  );
   assert.deepEqual(mine[0]![1], { name: "keys", maxKeys: 1 });
   // A key the store refuses: its first 60 characters and the error.
   lines.length = 0;
@@ -151,4 +162,75 @@ test("routeCircuitBreaker: a group full of breakers in a trial looks again withi
   clock.tick(1);
   await a.request("/k?k=new&ok=1");
   assert.ok(mw.breakers.get("new"), "a second later: x (CLOSED now) let go");
+});
+
+test("safeKey: the hash is stable across versions (shared stores keep entries under the shortened keys)", () => {
+  assert.equal(
+    safeKey("k".repeat(201)),
+    "k".repeat(64) + "…#5ac3dcdf12e3814fa10818a0635b694c",
+  );
+  assert.equal(safeKey("tenant-é\u0000x"), "tenant-é?x…#98926216c57e1f8c02c601e07187a3c0");
+});
+
+test("routeCircuitBreaker: with a store and no storeKey, its breakers' keys start with 'route:'", async () => {
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const keys = new Set<string>();
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    run: (k: string, op: StoreOp) => (keys.add(k), inner.run(k, op)),
+  });
+  const mw = routeCircuitBreaker({ store, clock, logger: silent });
+  const a = new Hono();
+  a.get("/x", mw, (c) => c.text("ok"));
+  assert.equal((await a.request("/x")).status, 200);
+  await mw.breakers.get("GET /x")!.flush();
+  assert.deepEqual([...keys], ["cb:" + encodeURIComponent("route:GET /x")]);
+});
+
+const groupOf = (mw: unknown) => (mw as { [ROUTE_GROUP]: RouteGroup })[ROUTE_GROUP];
+
+test("liveRouteGroups: every route middleware made is found (status pages list them), with or without WeakRef", () => {
+  const made = routeCircuitBreaker({ logger: silent });
+  assert.ok(liveRouteGroups().includes(groupOf(made)));
+  const g = globalThis as { WeakRef?: unknown };
+  const saved = g.WeakRef;
+  delete g.WeakRef;
+  let old;
+  try {
+    old = routeCircuitBreaker({ logger: silent });
+  } finally {
+    g.WeakRef = saved;
+  }
+  assert.ok(liveRouteGroups().includes(groupOf(old)));
+  assert.ok(liveRouteGroups().includes(groupOf(made)));
+});
+
+test("circuitSources: an app's routes name the breakers of a middleware keyed by route, not of one keyed by the caller", () => {
+  const byRoute = routeCircuitBreaker({ logger: silent });
+  const byUser = routeCircuitBreaker({ key: (c) => c.req.query("u") ?? "", logger: silent });
+  const a = new Hono();
+  a.use("/api/*", byRoute);
+  a.use("/user/*", byUser);
+  a.get("/api/a", (c) => c.text("a"));
+  a.get("/user/b", (c) => c.text("b"));
+  const { groups } = circuitSources({ breakers: true, app: a });
+  assert.deepEqual([...groups.get(groupOf(byRoute))!], ["GET /api/a"]);
+  assert.deepEqual([...groups.get(groupOf(byUser))!], []);
+});
+
+test("routeCircuitBreaker: with a store and no storeKey, another instance reads a route's circuit where its breaker keeps it", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const opts = { store, clock, logger: silent, failureThreshold: 1, resetTimeout: 60_000 };
+  const mwA = routeCircuitBreaker(opts);
+  const a = new Hono();
+  a.get("/x", mwA, (c) => c.text("", 500));
+  assert.equal((await a.request("/x")).status, 500);
+  await mwA.breakers.get("GET /x")!.flush();
+  const mwB = routeCircuitBreaker(opts); // another instance: no breaker of its own for GET /x
+  const { entries } = await groupEntries(groupOf(mwB), ["GET /x"], () => {
+    throw new Error("unused: B has no breaker for it");
+  });
+  assert.deepEqual(entries.map((e) => e.state), ["open"]);
 });

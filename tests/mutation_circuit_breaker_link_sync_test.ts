@@ -468,3 +468,71 @@ test("link: the outage, recovery and repair lines carry the breaker's name and t
   }
   assert.equal(built.count, events, "store status events built without a subscriber");
 });
+
+test("link: operator commands go to an authoritative store that is up, and only there; a reset drops the outcomes counted before it", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  // Advisory: a command is not sent (no outage from it).
+  let reads = 0;
+  const advisory = sharedStore({
+    kind: "advisory" as const,
+    read: () => (reads++, Promise.resolve(undefined)),
+    publish: () => Promise.resolve(),
+  });
+  const status: boolean[] = [];
+  const adv = circuitBreaker({
+    name: "cmd-adv",
+    store: advisory,
+    clock,
+    logger: silent,
+    onStoreStatus: (e) => void status.push(e.available),
+  });
+  await adv.execute(() => 1);
+  adv.open();
+  adv.reset();
+  await adv.flush();
+  assert.deepEqual(status, []);
+  assert.equal(adv.getStats().storeAvailable, true);
+  // Authoritative: a reset drops the successes not yet sent; other commands keep them.
+  const inner = new MemoryStore({ clock });
+  const faulty = new FaultyStore(inner);
+  const ops: StoreOp[] = [];
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    run: (k: string, op: StoreOp) => (ops.push(op), faulty.run(k, op)),
+  });
+  const b = circuitBreaker({
+    name: "cmd",
+    store,
+    clock,
+    logger: silent,
+    failureThreshold: 5,
+    storeOptions: { batchSize: 10, retryInterval: 60_000 },
+  });
+  await b.execute(() => 1);
+  await b.flush();
+  const sent = () =>
+    ops.flatMap((o) => o.type === "circuit" && o.action === "sync" ? o.outcomes : []).length;
+  const before = sent();
+  for (let i = 0; i < 3; i++) await b.execute(() => i);
+  b.reset();
+  await b.flush();
+  assert.equal(sent(), before, "counted before the reset: not sent after it");
+  for (let i = 0; i < 2; i++) await b.execute(() => i);
+  b.open();
+  await b.flush();
+  assert.equal(sent(), before + 2, "an open keeps them");
+  const commands = () => ops.filter((o) => o.type === "circuit" && o.action === "command").length;
+  assert.equal(commands(), 2);
+  // A command the store fails on: the outage is said, nothing adopted (no crash), the copy holds.
+  faulty.fault = "throw";
+  b.reset();
+  await b.flush();
+  assert.equal(b.getStats().storeAvailable, false);
+  assert.equal(b.state, "closed");
+  const n = ops.length;
+  b.open(); // down: not sent
+  await b.flush();
+  assert.equal(ops.length, n);
+  assert.equal(b.state, "open");
+});

@@ -46,11 +46,18 @@ const SHARED_CIRCUIT = [
 /** Test files of another name that exercise a source file too. */
 const EXTRA: Record<string, string[]> = {
   ...Object.fromEntries(
-    ["machine", "reducer", "shared_data", "link", "events", "breaker"].map((f) => [
+    ["machine", "reducer", "shared_data", "events", "breaker"].map((f) => [
       `src/circuit_breaker/${f}.ts`,
       SHARED_CIRCUIT,
     ]),
   ),
+  // The link's transport, advisory broadcast and startup gate (mutation tests by part).
+  "src/circuit_breaker/link.ts": [
+    ...["advisory", "startup", "sync"].map((p) =>
+      `tests/mutation_circuit_breaker_link_${p}_test.ts`
+    ),
+    ...SHARED_CIRCUIT,
+  ],
   "src/memory_store.ts": [
     "tests/store_listener_test.ts",
     "tests/rate_limit_shared_test.ts",
@@ -72,6 +79,22 @@ const EXTRA: Record<string, string[]> = {
 };
 
 /**
+ * The test files of a source file whose `testsFor` set is too slow to run per
+ * mutant (every `hono_*` test, workerd ones included): the ones that reach it.
+ * Its `tests/mutation_*` file is added when present.
+ */
+const ONLY: Record<string, string[]> = {
+  "src/hono/route_group.ts": [
+    "tests/hono_circuit_breaker_test.ts",
+    "tests/hono_route_keys_model_test.ts",
+    "tests/route_keys_hash_test.ts",
+    "tests/hono_circuit_breaker_rate_test.ts",
+    "tests/hono_health_test.ts",
+    "tests/status_page_test.ts",
+  ],
+};
+
+/**
  * The test files of `src/<name>.ts`: `tests/<name>_test.ts` and every
  * `tests/<name>_*_test.ts` (e.g. retry_budget_test.ts), and the tests written
  * to kill its mutants, `tests/mutation_<name>_test.ts`; for a file in a
@@ -81,6 +104,11 @@ const EXTRA: Record<string, string[]> = {
  */
 export function testsFor(file: string): string[] {
   const name = file.replace(/^src\//, "").replace(/\.ts$/, "");
+  const mine = `tests/mutation_${name.replaceAll("/", "_")}_test.ts`;
+  if (ONLY[file]) {
+    const exists = [...Deno.readDirSync(`${ROOT}tests`)].some((e) => `tests/${e.name}` === mine);
+    return exists ? [mine, ...ONLY[file]] : ONLY[file];
+  }
   const prefixes = [name.replaceAll("/", "_")];
   if (name.includes("/")) prefixes.push(name.slice(0, name.indexOf("/")));
   const own = [...Deno.readDirSync(`${ROOT}tests`)]

@@ -530,3 +530,29 @@ test("link: a granted permit does not deny the caller queued behind it", async (
   await a.flush();
   assert.equal(a.state, "closed");
 });
+
+test("link: an instance whose copy is OPEN and due with every permit taken still asks the store (a trial may have ended since)", async () => {
+  const { clock, make } = setup({ storeOptions: { batchSize: 3, refreshInterval: 60_000 } });
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const trial = a.execute(() => hang.promise); // the fleet's only permit
+  await a.flush();
+  // Held by hand, then released: OPEN and due at once, the trial's permit still counted.
+  const release = a.isolate({ scope: "fleet" });
+  await a.flush();
+  release();
+  await a.flush();
+  await b.flush();
+  assert.equal(b.state, "half_open", "due");
+  hang.resolve("done"); // the trial ends: its permit is free in the store
+  assert.equal(await trial, "done");
+  await a.flush();
+  assert.equal(await b.execute(() => "b's trial"), "b's trial");
+  await b.flush();
+  await a.flush();
+});

@@ -531,8 +531,19 @@ test("link: operator commands go to an authoritative store that is up, and only 
   assert.equal(b.getStats().storeAvailable, false);
   assert.equal(b.state, "closed");
   const n = ops.length;
-  b.open(); // down: not sent
+  b.open(); // down: kept, and tried at once (the failed reset first, in order): fails again
   await b.flush();
-  assert.equal(ops.length, n);
+  assert.equal(ops.length, n + 1);
   assert.equal(b.state, "open");
+  // The store is back: the next probe sends the kept commands first, in order, then the sync.
+  faulty.heal();
+  await clock.tickAsync(60_000);
+  await b.execute(() => 1).catch(() => {});
+  await b.flush();
+  const last = ops.slice(n + 1).map((o) =>
+    o.type === "circuit" ? (o.action === "command" ? o.command : o.action) : o.type
+  );
+  assert.deepEqual(last.slice(0, 2), ["reset", "open"], String(last));
+  assert.equal(b.getStats().storeAvailable, true);
+  assert.equal(b.state, "open", "the operator's last word holds");
 });

@@ -114,17 +114,17 @@ export const BUDGETS: Budget[] = [
   {
     name: "circuitBreaker alone",
     code: 'export { circuitBreaker } from "./mod.ts";',
-    measured: 9772,
+    measured: 10288,
     date:
-      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
+      "2026-12-07, second reviews of #17-#20: a throwing logger never fails a call, printable log values, frozen events, rate-limit fixes",
     cockatiel: 'export { circuitBreaker, handleAll, ConsecutiveBreaker } from "cockatiel";',
   },
   {
     name: "adaptiveConcurrency alone",
     code: 'export { adaptiveConcurrency } from "./mod.ts";',
-    measured: 7480,
+    measured: 7894,
     date:
-      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
+      "2026-12-07, second reviews of #17-#20: a throwing logger never fails a call, printable log values, frozen events, rate-limit fixes",
   },
   {
     name: "timeout alone",
@@ -137,9 +137,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "rateLimiter alone",
     code: 'export { rateLimiter } from "./mod.ts";',
-    measured: 9746,
+    measured: 10317,
     date:
-      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
+      "2026-12-07, second reviews of #17-#20: a throwing logger never fails a call, printable log values, frozen events, rate-limit fixes",
   },
   {
     name: "edge-resilience/hono",

@@ -8,6 +8,7 @@ import {
   type CircuitBreakerOptions,
   CircuitOpenError,
   clearCircuitBreakers,
+  initialSharedState,
   MemoryStore,
   sharedStore,
   type StoreOp,
@@ -319,4 +320,125 @@ test("shared review: a logger that throws never fails a breaker's call, with or 
     faulty.heal();
     await b.flush();
   }
+});
+
+test("shared review: the operator's last word stands — a command given before another (or before a transition) and delivered after it changes nothing", async () => {
+  const cfg = { failureThreshold: 5, resetTimeout: 60_000, halfOpenMaxCalls: 1 };
+  const op = (command: "open" | "reset", at: number) => ({
+    type: "circuit" as const,
+    action: "command" as const,
+    command,
+    at,
+    config: cfg,
+  });
+  // B's reset at 320 (the circuit was CLOSED), then A's open given at 20, delivered at 5,000.
+  let stored: unknown = applyOp(undefined, op("reset", 320), 320).value;
+  let r = applyOp(stored, op("open", 20), 5_000);
+  assert.equal((r.answer as { state: string }).state, "closed", "a stale open is ignored");
+  // A reset at 10 was applied; an open given at 5 and delivered late (a client's queue) is older.
+  stored = applyOp(undefined, op("open", 0), 0).value;
+  stored = applyOp(stored, op("reset", 10), 115).value;
+  r = applyOp(stored, op("open", 5), 2_005);
+  assert.equal((r.answer as { state: string }).state, "closed");
+  // A command given after the last word applies.
+  r = applyOp(stored, op("open", 200), 2_005);
+  assert.equal((r.answer as { state: string }).state, "open");
+
+  // End to end: A's open kept through A's outage must not override B's later reset.
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const forA = new FaultyStore(inner);
+  const make = (name: string, store: typeof inner | FaultyStore) =>
+    circuitBreaker({
+      name,
+      storeKey: "last-word",
+      store,
+      clock,
+      logger: silent,
+      resetTimeout: 60_000,
+      storeOptions: { timeout: 100, retryInterval: 1_000 },
+    });
+  const a = make("a", forA);
+  const b = make("b", inner);
+  await Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+  forA.fault = "throw";
+  await clock.tickAsync(20);
+  a.open(); // kept: A's store is down
+  await a.flush();
+  await clock.tickAsync(300);
+  forA.heal();
+  b.reset(); // another operator, later
+  await b.flush();
+  await clock.tickAsync(3_600_000);
+  await a.execute(() => 1).catch(() => {}); // A's first call sends its old command
+  await a.flush();
+  await clock.tickAsync(2_000);
+  await b.execute(() => 1).catch(() => {});
+  await b.flush();
+  assert.deepEqual([a.state, b.state], ["closed", "closed"], "B's later reset stands");
+});
+
+test("shared review: a trial that settled before its permit expired counts, however late its report arrives", () => {
+  const cfg = { failureThreshold: 1, resetTimeout: 1_000, halfOpenMaxCalls: 1 };
+  let stored: unknown = applyOp(
+    undefined,
+    { type: "circuit", action: "command", command: "open", at: 0, config: cfg },
+    0,
+  ).value;
+  const acquired = applyOp(stored, { type: "circuit", action: "acquire", config: cfg }, 1_200);
+  stored = acquired.value;
+  const answer = acquired.answer as {
+    granted: boolean;
+    permit: number;
+    state: { generation: number };
+  };
+  assert.equal(answer.granted, true);
+  // The trial failed at 2,180 (before its permit expired at 2,200); its report arrives at 2,250.
+  const r = applyOp(stored, {
+    type: "circuit",
+    action: "sync",
+    outcomes: [{
+      ok: false,
+      generation: answer.state.generation,
+      at: 2_180,
+      permit: true,
+      permitId: answer.permit,
+    }],
+    config: cfg,
+  }, 2_250);
+  const s = r.answer as { state: string; generation: number; openedAt: number };
+  assert.equal(s.state, "open", "the failed trial reopened the circuit");
+  assert.equal(s.generation, answer.state.generation + 1);
+  assert.equal(s.openedAt, 2_180, "from when the trial failed");
+});
+
+test("shared review: when the store did not follow this instance's own trip, the move back is reason 'shared', not the store's old reason", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  // A store that never trips: it always answers CLOSED, generation 0, last moved by a recovery.
+  const closed = { ...initialSharedState(), reason: "recovered" as const };
+  const stubborn = sharedStore({
+    kind: "authoritative",
+    run: (_key: string, op: StoreOp) =>
+      Promise.resolve(
+        op.type === "circuit" && op.action === "acquire"
+          ? { granted: true, state: closed }
+          : closed,
+      ),
+  });
+  const events: string[] = [];
+  const b = circuitBreaker({
+    name: "stubborn",
+    store: stubborn,
+    clock,
+    logger: silent,
+    failureThreshold: 1,
+    onStateChange: (e) => events.push(`${e.from}->${e.to}:${e.reason}`),
+  });
+  await b.execute(() => 1);
+  await b.execute(boom).catch(() => {}); // trips this copy; the store stays CLOSED
+  await b.flush();
+  assert.equal(b.state, "closed", "the store decides for the fleet");
+  assert.deepEqual(events, ["closed->open:failure_threshold", "open->closed:shared"]);
 });

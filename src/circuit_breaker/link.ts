@@ -91,8 +91,8 @@ export class StoreLink {
   #fetchedAt = -Infinity;
   /** This instance's outcomes not yet sent. */
   #pending: Outcome[] = [];
-  /** Operator commands not yet acknowledged by the store (kept through an outage). */
-  #commands: Command[] = [];
+  /** Operator commands not yet acknowledged by the store (kept through an outage), with when. */
+  #commands: { command: Command; at: number }[] = [];
   /** A future-dated `openedAt` read from the store, and the bound it got when first seen. */
   #futureAt = NaN;
   #futureBound = NaN;
@@ -437,15 +437,21 @@ export class StoreLink {
   command(c: Command): void {
     if (this.#store.kind === "advisory") return;
     if (c === "reset") this.#pending = []; // counted before the reset: they must not count after it
-    this.#commands.push(c);
+    this.#commands.push({ command: c, at: this.#host.clock.wallNow() });
     this.#spawn(this.#chain = this.#chain.then(async () => void await this.#sendCommands()));
   }
 
   /** Sends the operator commands not yet acknowledged, in order; false if the store failed. */
   async #sendCommands(): Promise<boolean> {
     while (this.#commands.length > 0) {
-      const command = this.#commands[0];
-      const op: CircuitOp = { type: "circuit", action: "command", command, config: this.#config };
+      const { command, at } = this.#commands[0];
+      const op: CircuitOp = {
+        type: "circuit",
+        action: "command",
+        command,
+        at,
+        config: this.#config,
+      };
       const r = await this.#op(() => this.#store.run!(this.#key, op), (v) => this.#read(v));
       if (r === FAILED) return false;
       this.#commands.shift();
@@ -490,6 +496,7 @@ export class StoreLink {
     const rejoin = this.#rejoin;
     this.#rejoin = false;
     const from = host.state;
+    const genBefore = host.gen;
     const late = host.late;
     host.quiet = true;
     try {
@@ -507,7 +514,9 @@ export class StoreLink {
       host.late = late;
     }
     if (host.state !== from) {
-      const reason = rejoin ? "shared" : host.reason ?? "shared";
+      // A state not newer than this copy's (the store did not follow a trip this instance
+      // made on its own evidence): the store's last reason would tell an old story.
+      const reason = rejoin || s.generation <= genBefore ? "shared" : host.reason ?? "shared";
       host.changed(from, host.state, reason, host.strategy.failures, true);
     }
   }

@@ -44,6 +44,12 @@ export type CircuitOp =
     readonly action: "command";
     /** Which. */
     readonly command: Command;
+    /**
+     * When the operator gave it (wall ms; default: when the store runs it). A
+     * command older than the circuit's last transition is stale — another
+     * operator or the circuit's own rules acted since — and changes nothing.
+     */
+    readonly at?: number;
     /** The breaker's settings. */
     readonly config: SharedConfig;
   };
@@ -103,7 +109,11 @@ export function applyOutcomes(
       // A trial: its permit (the oldest when it names none) goes back, then it counts.
       const permit = typeof o.permitId === "number" ? o.permitId : m.permits[0];
       if (permit !== undefined) {
+        // Judged at the time it settled: a trial that settled before its permit expired
+        // counts (as locally), however late its report arrives.
+        m.now = Math.min(at, now);
         m.settle({ gen: o.generation, permit }, result, o.slow === true, at);
+        m.now = now;
       } else if (m.state === CircuitState.HALF_OPEN) {
         m.record(o.generation, result, o.slow === true, at, true);
       }
@@ -204,7 +214,16 @@ export function circuitReducer(
     return { value: withoutMark(r.state), answer: r, write: true };
   }
   if (op.action === "command") {
+    const at = typeof op.at === "number" && Number.isFinite(op.at) ? Math.min(op.at, now) : now;
+    if (at < (read.changedAt ?? 0)) {
+      // Stale (given before the circuit's last transition, e.g. kept through an outage or
+      // delivered late by a client's queue): the later word stands. Answered as a read.
+      return circuitReducer(stored, { type: "circuit", action: "sync", outcomes: [], config }, now);
+    }
     const next = applyCommand(read, op.command, config, now);
+    // Dated when the operator gave it (a transition or not: a reset of a CLOSED circuit is a
+    // word too), so that a command given before it, and delivered after, is seen as older.
+    next.changedAt = at;
     return { value: withoutMark(next), answer: next, write: true };
   }
   throw new TypeError("unknown circuit operation");

@@ -1,6 +1,7 @@
 // edge-resilience/otel against the OpenTelemetry SDK's in-memory readers and exporters:
 // metric names, units and attributes; circuit state read from live breakers; span events on
 // the active span (and dropped quietly without a context manager); no provider logged once.
+import { resetWarnings } from "../src/otel/warn_once.ts";
 import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
@@ -626,6 +627,7 @@ test("otel: no provider registered: logged once, nothing recorded; options check
   const previous = setDefaultLogger(log);
   try {
     trace.disable();
+    resetWarnings(); // another file in this process (Bun runs them all in one) may have warned
     const a = instrument();
     const b = instrument();
     // Nothing to record to: no subscription, the policies keep their uninstrumented cost.

@@ -27,8 +27,8 @@ import {
   trace,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { getDefaultLogger } from "../logger.ts";
 import { subscribe, type TelemetryEvent } from "../telemetry.ts";
+import { warnOnce } from "./warn_once.ts";
 import { checkFunction, checkKnownOptions, checkObject, optionNames } from "../validate.ts";
 import { type BreakerSource, type Enrich, meterRecorder } from "./metrics.ts";
 
@@ -103,7 +103,6 @@ const OPTIONS = optionNames<InstrumentOptions>({
   maxBreakers: 1,
 });
 const SCOPE = "edge-resilience";
-const warned = { meter: false, tracer: false, attributes: false };
 
 /** True when `meter` is the API's no-op meter (no SDK registered). */
 function isNoopMeter(meter: object): boolean {
@@ -114,12 +113,6 @@ function isNoopMeter(meter: object): boolean {
 function isNoopTracerProvider(p: TracerProvider): boolean {
   const delegate = (p as { getDelegate?: () => TracerProvider }).getDelegate?.();
   return delegate !== undefined && delegate === new ProxyTracerProvider().getDelegate();
-}
-
-function warnOnce(kind: "meter" | "tracer" | "attributes", message: string): void {
-  if (warned[kind]) return;
-  warned[kind] = true;
-  getDefaultLogger().warn(message);
 }
 
 /**

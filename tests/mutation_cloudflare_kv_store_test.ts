@@ -115,7 +115,7 @@ test("workersKvStore: cacheTtl >= 0, minWriteInterval >= 1000 (KV's one write a 
 
 test("workersKvStore: reads the prefixed key as text (KV's edge cache 60 s); nothing stored is undefined; a read is reused for cacheTtl ms, then read again", async () => {
   const { kv, gets } = fakeKv();
-  const clock = new FakeClock();
+  const clock = new FakeClock(100_000); // a monotonic clock starts anywhere
   const store = workersKvStore(kv, { clock, cacheTtl: 500 });
   assert.equal(await store.read!(KEY, CONFIG), undefined);
   assert.deepEqual(gets, [{ key: "er:cb:api", options: { type: "text", cacheTtl: 60 } }]);

@@ -84,6 +84,12 @@ const EXTRA: Record<string, string[]> = {
  * Its `tests/mutation_*` file is added when present.
  */
 const ONLY: Record<string, string[]> = {
+  // The Cloudflare stores: every cloudflare_*_test.ts starts workerd (miniflare), seconds per
+  // mutant; their mutation tests drive them through fakes (binding, namespace, KV, storage).
+  "src/cloudflare/durable_object.ts": [],
+  "src/cloudflare/durable_object_store.ts": ["tests/shared_state_test.ts"],
+  "src/cloudflare/kv_store.ts": ["tests/shared_state_test.ts", "tests/rate_limit_store_test.ts"],
+  "src/cloudflare/rate_limit_store.ts": ["tests/rate_limit_store_test.ts"],
   "src/hono/route_group.ts": [
     "tests/hono_circuit_breaker_test.ts",
     "tests/hono_route_keys_model_test.ts",

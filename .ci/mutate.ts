@@ -92,6 +92,7 @@ const ONLY: Record<string, string[]> = {
     "tests/hono_health_test.ts",
     "tests/status_page_test.ts",
   ],
+  "src/hono/bulkhead.ts": ["tests/hono_bulkhead_test.ts", "tests/adapter_options_test.ts"],
 };
 
 /**

@@ -93,6 +93,19 @@ const ONLY: Record<string, string[]> = {
     "tests/status_page_test.ts",
   ],
   "src/hono/bulkhead.ts": ["tests/hono_bulkhead_test.ts", "tests/adapter_options_test.ts"],
+  // Problem bodies (bulkhead, breaker, rate limit), waitUntil and the 504 (timeout, fetch).
+  "src/hono/problem.ts": [
+    "tests/hono_bulkhead_test.ts",
+    "tests/hono_timeout_test.ts",
+    "tests/hono_fetch_test.ts",
+    "tests/hono_circuit_breaker_test.ts",
+    "tests/hono_rate_limit_test.ts",
+  ],
+  "src/hono/timeout.ts": [
+    "tests/hono_timeout_test.ts",
+    "tests/hono_chaos_test.ts",
+    "tests/hono_circuit_breaker_test.ts",
+  ],
 };
 
 /**

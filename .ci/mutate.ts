@@ -106,6 +106,8 @@ const ONLY: Record<string, string[]> = {
     "tests/hono_chaos_test.ts",
     "tests/hono_circuit_breaker_test.ts",
   ],
+  // The store-backed circuits of /health and the status page.
+  "src/hono/shared_circuits.ts": ["tests/hono_health_test.ts", "tests/status_page_test.ts"],
 };
 
 /**

@@ -44,20 +44,21 @@ class GatedStore implements SharedStore {
   }
 }
 
+const middlewares = new Map<Hono, ReturnType<typeof routeCircuitBreaker>>();
+
 /** An app with `n` guarded routes and /health, sharing `store`. */
 function build(store: SharedStore, n: number, extra: Record<string, unknown> = {}) {
   const a = new Hono();
-  a.use(
-    "/api/*",
-    routeCircuitBreaker({
-      store,
-      storeKey: "mut-sc",
-      failureThreshold: 1,
-      resetTimeout: 10_000,
-      logger: silent,
-      ...extra,
-    }),
-  );
+  const mw = routeCircuitBreaker({
+    store,
+    storeKey: "mut-sc",
+    failureThreshold: 1,
+    resetTimeout: 10_000,
+    logger: silent,
+    ...extra,
+  });
+  middlewares.set(a, mw);
+  a.use("/api/*", mw);
   for (let i = 0; i < n; i++) a.get(`/api/r${i}`, (c) => c.text("down", 500));
   a.get("/health", healthHandler(new HealthCheck(), { breakers: true, app: a }));
   return a;
@@ -94,6 +95,7 @@ test("shared circuits: circuits never read come before circuits read long ago", 
   const clock = new FakeClock();
   const store = new MemoryStore({ clock });
   const a = build(store, 60, { clock, storeOptions: { refreshInterval: 1_000 } });
+  clock.tick(5); // read at a time other than 0
   let body = await health(a);
   assert.equal(body.circuits.unread, 10); // 50 reads per request
   clock.tick(1_001); // every circuit read is stale now
@@ -163,4 +165,107 @@ test("shared circuits: an advisory store's circuits are read with read(), not ru
   const open = body.checks.find((x) => x.details.state === "open");
   assert.equal(open?.name, "circuit:route:GET /api/r1");
   assert.equal(open?.details.source, "store");
+});
+
+test("shared circuits: without a store, only the routes that have a breaker are listed", async () => {
+  clearCircuitBreakers();
+  const a = new Hono();
+  a.use("/api/*", routeCircuitBreaker({ logger: silent }));
+  a.get("/api/served", (c) => c.text("ok"));
+  a.get("/api/never", (c) => c.text("ok"));
+  a.get("/health", healthHandler(new HealthCheck(), { breakers: true, app: a }));
+  assert.equal((await a.request("/api/served")).status, 200);
+  const res = await a.request("/health");
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.deepEqual(
+    body.checks.map((c: Check) => c.name),
+    ["circuit:route:GET /api/served"],
+  );
+});
+
+test("shared circuits: a circuit isolated for the fleet reads as OPEN with no reset time", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const first = build(store, 1, { clock });
+  assert.equal((await first.request("/api/r0")).status, 500);
+  await settle();
+  const other = build(store, 1, { clock });
+  let body = await health(other);
+  let c = body.checks.find((x) => x.name === "circuit:route:GET /api/r0")!;
+  assert.equal(c.details.timeUntilReset, 10_000);
+  middlewares.get(first)!.breakers.get("GET /api/r0")!.isolate({ scope: "fleet" });
+  await settle();
+  clock.tick(1_001);
+  body = await health(other);
+  c = body.checks.find((x) => x.name === "circuit:route:GET /api/r0")!;
+  assert.deepEqual([c.details.state, c.details.timeUntilReset, c.details.source], [
+    "open",
+    null,
+    "store",
+  ]);
+});
+
+test("shared circuits: a breaker this instance holds refreshes its view from the store each interval", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const ok = new Hono();
+  const okMw = routeCircuitBreaker({
+    store,
+    storeKey: "mut-sc-own",
+    failureThreshold: 1,
+    clock,
+    logger: silent,
+  });
+  ok.use("/api/*", okMw);
+  ok.get("/api/r0", (c) => c.text("ok"));
+  ok.get("/health", healthHandler(new HealthCheck(), { breakers: true, app: ok }));
+  assert.equal((await ok.request("/api/r0")).status, 200); // this instance holds the breaker
+  await settle();
+  let body = await health(ok);
+  assert.equal(body.circuits.closed, 1);
+  // Another instance opens the circuit in the store.
+  const down = new Hono();
+  down.use(
+    "/api/*",
+    routeCircuitBreaker({
+      store,
+      storeKey: "mut-sc-own",
+      failureThreshold: 1,
+      clock,
+      logger: silent,
+    }),
+  );
+  down.get("/api/r0", (c) => c.text("down", 500));
+  assert.equal((await down.request("/api/r0")).status, 500);
+  await settle();
+  for (const ms of [1_001, 1_001]) {
+    clock.tick(ms);
+    body = await health(ok);
+    await settle();
+  }
+  body = await health(ok);
+  const c = body.checks.find((x) => x.name === "circuit:route:GET /api/r0")!;
+  assert.equal(c.details.state, "open", JSON.stringify(c));
+});
+
+test("shared circuits: a circuit reset after opening reads as CLOSED with no time left", async () => {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock });
+  const first = build(store, 1, { clock });
+  assert.equal((await first.request("/api/r0")).status, 500);
+  await settle();
+  await middlewares.get(first)!.breakers.get("GET /api/r0")!.reset();
+  await settle();
+  const other = build(store, 1, { clock });
+  const body = await health(other);
+  const c = body.checks.find((x) => x.name === "circuit:route:GET /api/r0")!;
+  assert.deepEqual([c.details.state, c.details.timeUntilReset, c.details.source], [
+    "closed",
+    0,
+    "store",
+  ]);
 });

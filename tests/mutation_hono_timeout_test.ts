@@ -162,6 +162,10 @@ test("routeTimeout: options and ms are checked by name", () => {
   );
   assert.throws(() => routeTimeout(-1), /routeTimeout: option 'ms'/);
   assert.throws(
+    () => routeTimeout(10, { clock: 5 as never }),
+    { message: /^routeTimeout: option 'clock' must be an object/ },
+  );
+  assert.throws(
     () => routeTimeout(10, { logger: 5 as never }),
     /routeTimeout: option 'logger' must be an object/,
   );
@@ -169,4 +173,38 @@ test("routeTimeout: options and ms are checked by name", () => {
     () => routeTimeout(10, { onTimeout: 5 as never }),
     /routeTimeout: option 'onTimeout'/,
   );
+});
+
+test("routeTimeout: the timeout warning carries the operation and the deadline as fields", async () => {
+  const clock = new FakeClock();
+  const warned: [string, unknown][] = [];
+  const logger = {
+    info() {},
+    error() {},
+    warn: (m: string, f?: unknown) => void warned.push([m, f]),
+  };
+  const app = new Hono<ResilienceEnv>();
+  app.get("/slow", routeTimeout(25, { clock, logger }), hang);
+  const p = app.request("/slow");
+  await clock.tickAsync(25);
+  assert.equal((await p).status, 504);
+  assert.deepEqual(warned, [["Timeout after 25ms: route", { operation: "route", timeout: 25 }]]);
+});
+
+test("routeTimeout: a deadline of 10 ms or less never reads the request's signal", async () => {
+  const clock = new FakeClock();
+  let reads = 0;
+  class CountingRequest extends Request {
+    override get signal(): AbortSignal {
+      reads++;
+      return new AbortController().signal;
+    }
+  }
+  const app = new Hono<ResilienceEnv>();
+  app.get("/slow", routeTimeout(10, { clock, logger: silent }), hang);
+  const p = app.request(new CountingRequest("http://localhost/slow"));
+  await clock.tickAsync(10);
+  assert.equal((await p).status, 504);
+  assert.equal(reads, 0);
+  assert.equal(clock.pending, 0);
 });

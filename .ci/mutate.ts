@@ -108,6 +108,14 @@ const ONLY: Record<string, string[]> = {
   ],
   // The store-backed circuits of /health and the status page.
   "src/hono/shared_circuits.ts": ["tests/hono_health_test.ts", "tests/status_page_test.ts"],
+  "src/hono/circuit_breaker.ts": [
+    "tests/hono_circuit_breaker_test.ts",
+    "tests/hono_circuit_breaker_rate_test.ts",
+    "tests/hono_edge_paths_test.ts",
+    "tests/hono_fallback_test.ts",
+    "tests/adapter_options_test.ts",
+  ],
+  "src/hono/rate_limit.ts": ["tests/hono_rate_limit_test.ts"],
 };
 
 /**

@@ -114,6 +114,7 @@ const ONLY: Record<string, string[]> = {
     "tests/hono_edge_paths_test.ts",
     "tests/hono_fallback_test.ts",
     "tests/adapter_options_test.ts",
+    "tests/telemetry_fixes_test.ts",
   ],
   "src/hono/rate_limit.ts": ["tests/hono_rate_limit_test.ts"],
 };

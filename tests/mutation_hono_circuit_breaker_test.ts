@@ -1,0 +1,94 @@
+// Tests written to kill the mutants of src/hono/circuit_breaker.ts that
+// survived the route-breaker tests (docs/mutation-testing.md): what counts as
+// a failure of a route (a route timeout's signal, a client gone), the 503 of
+// an isolated breaker, and the option messages, through `app.request`.
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { type ResilienceEnv, routeCircuitBreaker, routeTimeout } from "../src/hono/mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
+import { silent, test } from "./_harness.ts";
+
+test("routeCircuitBreaker: an isolated breaker answers 503 'Service Unavailable' without Retry-After", async () => {
+  const mw = routeCircuitBreaker({ logger: silent });
+  const app = new Hono();
+  app.get("/api", mw, (c) => c.text("ok"));
+  assert.equal((await app.request("/api")).status, 200);
+  const release = mw.breakers.get("GET /api")!.isolate();
+  const res = await app.request("/api");
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.get("retry-after"), null);
+  const body = await res.json();
+  assert.equal(body.title, "Service Unavailable");
+  assert.equal(body.state, "open");
+  assert.equal(body.breaker, "route:GET /api");
+  assert.equal("retryAfter" in body, false);
+  release();
+  assert.equal((await app.request("/api")).status, 200);
+});
+
+test("routeCircuitBreaker: under a routeTimeout, a failing response still counts (the route's signal is not aborted)", async () => {
+  const mw = routeCircuitBreaker({ failureThreshold: 1, logger: silent });
+  const app = new Hono<ResilienceEnv>();
+  app.get("/api", mw, routeTimeout(5_000, { logger: silent }), (c) => c.text("down", 500));
+  assert.equal((await app.request("/api")).status, 500);
+  assert.equal((await app.request("/api")).status, 503, "opened by the failure");
+});
+
+test("routeCircuitBreaker: a route timeout's 504 counts as a failure", async () => {
+  const clock = new FakeClock();
+  const mw = routeCircuitBreaker({ failureThreshold: 1, logger: silent });
+  const app = new Hono<ResilienceEnv>();
+  app.get(
+    "/api",
+    mw,
+    routeTimeout(50, { clock, logger: silent }),
+    (c) =>
+      new Promise<Response>((_, reject) =>
+        c.var.signal.addEventListener("abort", () => reject(c.var.signal.reason))
+      ),
+  );
+  const pending = app.request("/api");
+  await clock.tickAsync(50);
+  assert.equal((await pending).status, 504);
+  assert.equal(mw.breakers.get("GET /api")?.getStats().failureCount, 1);
+  assert.equal((await app.request("/api")).status, 503);
+});
+
+test("routeCircuitBreaker: the route's signal aborted for another reason than a deadline is a client gone, not a failure", async () => {
+  const mw = routeCircuitBreaker({ failureThreshold: 1, logger: silent });
+  const app = new Hono<ResilienceEnv>();
+  const ctl = new AbortController();
+  app.use("/api", async (c, next) => {
+    c.set("signal", ctl.signal); // e.g. an outer layer that follows the client its own way
+    await next();
+  });
+  app.get("/api", mw, (c) => {
+    ctl.abort(new Error("client went away"));
+    return c.text("down", 500);
+  });
+  assert.equal((await app.request("/api")).status, 500);
+  assert.equal(mw.breakers.get("GET /api")?.getStats().failureCount, 0);
+  assert.equal(mw.breakers.get("GET /api")?.state, "closed");
+});
+
+test("routeCircuitBreaker: option messages name the option", () => {
+  const cases: [unknown, RegExp][] = [
+    [5, /^routeCircuitBreaker: option 'options' must be an object/],
+    [{ isFailureResult: 1 }, /^routeCircuitBreaker: option 'isFailureResult' must be a function/],
+    [{ storeKey: 1 }, /^routeCircuitBreaker: option 'storeKey' must be a non-empty string/],
+  ];
+  for (const [o, message] of cases) {
+    assert.throws(() => routeCircuitBreaker(o as never), { message }, String(message));
+  }
+  const name = `mut-hcb-${crypto.randomUUID()}`;
+  routeCircuitBreaker({ name, failureThreshold: 2, logger: silent });
+  assert.throws(
+    () => routeCircuitBreaker({ name, failureThreshold: 3, logger: silent }),
+    {
+      message: new RegExp(
+        `^routeCircuitBreaker: name '${name}' is used with other options \\(.*failureThreshold.*\\): ` +
+          `pass only \\{ name: '${name}' \\} to share its circuits, the same values, or another name$`,
+      ),
+    },
+  );
+});

@@ -60,6 +60,12 @@ test("routeRateLimiter: a store that cannot tell the permits left: admitted answ
     const ok = await a.request("/api/items");
     assert.equal(ok.status, 200, headers);
     for (const [h, v] of admitted) assert.equal(ok.headers.get(h), v, `${headers} admitted ${h}`);
+    const fields = admitted.filter(([, v]) => v !== null).map(([h]) => h);
+    assert.deepEqual(
+      [...ok.headers.keys()].sort(),
+      ["content-type", ...(headers === "draft-6" ? ["ratelimit-policy"] : []), ...fields].sort(),
+      `${headers}: no other header`,
+    );
     const no = await a.request("/api/items");
     assert.equal(no.status, 429, headers);
     for (const [h, v] of limited) assert.equal(no.headers.get(h), v, `${headers} limited ${h}`);
@@ -102,6 +108,7 @@ test("routeRateLimiter: a fallback's answer gets the fields but no Retry-After o
 test("routeRateLimiter: its health check: non-critical, 'ok' when idle, then counts refusals in words", async () => {
   const clock = new FakeClock();
   const health = new HealthCheck();
+  clock.tick(5_000); // refusals dated at a time other than 0
   const { a } = app({ name: "search", limit: 1, health, clock });
   let [check] = (await health.runAll()).checks;
   assert.deepEqual([check.name, check.critical, check.message], [
@@ -146,7 +153,37 @@ test("routeRateLimiter: option messages name the option", () => {
       String(message),
     );
   }
+  assert.throws(() => routeRateLimiter(undefined as never), {
+    message: /^routeRateLimiter: option 'key' is required/,
+  });
+  for (const name of ["éa", "aé", "a\nb"]) {
+    assert.throws(() => routeRateLimiter({ ...base, name }), {
+      message: /^routeRateLimiter: option 'name' must be printable ASCII/,
+    }, JSON.stringify(name));
+  }
   // Outside draft-11 the name is not in a header: any name.
   assert.doesNotThrow(() => routeRateLimiter({ ...base, name: "é", headers: "draft-7" }));
   assert.doesNotThrow(() => routeRateLimiter({ ...base, partitionKey: true }));
+});
+
+test("routeRateLimiter: headers 'none' adds no header at all", async () => {
+  const { a } = app({ headers: "none", limit: 1 });
+  const ok = await a.request("/api/items");
+  assert.deepEqual([...ok.headers.keys()], ["content-type"]);
+  const no = await a.request("/api/items");
+  assert.equal(no.status, 429);
+  assert.deepEqual([...no.headers.keys()].sort(), ["content-type", "retry-after"]);
+});
+
+test("routeRateLimiter: a key function giving a non-string is an error naming the option", async () => {
+  for (const raw of [42, undefined, { id: 1 }]) {
+    const { a } = app({ key: () => raw as never });
+    const res = await a.request("/api/items");
+    assert.equal(res.status, 500);
+    assert.match(
+      await res.text(),
+      /option 'key' must give a non-empty string, got /,
+      JSON.stringify(raw),
+    );
+  }
 });

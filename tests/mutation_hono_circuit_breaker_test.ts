@@ -83,10 +83,11 @@ test("routeCircuitBreaker: option messages name the option", () => {
   const name = `mut-hcb-${crypto.randomUUID()}`;
   routeCircuitBreaker({ name, failureThreshold: 2, logger: silent });
   assert.throws(
-    () => routeCircuitBreaker({ name, failureThreshold: 3, logger: silent }),
+    () => routeCircuitBreaker({ name, failureThreshold: 3, resetTimeout: 5, logger: silent }),
     {
       message: new RegExp(
-        `^routeCircuitBreaker: name '${name}' is used with other options \\(.*failureThreshold.*\\): ` +
+        `^routeCircuitBreaker: name '${name}' is used with other options ` +
+          `\\(failureThreshold: 2 vs 3; resetTimeout: undefined vs 5\\): ` +
           `pass only \\{ name: '${name}' \\} to share its circuits, the same values, or another name$`,
       ),
     },

@@ -4,7 +4,13 @@
 // an isolated breaker, and the option messages, through `app.request`.
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { type ResilienceEnv, routeCircuitBreaker, routeTimeout } from "../src/hono/mod.ts";
+import { HealthCheck, MemoryStore } from "../mod.ts";
+import {
+  healthHandler,
+  type ResilienceEnv,
+  routeCircuitBreaker,
+  routeTimeout,
+} from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { silent, test } from "./_harness.ts";
 
@@ -91,5 +97,61 @@ test("routeCircuitBreaker: option messages name the option", () => {
           `pass only \\{ name: '${name}' \\} to share its circuits, the same values, or another name$`,
       ),
     },
+  );
+});
+
+test("routeCircuitBreaker: the key is the handler's route, not a middleware's in between", async () => {
+  const mw = routeCircuitBreaker({ logger: silent });
+  const app = new Hono();
+  app.use("/api/*", mw);
+  app.use("/api/*", async (_c, next) => await next());
+  app.get("/api/items/:id", (c) => c.text("ok"));
+  assert.equal((await app.request("/api/items/7")).status, 200);
+  assert.deepEqual([...mw.breakers.keys()], ["GET /api/items/:id"]);
+});
+
+test("routeCircuitBreaker: with a store, each request's outcome is handed to waitUntil and reaches the store", async () => {
+  const store = new MemoryStore();
+  const opts = {
+    store,
+    storeKey: `mut-hcb-${crypto.randomUUID()}`,
+    failureThreshold: 2,
+    logger: silent,
+  };
+  const handed: Promise<unknown>[] = [];
+  const ctx = {
+    waitUntil: (p: Promise<unknown>) => void handed.push(p),
+    passThroughOnException() {},
+    props: {},
+  };
+  const first = new Hono();
+  first.use("/api/*", routeCircuitBreaker(opts));
+  first.get("/api/ok", (c) => c.text("ok"));
+  first.get("/api/down", (c) => c.text("down", 500));
+  assert.equal((await first.request("/api/ok", undefined, undefined, ctx)).status, 200);
+  assert.equal(handed.length, 1, "a success is flushed");
+  await Promise.all(handed);
+  assert.equal((await first.request("/api/down", undefined, undefined, ctx)).status, 500);
+  assert.equal(handed.length, 2, "a failure is flushed");
+  await Promise.all(handed);
+  // Another instance, which has served nothing, sees that failure in the store: one more opens it.
+  const other = new Hono();
+  other.use("/api/*", routeCircuitBreaker(opts));
+  other.get("/api/down", (c) => c.text("down", 500));
+  assert.equal((await other.request("/api/down")).status, 500);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal((await other.request("/api/down")).status, 503);
+});
+
+test("routeCircuitBreaker: a middleware given to healthHandler's breakers lists its circuits", async () => {
+  const mw = routeCircuitBreaker({ logger: silent });
+  const app = new Hono();
+  app.get("/api", mw, (c) => c.text("ok"));
+  app.get("/health", healthHandler(new HealthCheck(), { breakers: [mw] }));
+  await app.request("/api");
+  const body = await (await app.request("/health")).json();
+  assert.deepEqual(
+    body.checks.map((c: { name: string }) => c.name),
+    ["circuit:route:GET /api"],
   );
 });

@@ -98,6 +98,31 @@ const ONLY: Record<string, string[]> = {
     "tests/hono_health_test.ts",
     "tests/status_page_test.ts",
   ],
+  "src/hono/bulkhead.ts": ["tests/hono_bulkhead_test.ts", "tests/adapter_options_test.ts"],
+  // Problem bodies (bulkhead, breaker, rate limit), waitUntil and the 504 (timeout, fetch).
+  "src/hono/problem.ts": [
+    "tests/hono_bulkhead_test.ts",
+    "tests/hono_timeout_test.ts",
+    "tests/hono_fetch_test.ts",
+    "tests/hono_circuit_breaker_test.ts",
+    "tests/hono_rate_limit_test.ts",
+  ],
+  "src/hono/timeout.ts": [
+    "tests/hono_timeout_test.ts",
+    "tests/hono_chaos_test.ts",
+    "tests/hono_circuit_breaker_test.ts",
+  ],
+  // The store-backed circuits of /health and the status page.
+  "src/hono/shared_circuits.ts": ["tests/hono_health_test.ts", "tests/status_page_test.ts"],
+  "src/hono/circuit_breaker.ts": [
+    "tests/hono_circuit_breaker_test.ts",
+    "tests/hono_circuit_breaker_rate_test.ts",
+    "tests/hono_edge_paths_test.ts",
+    "tests/hono_fallback_test.ts",
+    "tests/adapter_options_test.ts",
+    "tests/telemetry_fixes_test.ts",
+  ],
+  "src/hono/rate_limit.ts": ["tests/hono_rate_limit_test.ts"],
 };
 
 /**

@@ -36,6 +36,14 @@ function blindStore() {
   };
 }
 
+/**
+ * The headers a response carries besides the body's own `content-type` (which runtimes set
+ * differently: Bun's `Response` lists it lazily), sorted.
+ */
+function ours(h: Headers): string[] {
+  return [...h.keys()].filter((k) => k !== "content-type").sort();
+}
+
 test("routeRateLimiter: a store that cannot tell the permits left: admitted answers carry the policy only, a 429 says 0 left", async () => {
   for (
     const [headers, admitted, limited] of [
@@ -62,8 +70,8 @@ test("routeRateLimiter: a store that cannot tell the permits left: admitted answ
     for (const [h, v] of admitted) assert.equal(ok.headers.get(h), v, `${headers} admitted ${h}`);
     const fields = admitted.filter(([, v]) => v !== null).map(([h]) => h);
     assert.deepEqual(
-      [...ok.headers.keys()].sort(),
-      ["content-type", ...(headers === "draft-6" ? ["ratelimit-policy"] : []), ...fields].sort(),
+      ours(ok.headers),
+      [...(headers === "draft-6" ? ["ratelimit-policy"] : []), ...fields].sort(),
       `${headers}: no other header`,
     );
     const no = await a.request("/api/items");
@@ -169,10 +177,10 @@ test("routeRateLimiter: option messages name the option", () => {
 test("routeRateLimiter: headers 'none' adds no header at all", async () => {
   const { a } = app({ headers: "none", limit: 1 });
   const ok = await a.request("/api/items");
-  assert.deepEqual([...ok.headers.keys()], ["content-type"]);
+  assert.deepEqual(ours(ok.headers), []);
   const no = await a.request("/api/items");
   assert.equal(no.status, 429);
-  assert.deepEqual([...no.headers.keys()].sort(), ["content-type", "retry-after"]);
+  assert.deepEqual(ours(no.headers), ["retry-after"]);
 });
 
 test("routeRateLimiter: a key function giving a non-string is an error naming the option", async () => {

@@ -95,8 +95,10 @@ for (const lease of [1, 5]) {
       // the fleet still admits at most the limit; unused ones could only be lost (leaseTtl).
       if (lease === 1) assert.equal(admitted, 100, figures);
       else assert.ok(admitted <= 100 && admitted >= 100 - 4 * (lease - 1), figures);
-      // Every process admitted some: the limit is the fleet's, not one process's.
-      for (const r of results) assert.ok(r.admitted > 0, figures);
+      // The limit is the fleet's: each process alone would have admitted 100 of its 250. How
+      // the 100 spread over the processes is not promised (with leases, the first to lease may
+      // take most of them; a process that starts late on a loaded machine may get none).
+      assert.ok(results.filter((r) => r.admitted > 0).length >= 1, figures);
       console.log(`Deno KV, 4 processes, lease ${lease}: admitted ${admitted}; ${figures}`);
     },
     DENO,

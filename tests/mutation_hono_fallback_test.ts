@@ -385,3 +385,177 @@ test("routeFallback: without isFailure every thrown error falls back; a failure 
   assert.equal(y.status, 404);
   assert.equal(await y.text(), "gone");
 });
+
+test("routeFallback: a number is not options", () => {
+  assert.throws(() => routeFallback(5 as never), {
+    name: "TypeError",
+    message: /^routeFallback: option 'options' must be an object/,
+  });
+});
+
+test("routeFallback: a failure with no body still gets the fallback", async () => {
+  const app = new Hono();
+  app.get("/x", routeFallback({ fallback: (c) => c.text("fallback") }), (c) => c.body(null, 503));
+  const res = await app.request("/x");
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "fallback");
+});
+
+test("routeFallback: a streamed body over maxBytes is not kept (the failure passes as it is)", async () => {
+  const { app, state } = flaky(() => new Response(new Blob(["abcdefg"]).stream()), {
+    lastGood: { maxBytes: 6 },
+  });
+  await (await app.request("/x")).text();
+  await settle();
+  state.fail = true;
+  const res = await app.request("/x");
+  assert.equal(res.status, 500);
+  assert.equal(await res.text(), "down");
+});
+
+test("routeFallback: Pragma and Cache-Control directives are read trimmed", async () => {
+  for (
+    const headers of <Record<string, string>[]> [
+      { pragma: "x, no-cache" },
+      { "cache-control": 'no-cache ="set-cookie"' },
+    ]
+  ) {
+    const { app, state } = flaky((c) => c.text("page", 200, headers));
+    await (await app.request("/x")).text();
+    await settle();
+    state.fail = true;
+    assert.equal((await app.request("/x")).status, 500, JSON.stringify(headers));
+  }
+});
+
+test("routeFallback: the remaining hop-by-hop headers are not kept", async () => {
+  const { app, state } = flaky((c) =>
+    c.text("page", 200, { "proxy-authorization": "Basic eA==", "transfer-encoding": "chunked" })
+  );
+  await (await app.request("/x")).text();
+  await settle();
+  state.fail = true;
+  const res = await app.request("/x");
+  assert.equal(await res.text(), "page");
+  assert.equal(res.headers.get("proxy-authorization"), null);
+  assert.equal(res.headers.get("transfer-encoding"), null);
+});
+
+/** A response whose body is sent when `close()` is called: its copy is pending until then. */
+function held(text: string) {
+  let ctl!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctl = c) });
+  return {
+    response: new Response(body),
+    close() {
+      ctl.enqueue(new TextEncoder().encode(text));
+      ctl.close();
+    },
+  };
+}
+
+test("routeFallback: a copy under way counts as taken: the key's next answers are not copied too", async () => {
+  const clock = new FakeClock(5000);
+  const pending: ReturnType<typeof held>[] = [];
+  const app = new Hono();
+  let fail = false;
+  app.get("/x", routeFallback({ lastGood: true, clock }), (c) => {
+    if (fail) return c.text("down", 500);
+    const h = held(`v${pending.length + 1}`);
+    pending.push(h);
+    return h.response;
+  });
+  const first = await app.request("/x");
+  fail = true;
+  // Failing while the copy is read: nothing kept yet, the failure passes.
+  const failed = await app.request("/x");
+  assert.equal(await failed.text(), "down");
+  fail = false;
+  const second = await app.request("/x");
+  for (const h of pending) h.close();
+  await Promise.all([first.text(), second.text()]);
+  await settle();
+  fail = true;
+  assert.equal(await (await app.request("/x")).text(), "v1");
+});
+
+test("routeFallback: the interval counts from when the copy was started, not when it was read", async () => {
+  const clock = new FakeClock(5000);
+  let version = 0;
+  const pending: ReturnType<typeof held>[] = [];
+  const app = new Hono();
+  let fail = false;
+  app.get("/x", routeFallback({ lastGood: true, clock }), (c) => {
+    if (fail) return c.text("down", 500);
+    const h = held(`v${++version}`);
+    pending.push(h);
+    return h.response;
+  });
+  const first = await app.request("/x"); // copy started at 5000
+  clock.tick(500);
+  pending[0].close(); // read at 5500
+  await first.text();
+  await settle();
+  clock.tick(500); // 6000: a second since the copy started
+  const second = await app.request("/x");
+  pending[1]?.close();
+  await second.text();
+  await settle();
+  fail = true;
+  assert.equal(await (await app.request("/x")).text(), "v2");
+});
+
+test("routeFallback: maxEntries counts copies under way; a copy finished after its key was dropped is kept", async () => {
+  const pending = new Map<string, ReturnType<typeof held>>();
+  const app = new Hono();
+  let fail = false;
+  app.get("/k/:n", routeFallback({ lastGood: { maxEntries: 1, refreshInterval: 0 } }), (c) => {
+    const n = c.req.param("n");
+    if (fail) return c.text("down", 500);
+    if (n === "slow") {
+      const h = held("slow");
+      pending.set(n, h);
+      return h.response;
+    }
+    return c.text(`v${n}`);
+  });
+  const get = async (n: string) => await (await app.request(`/k/${n}`)).text();
+  assert.equal(await get("1"), "v1");
+  await settle();
+  const slow = await app.request("/k/slow"); // its copy under way: /k/1 dropped
+  fail = true;
+  assert.equal(await get("1"), "down");
+  fail = false;
+  assert.equal(await get("2"), "v2"); // drops the slow key's entry
+  await settle();
+  pending.get("slow")!.close(); // finished now: kept, /k/2 dropped
+  assert.equal(await slow.text(), "slow");
+  await settle();
+  fail = true;
+  assert.equal(await get("slow"), "slow");
+  assert.equal(await get("2"), "down");
+});
+
+test("routeFallback: variants differing in one of two Vary'd headers are both kept; a changed Vary replaces", async () => {
+  let vary = "Accept-Language, X-V";
+  const { app, state } = flaky(
+    (c) => c.text(`${c.req.header("accept-language")}${c.req.header("x-v")}`, 200, { vary }),
+    { lastGood: { refreshInterval: 0 } },
+  );
+  const req = (l: string, v: string) =>
+    app.request(new Request("http://localhost/x", { headers: { "accept-language": l, "x-v": v } }));
+  await (await req("en", "1")).text();
+  await settle();
+  await (await req("en", "2")).text();
+  await settle();
+  state.fail = true;
+  assert.equal(await (await req("en", "1")).text(), "en1");
+  assert.equal(await (await req("en", "2")).text(), "en2");
+  // Vary narrowed to none: the new copy serves every request.
+  state.fail = false;
+  vary = "";
+  await (await req("de", "3")).text();
+  await settle();
+  state.fail = true;
+  assert.equal(await (await req("en", "1")).text(), "de3");
+});

@@ -160,7 +160,7 @@ test("routeFallback: lastGood defaults: 1 MiB bodies, 100 keys, a 1000 ms refres
   assert.equal(await (await app.request("/k/1")).text(), "v1");
   assert.equal(await (await app.request("/k/100")).text(), "v100");
 
-  const clock = new FakeClock();
+  const clock = new FakeClock(5000); // not 0: the time since the copy is a difference
   let version = 0;
   const hot = flaky(() => new Response(`v${++version}`), { lastGood: true, clock });
   await (await hot.app.request("/x")).text();

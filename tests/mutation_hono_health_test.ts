@@ -6,9 +6,10 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { circuitBreaker, HealthCheck, MemoryStore } from "../mod.ts";
-import { healthHandler, type HealthHandlerOptions } from "../src/hono/mod.ts";
+import { healthHandler, type HealthHandlerOptions, routeCircuitBreaker } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { silent, test } from "./_harness.ts";
+import { FaultyStore } from "./_stores.ts";
 
 async function get(h: HealthCheck, opts: HealthHandlerOptions, accept?: string) {
   const app = new Hono();
@@ -235,6 +236,10 @@ test("healthHandler: Accept negotiation: q parameters' edges, repeated ranges, t
     ["application/health+json; q = 0.5, application/json;q=0.4", HEALTH],
     ["application/health+json;q=2, application/json;q=0.9", HEALTH],
     ["application/health+json;q=.", JSON_],
+    ["application/health+json;q = 0", JSON_],
+    ["application/health+json;xq=0", HEALTH],
+    ["application/health+json;q=0x, application/json;q=0.5", HEALTH],
+    ["application/json;q=0.5, text/html", JSON_],
     ["application/health+json;q=abc", HEALTH],
     ["application/health+json;level=1", HEALTH],
     ["application/*;q=0.5, application/json;q=0.4", HEALTH],
@@ -288,4 +293,31 @@ test("healthHandler: option messages name the option", () => {
   healthHandler(h, { maxBreakers: 0 });
   healthHandler(h, { maxBreakers: 1_000_000, breakers: false, format: "seed" });
   healthHandler(h, { breakers: [circuitBreaker({ logger: silent })], app: new Hono() });
+});
+
+test("healthHandler: the health+json note counts the circuits not read from the store", async () => {
+  const clock = new FakeClock();
+  const store = new FaultyStore(new MemoryStore({ clock }));
+  const h = new HealthCheck({ clock });
+  h.register("db", () => true);
+  const a = new Hono();
+  const mw = routeCircuitBreaker({
+    store,
+    storeKey: `hh-note-${crypto.randomUUID()}`,
+    storeOptions: { timeout: 200 },
+    clock,
+    logger: silent,
+  });
+  a.use("/api/*", mw);
+  for (let i = 0; i < 3; i++) a.get(`/api/r${i}`, (c) => c.text("ok"));
+  a.get("/health", healthHandler(h, { breakers: [mw], app: a, format: "health+json" }));
+  store.fault = "hang";
+  const pending = a.request("/health");
+  await clock.tickAsync(200);
+  const body = await (await pending).json();
+  assert.equal(body.circuits.unread, 3);
+  assert.deepEqual(body.notes, [
+    "0 circuits (0 open, 0 half-open, 0 closed): 0 listed, 0 left out, 3 not read from the store yet",
+  ]);
+  store.heal();
 });

@@ -240,6 +240,7 @@ test("healthHandler: Accept negotiation: q parameters' edges, repeated ranges, t
     ["application/health+json;xq=0", HEALTH],
     ["application/health+json;q=0x, application/json;q=0.5", HEALTH],
     ["application/json;q=0.5, text/html", JSON_],
+    ["text/html, application/json;q=0.5", JSON_],
     ["application/health+json;q=abc", HEALTH],
     ["application/health+json;level=1", HEALTH],
     ["application/*;q=0.5, application/json;q=0.4", HEALTH],

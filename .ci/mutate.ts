@@ -123,6 +123,18 @@ const ONLY: Record<string, string[]> = {
     "tests/telemetry_fixes_test.ts",
   ],
   "src/hono/rate_limit.ts": ["tests/hono_rate_limit_test.ts"],
+  "src/hono/fallback.ts": ["tests/hono_fallback_test.ts"],
+  "src/hono/health.ts": [
+    "tests/hono_health_test.ts",
+    "tests/mutation_hono_shared_circuits_test.ts",
+  ],
+  // The route breaker's options: refused, compared when shared, store key prefixes claimed.
+  "src/hono/route_options.ts": [
+    "tests/mutation_hono_circuit_breaker_test.ts",
+    "tests/mutation_hono_route_group_test.ts",
+    "tests/hono_circuit_breaker_test.ts",
+    "tests/adapter_options_test.ts",
+  ],
 };
 
 /**

@@ -76,7 +76,10 @@ test("routeFallback: bad options fail at setup", () => {
     () => routeFallback({ lastGood: true, when: () => true } as never),
     /^TypeError: routeFallback: option 'when' is now 'isFailureResult' \(responses\) and 'isFailure' \(thrown errors\)$/,
   );
-  assert.throws(() => routeFallback(undefined as never), TypeError);
+  assert.throws(
+    () => routeFallback(undefined as never),
+    (e: unknown) => e instanceof TypeError && /'fallback' or 'lastGood'/.test(e.message),
+  );
 });
 
 test("routeFallback: bodies over lastGood.maxBytes and event streams are not kept", async () => {

@@ -247,7 +247,8 @@ function withoutStrayRetryAfter(res: Response): Response {
 export function routeFallback(options: RouteFallbackOptions): MiddlewareHandler {
   const W = "routeFallback";
   checkObject(W, "options", options);
-  if (options !== undefined && Object.hasOwn(options, "when")) {
+  options ??= {} as RouteFallbackOptions; // then refused below for naming neither option
+  if (Object.hasOwn(options, "when")) {
     throw new TypeError(
       `${W}: option 'when' is now 'isFailureResult' (responses) and 'isFailure' (thrown errors)`,
     );

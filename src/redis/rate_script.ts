@@ -21,6 +21,8 @@
 // of another version of this library sees the change); a fresh state deletes
 // the key.
 
+import { WRITE_ENTRY } from "./scripts.ts";
+
 /**
  * KEYS[1]: the limiter key's entry. ARGV (all strings): 1 algorithm
  * (`tb`, `fw`, `sw`), 2 limit, 3 interval, 4 capacity (burst or limit),
@@ -312,16 +314,7 @@ if out ~= state or repaired or bounded then
       v = '{"kind":"sw","start":' .. num(out.start) .. ',"count":' .. num(out.count)
         .. ',"previous":' .. num(out.previous) .. '}'
     end
-    local c = tonumber(n)
-    local nx
-    if c and c >= 0 and c < 9e15 and c == floor(c) then
-      nx = string.format('%.0f', c + 1)
-    else
-      local t = redis.call('TIME')
-      nx = t[1] .. string.format('%06d', tonumber(t[2]))
-    end
-    if ty ~= 'hash' and ty ~= 'none' then redis.call('DEL', k) end
-    redis.call('HSET', k, 'v', v, 'n', nx)
+    ${WRITE_ENTRY}
     redis.call('PEXPIRE', k, string.format('%.0f', max(tonumber(ARGV[11]), life(out))))
   end
 end

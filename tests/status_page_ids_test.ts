@@ -5,28 +5,9 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { circuitBreaker } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import {
-  type BreakerStatus,
-  routeCircuitBreaker,
-  statusPage,
-  type StatusPageOptions,
-  type StatusSnapshot,
-} from "../src/hono/mod.ts";
+import { type BreakerStatus, routeCircuitBreaker } from "../src/hono/mod.ts";
 import { silent, test } from "./_harness.ts";
-
-function mount(options: StatusPageOptions): Hono {
-  const app = new Hono();
-  app.route("/status", statusPage(options));
-  return app;
-}
-const json = async (app: Hono): Promise<StatusSnapshot> =>
-  await (await app.request("/status/json")).json();
-const post = (app: Hono, body: unknown) =>
-  app.request("http://ops.example/status/action", {
-    method: "POST",
-    headers: { origin: "http://ops.example", "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+import { json, mount, post } from "./_status_page.ts";
 
 test("statusPage: breakers built without a name are shown (by default), each with its own id", async () => {
   const clock = new FakeClock();

@@ -5,27 +5,9 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { bulkhead, circuitBreaker, removeCircuitBreaker } from "../mod.ts";
-import {
-  routeCircuitBreaker,
-  statusPage,
-  type StatusPageOptions,
-  type StatusSnapshot,
-} from "../src/hono/mod.ts";
+import { routeCircuitBreaker, statusPage } from "../src/hono/mod.ts";
 import { silent, test } from "./_harness.ts";
-
-function mount(options: StatusPageOptions): Hono {
-  const app = new Hono();
-  app.route("/status", statusPage(options));
-  return app;
-}
-const json = async (app: Hono): Promise<StatusSnapshot> =>
-  await (await app.request("/status/json")).json();
-const post = (app: Hono, body: unknown) =>
-  app.request("http://ops.example/status/action", {
-    method: "POST",
-    headers: { origin: "http://ops.example", "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+import { json, mount, post } from "./_status_page.ts";
 
 test("statusPage: an unnamed breaker keeps its id when it later takes its first function's name", async () => {
   const b = circuitBreaker({ failureThreshold: 1, logger: silent });

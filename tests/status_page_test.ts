@@ -22,19 +22,7 @@ import {
   type StatusSnapshot,
 } from "../src/hono/mod.ts";
 import { macrotask, RUNTIME, silent, test } from "./_harness.ts";
-
-function mount(options: StatusPageOptions, app = new Hono()): Hono {
-  app.route("/status", statusPage(options));
-  return app;
-}
-const json = async (app: Hono, init?: RequestInit): Promise<StatusSnapshot> =>
-  await (await app.request("/status/json", init)).json();
-const post = (app: Hono, body: unknown, headers: Record<string, string> = {}) =>
-  app.request("http://ops.example/status/action", {
-    method: "POST",
-    headers: { origin: "http://ops.example", "content-type": "application/json", ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
+import { json, mount, post } from "./_status_page.ts";
 
 test("statusPage HTML: strict CSP whose nonce is the one script's and style's, fresh per request, no external asset", async () => {
   // Explicit empty lists: the page itself, not the policies other tests left alive.

@@ -7,20 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "./_harness.ts";
+import { startChildren } from "./_children.ts";
 
 const DENO = { runtimes: ["deno" as const], why: "Deno KV (Deno.openKv) in child processes" };
-
-interface DenoApi {
-  execPath(): string;
-  Command: new (cmd: string, o: Record<string, unknown>) => {
-    spawn(): {
-      stdin: WritableStream<Uint8Array>;
-      stdout: ReadableStream<BufferSource>;
-      status: Promise<{ code: number }>;
-    };
-  };
-}
-const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 interface ChildResult {
   admitted: number;
@@ -34,40 +23,13 @@ async function processes(n: number, takes: number, lease: number): Promise<Child
   const dir = mkdtempSync(join(tmpdir(), "edge-resilience-kv-rate-"));
   const path = join(dir, "limits.sqlite");
   try {
-    const child = new URL("./_deno_kv_rate_child.ts", import.meta.url).pathname;
-    const procs = Array.from({ length: n }, () =>
-      new (deno().Command)(deno().execPath(), {
-        args: ["run", "-A", "--unstable-kv", child, path, String(takes), String(lease)],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn());
-    const lines = procs.map((p) => p.stdout.pipeThrough(new TextDecoderStream()).getReader());
-    const outputs = procs.map(() => "");
-    const readLine = async (i: number) => {
-      while (!outputs[i].includes("\n")) {
-        const { value, done } = await lines[i].read();
-        if (done) break;
-        outputs[i] += value;
-      }
-      const [line, ...rest] = outputs[i].split("\n");
-      outputs[i] = rest.join("\n");
-      return line;
-    };
-    // All connected before any takes: they start together and contend.
-    for (let i = 0; i < n; i++) assert.equal(await readLine(i), "ready");
-    await Promise.all(procs.map(async (p) => {
-      const w = p.stdin.getWriter();
-      await w.write(new TextEncoder().encode("go\n"));
-      await w.close();
-    }));
-    const results: ChildResult[] = [];
-    for (let i = 0; i < n; i++) {
-      results.push(JSON.parse(await readLine(i)));
-      await lines[i].cancel();
-      assert.equal((await procs[i].status).code, 0);
-    }
-    return results;
+    const children = await startChildren(
+      new URL("./_deno_kv_rate_child.ts", import.meta.url),
+      n,
+      [path, String(takes), String(lease)],
+    );
+    await children.go();
+    return await children.results<ChildResult>();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,7 @@ import { type DenoKvLike, denoKvStore, type KvKey } from "../src/deno_kv/mod.ts"
 import { recordingLogger, silent, test } from "./_harness.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { FaultyStore } from "./_stores.ts";
+import { startChildren } from "./_children.ts";
 
 interface Kv extends DenoKvLike {
   close(): void;
@@ -175,25 +176,6 @@ test(
   DENO,
 );
 
-/** The Deno API this file uses, typed without the Deno namespace (the file is bundled for Node too). */
-interface DenoApi {
-  openKv(p: string): Promise<Kv>;
-  execPath(): string;
-  Command: new (cmd: string, o: {
-    args: string[];
-    stdin: "piped";
-    stdout: "piped";
-    stderr: "inherit";
-  }) => {
-    spawn(): {
-      stdin: WritableStream<Uint8Array>;
-      stdout: ReadableStream<BufferSource>;
-      status: Promise<{ code: number }>;
-    };
-  };
-}
-const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
-
 test(
   "Deno KV (file, 3 processes): contention is not an outage; probes across processes stay within halfOpenMaxCalls",
   async () => {
@@ -206,27 +188,11 @@ test(
     const RUN_FOR = 3500;
     try {
       // Three processes, each with its own connection to the file.
-      const child = new URL("./_deno_kv_child.ts", import.meta.url).pathname;
-      const procs = Array.from({ length: 3 }, () =>
-        new (deno().Command)(deno().execPath(), {
-          args: ["run", "-A", "--unstable-kv", child, path, String(RUN_FOR), String(RESET)],
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "inherit",
-        }).spawn());
-      const lines = procs.map((p) => p.stdout.pipeThrough(new TextDecoderStream()).getReader());
-      const outputs = procs.map(() => "");
-      const readLine = async (i: number) => {
-        while (!outputs[i].includes("\n")) {
-          const { value, done } = await lines[i].read();
-          if (done) break;
-          outputs[i] += value;
-        }
-        const [line, ...rest] = outputs[i].split("\n");
-        outputs[i] = rest.join("\n");
-        return line;
-      };
-      for (let i = 0; i < 3; i++) assert.equal(await readLine(i), "ready");
+      const children = await startChildren(
+        new URL("./_deno_kv_child.ts", import.meta.url),
+        3,
+        [path, String(RUN_FOR), String(RESET)],
+      );
       // Open the shared circuit (a fourth connection), then let the processes go.
       const kv = await openKv(path);
       try {
@@ -241,23 +207,12 @@ test(
       } finally {
         kv.close();
       }
-      await Promise.all(procs.map(async (p) => {
-        const w = p.stdin.getWriter();
-        await w.write(new TextEncoder().encode("go\n"));
-        await w.close();
-      }));
-      const results = [];
-      for (let i = 0; i < 3; i++) {
-        results.push(
-          JSON.parse(await readLine(i)) as {
-            probes: number[];
-            unavailable: string[];
-            warnings: string[];
-          },
-        );
-        await lines[i].cancel();
-        assert.equal((await procs[i].status).code, 0);
-      }
+      await children.go();
+      const results = await children.results<{
+        probes: number[];
+        unavailable: string[];
+        warnings: string[];
+      }>();
       // Lock contention never counted as a store outage.
       for (const r of results) assert.deepEqual(r.unavailable, [], r.warnings.join("\n"));
       // Upstream calls (all of them half-open probes) across the three processes: a trial

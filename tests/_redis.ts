@@ -156,6 +156,23 @@ export async function fileServer(extra: string[] = []): Promise<RedisServer | un
   return server;
 }
 
+/**
+ * A second server for this file whose memory is full (`maxmemory` 3 MB, `noeviction`): writes
+ * fail with OOM, reads work. None when unavailable; killed when the process exits.
+ */
+export async function fullServer(): Promise<RedisServer | undefined> {
+  const full = await fileServer(["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]);
+  // Fill it: the loop stops with an OOM error once maxmemory is reached.
+  try {
+    full?.cli(
+      "EVAL",
+      "for i = 1, 5000 do redis.call('SET', 'junk' .. i, string.rep('x', 1000)) end",
+      "0",
+    );
+  } catch { /* OOM: full */ }
+  return full;
+}
+
 /** A test needing redis-server: skipped by name, with the reason, where it cannot be had. */
 export function redisTest(
   name: string,

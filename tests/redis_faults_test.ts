@@ -19,8 +19,8 @@ import {
   CLIENT_NAMES,
   connect,
   fileServer,
+  fullServer,
   REDIS_UNAVAILABLE,
-  RedisServer,
   redisTest,
 } from "./_redis.ts";
 
@@ -222,22 +222,7 @@ nodeTest(
 );
 
 // A second server whose memory is full.
-const full = REDIS_UNAVAILABLE
-  ? undefined
-  : new RedisServer(["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]);
-if (full) {
-  await full.start();
-  // Fill it: the loop stops with an OOM error once maxmemory is reached.
-  try {
-    full.cli(
-      "EVAL",
-      "for i = 1, 5000 do redis.call('SET', 'junk' .. i, string.rep('x', 1000)) end",
-      "0",
-    );
-  } catch { /* OOM: full */ }
-  const { default: process } = await import("node:process");
-  process.on("exit", () => full.killNow());
-}
+const full = await fullServer();
 
 for (const name of CLIENT_NAMES) {
   redisTest(

@@ -8,18 +8,10 @@
 // is full (the script's write fails with OOM). (The script's equivalence with
 // the TypeScript algorithms: tests/redis_rate_lua_test.ts.)
 import assert from "node:assert/strict";
-import process from "node:process";
 import { rateLimiter, type StoreStatusEvent } from "../mod.ts";
 import { redisStore } from "../src/redis/mod.ts";
 import { recordingLogger, silent } from "./_harness.ts";
-import {
-  CLIENT_NAMES,
-  connect,
-  fileServer,
-  REDIS_UNAVAILABLE,
-  RedisServer,
-  redisTest,
-} from "./_redis.ts";
+import { CLIENT_NAMES, connect, fileServer, fullServer, redisTest } from "./_redis.ts";
 
 const server = await fileServer();
 let n = 0;
@@ -279,20 +271,7 @@ redisTest(
 );
 
 // A second server whose memory is full (maxmemory with noeviction): the script's HSET fails with OOM.
-const full = REDIS_UNAVAILABLE
-  ? undefined
-  : new RedisServer(["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]);
-if (full) {
-  await full.start();
-  try {
-    full.cli(
-      "EVAL",
-      "for i = 1, 5000 do redis.call('SET', 'junk' .. i, string.rep('x', 1000)) end",
-      "0",
-    );
-  } catch { /* OOM: full */ }
-  process.on("exit", () => full.killNow());
-}
+const full = await fullServer();
 
 for (const name of CLIENT_NAMES) {
   redisTest(

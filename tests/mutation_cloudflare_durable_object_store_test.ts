@@ -75,6 +75,12 @@ test("durableObjectStore: the prefix is shorter than 512; prefix and key togethe
       e instanceof RangeError &&
       e.message === "durableObjectStore: option 'prefix' must be shorter than 512 bytes",
   );
+  // Counted in UTF-8 bytes, not characters: 256 'é' are 512 bytes.
+  assert.throws(
+    () => durableObjectStore(namespace, { prefix: "é".repeat(256) }),
+    /option 'prefix' must be shorter than 512 bytes/,
+  );
+  assert.doesNotThrow(() => durableObjectStore(namespace, { prefix: "é".repeat(255) + "p" }));
   const store = durableObjectStore(namespace, { prefix: "é".repeat(250) }); // 500 bytes
   assert.doesNotThrow(() => store.checkKey!("k".repeat(12)));
   assert.throws(

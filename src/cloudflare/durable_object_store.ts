@@ -73,7 +73,7 @@ export function durableObjectStore(
   checkKnownOptions(W, options, OPTIONS);
   checkString(W, "prefix", options.prefix);
   const prefix = options.prefix ?? "er:";
-  if (prefix.length >= MAX_NAME_BYTES) {
+  if (new TextEncoder().encode(prefix).length >= MAX_NAME_BYTES) {
     throw new RangeError(`${W}: option 'prefix' must be shorter than ${MAX_NAME_BYTES} bytes`);
   }
   // A stub per operation: Workers ties I/O objects to the request that made them.

@@ -115,6 +115,23 @@ test("healthHandler: an open breaker is degraded / warn, never unhealthy", async
   );
 });
 
+test("healthHandler: a breaker listed twice is reported once", async () => {
+  const h = new HealthCheck();
+  const b = circuitBreaker({ failureThreshold: 1, logger: silent });
+  b.open();
+  const body = await (await appWith(h, { breakers: [b, b, b] }).request("/health")).json();
+  assert.equal(body.checks.length, 1);
+  assert.deepEqual(body.circuits, {
+    total: 1,
+    closed: 0,
+    open: 1,
+    half_open: 0,
+    listed: 1,
+    omitted: 0,
+    unread: 0,
+  });
+});
+
 test("healthHandler: zero checks answers 200 with status unknown (honest, not healthy)", async () => {
   const res = await appWith(new HealthCheck()).request("/health");
   assert.equal(res.status, 200);

@@ -106,7 +106,7 @@ export function circuitSources(
     for (const x of b as readonly unknown[]) {
       const g = groupOf(x);
       if (g) groups.set(g, new Set());
-      else plain.push(x as CircuitBreaker);
+      else if (!plain.includes(x as CircuitBreaker)) plain.push(x as CircuitBreaker); // listed once
     }
   }
   for (const [g, keys] of groups) {

@@ -261,7 +261,6 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
     }
     c.res = res;
     for (const [h, v] of f) c.header(h, v);
-    if (!fallback) c.header("Retry-After", String(retryAfter));
     return c.res;
   });
   return Object.assign(mw, { limiter });

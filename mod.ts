@@ -36,13 +36,8 @@ export {
 export { type Logger, setDefaultLogger, setLogRepeatInterval } from "./src/logger.ts";
 export type { FallbackOf, Policy } from "./src/policy.ts";
 export type { ErrorClass } from "./src/validate.ts";
-export {
-  type JitterStrategy,
-  retry,
-  type RetryEvent,
-  type RetryOptions,
-  type RetryPolicy,
-} from "./src/retry.ts";
+export type { JitterStrategy } from "./src/backoff.ts";
+export { retry, type RetryEvent, type RetryOptions, type RetryPolicy } from "./src/retry.ts";
 export {
   type CircuitBreaker,
   circuitBreaker,

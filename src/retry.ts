@@ -4,10 +4,12 @@
  * @module
  */
 
+import { backoffDelay, JITTERS, type JitterStrategy, type ResolvedBackoff } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
 import { type Logger, logRepeated, printable } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
+import { isRefusal, refusalWait } from "./refusals.ts";
 import type { RetryBudget } from "./retry_budget.ts";
 import { created, emit, errorType, flags, now, outcomeOf, publish } from "./telemetry.ts";
 import {
@@ -20,25 +22,6 @@ import {
   errorMatcher,
   optionNames,
 } from "./validate.ts";
-
-/**
- * How the backoff delay is randomised.
- *
- * - `true` / `"proportional"`: the seed's ±25% (delay × U[0.75, 1.25]).
- * - `"full"`: U[0, delay] (AWS "full jitter").
- * - `"equal"`: delay/2 + U[0, delay/2] (AWS "equal jitter").
- * - `"decorrelated"`: U[initialDelay, previous × 3] (AWS "decorrelated jitter").
- * - `false` / `"none"`: exact delays.
- *
- * Whatever the strategy, the result never exceeds `maxDelay`.
- */
-export type JitterStrategy =
-  | boolean
-  | "none"
-  | "proportional"
-  | "full"
-  | "equal"
-  | "decorrelated";
 
 /** What `onRetry` is told before each wait. */
 export interface RetryEvent {
@@ -119,86 +102,6 @@ export interface RetryPolicy extends Policy {
   readonly maxDelay: number;
   /** The jitter strategy (`jitter: true` is `"proportional"`, `false` is `"none"`). */
   readonly jitter: ResolvedBackoff["jitter"];
-}
-
-/** @internal Backoff settings after defaults and validation. */
-export interface ResolvedBackoff {
-  initialDelay: number;
-  backoffFactor: number;
-  maxDelay: number;
-  jitter: "none" | "proportional" | "full" | "equal" | "decorrelated";
-}
-
-/**
- * The wait of a call refused without running: a `CircuitOpenError`
- * (`timeUntilReset`) or a `RateLimitedError` (`retryAfter`), from any copy of
- * the library, told by their fields so that retry does not need the classes;
- * `undefined` for any other error.
- */
-function refusalWait(e: unknown): number | undefined {
-  const o = e as
-    | {
-      timeUntilReset?: unknown;
-      breakerName?: unknown;
-      retryAfter?: unknown;
-      limiterName?: unknown;
-    }
-    | null
-    | undefined;
-  if (typeof o?.timeUntilReset === "number" && typeof o.breakerName === "string") {
-    return o.timeUntilReset;
-  }
-  if (typeof o?.retryAfter === "number" && typeof o.limiterName === "string") return o.retryAfter;
-  return undefined;
-}
-
-/**
- * An `AdaptiveConcurrencyRejectedError` (from any copy of the library), told
- * by its fields: the limiter refused the call, which never ran.
- */
-function isRefusal(e: unknown): boolean {
-  const o = e as { limiterName?: unknown; inFlight?: unknown } | null | undefined;
-  return typeof o?.limiterName === "string" && typeof o.inFlight === "number";
-}
-
-const JITTERS = ["none", "proportional", "full", "equal", "decorrelated"];
-
-/**
- * @internal The delay before attempt `failed + 1`, given the previous delay
- * (for decorrelated jitter) and a random number in [0, 1).
- */
-export function backoffDelay(
-  b: ResolvedBackoff,
-  failed: number,
-  previous: number,
-  r: number,
-): number {
-  const cap = b.maxDelay;
-  // 0 × Infinity would be NaN: a zero initial delay stays zero however far the factor grows.
-  const base = b.initialDelay === 0
-    ? 0
-    : Math.min(b.initialDelay * Math.pow(b.backoffFactor, failed - 1), cap);
-  let d: number;
-  switch (b.jitter) {
-    case "none":
-      d = base;
-      break;
-    case "proportional":
-      d = base * (0.75 + 0.5 * r);
-      break;
-    case "full":
-      d = base * r;
-      break;
-    case "equal":
-      d = base / 2 + (base / 2) * r;
-      break;
-    default: {
-      const lo = b.initialDelay;
-      const hi = Math.max(lo, previous * 3);
-      d = lo + (hi - lo) * r;
-    }
-  }
-  return Math.min(d, cap);
 }
 
 const RETRY_OPTIONS = /* @__PURE__ */ optionNames<RetryOptions>({

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { retry, type RetryEvent } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { backoffDelay, type ResolvedBackoff } from "../src/retry.ts";
+import { backoffDelay, type ResolvedBackoff } from "../src/backoff.ts";
 import { FC_RUNS, recordingLogger, silent, test } from "./_harness.ts";
 
 test("retry: succeeds first time without waiting or retrying", async () => {

@@ -181,4 +181,4 @@ export {
   readStoredLimit,
   type StoredLimit,
 } from "./src/rate_limit/reducer.ts";
-export { type RateLimitStore, type RateLimitStoreOptions } from "./src/rate_limit/store_link.ts";
+export { type RateLimitStore, type RateLimitStoreOptions } from "./src/rate_limit/store_port.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { RateLimitConfig, RateLimitOp, TakeAnswer } from "../mod.ts";
 import { cloudflareRateLimitStore, type RateLimitBindingLike } from "../src/cloudflare/mod.ts";
-import type { RateLimitStore } from "../src/rate_limit/store_link.ts";
+import type { RateLimitStore } from "../src/rate_limit/store_port.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { test } from "./_harness.ts";
 

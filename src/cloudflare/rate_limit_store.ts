@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import type { RateLimitConfig, TakeAnswer } from "../rate_limit/algorithms.ts";
 import type { RateLimitOp } from "../rate_limit/reducer.ts";
-import type { RateLimitStore } from "../rate_limit/store_link.ts";
+import type { RateLimitStore } from "../rate_limit/store_port.ts";
 import { checkKnownOptions, checkNumber, checkObject, optionNames } from "../validate.ts";
 
 /** Cloudflare's Rate Limiting binding (structural: the one method used). */

@@ -27,7 +27,8 @@ import {
 } from "./algorithms.ts";
 import { LocalLimits } from "./local.ts";
 import { Limiter } from "./runner.ts";
-import { RateLimitLink, type RateLimitStore, type RateLimitStoreOptions } from "./store_link.ts";
+import { RateLimitLink } from "./store_link.ts";
+import type { RateLimitStore, RateLimitStoreOptions } from "./store_port.ts";
 
 /** Options of {@linkcode rateLimiter}. Durations are in milliseconds. */
 export interface RateLimiterOptions {

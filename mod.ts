@@ -91,9 +91,7 @@ export {
   type FallbackEvent,
   type HedgeEvent,
   type LimitChangedEvent,
-  policies,
   type PolicyCreatedEvent,
-  type PolicyEntry,
   type PolicyKind,
   type RateLimitAcquiredEvent,
   type RateLimitCanceledEvent,
@@ -106,6 +104,7 @@ export {
   type TelemetrySource,
   type TimeoutEvent,
 } from "./src/telemetry.ts";
+export { policies, type PolicyEntry } from "./src/live_policies.ts";
 export {
   bulkhead,
   type BulkheadOptions,

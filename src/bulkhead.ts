@@ -9,7 +9,8 @@ import { type Clock, systemClock } from "./clock.ts";
 import { type Scope, start, type Target } from "./context.ts";
 import { BulkheadRejectedError } from "./errors.ts";
 import { createPolicy, type Policy } from "./policy.ts";
-import { created, emit, flags } from "./telemetry.ts";
+import { emit, flags } from "./telemetry.ts";
+import { created } from "./live_policies.ts";
 import { Waiter, WaitQueue } from "./wait_queue.ts";
 import {
   checkKnownOptions,

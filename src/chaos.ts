@@ -10,7 +10,8 @@
 import { type Clock, systemClock } from "./clock.ts";
 import { type ResilienceContext, Scope, start, type Target } from "./context.ts";
 import { createPolicy, type Policy } from "./policy.ts";
-import { created, flags, publish } from "./telemetry.ts";
+import { flags, publish } from "./telemetry.ts";
+import { created } from "./live_policies.ts";
 import { withoutStack } from "./scheduler.ts";
 import { checkFunction, checkKnownOptions, optionNames } from "./validate.ts";
 import {

@@ -9,7 +9,8 @@ import { callIn, parentScope, Scope, start, WITH_CONTEXT } from "./context.ts";
 import { systemClock } from "./clock.ts";
 import { type Logger, logRepeated, printable } from "./logger.ts";
 import { createPolicy, type Policy, registrable } from "./policy.ts";
-import { created, emit, errorType, flags, now, observeCall } from "./telemetry.ts";
+import { emit, errorType, flags, now, observeCall } from "./telemetry.ts";
+import { created } from "./live_policies.ts";
 import {
   checkKnownOptions,
   checkObject,

@@ -9,7 +9,8 @@ import { type Clock, systemClock } from "./clock.ts";
 import { Scope, start, type Target } from "./context.ts";
 import { ResilienceError } from "./errors.ts";
 import { createPolicy, type Policy } from "./policy.ts";
-import { created, emit, errorType, flags, now, outcomeOf } from "./telemetry.ts";
+import { emit, errorType, flags, now, outcomeOf } from "./telemetry.ts";
+import { created } from "./live_policies.ts";
 import { addDeadline, cancelDeadline } from "./scheduler.ts";
 import {
   checkKnownOptions,

@@ -11,7 +11,8 @@ import { type Logger, logRepeated, printable } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
 import { isRefusal, refusalWait } from "./refusals.ts";
 import type { RetryBudget } from "./retry_budget.ts";
-import { created, emit, errorType, flags, now, outcomeOf, publish } from "./telemetry.ts";
+import { emit, errorType, flags, now, outcomeOf, publish } from "./telemetry.ts";
+import { created } from "./live_policies.ts";
 import {
   checkFunction,
   checkKnownOptions,

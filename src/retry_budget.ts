@@ -7,7 +7,8 @@
  */
 
 import { type Clock, systemClock } from "./clock.ts";
-import { created, emit, flags } from "./telemetry.ts";
+import { emit, flags } from "./telemetry.ts";
+import { created } from "./live_policies.ts";
 import {
   checkKnownOptions,
   checkNumber,

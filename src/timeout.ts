@@ -18,7 +18,8 @@ import {
 import { ResilienceTimeoutError } from "./errors.ts";
 import { type Logger, logRepeated } from "./logger.ts";
 import { createPolicy, type Policy } from "./policy.ts";
-import { created, emit, flags } from "./telemetry.ts";
+import { emit, flags } from "./telemetry.ts";
+import { created } from "./live_policies.ts";
 import { addDeadline, cancelDeadline, withoutStack } from "./scheduler.ts";
 import {
   checkFunction,

@@ -8,7 +8,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import type { Logger } from "../logger.ts";
 import { createPolicy, type Policy } from "../policy.ts";
-import { created } from "../telemetry.ts";
+import { created } from "../live_policies.ts";
 import {
   checkFunction,
   checkKnownOptions,

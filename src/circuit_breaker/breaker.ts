@@ -2,7 +2,7 @@
 // shared through a prototype) and circuitBreaker(), which makes or finds one.
 import { CircuitState } from "../circuit_state.ts";
 import { createPolicy, policyProto } from "../policy.ts";
-import { created } from "../telemetry.ts";
+import { created } from "../live_policies.ts";
 import { checkFunction, checkKnownOptions, checkObject, checkString } from "../validate.ts";
 import { NAMES, W } from "./options.ts";
 import { differences, registry } from "./registry.ts";

@@ -4,7 +4,8 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import { type CircuitBreaker, circuitBreaker } from "../circuit_breaker.ts";
 import { CircuitOpenError, ResilienceTimeoutError } from "../errors.ts";
-import { CANCELLED, errorType, forget, own } from "../telemetry.ts";
+import { CANCELLED, errorType } from "../telemetry.ts";
+import { forget, own } from "../live_policies.ts";
 import {
   checkFunction,
   checkKnownOptions,

@@ -2,7 +2,7 @@
 // registered breakers and the route middlewares' circuits (those of an app,
 // when given, read from the store even before this isolate served them).
 import { type CircuitBreaker, listCircuitBreakers } from "../circuit_breaker.ts";
-import { standalone } from "../telemetry.ts";
+import { standalone } from "../live_policies.ts";
 import { liveRouteGroups, ROUTE_GROUP, type RouteGroup } from "./route_group.ts";
 import { type CircuitEntry, groupEntries } from "./shared_circuits.ts";
 

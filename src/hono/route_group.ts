@@ -3,7 +3,7 @@ import type { CircuitBreaker } from "../circuit_breaker.ts";
 import { CircuitState } from "../circuit_state.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { getDefaultLogger, printable, say } from "../logger.ts";
-import { forget } from "../telemetry.ts";
+import { forget } from "../live_policies.ts";
 import type { SharedStore } from "../shared/port.ts";
 import type { SharedConfig } from "../circuit_breaker/shared_data.ts";
 import { settingsFor, sharedConfig } from "../circuit_breaker/settings.ts";

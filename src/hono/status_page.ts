@@ -1,4 +1,4 @@
-import { policies } from "../telemetry.ts";
+import { policies } from "../live_policies.ts";
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { CircuitBreaker } from "./../circuit_breaker.ts";

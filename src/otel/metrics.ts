@@ -5,7 +5,8 @@ import type { BulkheadPolicy } from "../bulkhead.ts";
 import type { CircuitBreaker } from "../circuit_breaker/types.ts";
 import { listCircuitBreakers } from "../circuit_breaker/registry.ts";
 import type { RateLimiter } from "../rate_limit/limiter.ts";
-import { errorType, policies, type TelemetryEvent } from "../telemetry.ts";
+import { errorType, type TelemetryEvent } from "../telemetry.ts";
+import { policies } from "../live_policies.ts";
 
 /** Adds the user's attributes (the `attributes` option) to an event's own. */
 export type Enrich = (event: TelemetryEvent, own: Attributes) => Attributes;

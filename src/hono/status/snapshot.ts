@@ -10,7 +10,7 @@ import { CircuitState, HealthStatus } from "../../circuit_state.ts";
 import type { Clock } from "../../clock.ts";
 import type { HealthCheck, SystemHealth } from "../../health_check.ts";
 import { getCircuitBreaker } from "../../circuit_breaker/registry.ts";
-import { owned } from "../../telemetry.ts";
+import { owned } from "../../live_policies.ts";
 import { circuits } from "../circuit_sources.ts";
 import type { CircuitSummary } from "../health.ts";
 import type { CircuitEntry } from "../shared_circuits.ts";

@@ -128,6 +128,14 @@ const ONLY: Record<string, string[]> = {
     "tests/hono_health_test.ts",
     "tests/mutation_hono_shared_circuits_test.ts",
   ],
+  // resilientFetch: retries, Retry-After, deadlines, signals, budget, hedging, breaker, options.
+  "src/hono/fetch.ts": [
+    "tests/hono_fetch_test.ts",
+    "tests/hono_fetch_capacity_test.ts",
+    "tests/hono_fetch_gc_test.ts",
+    "tests/hono_edge_paths_test.ts",
+    "tests/adapter_options_test.ts",
+  ],
   // The route breaker's options: refused, compared when shared, store key prefixes claimed.
   "src/hono/route_options.ts": [
     "tests/mutation_hono_circuit_breaker_test.ts",

@@ -255,7 +255,15 @@ test("resilientFetch: bad options are refused naming the option", async () => {
     [{ fetch: 5 }, /^TypeError: resilientFetch: option 'fetch' must be a function/],
     [{ name: 5 }, /^TypeError: resilientFetch: option 'name' must be a non-empty string/],
     [{ onRetry: 5 }, /^TypeError: resilientFetch: option 'onRetry' must be a function/],
-    [{ maxAttempts: 2.5 }, /^RangeError: resilientFetch: option 'maxAttempts' must be an integer/],
+    [
+      { maxAttempts: 2.5 },
+      /^RangeError: resilientFetch: option 'maxAttempts' must be an integer >= 1 and <= 50, got 2\.5$/,
+    ],
+    // Refused for a method never retried too (only one attempt would be made).
+    [
+      { maxAttempts: 2.5, method: "POST" },
+      /^RangeError: resilientFetch: option 'maxAttempts' must be an integer/,
+    ],
     [{ maxAttempts: "3" }, /^TypeError: resilientFetch: option 'maxAttempts' must be a number/],
     [{ attemptTimeout: 0 }, /^RangeError: resilientFetch: option 'attemptTimeout' must be .* > 0/],
     [{ attemptTimeout: "1" }, /^TypeError: resilientFetch: option 'attemptTimeout'/],
@@ -377,4 +385,39 @@ test("parseRetryAfter: the edges of an HTTP-date (23:59:59, second 61, a year 50
     Date.UTC(2076, 0, 1) - now,
   );
   assert.equal(parseRetryAfter("Thursday, 01-Jan-77 00:00:00 GMT", now), 0);
+});
+
+/** Counts the abort listeners added to `signal`. */
+function listenersAdded(signal: AbortSignal): () => number {
+  let added = 0;
+  const add = signal.addEventListener.bind(signal);
+  signal.addEventListener = ((type: string, l: EventListener, o?: AddEventListenerOptions) => {
+    if (type === "abort") added++;
+    add(type, l, o);
+  }) as typeof signal.addEventListener;
+  return () => added;
+}
+
+test("resilientFetch: a Request's own signal also given as init.signal is followed like one given once", async () => {
+  // E.g. `resilientFetch(c.req.raw, { signal: c.req.raw.signal })`.
+  const count = async (twice: boolean) => {
+    const ctl = new AbortController();
+    const input = new Request(URL_, { signal: ctl.signal });
+    const added = listenersAdded(input.signal);
+    const up = scripted((_, req) => hang(req));
+    const p = resilientFetch(input, {
+      ...(twice ? { signal: input.signal } : {}),
+      fetch: up.fetch,
+      logger: silent,
+    });
+    for (let i = 0; i < 10 && up.seen.length === 0; i++) await Promise.resolve();
+    const during = added();
+    ctl.abort(new Error("gone"));
+    await assert.rejects(p, /gone/);
+    assert.equal(up.seen.length, 1);
+    return during;
+  };
+  const once = await count(false);
+  assert.ok(once > 0);
+  assert.equal(await count(true), once, "listeners added to the Request's signal");
 });

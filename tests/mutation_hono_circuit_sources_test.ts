@@ -48,6 +48,8 @@ test("circuit sources: a route middleware guards the routes its mount pattern co
     // A wildcard inside: one segment.
     ["/a/*/c", ["/a/b/c", "/a/b/d", "/a/b/c/d", "/a/c", "/x/b/c"], ["/a/b/c"]],
     ["/a/:x/c", ["/a/b/c", "/a/b", "/a/b/d"], ["/a/b/c"]],
+    // A parameter, then the rest: the parameter's segment must be there.
+    ["/a/:id/*", ["/a", "/a/1", "/a/1/x"], ["/a/1", "/a/1/x"]],
     ["*", ["/x", "/y/z"], ["/x", "/y/z"]],
     ["/*", ["/x", "/y/z"], ["/x", "/y/z"]],
     // Exact paths: the same segments, no more, no fewer.

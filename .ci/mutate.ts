@@ -146,6 +146,11 @@ const ONLY: Record<string, string[]> = {
     "tests/status_page_ids_test.ts",
     "tests/status_page_review_test.ts",
   ],
+  // The route's adaptive concurrency (adaptive_test, 12 s, reaches it only for one option check).
+  "src/hono/adaptive_concurrency.ts": [
+    "tests/adaptive_hono_test.ts",
+    "tests/telemetry_fixes_test.ts",
+  ],
   // The route breaker's options: refused, compared when shared, store key prefixes claimed.
   "src/hono/route_options.ts": [
     "tests/mutation_hono_circuit_breaker_test.ts",

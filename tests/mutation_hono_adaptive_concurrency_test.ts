@@ -189,8 +189,15 @@ test("routeAdaptiveConcurrency: a TimeoutError (AbortSignal.timeout's) and a { t
       `${error.name}: ${mw.limiter()!.getStats().limit}`,
     );
   }
-  // Other errors are not: an error with a timeout but no operation, one named otherwise.
-  for (const error of [Object.assign(new Error("x"), { timeout: 10 }), new Error("plain")]) {
+  // Other errors are not: a timeout with no operation, an operation with no timeout, others.
+  for (
+    const error of [
+      Object.assign(new Error("x"), { timeout: 10 }),
+      Object.assign(new Error("y"), { operation: "db" }),
+      Object.assign(new Error("z"), { timeout: "10", operation: "db" }),
+      new Error("plain"),
+    ]
+  ) {
     const clock = new FakeClock();
     const mw = routeAdaptiveConcurrency({
       initialLimit: 40,
@@ -307,6 +314,7 @@ test("routeAdaptiveConcurrency: one refusal reads '1 request'; a single limiter'
   assert.equal(c.details.refused, 1);
   assert.equal(c.details.keys, undefined);
   // Non-critical: degraded, never unhealthy.
+  assert.equal(c.critical, false);
   assert.equal(r.status, "degraded");
   gates[0].resolve();
   await first;
@@ -326,4 +334,52 @@ test("routeAdaptiveConcurrency: the health check lists the 20 most recent limite
   assert.equal(names.length, 20);
   assert.equal(names[0], "many:t5");
   assert.equal(names[19], "many:t24");
+});
+
+test("routeAdaptiveConcurrency: a non-Error thrown below it passes through as is (not a 499, not a 503)", async () => {
+  for (const thrown of [undefined, "boom"]) {
+    const mw = routeAdaptiveConcurrency({ logger: silent });
+    const a = new Hono();
+    a.get("/", mw, () => {
+      throw thrown;
+    });
+    // Hono hands only Error instances to onError: anything else leaves app.request as is.
+    const outcome = await Promise.resolve(a.request("/")).then(
+      (r) => ({ answered: r.status }),
+      (e) => ({ thrown: e }),
+    );
+    assert.deepEqual(outcome, { thrown }, String(thrown));
+    assert.equal(mw.limiter()!.getStats().inFlight, 0);
+  }
+});
+
+test("routeAdaptiveConcurrency: a request whose client already left is answered 499, not refused, even at the limit", async () => {
+  const { gates, get, mw } = app({ initialLimit: 1 });
+  const first = get();
+  await until(() => gates.length === 1);
+  const ctl = new AbortController();
+  ctl.abort(new Error("client gone"));
+  const res = await get(undefined, { signal: ctl.signal });
+  assert.equal(res.status, 499);
+  assert.equal(mw.limiter()!.getStats().refused, 0);
+  gates[0].resolve();
+  await first;
+});
+
+test("routeAdaptiveConcurrency: a non-Error thrown after the client left passes through too (only the client's reason is a 499)", async () => {
+  const mw = routeAdaptiveConcurrency({ logger: silent });
+  const a = new Hono();
+  a.get("/", mw, async (c) => {
+    const signal = c.req.raw.signal;
+    await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+    throw "boom";
+  });
+  const ctl = new AbortController();
+  const p = Promise.resolve(a.request(new Request("http://x/", { signal: ctl.signal }))).then(
+    (r) => ({ answered: r.status }),
+    (e) => ({ thrown: e }),
+  );
+  await macrotask();
+  ctl.abort(new Error("client gone"));
+  assert.deepEqual(await p, { thrown: "boom" });
 });

@@ -128,6 +128,29 @@ const ONLY: Record<string, string[]> = {
     "tests/hono_health_test.ts",
     "tests/mutation_hono_shared_circuits_test.ts",
   ],
+  // resilientFetch: retries, Retry-After, deadlines, signals, budget, hedging, breaker, options.
+  "src/hono/fetch.ts": [
+    "tests/hono_fetch_test.ts",
+    "tests/hono_fetch_capacity_test.ts",
+    "tests/hono_fetch_gc_test.ts",
+    "tests/hono_edge_paths_test.ts",
+    "tests/adapter_options_test.ts",
+  ],
+  // Which circuits /health and the status page report (breakers, route middlewares, app routes).
+  "src/hono/circuit_sources.ts": [
+    "tests/hono_health_test.ts",
+    "tests/mutation_hono_health_test.ts",
+    "tests/mutation_hono_shared_circuits_test.ts",
+    "tests/mutation_hono_route_group_test.ts",
+    "tests/status_page_test.ts",
+    "tests/status_page_ids_test.ts",
+    "tests/status_page_review_test.ts",
+  ],
+  // The route's adaptive concurrency (adaptive_test, 12 s, reaches it only for one option check).
+  "src/hono/adaptive_concurrency.ts": [
+    "tests/adaptive_hono_test.ts",
+    "tests/telemetry_fixes_test.ts",
+  ],
   // The route breaker's options: refused, compared when shared, store key prefixes claimed.
   "src/hono/route_options.ts": [
     "tests/mutation_hono_circuit_breaker_test.ts",

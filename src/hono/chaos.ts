@@ -3,6 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { ChaosError, checkChaosCommon, clampDelay, clampRate } from "../chaos/shared.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { addDeadline, cancelDeadline, withoutStack } from "../scheduler.ts";
+import { guarded } from "../telemetry.ts";
 import { checkKnownOptions, checkNumber, optionNames } from "../validate.ts";
 import { problemResponse } from "./problem.ts";
 
@@ -50,7 +51,11 @@ export interface RouteChaosOptions {
    * when a server dies mid-response. Not with `fault`.
    */
   abort?: boolean;
-  /** Called once per injected request, before anything is done. */
+  /**
+   * Called once per injected request, before anything is done. A hook never
+   * fails the request: a throw (or rejection) is logged once, by the default
+   * logger.
+   */
   onInject?: (c: Context, event: RouteChaosEvent) => void;
   /** Name used in problem bodies, errors and stats. Default `"route"`. */
   name?: string;
@@ -199,6 +204,10 @@ export function routeChaos(options: RouteChaosOptions): RouteChaos {
     : abort
     ? "abort"
     : "handler";
+  // One hook object per middleware: a throwing onInject is logged once, not per request.
+  const hook = onInject &&
+    ((e: { c: Context; event: RouteChaosEvent }) => onInject(e.c, e.event));
+  const hookName = `${W} '${name}' onInject`;
   const stats: RouteChaosStats = {
     name,
     requests: 0,
@@ -220,7 +229,7 @@ export function routeChaos(options: RouteChaosOptions): RouteChaos {
       : typeof latency === "number"
       ? latency
       : clampDelay(latency(c));
-    onInject?.(c, { name, latency: ms, answer });
+    if (hook) guarded(hook, { c, event: { name, latency: ms, answer } }, undefined, hookName, name);
     if (ms > 0) {
       // The route's signal (routeTimeout's: its deadline and the client), else the client's.
       const signal = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;

@@ -57,6 +57,31 @@ test("routeChaos: an onInject that throws or rejects never fails the request (lo
   }
 });
 
+test("routeChaos: a fault function answering undefined means no fault this time (the handler runs)", async () => {
+  let n = 0;
+  const { a, mw, handled } = app({
+    enabled: true,
+    injectionRate: 1,
+    // Fail every other request, like chaos's `fault: ({ attempt }) => … : undefined`.
+    fault: (c) => (n++ % 2 === 0 ? c.text("injected", 503) : undefined),
+  });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const res = await a.request("/api/items");
+    await res.body?.cancel();
+    statuses.push(res.status);
+  }
+  assert.deepEqual(statuses, [503, 200, 503, 200]);
+  assert.equal(handled(), 2);
+  const s = mw.chaos.getStats();
+  assert.deepEqual([s.injected, s.faults], [4, 2], "only the answers served count as faults");
+  // An async function answering null does the same.
+  const nul = app({ enabled: true, injectionRate: 1, fault: () => Promise.resolve(null) });
+  const res = await nul.a.request("/api/items");
+  assert.deepEqual([res.status, nul.handled(), nul.mw.chaos.getStats().faults], [200, 1, 0]);
+  await res.body?.cancel();
+});
+
 test("chaos: an enabled function answering a promise fails the call (never chaos on by mistake)", async () => {
   // A JavaScript caller passing routeChaos's async gate to chaos: a promise is truthy,
   // and before the fix every call was injected even when the gate said false.

@@ -36,9 +36,12 @@ export interface RouteChaosOptions {
   injectionRate: number | ((c: Context) => number);
   /**
    * The answer instead of the handler's: a status (400–599) served with an
-   * RFC 9457 problem body, or a function making the response.
+   * RFC 9457 problem body, or a function making the response (`undefined` or
+   * `null`: no fault this time, the handler runs — as with `chaos`).
    */
-  fault?: number | ((c: Context) => Response | Promise<Response>);
+  fault?:
+    | number
+    | ((c: Context) => Response | undefined | null | Promise<Response | undefined | null>);
   /**
    * Delay before the handler (or the fault or the cut), in ms; a function is
    * asked per injection (an answer that is not a number > 0: no delay). Ends
@@ -75,7 +78,7 @@ export interface RouteChaosStats {
   enabled: number;
   /** Requests picked for injection. */
   injected: number;
-  /** Fault answers served. */
+  /** Fault answers served (a `fault` function's `undefined` is none). */
   faults: number;
   /** Delays that ran to their end. */
   delays: number;
@@ -243,9 +246,14 @@ export function routeChaos(options: RouteChaosOptions): RouteChaos {
       }
       stats.delays++;
     }
-    if (fault !== undefined) {
+    if (typeof fault === "function") {
+      const res = await fault(c);
+      if (res != null) {
+        stats.faults++;
+        return res;
+      }
+    } else if (fault !== undefined) {
       stats.faults++;
-      if (typeof fault === "function") return await fault(c);
       return problemResponse({
         title: TITLES[fault] ?? "Injected Fault",
         status: fault,

@@ -24,6 +24,8 @@ export interface RouteAdaptiveConcurrencyOptions extends AdaptiveConcurrencyOpti
    * Which limiter a request belongs to; default: one limiter for every
    * request through this middleware. Return, say, the tenant or the upstream
    * to learn one limit per key (keys are shortened by `safeKey` in names).
+   * Anything but a non-empty string fails the request with a `TypeError`
+   * naming `key`, as `routeRateLimiter`'s does.
    */
   key?: (c: Context) => string;
   /**
@@ -170,6 +172,15 @@ export function routeAdaptiveConcurrency(
     limiters.set(k, l = make(k));
     return l;
   };
+  const keyOf = (c: Context): string => {
+    const raw: unknown = key!(c);
+    if (typeof raw !== "string" || raw === "") {
+      throw new TypeError(
+        `${W}: option 'key' must give a non-empty string, got ${JSON.stringify(raw)}`,
+      );
+    }
+    return safeKey(raw);
+  };
   let refusedBefore = 0; // refusals by limiters since dropped
   if (health) {
     const clock = limiterOptions.clock ?? systemClock;
@@ -194,7 +205,7 @@ export function routeAdaptiveConcurrency(
     }, { critical: false });
   }
   const mw = createMiddleware(async (c, next) => {
-    const l = single ?? limiterOf(safeKey(key!(c)));
+    const l = single ?? limiterOf(keyOf(c));
     const signal = c.req.raw.signal;
     try {
       await l.execute(async () => {

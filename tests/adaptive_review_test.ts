@@ -2,7 +2,8 @@
 // would, each with the test that failed before its fix.
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { routeAdaptiveConcurrency } from "../src/hono/mod.ts";
+import { type ResilienceEnv, routeAdaptiveConcurrency, routeTimeout } from "../src/hono/mod.ts";
+import { FakeClock } from "../src/testing/mod.ts";
 import { silent, test } from "./_harness.ts";
 
 test("routeAdaptiveConcurrency: a key that is not a non-empty string is a TypeError naming 'key'", async () => {
@@ -27,4 +28,37 @@ test("routeAdaptiveConcurrency: a key that is not a non-empty string is a TypeEr
     );
     assert.deepEqual(mw.keys(), [], "no limiter made for it");
   }
+});
+
+test("routeAdaptiveConcurrency: behind an outer routeTimeout, a request queued past its deadline leaves the queue and never runs", async () => {
+  // A global `app.use("*", routeTimeout(…))` puts the deadline outside the limiter. A
+  // request still queued when it answers 504 must not take a slot later and run the
+  // handler for nobody: that is the very work a limiter exists to shed.
+  const clock = new FakeClock();
+  const mw = routeAdaptiveConcurrency({
+    initialLimit: 1,
+    maxLimit: 1,
+    maxQueue: 5,
+    clock,
+    logger: silent,
+  });
+  const a = new Hono<ResilienceEnv>();
+  let runs = 0;
+  a.get("/x", routeTimeout(100, { clock, logger: silent }), mw, async (c) => {
+    runs++;
+    await new Promise<void>((r) => clock.setTimeout(r, 500));
+    return c.text("ok");
+  });
+  const first = a.request("/x");
+  await clock.tickAsync(1);
+  const queued = a.request("/x");
+  await clock.tickAsync(1);
+  assert.equal(mw.limiter()!.getStats().queued, 1);
+  await clock.tickAsync(100);
+  assert.deepEqual([(await first).status, (await queued).status], [504, 504]);
+  assert.equal(mw.limiter()!.getStats().queued, 0, "the queued request left at its deadline");
+  await clock.tickAsync(1_000);
+  assert.equal(runs, 1, "the handler ran for the first request only");
+  const s = mw.limiter()!.getStats();
+  assert.deepEqual([s.inFlight, s.queued, s.admitted, clock.pending], [0, 0, 1, 0]);
 });

@@ -100,7 +100,8 @@ function isTimeout(e: unknown): boolean {
  * timeout error Hono handled, or a 504 answer such as `routeTimeout`'s) is a
  * congestion signal; a
  * client that disconnects while queued leaves the queue at once (499, no
- * sample).
+ * sample), and so does a request an outer `routeTimeout` answered while it
+ * waited (the queue follows `c.var.signal` when one is set).
  *
  * Put it first of the route's policies, like `routeBulkhead`: a request shed
  * for capacity should cost nothing else.
@@ -206,7 +207,9 @@ export function routeAdaptiveConcurrency(
   }
   const mw = createMiddleware(async (c, next) => {
     const l = single ?? limiterOf(keyOf(c));
-    const signal = c.req.raw.signal;
+    // An outer routeTimeout's signal (its deadline and the client), else the client's: a
+    // request answered 504 while queued leaves the queue instead of running for nobody.
+    const signal = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;
     try {
       await l.execute(async () => {
         await next();
@@ -218,7 +221,8 @@ export function routeAdaptiveConcurrency(
       }, signal);
     } catch (e) {
       if (e === ANSWERED_TIMEOUT) return; // the answer is already made
-      // The client left while queued: nobody reads the answer, nothing to log.
+      // The client left (or the outer deadline answered) while queued: nobody reads this
+      // answer, nothing to log.
       if (signal?.aborted && e === signal.reason) return new Response(null, { status: 499 });
       if (!(e instanceof AdaptiveConcurrencyRejectedError)) throw e;
       if (fallback) return await fallback(c, e);

@@ -24,9 +24,12 @@ import { type AdaptiveConcurrencyStats, type LimitChangeEvent, Limiter } from ".
 export interface AdaptiveConcurrencyOptions {
   /** The limit before anything is learned. Integer in [`minLimit`, `maxLimit`]. Default 20 (clamped into them). */
   initialLimit?: number;
-  /** The limit never falls below this. Integer >= 1. Default 1. */
+  /** The limit never falls below this. Integer from 1 to 1,000,000. Default 1. */
   minLimit?: number;
-  /** The limit never rises above this. Integer >= `minLimit`. Default 1000. */
+  /**
+   * The limit never rises above this. Integer from `minLimit` to 1,000,000.
+   * Default 1000 (or `minLimit`, if larger).
+   */
   maxLimit?: number;
   /**
    * How the limit is learned: `"gradient"` (default; the ratio of the
@@ -38,7 +41,10 @@ export interface AdaptiveConcurrencyOptions {
   algorithm?: AdaptiveAlgorithm;
   /** Calls waiting for a slot, first in first out. Integer >= 0. Default 0 (refuse at once). */
   maxQueue?: number;
-  /** Longest wait in the queue (then `reason: "queue-timeout"`). Default: no limit. */
+  /**
+   * Longest wait in the queue (then `reason: "queue-timeout"`): ms > 0, at
+   * most 2^31 − 1; needs `maxQueue`. Default: no limit.
+   */
   queueTimeout?: number;
   /**
    * Shortest sample window: the limit is recomputed once a window has lasted

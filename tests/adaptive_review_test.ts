@@ -2,6 +2,7 @@
 // would, each with the test that failed before its fix.
 import assert from "node:assert/strict";
 import { Hono } from "hono";
+import { adaptiveConcurrency, type Clock } from "../mod.ts";
 import { type ResilienceEnv, routeAdaptiveConcurrency, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import { silent, test } from "./_harness.ts";
@@ -61,4 +62,26 @@ test("routeAdaptiveConcurrency: behind an outer routeTimeout, a request queued p
   assert.equal(runs, 1, "the handler ran for the first request only");
   const s = mw.limiter()!.getStats();
   assert.deepEqual([s.inFlight, s.queued, s.admitted, clock.pending], [0, 0, 1, 0]);
+});
+
+test("adaptiveConcurrency: a clock that is not a Clock is refused at construction, naming 'clock'", () => {
+  for (const clock of [{}, { now: 5 }, { now: () => 0 }]) {
+    for (
+      const build of [
+        () => adaptiveConcurrency({ clock: clock as unknown as Clock }),
+        () => routeAdaptiveConcurrency({ clock: clock as unknown as Clock }),
+      ]
+    ) {
+      assert.throws(build, (e: unknown) => {
+        assert.ok(e instanceof TypeError);
+        assert.match(
+          e.message,
+          /^adaptiveConcurrency: option 'clock' must be a Clock \(now, wallNow, setTimeout, clearTimeout\)/,
+        );
+        return true;
+      });
+    }
+  }
+  // A FakeClock, the system clock's shape, is accepted.
+  assert.equal(adaptiveConcurrency({ clock: new FakeClock() }).getStats().limit, 20);
 });

@@ -197,6 +197,17 @@ export function adaptiveConcurrency(
   });
   checkString(W, "name", options.name);
   checkObject(W, "clock", options.clock);
+  const clock = options.clock;
+  if (
+    clock !== undefined && (typeof clock.now !== "function" ||
+      typeof clock.wallNow !== "function" || typeof clock.setTimeout !== "function" ||
+      typeof clock.clearTimeout !== "function")
+  ) {
+    // The limiter reads it at once: a bad clock must not fail as `s.clock.now is not a function`.
+    throw new TypeError(
+      `${W}: option 'clock' must be a Clock (now, wallNow, setTimeout, clearTimeout), got an object without them`,
+    );
+  }
   checkObject(W, "logger", options.logger);
   checkFunction(W, "onLimitChange", options.onLimitChange);
   const name = options.name ?? "adaptive";
@@ -211,7 +222,7 @@ export function adaptiveConcurrency(
     sampleWindow,
     minSamples,
     probeInterval,
-    clock: options.clock ?? systemClock,
+    clock: clock ?? systemClock,
     logger: options.logger,
     onLimitChange: options.onLimitChange,
   });

@@ -85,3 +85,34 @@ test("adaptiveConcurrency: a clock that is not a Clock is refused at constructio
   // A FakeClock, the system clock's shape, is accepted.
   assert.equal(adaptiveConcurrency({ clock: new FakeClock() }).getStats().limit, 20);
 });
+
+test("adaptiveConcurrency: a limit change event is frozen: one listener cannot change what the next one sees", async () => {
+  const clock = new FakeClock();
+  const seen: { to: number; frozen: boolean }[] = [];
+  let assignment: unknown;
+  const l = adaptiveConcurrency({
+    initialLimit: 4,
+    sampleWindow: 1,
+    minSamples: 1,
+    clock,
+    logger: silent,
+    onLimitChange: (e) => {
+      try {
+        (e as { to: number }).to = 999;
+      } catch (err) {
+        assignment = err;
+      }
+    },
+  });
+  l.onLimitChange((e) => seen.push({ to: e.to, frozen: Object.isFrozen(e) }));
+  for (let i = 0; i < 5 && seen.length === 0; i++) {
+    const calls = [1, 2, 3, 4, 5].map(() =>
+      l.execute(() => new Promise<void>((r) => clock.setTimeout(r, 1))).catch(() => {})
+    );
+    await clock.tickAsync(1);
+    await Promise.all(calls);
+  }
+  assert.ok(seen.length > 0, "the limit changed");
+  assert.ok(assignment instanceof TypeError, "assigning to the event throws (strict code)");
+  for (const s of seen) assert.deepEqual([s.to === 999, s.frozen], [false, true]);
+});

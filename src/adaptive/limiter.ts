@@ -12,7 +12,10 @@ import { Waiter, WaitQueue } from "../wait_queue.ts";
 /** Why the limit changed, in a {@linkcode LimitChangeEvent}. */
 export type LimitChangeReason = "increase" | "decrease" | "probe" | "probe-end";
 
-/** A transition of an adaptive limiter's limit (`onLimitChange`). Latencies in ms. */
+/**
+ * A transition of an adaptive limiter's limit (`onLimitChange`). Latencies in
+ * ms. Frozen: every listener receives the same object.
+ */
 export interface LimitChangeEvent {
   /** The limiter's name. */
   readonly name: string;
@@ -331,7 +334,8 @@ export class Limiter {
     const { name, clock, logger, onLimitChange } = this.s;
     const latency = this.latency ?? 0;
     const noLoadLatency = this.noLoad ?? 0;
-    const event: LimitChangeEvent = {
+    // Frozen, as every hook event: a listener cannot change what the next one sees.
+    const event: LimitChangeEvent = Object.freeze({
       name,
       from,
       to,
@@ -339,7 +343,7 @@ export class Limiter {
       latency,
       noLoadLatency,
       inFlight: this.inFlight,
-    };
+    });
     logRepeated(
       logger,
       clock,

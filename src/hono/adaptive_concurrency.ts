@@ -25,7 +25,9 @@ export interface RouteAdaptiveConcurrencyOptions extends AdaptiveConcurrencyOpti
    * request through this middleware. Return, say, the tenant or the upstream
    * to learn one limit per key (keys are shortened by `safeKey` in names).
    * Anything but a non-empty string fails the request with a `TypeError`
-   * naming `key`, as `routeRateLimiter`'s does.
+   * naming `key`, as `routeRateLimiter`'s does. Keys show in limiter names
+   * (logs, 503 bodies, health details, metrics): never derive one from a
+   * secret (a token, a cookie); use a tenant id or an upstream host.
    */
   key?: (c: Context) => string;
   /**

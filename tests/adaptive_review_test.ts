@@ -5,7 +5,7 @@ import { Hono } from "hono";
 import { adaptiveConcurrency, type Clock } from "../mod.ts";
 import { type ResilienceEnv, routeAdaptiveConcurrency, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { silent, test } from "./_harness.ts";
+import { deferred, silent, test } from "./_harness.ts";
 
 test("routeAdaptiveConcurrency: a key that is not a non-empty string is a TypeError naming 'key'", async () => {
   for (const bad of [undefined, 42, null, ""]) {
@@ -115,4 +115,61 @@ test("adaptiveConcurrency: a limit change event is frozen: one listener cannot c
   assert.ok(seen.length > 0, "the limit changed");
   assert.ok(assignment instanceof TypeError, "assigning to the event throws (strict code)");
   for (const s of seen) assert.deepEqual([s.to === 999, s.frozen], [false, true]);
+});
+
+test("adaptiveConcurrency: at high rates (untimed calls) a synchronous throw still rejects the call's own promise", async () => {
+  // Past ~256 calls a window only one call in N is timed. An untimed call whose function threw
+  // synchronously made `execute` throw instead of rejecting and, started from the queue, failed
+  // the call that freed the slot with the waiter's error while the waiter never settled.
+  const clock = new FakeClock();
+  const l = adaptiveConcurrency({
+    initialLimit: 2,
+    minLimit: 2,
+    maxLimit: 2,
+    sampleWindow: 1,
+    minSamples: 1,
+    maxQueue: 10,
+    probeInterval: 0,
+    clock,
+    logger: silent,
+  });
+  const busyWindow = async () => {
+    for (let k = 0; k < 300; k++) await l.execute(() => k);
+    clock.tick(1);
+    await l.execute(() => "window ends");
+  };
+  await busyWindow();
+  const direct: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    let p: Promise<unknown>;
+    try {
+      p = l.execute(() => {
+        throw new Error(`sync ${i}`);
+      });
+    } catch (e) {
+      direct.push(`threw ${(e as Error).message}`);
+      continue;
+    }
+    direct.push(await p.then(() => "ok", (e) => `rejected ${e.message}`));
+  }
+  assert.deepEqual(direct, [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `rejected sync ${i}`));
+
+  await busyWindow();
+  const holder = deferred<string>();
+  const held = l.execute(() => holder.promise);
+  const never = deferred<string>();
+  const other = l.execute(() => never.promise);
+  const waiters = [1, 2, 3, 4, 5].map((i) =>
+    l.execute(() => {
+      throw new Error(`waiter ${i}`);
+    }).then(() => "ok", (e) => `rejected ${e.message}`)
+  );
+  assert.equal(l.getStats().queued, 5);
+  holder.resolve("holder's value");
+  assert.equal(await held, "holder's value", "the call that freed the slot keeps its own result");
+  assert.deepEqual(await Promise.all(waiters), [1, 2, 3, 4, 5].map((i) => `rejected waiter ${i}`));
+  never.resolve("done");
+  await other;
+  const s = l.getStats();
+  assert.deepEqual([s.inFlight, s.queued], [0, 0]);
 });

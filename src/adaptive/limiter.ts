@@ -170,7 +170,9 @@ export class Limiter {
     try {
       work = start(parent, fn, thisArg, args);
     } catch (e) {
-      this.untimedFail(e);
+      // Never thrown from here: `execute` rejects, and a waiter started by `drain` must not
+      // fail the call whose settling freed its slot.
+      this.untimedFailed(e);
       return Promise.reject(e);
     }
     return Promise.resolve(work).then(this.untimedOk, this.untimedFail);
@@ -184,13 +186,18 @@ export class Limiter {
     return v;
   };
   readonly untimedFail = (e: unknown) => {
+    this.untimedFailed(e);
+    throw e;
+  };
+
+  /** Frees the slot of an untimed call that failed. */
+  untimedFailed(e: unknown): void {
     this.inFlight--;
     this.settled++;
     // A timeout still counts (the caller's deadline reaches the call as its signal's reason).
     if (isTimeout(e)) this.drops++;
     if (this.queue !== undefined && this.queue.size > 0) this.drain();
-    throw e;
-  };
+  }
 
   /** Starts a timed call: its latency is a sample. */
   timed(fn: Target, thisArg: unknown, args: readonly unknown[], parent: Scope | undefined) {

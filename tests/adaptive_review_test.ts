@@ -173,3 +173,36 @@ test("adaptiveConcurrency: at high rates (untimed calls) a synchronous throw sti
   const s = l.getStats();
   assert.deepEqual([s.inFlight, s.queued], [0, 0]);
 });
+
+test("adaptiveConcurrency: windows of zero latency (a coarse or frozen clock) never shrink the limit", async () => {
+  // 0 ms calls are common where the clock does not move during a call (Workers between I/O, a
+  // FakeClock, a cache hit on a 1 ms clock). The gradient computed 0 / 0 = NaN and the limit
+  // fell to minLimit for good; Vegas grew by 1 instead of `beta` (no queue at all).
+  for (const algorithm of ["gradient", "vegas"] as const) {
+    const clock = new FakeClock();
+    const changes: string[] = [];
+    const l = adaptiveConcurrency({
+      algorithm,
+      initialLimit: 10,
+      minLimit: 2,
+      maxLimit: 100,
+      sampleWindow: 1,
+      minSamples: 1,
+      probeInterval: 0,
+      clock,
+      logger: silent,
+      onLimitChange: (e) => changes.push(`${e.reason} ${e.from}->${e.to}`),
+    });
+    for (let i = 0; i < 20; i++) {
+      // More calls than the limit, all settling at once: the limit is what holds them back.
+      await Promise.all(
+        Array.from({ length: 15 }, () => l.execute(() => Promise.resolve(i)).catch(() => {})),
+      );
+      clock.tick(1);
+    }
+    assert.ok(changes.length > 0, `${algorithm}: the limit moved`);
+    assert.ok(changes.every((c) => c.startsWith("increase")), `${algorithm}: ${changes}`);
+    assert.ok(l.getStats().limit > 10, `${algorithm}: limit ${l.getStats().limit}`);
+    if (algorithm === "vegas") assert.equal(changes[0], "increase 10->14", "no queue: + beta");
+  }
+});

@@ -5,7 +5,8 @@ import { Hono } from "hono";
 import { adaptiveConcurrency, type Clock } from "../mod.ts";
 import { type ResilienceEnv, routeAdaptiveConcurrency, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { deferred, silent, test } from "./_harness.ts";
+import fc from "fast-check";
+import { deferred, FC_RUNS, silent, test } from "./_harness.ts";
 
 test("routeAdaptiveConcurrency: a key that is not a non-empty string is a TypeError naming 'key'", async () => {
   for (const bad of [undefined, 42, null, ""]) {
@@ -205,4 +206,52 @@ test("adaptiveConcurrency: windows of zero latency (a coarse or frozen clock) ne
     assert.ok(l.getStats().limit > 10, `${algorithm}: limit ${l.getStats().limit}`);
     if (algorithm === "vegas") assert.equal(changes[0], "increase 10->14", "no queue: + beta");
   }
+});
+
+test("adaptive property: a constant latency, whatever it is (0 included), never shrinks a limit that is reached", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom("gradient" as const, "vegas" as const),
+      fc.integer({ min: 0, max: 50 }),
+      fc.integer({ min: 1, max: 30 }),
+      fc.integer({ min: 1, max: 8 }),
+      async (algorithm, latency, initialLimit, extra) => {
+        const clock = new FakeClock();
+        const changes: string[] = [];
+        const l = adaptiveConcurrency({
+          algorithm,
+          initialLimit,
+          maxLimit: 200,
+          sampleWindow: 1,
+          minSamples: 1,
+          probeInterval: 0,
+          clock,
+          logger: silent,
+          onLimitChange: (e) => changes.push(`${e.reason} ${e.from}->${e.to}`),
+        });
+        for (let i = 0; i < 12; i++) {
+          const calls = Array.from(
+            { length: l.getStats().limit + extra },
+            () =>
+              l.execute(() =>
+                latency === 0
+                  ? Promise.resolve()
+                  : new Promise<void>((r) => clock.setTimeout(r, latency))
+              ).catch(() => {}),
+          );
+          // Every call settles `latency` after it started (0: before the clock moves).
+          if (latency === 0) {
+            await Promise.all(calls);
+            clock.tick(1);
+          } else {
+            clock.tick(latency);
+            await Promise.all(calls);
+          }
+        }
+        assert.deepEqual(changes.filter((c) => !c.startsWith("increase")), []);
+        assert.equal(clock.pending, 0);
+      },
+    ),
+    { numRuns: Math.min(FC_RUNS, 200) },
+  );
 });

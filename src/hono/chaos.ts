@@ -15,7 +15,9 @@ export interface RouteChaosEvent {
   readonly latency: number;
   /**
    * What answers after the delay: the fault, a cut connection, or the route's
-   * own handler (latency only).
+   * own handler (latency only). A `fault` function is asked after the delay,
+   * so it is `"fault"` even when that function then answers `undefined` (and
+   * the handler answers).
    */
   readonly answer: "fault" | "abort" | "handler";
 }

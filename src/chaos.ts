@@ -263,10 +263,7 @@ class Monkey {
 function notAPromise(on: object): void {
   if (typeof (on as { then?: unknown }).then === "function") {
     (on as PromiseLike<unknown>).then(undefined, () => {}); // its own rejection: not unhandled
-    throw new TypeError(
-      `${W}: option 'enabled' answered a promise; it must answer a boolean synchronously ` +
-        `(read the flag beforehand)`,
-    );
+    throw new TypeError(`${W}: option 'enabled' must answer a boolean, not a promise`);
   }
 }
 

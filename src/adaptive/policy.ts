@@ -205,7 +205,7 @@ export function adaptiveConcurrency(
   ) {
     // The limiter reads it at once: a bad clock must not fail as `s.clock.now is not a function`.
     throw new TypeError(
-      `${W}: option 'clock' must be a Clock (now, wallNow, setTimeout, clearTimeout), got an object without them`,
+      `${W}: option 'clock' must be a Clock (now, wallNow, setTimeout, clearTimeout)`,
     );
   }
   checkObject(W, "logger", options.logger);

@@ -2,7 +2,13 @@
 // would, each with the test that failed before its fix.
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { adaptiveConcurrency, type Clock } from "../mod.ts";
+import {
+  adaptiveConcurrency,
+  type Clock,
+  policies,
+  subscribe,
+  type TelemetryEvent,
+} from "../mod.ts";
 import { type ResilienceEnv, routeAdaptiveConcurrency, routeTimeout } from "../src/hono/mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 import fc from "fast-check";
@@ -254,4 +260,32 @@ test("adaptive property: a constant latency, whatever it is (0 included), never 
     ),
     { numRuns: Math.min(FC_RUNS, 200) },
   );
+});
+
+test("routeAdaptiveConcurrency: with a key, building it makes no limiter (no ghost in policies() or the status page)", async () => {
+  const events: TelemetryEvent[] = [];
+  const stop = subscribe((e) => void events.push(e));
+  try {
+    const named = () =>
+      [...policies("adaptiveConcurrency")].filter((p) => p.name.startsWith("ghost-check"));
+    const mw = routeAdaptiveConcurrency({
+      name: "ghost-check",
+      key: (c) => c.req.header("x-tenant") ?? "none",
+      logger: silent,
+    });
+    assert.deepEqual(named().map((p) => p.name), [], "validated, not built");
+    assert.deepEqual(events.filter((e) => e.type === "policy.created"), []);
+    // Bad options are still refused when the app is built.
+    assert.throws(
+      () => routeAdaptiveConcurrency({ name: "ghost-check", key: () => "k", minLimit: 0 }),
+      /adaptiveConcurrency: option 'minLimit'/,
+    );
+    const a = new Hono();
+    a.get("/x", mw, (c) => c.text("ok"));
+    const res = await a.request("/x", { headers: { "x-tenant": "t1" } });
+    await res.body?.cancel();
+    assert.deepEqual(named().map((p) => p.name), ["ghost-check:t1"]);
+  } finally {
+    stop();
+  }
 });

@@ -5,6 +5,7 @@ import {
   adaptiveConcurrency,
   type AdaptiveConcurrencyOptions,
   type AdaptiveConcurrencyPolicy,
+  adaptiveSettings,
 } from "../adaptive/policy.ts";
 import { systemClock } from "../clock.ts";
 import type { HealthCheck } from "../health_check.ts";
@@ -149,8 +150,9 @@ export function routeAdaptiveConcurrency(
   const name = limiterOptions.name ?? "route";
   const make = (k: string | undefined) =>
     adaptiveConcurrency({ ...limiterOptions, name: k === undefined ? name : `${name}:${k}` });
-  // Validated now (a bad option throws here, not at the first request).
-  const single = key ? (make(undefined), undefined) : make(undefined);
+  // Validated now (a bad option throws here, not at the first request); with a key, without
+  // making a limiter (it would be listed by policies() and status pages, never used).
+  const single = key ? (adaptiveSettings(limiterOptions), undefined) : make(undefined);
   const limiters = new Map<string, AdaptiveConcurrencyPolicy>();
   const limiterOf = (k: string): AdaptiveConcurrencyPolicy => {
     let l = limiters.get(k);

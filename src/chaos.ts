@@ -54,7 +54,9 @@ export interface ChaosOptions<X = never> {
   /**
    * Whether chaos is on, checked per call before anything else (a disabled
    * call draws no random number). Default `true`: the required
-   * `injectionRate` is the switch; pass a function to follow a flag.
+   * `injectionRate` is the switch; pass a function to follow a flag. It is
+   * synchronous: a function answering a promise fails the call with a
+   * `TypeError` (a promise would otherwise count as true).
    */
   enabled?: boolean | ((context: ResilienceContext) => boolean);
   /**
@@ -167,8 +169,10 @@ class Monkey {
     let ctx = parent;
     try {
       const en = this.enabled;
-      if (en !== true && (en === false || !en(ctx ??= new Scope()))) {
-        return pass(parent, fn, thisArg, args);
+      if (en !== true) {
+        const on = en !== false && en(ctx ??= new Scope());
+        if (typeof on === "object" && on !== null) notAPromise(on);
+        if (!on) return pass(parent, fn, thisArg, args);
       }
       this.enabledCalls++;
       const r = this.rate;
@@ -249,6 +253,18 @@ class Monkey {
       outcomes: this.outcomes,
       behaviors: this.behaviors,
     };
+  }
+}
+
+/**
+ * An `enabled` function answering a promise (an `async` gate, as `routeChaos`
+ * takes): a promise is truthy, so it would turn chaos on whatever it resolves
+ * to. The call fails instead, naming the option.
+ */
+function notAPromise(on: object): void {
+  if (typeof (on as { then?: unknown }).then === "function") {
+    (on as PromiseLike<unknown>).then(undefined, () => {}); // its own rejection: not unhandled
+    throw new TypeError(`${W}: option 'enabled' must answer a boolean, not a promise`);
   }
 }
 

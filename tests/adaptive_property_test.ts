@@ -40,6 +40,9 @@ const op = fc.oneof(
   }),
   fc.record({ t: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 250 }) }),
   fc.record({ t: fc.constant("storm" as const) }),
+  // Hundreds of quick calls at once: the next windows time only one call in N (untimed calls
+  // take another path, which must keep every rule too).
+  fc.record({ t: fc.constant("burst" as const), n: fc.integer({ min: 256, max: 600 }) }),
 );
 
 test("adaptive property: limit bounds, admission below the limit, counts match, nothing leaks", async () => {
@@ -82,7 +85,34 @@ test("adaptive property: limit bounds, admission below the limit, counts match, 
       };
       for (const o of ops) {
         if (o.t === "tick") clock.tick(o.ms);
-        else if (o.t === "storm") {
+        else if (o.t === "burst") {
+          // Two bursts a window apart, each call after the last (so each one is admitted): the
+          // second burst runs with one call in N timed. A third of the calls throw synchronously
+          // (on the untimed path too), and the last ones of the second burst wait in the queue.
+          for (let round = 0; round < 2; round++) {
+            for (let i = 0; i < o.n; i++) {
+              issued++;
+              const before = limiter.getStats();
+              const admittedAtOnce = before.inFlight < before.limit; // else refused or queued
+              const p = limiter.execute(() => {
+                const s = limiter.getStats();
+                if (s.inFlight > s.limit) violations.push("a burst call admitted over the limit");
+                admitted++;
+                if (i % 3 === 0) throw new Error("sync");
+                return i;
+              }).then(
+                () => settled++,
+                (e) => {
+                  settled++;
+                  if (e instanceof AdaptiveConcurrencyRejectedError) refused++;
+                },
+              );
+              if (admittedAtOnce && (round === 0 || i < o.n - 8)) await p;
+            }
+            await drain();
+            if (round === 0) clock.tick(cfg.sampleWindow);
+          }
+        } else if (o.t === "storm") {
           for (const c of controllers.splice(0)) c.abort(new Error("storm"));
         } else {
           issued++;

@@ -2,7 +2,7 @@
 // controller, written anew): the limit follows the ratio of the no-load
 // latency to the recent latency, plus a small allowed queue.
 import { checkNumber } from "../validate.ts";
-import type { WindowSummary } from "./types.ts";
+import { noLoadRatio, type WindowSummary } from "./types.ts";
 
 /** Tuning of the `"gradient"` algorithm of {@linkcode adaptiveConcurrency}. */
 export interface GradientOptions {
@@ -49,9 +49,7 @@ export function resolveGradient(where: string, o: GradientOptions): ResolvedGrad
 export function gradientUpdate(g: ResolvedGradient, limit: number, w: WindowSummary): number {
   const queue = g.queueSize ?? Math.max(1, Math.sqrt(limit) / 4);
   // A timeout is the strongest signal there is: the steepest decrease.
-  const gradient = w.drops > 0
-    ? 0.5
-    : Math.max(0.5, Math.min(1, (g.tolerance * w.noLoad) / w.latency));
+  const gradient = w.drops > 0 ? 0.5 : Math.max(0.5, Math.min(1, g.tolerance * noLoadRatio(w)));
   const target = limit * gradient + queue;
   if (target < limit) return limit + g.smoothing * (target - limit);
   // Grow only when the limit was what held calls back (not app-limited).

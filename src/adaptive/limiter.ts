@@ -12,7 +12,10 @@ import { Waiter, WaitQueue } from "../wait_queue.ts";
 /** Why the limit changed, in a {@linkcode LimitChangeEvent}. */
 export type LimitChangeReason = "increase" | "decrease" | "probe" | "probe-end";
 
-/** A transition of an adaptive limiter's limit (`onLimitChange`). Latencies in ms. */
+/**
+ * A transition of an adaptive limiter's limit (`onLimitChange`). Latencies in
+ * ms. Frozen: every listener receives the same object.
+ */
 export interface LimitChangeEvent {
   /** The limiter's name. */
   readonly name: string;
@@ -167,7 +170,9 @@ export class Limiter {
     try {
       work = start(parent, fn, thisArg, args);
     } catch (e) {
-      this.untimedFail(e);
+      // Never thrown from here: `execute` rejects, and a waiter started by `drain` must not
+      // fail the call whose settling freed its slot.
+      this.untimedFailed(e);
       return Promise.reject(e);
     }
     return Promise.resolve(work).then(this.untimedOk, this.untimedFail);
@@ -181,13 +186,18 @@ export class Limiter {
     return v;
   };
   readonly untimedFail = (e: unknown) => {
+    this.untimedFailed(e);
+    throw e;
+  };
+
+  /** Frees the slot of an untimed call that failed. */
+  untimedFailed(e: unknown): void {
     this.inFlight--;
     this.settled++;
     // A timeout still counts (the caller's deadline reaches the call as its signal's reason).
     if (isTimeout(e)) this.drops++;
     if (this.queue !== undefined && this.queue.size > 0) this.drain();
-    throw e;
-  };
+  }
 
   /** Starts a timed call: its latency is a sample. */
   timed(fn: Target, thisArg: unknown, args: readonly unknown[], parent: Scope | undefined) {
@@ -331,7 +341,8 @@ export class Limiter {
     const { name, clock, logger, onLimitChange } = this.s;
     const latency = this.latency ?? 0;
     const noLoadLatency = this.noLoad ?? 0;
-    const event: LimitChangeEvent = {
+    // Frozen, as every hook event: a listener cannot change what the next one sees.
+    const event: LimitChangeEvent = Object.freeze({
       name,
       from,
       to,
@@ -339,7 +350,7 @@ export class Limiter {
       latency,
       noLoadLatency,
       inFlight: this.inFlight,
-    };
+    });
     logRepeated(
       logger,
       clock,

@@ -18,15 +18,23 @@ import {
   optionNames,
 } from "../validate.ts";
 import { type AdaptiveAlgorithm, resolveAlgorithm } from "./algorithm.ts";
-import { type AdaptiveConcurrencyStats, type LimitChangeEvent, Limiter } from "./limiter.ts";
+import {
+  type AdaptiveConcurrencyStats,
+  type LimitChangeEvent,
+  Limiter,
+  type LimiterSettings,
+} from "./limiter.ts";
 
 /** Options of {@linkcode adaptiveConcurrency}. Durations and latencies are in milliseconds. */
 export interface AdaptiveConcurrencyOptions {
   /** The limit before anything is learned. Integer in [`minLimit`, `maxLimit`]. Default 20 (clamped into them). */
   initialLimit?: number;
-  /** The limit never falls below this. Integer >= 1. Default 1. */
+  /** The limit never falls below this. Integer from 1 to 1,000,000. Default 1. */
   minLimit?: number;
-  /** The limit never rises above this. Integer >= `minLimit`. Default 1000. */
+  /**
+   * The limit never rises above this. Integer from `minLimit` to 1,000,000.
+   * Default 1000 (or `minLimit`, if larger).
+   */
   maxLimit?: number;
   /**
    * How the limit is learned: `"gradient"` (default; the ratio of the
@@ -38,7 +46,10 @@ export interface AdaptiveConcurrencyOptions {
   algorithm?: AdaptiveAlgorithm;
   /** Calls waiting for a slot, first in first out. Integer >= 0. Default 0 (refuse at once). */
   maxQueue?: number;
-  /** Longest wait in the queue (then `reason: "queue-timeout"`). Default: no limit. */
+  /**
+   * Longest wait in the queue (then `reason: "queue-timeout"`): ms > 0, at
+   * most 2^31 − 1; needs `maxQueue`. Default: no limit.
+   */
   queueTimeout?: number;
   /**
    * Shortest sample window: the limit is recomputed once a window has lasted
@@ -95,6 +106,78 @@ const OPTIONS = optionNames<AdaptiveConcurrencyOptions>({
   onLimitChange: 1,
 });
 const INT = { integer: true, max: 1_000_000 };
+
+/**
+ * @internal The settings of a limiter, its options checked (a bad option is a
+ * `TypeError` or `RangeError` naming it). `routeAdaptiveConcurrency` checks its
+ * options with it without making a limiter.
+ */
+export function adaptiveSettings(options: AdaptiveConcurrencyOptions = {}): LimiterSettings {
+  checkKnownOptions(W, options, OPTIONS);
+  const minLimit = checkNumber(W, "minLimit", options.minLimit, 1, 1, INT);
+  const maxLimit = checkNumber(W, "maxLimit", options.maxLimit, Math.max(1000, minLimit), 1, INT);
+  if (maxLimit < minLimit) {
+    throw new RangeError(
+      `${W}: option 'maxLimit' (${maxLimit}) must not be below option 'minLimit' (${minLimit})`,
+    );
+  }
+  const initialLimit = options.initialLimit === undefined
+    ? Math.max(minLimit, Math.min(maxLimit, 20))
+    : checkNumber(W, "initialLimit", options.initialLimit, undefined, minLimit, {
+      integer: true,
+      max: maxLimit,
+    });
+  const algorithm = resolveAlgorithm(W, options.algorithm);
+  const maxQueue = checkNumber(W, "maxQueue", options.maxQueue, 0, 0, {
+    integer: true,
+    max: Number.MAX_SAFE_INTEGER,
+  });
+  if (options.queueTimeout !== undefined && maxQueue === 0) {
+    throw new TypeError(
+      `${W}: option 'queueTimeout' needs 'maxQueue' (no call ever waits without a queue)`,
+    );
+  }
+  // 0 would time every waiter out at once: a queue that is never used.
+  const queueTimeout = options.queueTimeout === undefined
+    ? undefined
+    : checkNumber(W, "queueTimeout", options.queueTimeout, undefined, 0, { exclusiveMin: true });
+  const sampleWindow = checkNumber(W, "sampleWindow", options.sampleWindow, 100, 1);
+  const minSamples = checkNumber(W, "minSamples", options.minSamples, 10, 1, INT);
+  const probeInterval = checkNumber(W, "probeInterval", options.probeInterval, 30_000, 0, {
+    max: Number.MAX_SAFE_INTEGER,
+  });
+  checkString(W, "name", options.name);
+  checkObject(W, "clock", options.clock);
+  const clock = options.clock;
+  if (
+    clock !== undefined && (typeof clock.now !== "function" ||
+      typeof clock.wallNow !== "function" || typeof clock.setTimeout !== "function" ||
+      typeof clock.clearTimeout !== "function")
+  ) {
+    // The limiter reads it at once: a bad clock must not fail as `s.clock.now is not a function`.
+    throw new TypeError(
+      `${W}: option 'clock' must be a Clock (now, wallNow, setTimeout, clearTimeout)`,
+    );
+  }
+  checkObject(W, "logger", options.logger);
+  checkFunction(W, "onLimitChange", options.onLimitChange);
+  const name = options.name ?? "adaptive";
+  return {
+    name,
+    initialLimit,
+    minLimit,
+    maxLimit,
+    algorithm,
+    maxQueue,
+    queueTimeout,
+    sampleWindow,
+    minSamples,
+    probeInterval,
+    clock: clock ?? systemClock,
+    logger: options.logger,
+    onLimitChange: options.onLimitChange,
+  };
+}
 
 /**
  * Limits the calls in flight to a limit learned from the latencies of
@@ -156,59 +239,9 @@ const INT = { integer: true, max: 1_000_000 };
 export function adaptiveConcurrency(
   options: AdaptiveConcurrencyOptions = {},
 ): AdaptiveConcurrencyPolicy {
-  checkKnownOptions(W, options, OPTIONS);
-  const minLimit = checkNumber(W, "minLimit", options.minLimit, 1, 1, INT);
-  const maxLimit = checkNumber(W, "maxLimit", options.maxLimit, Math.max(1000, minLimit), 1, INT);
-  if (maxLimit < minLimit) {
-    throw new RangeError(
-      `${W}: option 'maxLimit' (${maxLimit}) must not be below option 'minLimit' (${minLimit})`,
-    );
-  }
-  const initialLimit = options.initialLimit === undefined
-    ? Math.max(minLimit, Math.min(maxLimit, 20))
-    : checkNumber(W, "initialLimit", options.initialLimit, undefined, minLimit, {
-      integer: true,
-      max: maxLimit,
-    });
-  const algorithm = resolveAlgorithm(W, options.algorithm);
-  const maxQueue = checkNumber(W, "maxQueue", options.maxQueue, 0, 0, {
-    integer: true,
-    max: Number.MAX_SAFE_INTEGER,
-  });
-  if (options.queueTimeout !== undefined && maxQueue === 0) {
-    throw new TypeError(
-      `${W}: option 'queueTimeout' needs 'maxQueue' (no call ever waits without a queue)`,
-    );
-  }
-  // 0 would time every waiter out at once: a queue that is never used.
-  const queueTimeout = options.queueTimeout === undefined
-    ? undefined
-    : checkNumber(W, "queueTimeout", options.queueTimeout, undefined, 0, { exclusiveMin: true });
-  const sampleWindow = checkNumber(W, "sampleWindow", options.sampleWindow, 100, 1);
-  const minSamples = checkNumber(W, "minSamples", options.minSamples, 10, 1, INT);
-  const probeInterval = checkNumber(W, "probeInterval", options.probeInterval, 30_000, 0, {
-    max: Number.MAX_SAFE_INTEGER,
-  });
-  checkString(W, "name", options.name);
-  checkObject(W, "clock", options.clock);
-  checkObject(W, "logger", options.logger);
-  checkFunction(W, "onLimitChange", options.onLimitChange);
-  const name = options.name ?? "adaptive";
-  const limiter = new Limiter({
-    name,
-    initialLimit,
-    minLimit,
-    maxLimit,
-    algorithm,
-    maxQueue,
-    queueTimeout,
-    sampleWindow,
-    minSamples,
-    probeInterval,
-    clock: options.clock ?? systemClock,
-    logger: options.logger,
-    onLimitChange: options.onLimitChange,
-  });
+  const settings = adaptiveSettings(options);
+  const name = settings.name;
+  const limiter = new Limiter(settings);
   const policy = createPolicy<AdaptiveConcurrencyPolicy>(W, limiter, undefined, undefined, name);
   Object.defineProperty(policy, "getStats", { value: () => limiter.stats() });
   Object.defineProperty(policy, "onLimitChange", {

@@ -11,3 +11,12 @@ export interface WindowSummary {
   /** Calls that timed out in the window (strong congestion signals). */
   drops: number;
 }
+
+/**
+ * @internal `noLoad / latency`, at most 1: a window no slower than the no-load
+ * estimate shows no queue. Zero latencies (a clock that did not move during
+ * the calls) are no queue too, not 0 / 0 = NaN.
+ */
+export function noLoadRatio(w: WindowSummary): number {
+  return w.latency <= w.noLoad ? 1 : w.noLoad / w.latency;
+}

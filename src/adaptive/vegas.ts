@@ -3,7 +3,7 @@
 // latency increase, keeps that between alpha and beta, and backs off
 // multiplicatively on timeouts.
 import { checkNumber } from "../validate.ts";
-import type { WindowSummary } from "./types.ts";
+import { noLoadRatio, type WindowSummary } from "./types.ts";
 
 /** Tuning of the `"vegas"` algorithm of {@linkcode adaptiveConcurrency}. */
 export interface VegasOptions {
@@ -43,7 +43,7 @@ export function resolveVegas(where: string, o: VegasOptions): ResolvedVegas {
 /** @internal The next limit (unclamped). */
 export function vegasUpdate(v: ResolvedVegas, limit: number, w: WindowSummary): number {
   if (w.drops > 0) return limit * v.backoff;
-  const queue = limit * Math.max(0, 1 - w.noLoad / w.latency);
+  const queue = limit * (1 - noLoadRatio(w));
   if (queue > v.beta) return limit - Math.max(1, queue - v.beta);
   // Grow only when the limit was what held calls back (not app-limited).
   if (queue >= v.alpha || w.maxInFlight < Math.floor(limit)) return limit;

@@ -5,6 +5,7 @@ import {
   adaptiveConcurrency,
   type AdaptiveConcurrencyOptions,
   type AdaptiveConcurrencyPolicy,
+  adaptiveSettings,
 } from "../adaptive/policy.ts";
 import { systemClock } from "../clock.ts";
 import type { HealthCheck } from "../health_check.ts";
@@ -24,6 +25,10 @@ export interface RouteAdaptiveConcurrencyOptions extends AdaptiveConcurrencyOpti
    * Which limiter a request belongs to; default: one limiter for every
    * request through this middleware. Return, say, the tenant or the upstream
    * to learn one limit per key (keys are shortened by `safeKey` in names).
+   * Anything but a non-empty string fails the request with a `TypeError`
+   * naming `key`, as `routeRateLimiter`'s does. Keys show in limiter names
+   * (logs, 503 bodies, health details, metrics): never derive one from a
+   * secret (a token, a cookie); use a tenant id or an upstream host.
    */
   key?: (c: Context) => string;
   /**
@@ -98,7 +103,8 @@ function isTimeout(e: unknown): boolean {
  * timeout error Hono handled, or a 504 answer such as `routeTimeout`'s) is a
  * congestion signal; a
  * client that disconnects while queued leaves the queue at once (499, no
- * sample).
+ * sample), and so does a request an outer `routeTimeout` answered while it
+ * waited (the queue follows `c.var.signal` when one is set).
  *
  * Put it first of the route's policies, like `routeBulkhead`: a request shed
  * for capacity should cost nothing else.
@@ -144,8 +150,9 @@ export function routeAdaptiveConcurrency(
   const name = limiterOptions.name ?? "route";
   const make = (k: string | undefined) =>
     adaptiveConcurrency({ ...limiterOptions, name: k === undefined ? name : `${name}:${k}` });
-  // Validated now (a bad option throws here, not at the first request).
-  const single = key ? (make(undefined), undefined) : make(undefined);
+  // Validated now (a bad option throws here, not at the first request); with a key, without
+  // making a limiter (it would be listed by policies() and status pages, never used).
+  const single = key ? (adaptiveSettings(limiterOptions), undefined) : make(undefined);
   const limiters = new Map<string, AdaptiveConcurrencyPolicy>();
   const limiterOf = (k: string): AdaptiveConcurrencyPolicy => {
     let l = limiters.get(k);
@@ -169,6 +176,15 @@ export function routeAdaptiveConcurrency(
     }
     limiters.set(k, l = make(k));
     return l;
+  };
+  const keyOf = (c: Context): string => {
+    const raw: unknown = key!(c);
+    if (typeof raw !== "string" || raw === "") {
+      throw new TypeError(
+        `${W}: option 'key' must give a non-empty string, got ${JSON.stringify(raw)}`,
+      );
+    }
+    return safeKey(raw);
   };
   let refusedBefore = 0; // refusals by limiters since dropped
   if (health) {
@@ -194,8 +210,10 @@ export function routeAdaptiveConcurrency(
     }, { critical: false });
   }
   const mw = createMiddleware(async (c, next) => {
-    const l = single ?? limiterOf(safeKey(key!(c)));
-    const signal = c.req.raw.signal;
+    const l = single ?? limiterOf(keyOf(c));
+    // An outer routeTimeout's signal (its deadline and the client), else the client's: a
+    // request answered 504 while queued leaves the queue instead of running for nobody.
+    const signal = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;
     try {
       await l.execute(async () => {
         await next();
@@ -207,7 +225,8 @@ export function routeAdaptiveConcurrency(
       }, signal);
     } catch (e) {
       if (e === ANSWERED_TIMEOUT) return; // the answer is already made
-      // The client left while queued: nobody reads the answer, nothing to log.
+      // The client left (or the outer deadline answered) while queued: nobody reads this
+      // answer, nothing to log.
       if (signal?.aborted && e === signal.reason) return new Response(null, { status: 499 });
       if (!(e instanceof AdaptiveConcurrencyRejectedError)) throw e;
       if (fallback) return await fallback(c, e);

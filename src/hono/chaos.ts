@@ -3,6 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { ChaosError, checkChaosCommon, clampDelay, clampRate } from "../chaos/shared.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { addDeadline, cancelDeadline, withoutStack } from "../scheduler.ts";
+import { guarded } from "../telemetry.ts";
 import { checkKnownOptions, checkNumber, optionNames } from "../validate.ts";
 import { problemResponse } from "./problem.ts";
 
@@ -14,7 +15,9 @@ export interface RouteChaosEvent {
   readonly latency: number;
   /**
    * What answers after the delay: the fault, a cut connection, or the route's
-   * own handler (latency only).
+   * own handler (latency only). A `fault` function is asked after the delay,
+   * so it is `"fault"` even when that function then answers `undefined` (and
+   * the handler answers).
    */
   readonly answer: "fault" | "abort" | "handler";
 }
@@ -35,9 +38,12 @@ export interface RouteChaosOptions {
   injectionRate: number | ((c: Context) => number);
   /**
    * The answer instead of the handler's: a status (400–599) served with an
-   * RFC 9457 problem body, or a function making the response.
+   * RFC 9457 problem body, or a function making the response (`undefined` or
+   * `null`: no fault this time, the handler runs — as with `chaos`).
    */
-  fault?: number | ((c: Context) => Response | Promise<Response>);
+  fault?:
+    | number
+    | ((c: Context) => Response | undefined | null | Promise<Response | undefined | null>);
   /**
    * Delay before the handler (or the fault or the cut), in ms; a function is
    * asked per injection (an answer that is not a number > 0: no delay). Ends
@@ -50,7 +56,11 @@ export interface RouteChaosOptions {
    * when a server dies mid-response. Not with `fault`.
    */
   abort?: boolean;
-  /** Called once per injected request, before anything is done. */
+  /**
+   * Called once per injected request, before anything is done. A hook never
+   * fails the request: a throw (or rejection) is logged once, by the default
+   * logger.
+   */
   onInject?: (c: Context, event: RouteChaosEvent) => void;
   /** Name used in problem bodies, errors and stats. Default `"route"`. */
   name?: string;
@@ -70,7 +80,7 @@ export interface RouteChaosStats {
   enabled: number;
   /** Requests picked for injection. */
   injected: number;
-  /** Fault answers served. */
+  /** Fault answers served (a `fault` function's `undefined` is none). */
   faults: number;
   /** Delays that ran to their end. */
   delays: number;
@@ -199,6 +209,10 @@ export function routeChaos(options: RouteChaosOptions): RouteChaos {
     : abort
     ? "abort"
     : "handler";
+  // One hook object per middleware: a throwing onInject is logged once, not per request.
+  const hook = onInject &&
+    ((e: { c: Context; event: RouteChaosEvent }) => onInject(e.c, e.event));
+  const hookName = `${W} '${name}' onInject`;
   const stats: RouteChaosStats = {
     name,
     requests: 0,
@@ -220,7 +234,7 @@ export function routeChaos(options: RouteChaosOptions): RouteChaos {
       : typeof latency === "number"
       ? latency
       : clampDelay(latency(c));
-    onInject?.(c, { name, latency: ms, answer });
+    if (hook) guarded(hook, { c, event: { name, latency: ms, answer } }, undefined, hookName, name);
     if (ms > 0) {
       // The route's signal (routeTimeout's: its deadline and the client), else the client's.
       const signal = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;
@@ -234,9 +248,14 @@ export function routeChaos(options: RouteChaosOptions): RouteChaos {
       }
       stats.delays++;
     }
-    if (fault !== undefined) {
+    if (typeof fault === "function") {
+      const res = await fault(c);
+      if (res != null) {
+        stats.faults++;
+        return res;
+      }
+    } else if (fault !== undefined) {
       stats.faults++;
-      if (typeof fault === "function") return await fault(c);
       return problemResponse({
         title: TITLES[fault] ?? "Injected Fault",
         status: fault,

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { HealthCheck } from "../mod.ts";
 import { FakeClock } from "../src/testing/mod.ts";
-import { routeBulkhead } from "../src/hono/mod.ts";
-import { deferred, test } from "./_harness.ts";
+import { type ResilienceEnv, routeBulkhead, routeTimeout } from "../src/hono/mod.ts";
+import { deferred, silent, test } from "./_harness.ts";
 
 function app(options: Parameters<typeof routeBulkhead>[0]) {
   const gates: ReturnType<typeof deferred<void>>[] = [];
@@ -159,4 +159,30 @@ test("routeBulkhead: options are validated when the app is built", () => {
   for (const [options, message] of bad) {
     assert.throws(() => routeBulkhead(options as never), message, JSON.stringify(options));
   }
+});
+
+test("routeBulkhead: behind an outer routeTimeout, a request queued past its deadline leaves the queue and never runs", async () => {
+  // A global `app.use("*", routeTimeout(…))` puts the deadline outside the bulkhead: a request
+  // still queued when it answers 504 must not take a slot later and run the handler for nobody.
+  const clock = new FakeClock();
+  const mw = routeBulkhead({ maxConcurrent: 1, maxQueue: 5, clock });
+  const a = new Hono<ResilienceEnv>();
+  let runs = 0;
+  a.get("/x", routeTimeout(100, { clock, logger: silent }), mw, async (c) => {
+    runs++;
+    await new Promise<void>((r) => clock.setTimeout(r, 500));
+    return c.text("ok");
+  });
+  const first = a.request("/x");
+  await clock.tickAsync(1);
+  const queued = a.request("/x");
+  await clock.tickAsync(1);
+  assert.equal(mw.bulkhead.getStats().queued, 1);
+  await clock.tickAsync(100);
+  assert.deepEqual([(await first).status, (await queued).status], [504, 504]);
+  assert.equal(mw.bulkhead.getStats().queued, 0, "the queued request left at its deadline");
+  await clock.tickAsync(1_000);
+  assert.equal(runs, 1, "the handler ran for the first request only");
+  const s = mw.bulkhead.getStats();
+  assert.deepEqual([s.running, s.queued, clock.pending], [0, 0, 0]);
 });

@@ -475,3 +475,25 @@ test("routeCircuitBreaker: .breakers is a snapshot map by key, least recently us
   assert.equal("breaker" in mw || "breakerName" in mw, false, "one way to reach the breakers");
   assert.equal(typeof routeBulkhead({ maxConcurrent: 1 }).bulkhead.getStats, "function");
 });
+
+test("routeCircuitBreaker: a key that is not a non-empty string is a TypeError naming 'key', no breaker made", async () => {
+  for (const bad of [undefined, 42, null, ""]) {
+    const mw = routeCircuitBreaker({ key: () => bad as string, logger: silent });
+    const a = new Hono();
+    let seen: unknown;
+    a.onError((e, c) => {
+      seen = e;
+      return c.text("error", 500);
+    });
+    a.get("/x", mw, (c) => c.text("ok"));
+    const res = await a.request("/x");
+    assert.equal(res.status, 500);
+    await res.body?.cancel();
+    assert.ok(seen instanceof TypeError, `a TypeError for ${String(bad)}, got ${seen}`);
+    assert.equal(
+      (seen as Error).message,
+      `routeCircuitBreaker: option 'key' must give a non-empty string, got ${JSON.stringify(bad)}`,
+    );
+    assert.equal(mw.breakers.size, 0, "no breaker made for it");
+  }
+});

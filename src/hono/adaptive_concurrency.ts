@@ -16,7 +16,7 @@ import {
   checkObject,
   optionNames,
 } from "../validate.ts";
-import { safeKey } from "./circuit_breaker.ts";
+import { safeKey, userKey } from "./route_group.ts";
 import { problemResponse } from "./problem.ts";
 
 /** Options of {@linkcode routeAdaptiveConcurrency}. */
@@ -177,15 +177,7 @@ export function routeAdaptiveConcurrency(
     limiters.set(k, l = make(k));
     return l;
   };
-  const keyOf = (c: Context): string => {
-    const raw: unknown = key!(c);
-    if (typeof raw !== "string" || raw === "") {
-      throw new TypeError(
-        `${W}: option 'key' must give a non-empty string, got ${JSON.stringify(raw)}`,
-      );
-    }
-    return safeKey(raw);
-  };
+  const keyOf = (c: Context): string => userKey(W, key!(c));
   let refusedBefore = 0; // refusals by limiters since dropped
   if (health) {
     const clock = limiterOptions.clock ?? systemClock;

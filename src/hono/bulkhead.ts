@@ -54,7 +54,9 @@ const SHEDDING_MS = 10_000;
  * the chain at once, `maxQueue` more wait (FIFO, at most `queueTimeout` ms),
  * and the others get 503 with `Retry-After` and an RFC 9457
  * `application/problem+json` body, without running the handler. A client that
- * disconnects while queued leaves the queue at once. One bulkhead per
+ * disconnects while queued leaves the queue at once, and so does a request an
+ * outer `routeTimeout` answered while it waited (the queue follows
+ * `c.var.signal` when one is set). One bulkhead per
  * middleware instance: mount the same instance on several routes to share
  * a limit.
  *
@@ -103,11 +105,14 @@ export function routeBulkhead(options: RouteBulkheadOptions): RouteBulkhead {
     }, { critical: false });
   }
   const mw = createMiddleware(async (c, next) => {
-    const signal = c.req.raw.signal;
+    // An outer routeTimeout's signal (its deadline and the client), else the client's: a
+    // request answered 504 while queued leaves the queue instead of running for nobody.
+    const signal = (c.get("signal") as AbortSignal | undefined) ?? c.req.raw.signal;
     try {
       await b.execute(() => next(), signal);
     } catch (e) {
-      // The client left while queued: nobody reads the answer, nothing to log.
+      // The client left (or the outer deadline answered) while queued: nobody reads this
+      // answer, nothing to log.
       if (signal?.aborted && e === signal.reason) return new Response(null, { status: 499 });
       if (!(e instanceof BulkheadRejectedError)) throw e;
       if (fallback) return await fallback(c, e);

@@ -14,7 +14,7 @@ import {
   optionsOf,
 } from "../validate.ts";
 import { problemResponse, waitUntil } from "./problem.ts";
-import { type Guard, ROUTE_GROUP, RouteGroup, safeKey, track } from "./route_group.ts";
+import { type Guard, ROUTE_GROUP, RouteGroup, track, userKey } from "./route_group.ts";
 import {
   claim,
   COMPARED,
@@ -282,7 +282,7 @@ function build(name: string, options: RouteCircuitBreakerOptions): RouteGroup {
   const group = new RouteGroup(name, options, make);
   // A user's key comes from the request: bounded and printable before it names a breaker.
   const keyOf = key
-    ? (c: Context) => safeKey(key(c))
+    ? (c: Context) => userKey(W, key(c))
     : (c: Context) => `${c.req.method} ${routePath(c, -1)}`;
   (group as unknown as { run: MiddlewareHandler }).run = async (c, next) => {
     const g = group.get(keyOf(c), c);

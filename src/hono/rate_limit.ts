@@ -6,7 +6,7 @@ import type { HealthCheck } from "../health_check.ts";
 import type { TakeAnswer } from "../rate_limit/algorithms.ts";
 import { type RateLimiter, rateLimiter, type RateLimiterOptions } from "../rate_limit/limiter.ts";
 import { checkFunction, checkKnownOptions, checkObject, optionNames } from "../validate.ts";
-import { safeKey } from "./circuit_breaker.ts";
+import { userKey } from "./route_group.ts";
 import { problemResponse } from "./problem.ts";
 
 /** Which rate-limit header fields a response carries. */
@@ -227,13 +227,7 @@ export function routeRateLimiter(options: RouteRateLimiterOptions): RouteRateLim
 
   const mw = createMiddleware(async (c, next) => {
     if (skip && await skip(c)) return await next();
-    const raw = await key(c);
-    if (typeof raw !== "string" || raw === "") {
-      throw new TypeError(
-        `${W}: option 'key' must give a non-empty string, got ${JSON.stringify(raw)}`,
-      );
-    }
-    const k = safeKey(raw);
+    const k = userKey(W, await key(c));
     const a = await limiter.take(k, cost ? await cost(c) : 1);
     const f = await fields(k, a);
     if (a.allowed) {

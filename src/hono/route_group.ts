@@ -37,6 +37,20 @@ export function safeKey(k: string): string {
 }
 
 /**
+ * @internal A key a user's `key` option gave for a request: refused with a
+ * `TypeError` naming the option unless a non-empty string, then made safe
+ * ({@linkcode safeKey}).
+ */
+export function userKey(where: string, raw: unknown): string {
+  if (typeof raw !== "string" || raw === "") {
+    throw new TypeError(
+      `${where}: option 'key' must give a non-empty string, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return safeKey(raw);
+}
+
+/**
  * A 128-bit hash of a string (four 32-bit lanes of multiply-xorshift, each
  * with its own seed, mixed across lanes at the end), as 32 hex digits. Not
  * cryptographic, but far from the 32-bit FNV-1a it replaces, whose inverse a

@@ -254,7 +254,9 @@ test("healthHandler: with 20,000 breakers the body stays small: counts per state
 test("healthHandler: with a store, the app's circuits are read from it (after a restart too), cached and bounded", async () => {
   clearCircuitBreakers();
   const store = new CountingStore(new MemoryStore());
-  const opts = { store, failureThreshold: 1, resetTimeout: 60_000, logger: silent };
+  // A FakeClock: "within the refresh interval" must not depend on how fast a loaded machine runs.
+  const clock = new FakeClock();
+  const opts = { store, failureThreshold: 1, resetTimeout: 60_000, logger: silent, clock };
   const routes = Array.from({ length: 120 }, (_, i) => `/api/r${i}`);
   const build = () => {
     const h = new HealthCheck();
@@ -292,6 +294,10 @@ test("healthHandler: with a store, the app's circuits are read from it (after a 
   const before = store.ops.sync;
   await fresh.request("/health");
   assert.equal(store.ops.sync, before);
+  // Past it, read again (at most 50 per request).
+  clock.tick(60_000);
+  await fresh.request("/health");
+  assert.equal(store.ops.sync, before + 50);
 });
 
 test("healthHandler: unknown options are refused", () => {

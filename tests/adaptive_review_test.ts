@@ -289,3 +289,41 @@ test("routeAdaptiveConcurrency: with a key, building it makes no limiter (no gho
     stop();
   }
 });
+
+test("adaptiveConcurrency: zero-latency windows set no no-load estimate of 0 (later real latencies are not an endless queue)", async () => {
+  // A start on cache hits (0 ms on a coarse clock) made the estimate 0: every later window looked
+  // infinitely queued and, under a load the limit holds back (so no window moves the estimate)
+  // and without probes, the limit sank to minLimit for good.
+  for (const algorithm of ["gradient", "vegas"] as const) {
+    const clock = new FakeClock();
+    const l = adaptiveConcurrency({
+      algorithm,
+      initialLimit: 10,
+      minLimit: 2,
+      maxLimit: 100,
+      sampleWindow: 100,
+      minSamples: 1,
+      probeInterval: 0,
+      clock,
+      logger: silent,
+    });
+    // Window 1: zero-latency answers.
+    await Promise.all(Array.from({ length: 5 }, () => l.execute(() => Promise.resolve(0))));
+    clock.tick(100);
+    // Then a steady 20 ms upstream, offered more calls than the limit (closed loop).
+    const call = () =>
+      l.execute(() => new Promise<void>((r) => clock.setTimeout(r, 20))).catch(() => {});
+    let inFlight: Promise<void>[] = [];
+    for (let t = 0; t < 100; t++) {
+      const room = l.getStats().limit - l.getStats().inFlight;
+      for (let i = 0; i < room + 2; i++) inFlight.push(call());
+      await clock.tickAsync(10);
+      inFlight = inFlight.slice(-500);
+    }
+    await clock.tickAsync(100);
+    await Promise.all(inFlight);
+    const s = l.getStats();
+    assert.ok(s.limit >= 10, `${algorithm}: limit ${s.limit}, no-load ${s.noLoadLatency}`);
+    assert.ok(s.noLoadLatency !== null && s.noLoadLatency > 0, `${algorithm}: ${s.noLoadLatency}`);
+  }
+});

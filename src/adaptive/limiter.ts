@@ -270,7 +270,10 @@ export class Limiter {
     this.windowStart = now;
     this.maxInFlight = this.inFlight;
     this.latency = median;
-    if (trusted) {
+    // A median of 0 (a clock that did not move during the calls: cache hits, Workers between
+    // I/O) measures nothing: an estimate of 0 would make every later window look endlessly queued.
+    const measured = trusted && median > 0;
+    if (measured) {
       // The no-load estimate follows (smoothed) the windows our limit held nothing back; probes
       // replace it. Not a minimum: with noisy latencies the minimum is the luckiest window, and
       // every ordinary one would then look congested.
@@ -287,7 +290,7 @@ export class Limiter {
     }
     if (this.probe === MEASURE) {
       this.probe = RESUME;
-      if (trusted && drops === 0) this.noLoad = median;
+      if (measured && drops === 0) this.noLoad = median;
       this.nextProbe = now + this.s.probeInterval;
       this.setLimit(this.saved, "probe-end");
       return;

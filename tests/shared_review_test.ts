@@ -442,3 +442,55 @@ test("shared review: when the store did not follow this instance's own trip, the
   assert.equal(b.state, "closed", "the store decides for the fleet");
   assert.deepEqual(events, ["closed->open:failure_threshold", "open->closed:shared"]);
 });
+
+test("shared review (3rd): a command is not undone here by the answer to an earlier operation (store 50 ms away)", async () => {
+  // open() or reset() given while an earlier operation (a report, another command) is on its way:
+  // a local breaker obeys the last command at once; the answer to the earlier operation must not
+  // bring the old state back until the store has the command.
+  const cases = [
+    { given: ["open"], before: "report", expect: "open" },
+    { given: ["open", "reset"], before: "none", expect: "closed" },
+    { given: ["reset", "open"], before: "none", expect: "open" },
+    { given: ["open", "reset", "open"], before: "none", expect: "open" },
+  ] as const;
+  for (const latency of [undefined, 50]) {
+    for (const c of cases) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const store = latency === undefined
+        ? undefined
+        : new SlowStore(new MemoryStore({ clock }), latency, clock);
+      const events: string[] = [];
+      const b = circuitBreaker({
+        name: "command-order",
+        clock,
+        logger: silent,
+        failureThreshold: 3,
+        resetTimeout: 60_000,
+        ...(store ? { store, storeOptions: { batchSize: 1, refreshInterval: 100 } } : {}),
+        onStateChange: (e) => events.push(`${e.to}:${e.reason}`),
+      });
+      const first = b.execute(() => 1);
+      await clock.tickAsync(200);
+      await first;
+      await b.execute(() => 2); // with batchSize 1: its report is on its way
+      for (const g of c.given) b[g]();
+      const seen: string[] = [];
+      let ran = 0;
+      for (let t = 0; t < 300; t += 5) {
+        seen.push(b.state);
+        await b.execute(() => ran++).catch(() => {});
+        await clock.tickAsync(5);
+      }
+      const label = `${latency ?? "no store"}: ${c.given.join(", ")}`;
+      assert.deepEqual([...new Set(seen)], [c.expect], `${label}: the copy stays ${c.expect}`);
+      assert.equal(ran, c.expect === "open" ? 0 : 60, `${label}: calls run`);
+      const last = events.at(-1);
+      assert.ok(last?.startsWith(c.expect), `${label}: ${events.join(" ")}`);
+      assert.ok(
+        !events.some((e) => e.endsWith(":shared")),
+        `${label}: no flap: ${events.join(" ")}`,
+      );
+    }
+  }
+});

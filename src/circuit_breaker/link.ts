@@ -501,6 +501,9 @@ export class StoreLink {
     host.quiet = true;
     try {
       loadState(host, s);
+      // Commands the store has not acknowledged yet are this instance's last word: they stay
+      // applied on top of any answer (an answer to an earlier operation must not undo them).
+      for (const c of this.#commands) host.command(c.command);
       for (const o of this.#pending) {
         const result = o.neutral === true ? NEUTRAL : o.ok ? SUCCESS : FAILURE;
         const token = o.permitId === undefined ? o.generation : {

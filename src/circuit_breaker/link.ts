@@ -155,12 +155,17 @@ export class StoreLink {
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
-    if (this.#down) {
-      this.#probeLater();
-      return await this.#unavailable(fn, thisArg, args, parent);
-    }
     const clock = this.#host.clock;
     const arrived = clock.now();
+    if (this.#down) {
+      this.#probeLater();
+      // Still at startup (the first read failed): in arrival order, behind the calls that
+      // waited for that read (see below).
+      if (this.#gateOpen || this.#s.mode !== "local") {
+        return await this.#unavailable(fn, thisArg, args, parent);
+      }
+      return await this.#gated(arrived, fn, thisArg, args, parent);
+    }
     if (!this.#synced) {
       // The first calls of this instance learn the shared state: one read for all of them.
       this.#initial ??= this.#flush().then(() => {
@@ -168,7 +173,15 @@ export class StoreLink {
         this.#lag ??= clock.now() - arrived;
       });
       await waitFor(this.#initial, parent);
-      if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
+      if (this.#down) {
+        // The first read failed (or timed out): the calls that waited for it go on the local
+        // state, released in arrival order as after a read (not all at once: a local breaker
+        // would have seen the earlier ones' failures before admitting the later ones).
+        if (this.#gateOpen || this.#s.mode !== "local") {
+          return await this.#unavailable(fn, thisArg, args, parent);
+        }
+        return await this.#gated(arrived, fn, thisArg, args, parent);
+      }
     } else {
       const age = clock.now() - this.#fetchedAt;
       if (age > this.#idle) {
@@ -226,9 +239,13 @@ export class StoreLink {
       previous.then(next);
     }
     if (host.state !== CircuitState.CLOSED) this.#gateOpen = true; // the startup is over
-    if (this.#gateOpen) return await this.#admit(fn, thisArg, args, parent);
+    const admit = (): Promise<unknown> =>
+      this.#down
+        ? this.#unavailable(fn, thisArg, args, parent)
+        : this.#admit(fn, thisArg, args, parent);
+    if (this.#gateOpen) return await admit();
     const failures = host.totalFailures;
-    const p = this.#admit(fn, thisArg, args, parent);
+    const p = admit();
     const settled: Promise<void> = p.then(() => {}, () => {}).then(() => {
       if (this.#inflight === settled) this.#inflight = undefined;
       if (host.totalFailures === failures || host.state !== CircuitState.CLOSED) {

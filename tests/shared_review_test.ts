@@ -8,6 +8,7 @@ import {
   type CircuitBreakerOptions,
   CircuitOpenError,
   clearCircuitBreakers,
+  type Clock,
   initialSharedState,
   MemoryStore,
   sharedStore,
@@ -532,5 +533,98 @@ test("shared review (3rd): a store that hangs at startup does not release every 
     await Promise.all(calls);
     assert.ok(upstream <= 6, `${fault}: ${upstream} upstream calls (a local breaker: 6)`);
     assert.equal(b.state, "open");
+  }
+});
+
+/** A breaker's clock whose wall time is `offset` ms away from `clock`'s. */
+function skewedClock(clock: FakeClock, offset: number): Clock {
+  return {
+    now: () => clock.now(),
+    wallNow: () => clock.wallNow() + offset,
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+  };
+}
+
+test("shared review (3rd): an operator's command works whatever the instances' and the store's clocks say", async () => {
+  // Commands are ordered on the store's clock: a command from an instance whose clock is behind
+  // the store's (or a store ahead of it) was taken for one given before the trip, and ignored.
+  for (const [instance, store] of [[-3_600_000, 0], [-10_000, 0], [0, 3_600_000], [0, 10_000]]) {
+    for (const command of ["reset", "open"] as const) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const memory = new MemoryStore({ clock: skewedClock(clock, store) });
+      const make = (name: string, c: Clock) =>
+        circuitBreaker({
+          name,
+          storeKey: "skewed-command",
+          store: memory,
+          clock: c,
+          logger: silent,
+          failureThreshold: 2,
+          resetTimeout: 60_000,
+          storeOptions: { refreshInterval: 100 },
+        });
+      const a = make("a", skewedClock(clock, instance));
+      const b = make("b", clock);
+      await Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+      if (command === "reset") {
+        for (let i = 0; i < 2; i++) await b.execute(boom).catch(() => {});
+      }
+      await b.flush();
+      await clock.tickAsync(1_000);
+      a[command]();
+      await a.flush();
+      await clock.tickAsync(200);
+      await b.execute(() => 1).catch(() => {}); // b refreshes
+      await b.flush();
+      const want = command === "reset" ? "closed" : "open";
+      const label = `${command} by an instance ${instance} ms off, store ${store} ms off`;
+      assert.deepEqual([a.state, b.state], [want, want], label);
+    }
+  }
+});
+
+test("shared review (3rd): the failures of an instance whose clock is behind count, in the fleet and in its own copy", async () => {
+  // Outcome times are moved onto the store's clock: an instance 10 s behind had its failures
+  // ordered before another instance's older success and never counted (40 of 40 calls ran).
+  for (const mode of ["consecutive", "time window"] as const) {
+    for (const offset of [-3_600_000, -10_000, 0, 10_000]) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const memory = new MemoryStore({ clock });
+      const rule = mode === "consecutive"
+        ? { failureThreshold: 5 }
+        : { failureRateThreshold: 0.5, windowDuration: 60_000, minimumThroughput: 10 };
+      const make = (name: string, c: Clock) =>
+        circuitBreaker({
+          name,
+          storeKey: "skewed-outcomes",
+          store: memory,
+          clock: c,
+          logger: silent,
+          resetTimeout: 30_000,
+          ...rule,
+          storeOptions: { refreshInterval: 100, batchSize: 1 },
+        });
+      const a = make("a", skewedClock(clock, offset));
+      const b = make("b", clock);
+      for (let i = 0; i < 5; i++) {
+        await b.execute(() => 1);
+        await clock.tickAsync(10);
+      }
+      await b.flush();
+      let upstream = 0;
+      for (let i = 0; i < 40; i++) {
+        await a.execute(() => (upstream++, boom())).catch(() => {});
+        await clock.tickAsync(50);
+      }
+      await a.flush();
+      await b.execute(() => 1).catch(() => {});
+      await b.flush();
+      const label = `${mode}, instance ${offset} ms off`;
+      assert.ok(upstream <= (mode === "consecutive" ? 5 : 6), `${label}: ${upstream} calls ran`);
+      assert.deepEqual([a.state, b.state], ["open", "open"], label);
+    }
   }
 });

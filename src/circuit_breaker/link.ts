@@ -467,6 +467,7 @@ export class StoreLink {
         action: "command",
         command,
         at,
+        sentAt: this.#host.clock.wallNow(),
         config: this.#config,
       };
       const r = await this.#op(() => this.#store.run!(this.#key, op), (v) => this.#read(v));
@@ -684,7 +685,13 @@ export class StoreLink {
       // Taken when the send starts: outcomes recorded while it is under way go in the next one.
       const outcomes = this.#pending;
       this.#pending = [];
-      const op: CircuitOp = { type: "circuit", action: "sync", outcomes, config: this.#config };
+      const op: CircuitOp = {
+        type: "circuit",
+        action: "sync",
+        outcomes,
+        sentAt: this.#host.clock.wallNow(),
+        config: this.#config,
+      };
       const r = await this.#op(
         () => store.run!(this.#key, op),
         (v) => (v === undefined ? initialSharedState() : this.#read(v)),

@@ -628,3 +628,38 @@ test("shared review (3rd): the failures of an instance whose clock is behind cou
     }
   }
 });
+
+test("shared review (3rd): a caller leaving while its trial permit is asked for does not refuse the callers queued behind it", async () => {
+  // halfOpenMaxCalls 1: the first caller asks for the permit and leaves; a local breaker would
+  // admit the next caller as the trial (no trial is running). Before, the permit granted to the
+  // caller that left counted as "the last permit taken" and the caller behind it was refused.
+  // (Without a store no caller waits: the first caller is the trial at once.)
+  for (const latency of [50, 200]) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const store = new SlowStore(new MemoryStore({ clock }), latency, clock);
+    const b = circuitBreaker({
+      name: "left-permit",
+      clock,
+      logger: silent,
+      failureThreshold: 1,
+      resetTimeout: 1_000,
+      halfOpenMaxCalls: 1,
+      store,
+    });
+    const first = b.execute(boom).catch(() => {});
+    await clock.tickAsync(1_000);
+    await first;
+    await clock.tickAsync(1_000); // due
+    const ctl = new AbortController();
+    let firstRan = false;
+    const leaving = b.execute(() => (firstRan = true), ctl.signal).catch((e) => e);
+    await clock.tickAsync(10);
+    ctl.abort(new Error("left"));
+    const next = b.execute(() => "trial").catch((e) => e);
+    for (let t = 0; t < 30; t++) await clock.tickAsync(100);
+    assert.equal((await leaving as Error).message, "left");
+    assert.equal(firstRan, false);
+    assert.equal(await next, "trial", `${latency} ms: the caller behind runs the trial`);
+  }
+});

@@ -274,14 +274,17 @@ export class StoreLink {
       if (token === REJECT) return await host.reject(thisArg, args);
       return await host.runLocal(token, fn, thisArg, args, parent);
     }
-    const asked = this.#acquire();
+    const asker = { left: false };
+    const asked = this.#acquire(asker);
     let answer: Awaited<typeof asked>;
     try {
       answer = await waitFor(asked, parent);
     } catch (e) {
       // The caller left while the permit was asked for: it is refused at once and the work
-      // never starts; a permit granted later goes back at once (a neutral trial).
-      asked.then((a) => this.#giveBack(a));
+      // never starts; no request is sent for it if none was yet, and a permit granted later
+      // goes back at once (a neutral trial), before the callers queued behind it ask.
+      asker.left = true;
+      asked.then((a) => this.#giveBack(a)); // answered before it saw the caller leave
       throw e;
     }
     if (parent !== undefined && parent.aborted) {
@@ -309,7 +312,7 @@ export class StoreLink {
   }
 
   /** One permit request at a time; a recent denial answers the callers queued behind it. */
-  async #acquire(): Promise<PermitAnswer | typeof FAILED | typeof DENIED> {
+  async #acquire(asker: { left: boolean }): Promise<PermitAnswer | typeof FAILED | typeof DENIED> {
     const arrived = this.#denials;
     // Another permit request of this instance is under way: this caller arrived during the
     // fleet's trials, when a local breaker admits it as a trial or refuses it.
@@ -322,6 +325,8 @@ export class StoreLink {
     this.#permitQueue = new Promise<void>((r) => (release = r));
     try {
       await previous;
+      // Its caller left while it waited for its turn: nothing to ask for.
+      if (asker.left) return DENIED;
       // The store failed while this caller waited: no request of its own (one timeout, not one
       // per queued caller).
       if (this.#down) return FAILED;
@@ -374,6 +379,12 @@ export class StoreLink {
         return DENIED;
       }
       this.#adopt(answer.state);
+      if (asker.left) {
+        // Its caller left meanwhile: the permit goes back now, so that the callers queued
+        // behind it find it free (a local breaker would admit them: no trial is running).
+        this.#giveBack(answer);
+        return DENIED;
+      }
       // It waited behind another request and the trials ended meanwhile (the store answers
       // CLOSED, no permit): as a trial-time arrival it is refused, not let in with the crowd.
       // (The first caller of an instance runs: the circuit is CLOSED when the store decides.)

@@ -663,3 +663,50 @@ test("shared review (3rd): a caller leaving while its trial permit is asked for 
     assert.equal(await next, "trial", `${latency} ms: the caller behind runs the trial`);
   }
 });
+
+test("shared review (3rd): an instance whose clock is behind stops on its own failures while the store is 50 ms away", async () => {
+  // Its copy holds another instance's success dated on the store's clock; its own failures, on
+  // its own clock 10 s behind, were ordered before that success in its copy and did not count
+  // until the store answered (201 calls instead of 5).
+  for (const offset of [0, -10_000, 10_000]) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const memory = new MemoryStore({ clock });
+    const make = (name: string, c: Clock) =>
+      circuitBreaker({
+        name,
+        storeKey: "skewed-copy",
+        store: new SlowStore(memory, 50, clock),
+        clock: c,
+        logger: silent,
+        failureThreshold: 5,
+        resetTimeout: 30_000,
+        storeOptions: { refreshInterval: 100 },
+      });
+    const a = make("a", skewedClock(clock, offset));
+    const b = make("b", clock);
+    const warm = Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+    await clock.tickAsync(200);
+    await warm;
+    const success = b.execute(() => 1); // b's success reaches the store...
+    await clock.tickAsync(200);
+    await success;
+    const refresh = a.execute(() => 1); // ...and a's copy
+    await clock.tickAsync(200);
+    await refresh;
+    let upstream = 0;
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      calls.push(
+        a.execute(() => {
+          upstream++;
+          return new Promise((_, reject) => clock.setTimeout(() => reject(new Error("x")), 1));
+        }).catch(() => {}),
+      );
+      await clock.tickAsync(1);
+    }
+    await clock.tickAsync(500);
+    await Promise.all(calls);
+    assert.ok(upstream <= 6, `instance ${offset} ms off: ${upstream} upstream calls`);
+  }
+});

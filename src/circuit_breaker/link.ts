@@ -539,7 +539,12 @@ export class StoreLink {
           gen: o.generation,
           permit: o.permitId,
         };
-        host.settle(token, result, o.slow === true, o.at ?? 0);
+        // On top of what the store said: its times are on the store's clock, this instance's on
+        // its own, so a failure of this instance is not ordered before the store's last outcome
+        // (a clock behind would drop it from this copy; stricter is the safe side: the store
+        // decides for the fleet). A success keeps its own time (it never ends a later run).
+        const at = o.ok ? o.at ?? 0 : Math.max(o.at ?? 0, host.lastSuccessAt, host.lastFailureAt);
+        host.settle(token, result, o.slow === true, at);
       }
     } finally {
       host.quiet = false;

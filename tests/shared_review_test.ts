@@ -710,3 +710,53 @@ test("shared review (3rd): an instance whose clock is behind stops on its own fa
     assert.ok(upstream <= 6, `instance ${offset} ms off: ${upstream} upstream calls`);
   }
 });
+
+/** A store `ms` away each way (the request and the answer each take `ms`). */
+function farAway(inner: MemoryStore, ms: number, clock: FakeClock) {
+  const later = <T>(v: T) => new Promise<T>((r) => clock.setTimeout(() => r(v), ms));
+  return sharedStore({
+    kind: "authoritative",
+    run: (key, op) => later(undefined).then(() => inner.run(key, op)).then(later),
+  });
+}
+
+test("shared review (3rd): of two commands 10 ms apart the later stands, though the earlier comes from an instance 200 ms farther from the store", async () => {
+  // Commands are ordered on the store's clock by their age; the age counts the time in transit
+  // (half of the instance's shortest recent round trip), else a far instance's earlier command
+  // arrives "newer" than a near instance's later one.
+  for (const [first, second] of [["open", "reset"], ["reset", "open"]] as const) {
+    for (const [far, near] of [[200, 5], [5, 200]]) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const memory = new MemoryStore({ clock });
+      const make = (name: string, ms: number) =>
+        circuitBreaker({
+          name,
+          storeKey: "far-command",
+          store: farAway(memory, ms, clock),
+          clock,
+          logger: silent,
+          failureThreshold: 2,
+          resetTimeout: 60_000,
+          storeOptions: { refreshInterval: 100, timeout: 1_000 },
+        });
+      const a = make("a", far);
+      const b = make("b", near);
+      const warm = Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+      await clock.tickAsync(1_000);
+      await warm;
+      if (first === "reset") b.open(); // so that the reset means something
+      await clock.tickAsync(1_000);
+      a[first]();
+      await clock.tickAsync(10);
+      b[second]();
+      await clock.tickAsync(2_000);
+      const probes = Promise.all([a, b].map((x) => x.execute(() => 1).catch(() => {})));
+      await clock.tickAsync(2_000);
+      await probes;
+      const want = second === "reset" ? "closed" : "open";
+      const label = `a.${first}() ${far} ms away, 10 ms later b.${second}() ${near} ms away`;
+      assert.deepEqual([a.state, b.state], [want, want], label);
+    }
+  }
+});

@@ -104,6 +104,8 @@ export class StoreLink {
   #background = new Set<Promise<void>>();
   #down = false;
   #retryAt = 0;
+  /** The last round trips of store operations (ms), for the time in transit (see `#sentAt`). */
+  #trips: number[] = [];
   #initial: Promise<void> | undefined;
   /** Startup (see `#gated`): over once a call did not fail or the circuit left CLOSED. */
   #gateOpen = false;
@@ -478,7 +480,7 @@ export class StoreLink {
         action: "command",
         command,
         at,
-        sentAt: this.#host.clock.wallNow(),
+        sentAt: this.#sentAt(),
         config: this.#config,
       };
       const r = await this.#op(() => this.#store.run!(this.#key, op), (v) => this.#read(v));
@@ -629,8 +631,10 @@ export class StoreLink {
           timeout,
         );
       });
+      const started = clock.now();
       const r = await Promise.race([Promise.resolve().then(fn), deadline]);
       const checked = check ? check(r) : r as T;
+      if (this.#trips.push(clock.now() - started) > 8) this.#trips.shift();
       this.#up();
       return checked;
     } catch (e) {
@@ -639,6 +643,18 @@ export class StoreLink {
     } finally {
       clock.clearTimeout(timer);
     }
+  }
+
+  /**
+   * `sentAt` of an operation: when it reaches the store, on this clock — now
+   * plus half the shortest of the last round trips. The store moves the
+   * operation's times onto its clock by `now - sentAt`, so their age counts
+   * the time in transit: a far instance's earlier command is not taken for a
+   * later one than a near instance's (exact when the way there takes as long
+   * as the way back).
+   */
+  #sentAt(): number {
+    return this.#host.clock.wallNow() + (this.#trips.length ? Math.min(...this.#trips) / 2 : 0);
   }
 
   #fail(error: unknown): void {
@@ -705,7 +721,7 @@ export class StoreLink {
         type: "circuit",
         action: "sync",
         outcomes,
-        sentAt: this.#host.clock.wallNow(),
+        sentAt: this.#sentAt(),
         config: this.#config,
       };
       const r = await this.#op(

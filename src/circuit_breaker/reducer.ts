@@ -124,8 +124,9 @@ export function applyOutcomes(
   for (const o of outcomes) {
     if (!validOutcome(o)) continue;
     const result = o.neutral === true ? NEUTRAL : o.ok ? SUCCESS : FAILURE;
+    // (Never before the epoch: 0 is "none" in the machine's times.)
     const at = typeof o.at === "number" && Number.isFinite(o.at)
-      ? Math.min(o.at + shift, latest)
+      ? Math.max(0, Math.min(o.at + shift, latest))
       : now;
     if (o.permit === true) {
       // A trial: its permit (the oldest when it names none) goes back, then it counts.
@@ -240,7 +241,7 @@ export function circuitReducer(
   }
   if (op.action === "command") {
     const at = typeof op.at === "number" && Number.isFinite(op.at)
-      ? Math.min(op.at + shift, now)
+      ? Math.max(0, Math.min(op.at + shift, now))
       : now;
     if (at < (read.changedAt ?? 0)) {
       // Stale (given before the circuit's last transition, e.g. kept through an outage or

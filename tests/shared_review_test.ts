@@ -498,7 +498,7 @@ test("shared review (3rd): a command is not undone here by the answer to an earl
 
 test("shared review (3rd): a store that hangs at startup does not release every waiting call at once", async () => {
   // Calls arrive one per ms at an upstream failing 2 ms later; the first store read hangs (or
-  // fails after 400 ms): the calls that waited for it run in arrival order on the local state,
+  // fails after 150 ms): the calls that waited for it run in arrival order on the local state,
   // so its own failures stop them as a local breaker's would (5 calls), not all of them.
   for (const fault of ["none", "fail late", "hang"] as const) {
     clearCircuitBreakers();
@@ -508,7 +508,7 @@ test("shared review (3rd): a store that hangs at startup does not release every 
       run: () =>
         fault === "hang"
           ? new Promise(() => {})
-          : new Promise((_, reject) => clock.setTimeout(() => reject(new Error("down")), 400)),
+          : new Promise((_, reject) => clock.setTimeout(() => reject(new Error("down")), 150)),
     });
     const b = circuitBreaker({
       name: "hung-start",
@@ -516,11 +516,11 @@ test("shared review (3rd): a store that hangs at startup does not release every 
       logger: silent,
       failureThreshold: 5,
       resetTimeout: 60_000,
-      ...(store ? { store, storeOptions: { timeout: 500 } } : {}),
+      ...(store ? { store, storeOptions: { timeout: 200 } } : {}),
     });
     let upstream = 0;
     const calls: Promise<unknown>[] = [];
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < 250; i++) {
       calls.push(
         b.execute(() => {
           upstream++;

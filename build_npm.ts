@@ -98,9 +98,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "everything in mod.ts",
     code: 'export * from "./mod.ts";',
-    measured: 33098,
+    measured: 34771,
     date:
-      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly",
+      "2026-12-07, the telemetry channel (issue #20): every policy reports to subscribe() behind one flag, call events from createPolicy, policies() held weakly; then (+0.22 KB) the third review of shared circuits (#17): unacknowledged commands applied on top of answers, startup gate after a failed first read, report and command times moved onto the store's clock (sentAt, transit estimate), permits of callers that left",
     cockatiel: 'export * from "cockatiel";',
   },
   {
@@ -186,9 +186,9 @@ export const BUDGETS: Budget[] = [
   {
     name: "edge-resilience/redis",
     code: 'export * from "./src/redis/mod.ts";',
-    measured: 16409,
+    measured: 17405,
     date:
-      "2026-12-07, Redis store (issue #19): + the rate limiter's algorithms as one Lua script (one round trip per take; ~3 KB gzip of Lua source, which no minifier shortens) and its argument/answer glue",
+      "2026-12-07, Redis store (issue #19): + the rate limiter's algorithms as one Lua script (one round trip per take; ~3 KB gzip of Lua source, which no minifier shortens) and its argument/answer glue; then (17229 before, +0.18 KB) the third review of shared circuits (#17): the store link's fixes (commands on top of answers, startup gate after a failed read, sentAt with a transit estimate, permits of callers that left)",
   },
 ];
 

@@ -8,6 +8,7 @@ import {
   type CircuitBreakerOptions,
   CircuitOpenError,
   clearCircuitBreakers,
+  type Clock,
   initialSharedState,
   MemoryStore,
   sharedStore,
@@ -441,4 +442,321 @@ test("shared review: when the store did not follow this instance's own trip, the
   await b.flush();
   assert.equal(b.state, "closed", "the store decides for the fleet");
   assert.deepEqual(events, ["closed->open:failure_threshold", "open->closed:shared"]);
+});
+
+test("shared review (3rd): a command is not undone here by the answer to an earlier operation (store 50 ms away)", async () => {
+  // open() or reset() given while an earlier operation (a report, another command) is on its way:
+  // a local breaker obeys the last command at once; the answer to the earlier operation must not
+  // bring the old state back until the store has the command.
+  const cases = [
+    { given: ["open"], before: "report", expect: "open" },
+    { given: ["open", "reset"], before: "none", expect: "closed" },
+    { given: ["reset", "open"], before: "none", expect: "open" },
+    { given: ["open", "reset", "open"], before: "none", expect: "open" },
+  ] as const;
+  for (const latency of [undefined, 50]) {
+    for (const c of cases) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const store = latency === undefined
+        ? undefined
+        : new SlowStore(new MemoryStore({ clock }), latency, clock);
+      const events: string[] = [];
+      const b = circuitBreaker({
+        name: "command-order",
+        clock,
+        logger: silent,
+        failureThreshold: 3,
+        resetTimeout: 60_000,
+        ...(store ? { store, storeOptions: { batchSize: 1, refreshInterval: 100 } } : {}),
+        onStateChange: (e) => events.push(`${e.to}:${e.reason}`),
+      });
+      const first = b.execute(() => 1);
+      await clock.tickAsync(200);
+      await first;
+      await b.execute(() => 2); // with batchSize 1: its report is on its way
+      for (const g of c.given) b[g]();
+      const seen: string[] = [];
+      let ran = 0;
+      for (let t = 0; t < 300; t += 5) {
+        seen.push(b.state);
+        await b.execute(() => ran++).catch(() => {});
+        await clock.tickAsync(5);
+      }
+      const label = `${latency ?? "no store"}: ${c.given.join(", ")}`;
+      assert.deepEqual([...new Set(seen)], [c.expect], `${label}: the copy stays ${c.expect}`);
+      assert.equal(ran, c.expect === "open" ? 0 : 60, `${label}: calls run`);
+      const last = events.at(-1);
+      assert.ok(last?.startsWith(c.expect), `${label}: ${events.join(" ")}`);
+      assert.ok(
+        !events.some((e) => e.endsWith(":shared")),
+        `${label}: no flap: ${events.join(" ")}`,
+      );
+    }
+  }
+});
+
+test("shared review (3rd): a store that hangs at startup does not release every waiting call at once", async () => {
+  // Calls arrive one per ms at an upstream failing 2 ms later; the first store read hangs (or
+  // fails after 150 ms): the calls that waited for it run in arrival order on the local state,
+  // so its own failures stop them as a local breaker's would (5 calls), not all of them.
+  for (const fault of ["none", "fail late", "hang"] as const) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const store = fault === "none" ? undefined : sharedStore({
+      kind: "authoritative",
+      run: () =>
+        fault === "hang"
+          ? new Promise(() => {})
+          : new Promise((_, reject) => clock.setTimeout(() => reject(new Error("down")), 150)),
+    });
+    const b = circuitBreaker({
+      name: "hung-start",
+      clock,
+      logger: silent,
+      failureThreshold: 5,
+      resetTimeout: 60_000,
+      ...(store ? { store, storeOptions: { timeout: 200 } } : {}),
+    });
+    let upstream = 0;
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 250; i++) {
+      calls.push(
+        b.execute(() => {
+          upstream++;
+          return new Promise((_, reject) => clock.setTimeout(() => reject(new Error("x")), 2));
+        }).catch(() => {}),
+      );
+      await clock.tickAsync(1);
+    }
+    await clock.tickAsync(100);
+    await Promise.all(calls);
+    assert.ok(upstream <= 6, `${fault}: ${upstream} upstream calls (a local breaker: 6)`);
+    assert.equal(b.state, "open");
+  }
+});
+
+/** A breaker's clock whose wall time is `offset` ms away from `clock`'s. */
+function skewedClock(clock: FakeClock, offset: number): Clock {
+  return {
+    now: () => clock.now(),
+    wallNow: () => clock.wallNow() + offset,
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+  };
+}
+
+test("shared review (3rd): an operator's command works whatever the instances' and the store's clocks say", async () => {
+  // Commands are ordered on the store's clock: a command from an instance whose clock is behind
+  // the store's (or a store ahead of it) was taken for one given before the trip, and ignored.
+  for (const [instance, store] of [[-3_600_000, 0], [-10_000, 0], [0, 3_600_000], [0, 10_000]]) {
+    for (const command of ["reset", "open"] as const) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const memory = new MemoryStore({ clock: skewedClock(clock, store) });
+      const make = (name: string, c: Clock) =>
+        circuitBreaker({
+          name,
+          storeKey: "skewed-command",
+          store: memory,
+          clock: c,
+          logger: silent,
+          failureThreshold: 2,
+          resetTimeout: 60_000,
+          storeOptions: { refreshInterval: 100 },
+        });
+      const a = make("a", skewedClock(clock, instance));
+      const b = make("b", clock);
+      await Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+      if (command === "reset") {
+        for (let i = 0; i < 2; i++) await b.execute(boom).catch(() => {});
+      }
+      await b.flush();
+      await clock.tickAsync(1_000);
+      a[command]();
+      await a.flush();
+      await clock.tickAsync(200);
+      await b.execute(() => 1).catch(() => {}); // b refreshes
+      await b.flush();
+      const want = command === "reset" ? "closed" : "open";
+      const label = `${command} by an instance ${instance} ms off, store ${store} ms off`;
+      assert.deepEqual([a.state, b.state], [want, want], label);
+    }
+  }
+});
+
+test("shared review (3rd): the failures of an instance whose clock is behind count, in the fleet and in its own copy", async () => {
+  // Outcome times are moved onto the store's clock: an instance 10 s behind had its failures
+  // ordered before another instance's older success and never counted (40 of 40 calls ran).
+  for (const mode of ["consecutive", "time window"] as const) {
+    for (const offset of [-3_600_000, -10_000, 0, 10_000]) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const memory = new MemoryStore({ clock });
+      const rule = mode === "consecutive"
+        ? { failureThreshold: 5 }
+        : { failureRateThreshold: 0.5, windowDuration: 60_000, minimumThroughput: 10 };
+      const make = (name: string, c: Clock) =>
+        circuitBreaker({
+          name,
+          storeKey: "skewed-outcomes",
+          store: memory,
+          clock: c,
+          logger: silent,
+          resetTimeout: 30_000,
+          ...rule,
+          storeOptions: { refreshInterval: 100, batchSize: 1 },
+        });
+      const a = make("a", skewedClock(clock, offset));
+      const b = make("b", clock);
+      for (let i = 0; i < 5; i++) {
+        await b.execute(() => 1);
+        await clock.tickAsync(10);
+      }
+      await b.flush();
+      let upstream = 0;
+      for (let i = 0; i < 40; i++) {
+        await a.execute(() => (upstream++, boom())).catch(() => {});
+        await clock.tickAsync(50);
+      }
+      await a.flush();
+      await b.execute(() => 1).catch(() => {});
+      await b.flush();
+      const label = `${mode}, instance ${offset} ms off`;
+      assert.ok(upstream <= (mode === "consecutive" ? 5 : 6), `${label}: ${upstream} calls ran`);
+      assert.deepEqual([a.state, b.state], ["open", "open"], label);
+    }
+  }
+});
+
+test("shared review (3rd): a caller leaving while its trial permit is asked for does not refuse the callers queued behind it", async () => {
+  // halfOpenMaxCalls 1: the first caller asks for the permit and leaves; a local breaker would
+  // admit the next caller as the trial (no trial is running). Before, the permit granted to the
+  // caller that left counted as "the last permit taken" and the caller behind it was refused.
+  // (Without a store no caller waits: the first caller is the trial at once.)
+  for (const latency of [50, 200]) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const store = new SlowStore(new MemoryStore({ clock }), latency, clock);
+    const b = circuitBreaker({
+      name: "left-permit",
+      clock,
+      logger: silent,
+      failureThreshold: 1,
+      resetTimeout: 1_000,
+      halfOpenMaxCalls: 1,
+      store,
+    });
+    const first = b.execute(boom).catch(() => {});
+    await clock.tickAsync(1_000);
+    await first;
+    await clock.tickAsync(1_000); // due
+    const ctl = new AbortController();
+    let firstRan = false;
+    const leaving = b.execute(() => (firstRan = true), ctl.signal).catch((e) => e);
+    await clock.tickAsync(10);
+    ctl.abort(new Error("left"));
+    const next = b.execute(() => "trial").catch((e) => e);
+    for (let t = 0; t < 30; t++) await clock.tickAsync(100);
+    assert.equal((await leaving as Error).message, "left");
+    assert.equal(firstRan, false);
+    assert.equal(await next, "trial", `${latency} ms: the caller behind runs the trial`);
+  }
+});
+
+test("shared review (3rd): an instance whose clock is behind stops on its own failures while the store is 50 ms away", async () => {
+  // Its copy holds another instance's success dated on the store's clock; its own failures, on
+  // its own clock 10 s behind, were ordered before that success in its copy and did not count
+  // until the store answered (201 calls instead of 5).
+  for (const offset of [0, -10_000, 10_000]) {
+    clearCircuitBreakers();
+    const clock = new FakeClock();
+    const memory = new MemoryStore({ clock });
+    const make = (name: string, c: Clock) =>
+      circuitBreaker({
+        name,
+        storeKey: "skewed-copy",
+        store: new SlowStore(memory, 50, clock),
+        clock: c,
+        logger: silent,
+        failureThreshold: 5,
+        resetTimeout: 30_000,
+        storeOptions: { refreshInterval: 100 },
+      });
+    const a = make("a", skewedClock(clock, offset));
+    const b = make("b", clock);
+    const warm = Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+    await clock.tickAsync(200);
+    await warm;
+    const success = b.execute(() => 1); // b's success reaches the store...
+    await clock.tickAsync(200);
+    await success;
+    const refresh = a.execute(() => 1); // ...and a's copy
+    await clock.tickAsync(200);
+    await refresh;
+    let upstream = 0;
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      calls.push(
+        a.execute(() => {
+          upstream++;
+          return new Promise((_, reject) => clock.setTimeout(() => reject(new Error("x")), 1));
+        }).catch(() => {}),
+      );
+      await clock.tickAsync(1);
+    }
+    await clock.tickAsync(500);
+    await Promise.all(calls);
+    assert.ok(upstream <= 6, `instance ${offset} ms off: ${upstream} upstream calls`);
+  }
+});
+
+/** A store `ms` away each way (the request and the answer each take `ms`). */
+function farAway(inner: MemoryStore, ms: number, clock: FakeClock) {
+  const later = <T>(v: T) => new Promise<T>((r) => clock.setTimeout(() => r(v), ms));
+  return sharedStore({
+    kind: "authoritative",
+    run: (key, op) => later(undefined).then(() => inner.run(key, op)).then(later),
+  });
+}
+
+test("shared review (3rd): of two commands 10 ms apart the later stands, though the earlier comes from an instance 200 ms farther from the store", async () => {
+  // Commands are ordered on the store's clock by their age; the age counts the time in transit
+  // (half of the instance's shortest recent round trip), else a far instance's earlier command
+  // arrives "newer" than a near instance's later one.
+  for (const [first, second] of [["open", "reset"], ["reset", "open"]] as const) {
+    for (const [far, near] of [[200, 5], [5, 200]]) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const memory = new MemoryStore({ clock });
+      const make = (name: string, ms: number) =>
+        circuitBreaker({
+          name,
+          storeKey: "far-command",
+          store: farAway(memory, ms, clock),
+          clock,
+          logger: silent,
+          failureThreshold: 2,
+          resetTimeout: 60_000,
+          storeOptions: { refreshInterval: 100, timeout: 1_000 },
+        });
+      const a = make("a", far);
+      const b = make("b", near);
+      const warm = Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+      await clock.tickAsync(1_000);
+      await warm;
+      if (first === "reset") b.open(); // so that the reset means something
+      await clock.tickAsync(1_000);
+      a[first]();
+      await clock.tickAsync(10);
+      b[second]();
+      await clock.tickAsync(2_000);
+      const probes = Promise.all([a, b].map((x) => x.execute(() => 1).catch(() => {})));
+      await clock.tickAsync(2_000);
+      await probes;
+      const want = second === "reset" ? "closed" : "open";
+      const label = `a.${first}() ${far} ms away, 10 ms later b.${second}() ${near} ms away`;
+      assert.deepEqual([a.state, b.state], [want, want], label);
+    }
+  }
 });

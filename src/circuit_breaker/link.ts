@@ -104,6 +104,8 @@ export class StoreLink {
   #background = new Set<Promise<void>>();
   #down = false;
   #retryAt = 0;
+  /** The last round trips of store operations (ms), for the time in transit (see `#sentAt`). */
+  #trips: number[] = [];
   #initial: Promise<void> | undefined;
   /** Startup (see `#gated`): over once a call did not fail or the circuit left CLOSED. */
   #gateOpen = false;
@@ -155,12 +157,17 @@ export class StoreLink {
     args: readonly unknown[],
     parent: Scope | undefined,
   ): Promise<unknown> {
-    if (this.#down) {
-      this.#probeLater();
-      return await this.#unavailable(fn, thisArg, args, parent);
-    }
     const clock = this.#host.clock;
     const arrived = clock.now();
+    if (this.#down) {
+      this.#probeLater();
+      // Still at startup (the first read failed): in arrival order, behind the calls that
+      // waited for that read (see below).
+      if (this.#gateOpen || this.#s.mode !== "local") {
+        return await this.#unavailable(fn, thisArg, args, parent);
+      }
+      return await this.#gated(arrived, fn, thisArg, args, parent);
+    }
     if (!this.#synced) {
       // The first calls of this instance learn the shared state: one read for all of them.
       this.#initial ??= this.#flush().then(() => {
@@ -168,7 +175,15 @@ export class StoreLink {
         this.#lag ??= clock.now() - arrived;
       });
       await waitFor(this.#initial, parent);
-      if (this.#down) return await this.#unavailable(fn, thisArg, args, parent);
+      if (this.#down) {
+        // The first read failed (or timed out): the calls that waited for it go on the local
+        // state, released in arrival order as after a read (not all at once: a local breaker
+        // would have seen the earlier ones' failures before admitting the later ones).
+        if (this.#gateOpen || this.#s.mode !== "local") {
+          return await this.#unavailable(fn, thisArg, args, parent);
+        }
+        return await this.#gated(arrived, fn, thisArg, args, parent);
+      }
     } else {
       const age = clock.now() - this.#fetchedAt;
       if (age > this.#idle) {
@@ -226,9 +241,13 @@ export class StoreLink {
       previous.then(next);
     }
     if (host.state !== CircuitState.CLOSED) this.#gateOpen = true; // the startup is over
-    if (this.#gateOpen) return await this.#admit(fn, thisArg, args, parent);
+    const admit = (): Promise<unknown> =>
+      this.#down
+        ? this.#unavailable(fn, thisArg, args, parent)
+        : this.#admit(fn, thisArg, args, parent);
+    if (this.#gateOpen) return await admit();
     const failures = host.totalFailures;
-    const p = this.#admit(fn, thisArg, args, parent);
+    const p = admit();
     const settled: Promise<void> = p.then(() => {}, () => {}).then(() => {
       if (this.#inflight === settled) this.#inflight = undefined;
       if (host.totalFailures === failures || host.state !== CircuitState.CLOSED) {
@@ -257,14 +276,17 @@ export class StoreLink {
       if (token === REJECT) return await host.reject(thisArg, args);
       return await host.runLocal(token, fn, thisArg, args, parent);
     }
-    const asked = this.#acquire();
+    const asker = { left: false };
+    const asked = this.#acquire(asker);
     let answer: Awaited<typeof asked>;
     try {
       answer = await waitFor(asked, parent);
     } catch (e) {
       // The caller left while the permit was asked for: it is refused at once and the work
-      // never starts; a permit granted later goes back at once (a neutral trial).
-      asked.then((a) => this.#giveBack(a));
+      // never starts; no request is sent for it if none was yet, and a permit granted later
+      // goes back at once (a neutral trial), before the callers queued behind it ask.
+      asker.left = true;
+      asked.then((a) => this.#giveBack(a)); // answered before it saw the caller leave
       throw e;
     }
     if (parent !== undefined && parent.aborted) {
@@ -292,7 +314,7 @@ export class StoreLink {
   }
 
   /** One permit request at a time; a recent denial answers the callers queued behind it. */
-  async #acquire(): Promise<PermitAnswer | typeof FAILED | typeof DENIED> {
+  async #acquire(asker: { left: boolean }): Promise<PermitAnswer | typeof FAILED | typeof DENIED> {
     const arrived = this.#denials;
     // Another permit request of this instance is under way: this caller arrived during the
     // fleet's trials, when a local breaker admits it as a trial or refuses it.
@@ -305,6 +327,8 @@ export class StoreLink {
     this.#permitQueue = new Promise<void>((r) => (release = r));
     try {
       await previous;
+      // Its caller left while it waited for its turn: nothing to ask for.
+      if (asker.left) return DENIED;
       // The store failed while this caller waited: no request of its own (one timeout, not one
       // per queued caller).
       if (this.#down) return FAILED;
@@ -357,6 +381,12 @@ export class StoreLink {
         return DENIED;
       }
       this.#adopt(answer.state);
+      if (asker.left) {
+        // Its caller left meanwhile: the permit goes back now, so that the callers queued
+        // behind it find it free (a local breaker would admit them: no trial is running).
+        this.#giveBack(answer);
+        return DENIED;
+      }
       // It waited behind another request and the trials ended meanwhile (the store answers
       // CLOSED, no permit): as a trial-time arrival it is refused, not let in with the crowd.
       // (The first caller of an instance runs: the circuit is CLOSED when the store decides.)
@@ -450,6 +480,7 @@ export class StoreLink {
         action: "command",
         command,
         at,
+        sentAt: this.#sentAt(),
         config: this.#config,
       };
       const r = await this.#op(() => this.#store.run!(this.#key, op), (v) => this.#read(v));
@@ -501,13 +532,21 @@ export class StoreLink {
     host.quiet = true;
     try {
       loadState(host, s);
+      // Commands the store has not acknowledged yet are this instance's last word: they stay
+      // applied on top of any answer (an answer to an earlier operation must not undo them).
+      for (const c of this.#commands) host.command(c.command);
       for (const o of this.#pending) {
         const result = o.neutral === true ? NEUTRAL : o.ok ? SUCCESS : FAILURE;
         const token = o.permitId === undefined ? o.generation : {
           gen: o.generation,
           permit: o.permitId,
         };
-        host.settle(token, result, o.slow === true, o.at ?? 0);
+        // On top of what the store said: its times are on the store's clock, this instance's on
+        // its own, so a failure of this instance is not ordered before the store's last outcome
+        // (a clock behind would drop it from this copy; stricter is the safe side: the store
+        // decides for the fleet). A success keeps its own time (it never ends a later run).
+        const at = o.ok ? o.at ?? 0 : Math.max(o.at ?? 0, host.lastSuccessAt, host.lastFailureAt);
+        host.settle(token, result, o.slow === true, at);
       }
     } finally {
       host.quiet = false;
@@ -592,8 +631,10 @@ export class StoreLink {
           timeout,
         );
       });
+      const started = clock.now();
       const r = await Promise.race([Promise.resolve().then(fn), deadline]);
       const checked = check ? check(r) : r as T;
+      if (this.#trips.push(clock.now() - started) > 8) this.#trips.shift();
       this.#up();
       return checked;
     } catch (e) {
@@ -602,6 +643,18 @@ export class StoreLink {
     } finally {
       clock.clearTimeout(timer);
     }
+  }
+
+  /**
+   * `sentAt` of an operation: when it reaches the store, on this clock — now
+   * plus half the shortest of the last round trips. The store moves the
+   * operation's times onto its clock by `now - sentAt`, so their age counts
+   * the time in transit: a far instance's earlier command is not taken for a
+   * later one than a near instance's (exact when the way there takes as long
+   * as the way back).
+   */
+  #sentAt(): number {
+    return this.#host.clock.wallNow() + (this.#trips.length ? Math.min(...this.#trips) / 2 : 0);
   }
 
   #fail(error: unknown): void {
@@ -664,7 +717,13 @@ export class StoreLink {
       // Taken when the send starts: outcomes recorded while it is under way go in the next one.
       const outcomes = this.#pending;
       this.#pending = [];
-      const op: CircuitOp = { type: "circuit", action: "sync", outcomes, config: this.#config };
+      const op: CircuitOp = {
+        type: "circuit",
+        action: "sync",
+        outcomes,
+        sentAt: this.#sentAt(),
+        config: this.#config,
+      };
       const r = await this.#op(
         () => store.run!(this.#key, op),
         (v) => (v === undefined ? initialSharedState() : this.#read(v)),

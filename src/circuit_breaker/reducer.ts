@@ -26,6 +26,15 @@ export type CircuitOp =
     readonly action: "sync";
     /** The outcomes to apply. */
     readonly outcomes: readonly Outcome[];
+    /**
+     * The sender's wall clock when it sent the operation. The times in the
+     * operation (an outcome's `at`, a command's `at`) are on the sender's
+     * clock: the store moves them onto its own by `now - sentAt`, so that
+     * instances whose clocks disagree (with each other or with the store) are
+     * ordered by how long ago each thing happened, not by their clocks (the
+     * time in transit counts as age). Without it they are taken as they are.
+     */
+    readonly sentAt?: number;
     /** The breaker's settings. */
     readonly config: SharedConfig;
   }
@@ -50,6 +59,15 @@ export type CircuitOp =
      * operator or the circuit's own rules acted since — and changes nothing.
      */
     readonly at?: number;
+    /**
+     * The sender's wall clock when it sent the operation. The times in the
+     * operation (an outcome's `at`, a command's `at`) are on the sender's
+     * clock: the store moves them onto its own by `now - sentAt`, so that
+     * instances whose clocks disagree (with each other or with the store) are
+     * ordered by how long ago each thing happened, not by their clocks (the
+     * time in transit counts as age). Without it they are taken as they are.
+     */
+    readonly sentAt?: number;
     /** The breaker's settings. */
     readonly config: SharedConfig;
   };
@@ -77,8 +95,9 @@ function validOutcome(o: Outcome): boolean {
 
 /**
  * Applies outcomes in the order given, each counted at the time it happened
- * (`at`, bounded by the skew allowance): a success never resets a failure
- * that happened after it. Pure: returns a new state. Used by every
+ * (`at` + `shift`, bounded by the skew allowance): a success never resets a
+ * failure that happened after it. `shift` moves the sender's times onto the
+ * store's clock (`now - sentAt`, see `CircuitOp`; default 0). Pure: returns a new state. Used by every
  * authoritative store.
  *
  * @example
@@ -98,13 +117,17 @@ export function applyOutcomes(
   outcomes: readonly Outcome[],
   config: SharedConfig,
   now: number,
+  shift = 0,
 ): SharedState {
   const m = restoreMachine(boundSharedState(state, config, now), config, now);
   const latest = now + skewAllowance(config.resetTimeout);
   for (const o of outcomes) {
     if (!validOutcome(o)) continue;
     const result = o.neutral === true ? NEUTRAL : o.ok ? SUCCESS : FAILURE;
-    const at = typeof o.at === "number" && Number.isFinite(o.at) ? Math.min(o.at, latest) : now;
+    // (Never before the epoch: 0 is "none" in the machine's times.)
+    const at = typeof o.at === "number" && Number.isFinite(o.at)
+      ? Math.max(0, Math.min(o.at + shift, latest))
+      : now;
     if (o.permit === true) {
       // A trial: its permit (the oldest when it names none) goes back, then it counts.
       const permit = typeof o.permitId === "number" ? o.permitId : m.permits[0];
@@ -194,6 +217,9 @@ export function circuitReducer(
 ): { value: SharedState; answer: SharedState | PermitAnswer; write: boolean } {
   const config = checkConfig(op.config);
   const read = readStoredState(stored);
+  // The sender's times, moved onto this clock (see `sentAt`).
+  const sentAt = (op as { sentAt?: unknown }).sentAt;
+  const shift = typeof sentAt === "number" && Number.isFinite(sentAt) ? now - sentAt : 0;
   if (op.action === "sync") {
     if (!Array.isArray(op.outcomes)) throw new TypeError("malformed outcomes");
     if (op.outcomes.length === 0) {
@@ -206,7 +232,7 @@ export function circuitReducer(
           b.window.at !== read.window.at);
       return { value: withoutMark(b), answer: b, write: moved || read.repaired !== undefined };
     }
-    const next = applyOutcomes(read, op.outcomes, config, now);
+    const next = applyOutcomes(read, op.outcomes, config, now, shift);
     return { value: withoutMark(next), answer: next, write: true };
   }
   if (op.action === "acquire") {
@@ -214,7 +240,9 @@ export function circuitReducer(
     return { value: withoutMark(r.state), answer: r, write: true };
   }
   if (op.action === "command") {
-    const at = typeof op.at === "number" && Number.isFinite(op.at) ? Math.min(op.at, now) : now;
+    const at = typeof op.at === "number" && Number.isFinite(op.at)
+      ? Math.max(0, Math.min(op.at + shift, now))
+      : now;
     if (at < (read.changedAt ?? 0)) {
       // Stale (given before the circuit's last transition, e.g. kept through an outage or
       // delivered late by a client's queue): the later word stands. Answered as a read.

@@ -340,7 +340,11 @@ export class Breaker extends CircuitMachine {
     const at = this.clock.wallNow();
     const gen = this.gen;
     const failures = this.strategy.failures;
-    this.settle(token, result, slow, at);
+    // In this copy the outcome is newer than every outcome it holds (they were known before it
+    // settled), whatever this clock says against the store's (whose times the copy holds): not
+    // ordered before another instance's older success. The store gets this clock's time (moved
+    // onto its own clock there).
+    this.settle(token, result, slow, Math.max(at, this.lastSuccessAt, this.lastFailureAt));
     // Sent at once when it moved this instance's copy (a success can trip a rate), or when a
     // success ended a run of failures (in a row) this copy knew of: the store must hear the
     // evidence that moved the count, not in the next batch (a batched success would leave

@@ -75,7 +75,6 @@ const EXTRA: Record<string, string[]> = {
   // The windows' saved form is exercised by the shared-rate tests (store round trips).
   "src/circuit_breaker/count_window.ts": ["tests/shared_rate_test.ts"],
   "src/circuit_breaker/time_window.ts": ["tests/shared_rate_test.ts"],
-  "src/circuit_breaker/shared_rules.ts": ["tests/shared_rate_test.ts"],
 };
 
 /**
@@ -84,6 +83,15 @@ const EXTRA: Record<string, string[]> = {
  * Its `tests/mutation_*` file is added when present.
  */
 const ONLY: Record<string, string[]> = {
+  // A store's rate rules and window (reached through shared_data.ts): the store-side tests,
+  // not every circuit_breaker_* test (a local breaker never loads it).
+  "src/circuit_breaker/shared_rules.ts": [
+    "tests/mutation_circuit_breaker_shared_data_test.ts",
+    "tests/mutation_circuit_breaker_reducer_test.ts",
+    "tests/shared_rate_test.ts",
+    "tests/shared_state_test.ts",
+    "tests/shared_differential_test.ts",
+  ],
   // The Cloudflare stores: every cloudflare_*_test.ts starts workerd (miniflare), seconds per
   // mutant; their mutation tests drive them through fakes (binding, namespace, KV, storage).
   "src/cloudflare/durable_object.ts": [],

@@ -92,6 +92,15 @@ const ONLY: Record<string, string[]> = {
     "tests/shared_state_test.ts",
     "tests/shared_differential_test.ts",
   ],
+  // The store port: keys (the link's `cb:` keys, the Cloudflare stores' prefixes), applyOp
+  // (every store), sharedStore() (the link): their mutation tests and the fast store tests.
+  "src/shared/keys.ts": [
+    "tests/shared_state_test.ts",
+    "tests/mutation_cloudflare_kv_store_test.ts",
+    "tests/mutation_cloudflare_durable_object_store_test.ts",
+  ],
+  "src/shared/port.ts": ["tests/shared_state_test.ts", "tests/rate_limit_store_test.ts"],
+  "src/shared/link_store.ts": ["tests/shared_state_test.ts", "tests/shared_rate_test.ts"],
   // The Cloudflare stores: every cloudflare_*_test.ts starts workerd (miniflare), seconds per
   // mutant; their mutation tests drive them through fakes (binding, namespace, KV, storage).
   "src/cloudflare/durable_object.ts": [],

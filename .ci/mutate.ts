@@ -51,9 +51,9 @@ const EXTRA: Record<string, string[]> = {
       SHARED_CIRCUIT,
     ]),
   ),
-  // The link's transport, advisory broadcast and startup gate (mutation tests by part).
+  // The link's transport, advisory broadcast, startup gate, permits (mutation tests by part).
   "src/circuit_breaker/link.ts": [
-    ...["advisory", "startup", "sync"].map((p) =>
+    ...["advisory", "permits", "startup", "sync"].map((p) =>
       `tests/mutation_circuit_breaker_link_${p}_test.ts`
     ),
     ...SHARED_CIRCUIT,

@@ -51,13 +51,6 @@ const EXTRA: Record<string, string[]> = {
       SHARED_CIRCUIT,
     ]),
   ),
-  // The link's transport, advisory broadcast, startup gate, permits (mutation tests by part).
-  "src/circuit_breaker/link.ts": [
-    ...["advisory", "permits", "startup", "sync"].map((p) =>
-      `tests/mutation_circuit_breaker_link_${p}_test.ts`
-    ),
-    ...SHARED_CIRCUIT,
-  ],
   "src/memory_store.ts": [
     "tests/store_listener_test.ts",
     "tests/rate_limit_shared_test.ts",
@@ -83,6 +76,17 @@ const EXTRA: Record<string, string[]> = {
  * Its `tests/mutation_*` file is added when present.
  */
 const ONLY: Record<string, string[]> = {
+  // The link's transport, advisory broadcast, startup gate, permits (mutation tests by part),
+  // the breaker tests that give a breaker a store, and the shared-circuit tests; not the
+  // circuit_breaker_* tests of local breakers, which never load the link.
+  "src/circuit_breaker/link.ts": [
+    ...["advisory", "permits", "startup", "sync"].map((p) =>
+      `tests/mutation_circuit_breaker_link_${p}_test.ts`
+    ),
+    "tests/circuit_breaker_test.ts",
+    "tests/circuit_breaker_rules_test.ts",
+    ...SHARED_CIRCUIT,
+  ],
   // A store's rate rules and window (reached through shared_data.ts): the store-side tests,
   // not every circuit_breaker_* test (a local breaker never loads it).
   "src/circuit_breaker/shared_rules.ts": [

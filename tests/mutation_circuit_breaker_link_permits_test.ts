@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import {
   circuitBreaker,
+  CircuitOpenError,
   clearCircuitBreakers,
   MemoryStore,
   sharedStore,
   type StoreOp,
 } from "../mod.ts";
-import { silent, test } from "./_harness.ts";
+import { deferred, silent, test } from "./_harness.ts";
+import { FakeClock } from "../src/testing/mod.ts";
 
 /** A MemoryStore whose checkKey refuses keys by `refuse` (the error it throws), recording. */
 function keyed(refuse: (key: string) => Error | undefined) {
@@ -94,4 +96,71 @@ test("link: a key the store refuses is refused when the breaker is built, naming
   assert.throws(() => circuitBreaker({ name: "n6", store, storeOptions: { batchSize: 0 } }), {
     name: "RangeError",
   });
+});
+
+/** A MemoryStore that records every operation it runs. */
+function recording(clock: FakeClock) {
+  const inner = new MemoryStore({ clock });
+  const ops: StoreOp[] = [];
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    run(key: string, op: StoreOp) {
+      ops.push(op);
+      return inner.run(key, op);
+    },
+  });
+  const count = (action: string) =>
+    ops.filter((o) => o.type === "circuit" && o.action === action).length;
+  return { store, ops, count };
+}
+
+function fleet(extra: Record<string, unknown> = {}) {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const { store, ops, count } = recording(clock);
+  const make = (name: string) =>
+    circuitBreaker({
+      name,
+      storeKey: "permits",
+      store,
+      clock,
+      logger: silent,
+      failureThreshold: 1,
+      resetTimeout: 1_000,
+      halfOpenMaxCalls: 2,
+      storeOptions: { batchSize: 10, refreshInterval: 60_000 },
+      ...extra,
+    });
+  return { clock, store, ops, count, make };
+}
+
+const boom = () => Promise.reject(new Error("boom"));
+
+test("link: a trial of this instance ending clears its last denial: the next caller asks the store again", async () => {
+  const { clock, count, make } = fleet();
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  const mine = deferred<string>();
+  const bTrial = b.execute(() => mine.promise); // b's own trial: one of the two permits
+  await b.flush();
+  const theirs = deferred<string>();
+  const aTrial = a.execute(() => theirs.promise); // a's: the other
+  await a.flush();
+  assert.equal(count("acquire"), 2);
+  // b has not seen a's permit: it asks, and is denied (its denial answers for refreshInterval).
+  assert.ok((await b.execute(() => "no").catch((e) => e)) instanceof CircuitOpenError);
+  assert.equal(count("acquire"), 3);
+  // b's trial ends: a permit is free again, and b's next caller asks (and is granted) at once.
+  mine.resolve("b ok");
+  assert.equal(await bTrial, "b ok");
+  assert.equal(await b.execute(() => "again"), "again");
+  assert.equal(count("acquire"), 4);
+  theirs.resolve("a ok");
+  await aTrial;
+  await a.flush();
+  await b.flush();
 });

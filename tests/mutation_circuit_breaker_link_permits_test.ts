@@ -12,7 +12,7 @@ import {
   sharedStore,
   type StoreOp,
 } from "../mod.ts";
-import { deferred, silent, test } from "./_harness.ts";
+import { deferred, macrotask, silent, test } from "./_harness.ts";
 import { FakeClock } from "../src/testing/mod.ts";
 
 /** A MemoryStore whose checkKey refuses keys by `refuse` (the error it throws), recording. */
@@ -163,4 +163,27 @@ test("link: a trial of this instance ending clears its last denial: the next cal
   await aTrial;
   await a.flush();
   await b.flush();
+});
+
+test("link: an operator command sends the wall time it was given at, and loads the store's answer", async () => {
+  const { clock, ops, make } = fleet({ failureThreshold: 3 });
+  const a = make("a");
+  const b = make("b");
+  await b.execute(() => 1);
+  await b.flush();
+  // a's two failures reach the store; b (refreshing once a minute) has not seen them.
+  for (let i = 0; i < 2; i++) await assert.rejects(a.execute(boom));
+  await a.flush();
+  assert.equal(b.getStats().failureCount, 0);
+  clock.tick(100);
+  const at = clock.wallNow();
+  const release = b.isolate({ scope: "fleet" });
+  // No flush (which would read the store anyway): the command's own answer is loaded.
+  for (let i = 0; i < 3; i++) await macrotask();
+  const sent = ops.filter((o) => o.type === "circuit" && o.action === "command");
+  assert.deepEqual(sent.map((o) => o.type === "circuit" && [o.command, o.at]), [["isolate", at]]);
+  assert.equal(b.getStats().failureCount, 2, "the fleet's failures, from the command's answer");
+  release();
+  await b.flush();
+  await a.flush();
 });

@@ -187,3 +187,37 @@ test("link: an operator command sends the wall time it was given at, and loads t
   await b.flush();
   await a.flush();
 });
+
+test("link: a permit request goes after this instance's pending reports, and alone when none is pending", async () => {
+  const { clock, ops, make } = fleet({ halfOpenMaxCalls: 1 });
+  const b = make("b");
+  await b.execute(() => 1);
+  await b.flush();
+  const slow = deferred<string>();
+  const late = b.execute(() => slow.promise); // started CLOSED
+  await assert.rejects(b.execute(boom)); // OPEN: the failure is sent at once
+  await b.flush();
+  slow.resolve("late");
+  assert.equal(await late, "late"); // a success, batched: pending
+  clock.tick(1_000);
+  const from = ops.length;
+  assert.equal(await b.execute(() => "trial"), "trial");
+  const actions = () =>
+    ops.slice(from).map((o) =>
+      o.type === "circuit" ? `${o.action}${o.action === "sync" ? o.outcomes.length : ""}` : ""
+    );
+  assert.deepEqual(actions().slice(0, 2), ["sync1", "acquire"], "the late success first");
+  await b.flush();
+  // Nothing pending: the permit request goes alone.
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(5_000);
+  const at = ops.length;
+  assert.equal(await b.execute(() => "again"), "again");
+  assert.equal(
+    ops[at].type === "circuit" && ops[at].action,
+    "acquire",
+    JSON.stringify(ops.slice(at)),
+  );
+  await b.flush();
+});

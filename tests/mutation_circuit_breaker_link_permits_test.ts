@@ -9,6 +9,7 @@ import {
   CircuitOpenError,
   clearCircuitBreakers,
   MemoryStore,
+  type Outcome,
   sharedStore,
   type StoreOp,
 } from "../mod.ts";
@@ -220,4 +221,138 @@ test("link: a permit request goes after this instance's pending reports, and alo
     JSON.stringify(ops.slice(at)),
   );
   await b.flush();
+});
+
+/** A fleet on a store whose permit answers wait for `release()` while `hold`; `fail` throws. */
+function gatedFleet() {
+  clearCircuitBreakers();
+  const clock = new FakeClock();
+  const inner = new MemoryStore({ clock });
+  const outcomes: Outcome[] = [];
+  const g = { hold: false, fail: false, waiting: [] as (() => void)[] };
+  const store = sharedStore({
+    kind: "authoritative" as const,
+    async run(key: string, op: StoreOp) {
+      if (op.type === "circuit" && op.action === "sync") outcomes.push(...op.outcomes);
+      if (op.type === "circuit" && op.action === "acquire" && g.hold) {
+        await new Promise<void>((r) => g.waiting.push(r));
+        if (g.fail) throw new Error("store down");
+      }
+      return inner.run(key, op);
+    },
+  });
+  const release = async () => {
+    for (const r of g.waiting.splice(0)) r();
+    for (let i = 0; i < 3; i++) await macrotask();
+  };
+  const make = (name: string) =>
+    circuitBreaker({
+      name,
+      storeKey: "gated",
+      store,
+      clock,
+      logger: silent,
+      failureThreshold: 1,
+      resetTimeout: 1_000,
+      halfOpenMaxCalls: 1,
+      storeOptions: { batchSize: 10, refreshInterval: 60_000, timeout: 60_000 },
+    });
+  return { clock, g, outcomes, release, make };
+}
+
+/** A call whose caller leaves while its permit is asked for; resolves once refused. */
+async function leaveWhileAsking(
+  b: { execute(fn: () => string, s?: AbortSignal): Promise<string> },
+) {
+  const ctl = new AbortController();
+  let ran = false;
+  const p = b.execute(() => (ran = true, "ran"), ctl.signal).catch((e) => e);
+  await macrotask();
+  const reason = new Error("left");
+  ctl.abort(reason);
+  assert.equal(await p, reason, "refused at once, with its reason");
+  return () => ran;
+}
+
+test("link: a permit granted to a caller that left goes back as a neutral trial (its id, not slow)", async () => {
+  const { clock, g, outcomes, release, make } = gatedFleet();
+  const b = make("b");
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(1_000);
+  g.hold = true;
+  const ran = await leaveWhileAsking(b);
+  const before = outcomes.length;
+  g.hold = false;
+  await release();
+  await b.flush();
+  assert.equal(ran(), false);
+  const back = outcomes.slice(before);
+  assert.equal(back.length, 1, JSON.stringify(back));
+  assert.deepEqual(
+    { ...back[0], permitId: typeof back[0].permitId, at: typeof back[0].at },
+    { ok: true, neutral: true, permit: true, permitId: "number", generation: 2, at: "number" },
+  );
+  assert.equal(await b.execute(() => "trial"), "trial", "the permit is free again");
+  await b.flush();
+});
+
+test("link: a denial, a grant without permit or a store failure for a caller that left gives nothing back", async () => {
+  // Denied: another instance holds the only permit.
+  const { clock, g, outcomes, release, make } = gatedFleet();
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const trial = a.execute(() => hang.promise);
+  await a.flush();
+  g.hold = true;
+  await leaveWhileAsking(b);
+  const before = outcomes.length;
+  g.hold = false;
+  await release();
+  await b.flush();
+  assert.deepEqual(outcomes.slice(before), [], "nothing to give back");
+  hang.resolve("done");
+  await trial;
+  await a.flush();
+  // A grant without a permit: the store was reset, b's copy is still OPEN and due.
+  {
+    const f = gatedFleet();
+    const a2 = f.make("a2");
+    const b2 = f.make("b2");
+    await assert.rejects(a2.execute(boom));
+    await a2.flush();
+    await b2.flush();
+    a2.reset();
+    await a2.flush();
+    f.clock.tick(1_000);
+    assert.equal(b2.state, "half_open");
+    f.g.hold = true;
+    await leaveWhileAsking(b2);
+    const from = f.outcomes.length;
+    f.g.hold = false;
+    await f.release();
+    await b2.flush();
+    assert.deepEqual(f.outcomes.slice(from), []);
+    assert.equal(b2.state, "closed", "the store's answer was loaded");
+  }
+  // The store failing on the request (no unhandled error either: the harness checks).
+  {
+    const f = gatedFleet();
+    const c = f.make("c");
+    await assert.rejects(c.execute(boom));
+    await c.flush();
+    f.clock.tick(1_000);
+    f.g.hold = true;
+    f.g.fail = true;
+    await leaveWhileAsking(c);
+    const from = f.outcomes.length;
+    await f.release();
+    assert.deepEqual(f.outcomes.slice(from), []);
+    assert.equal(c.getStats().storeAvailable, false);
+  }
 });

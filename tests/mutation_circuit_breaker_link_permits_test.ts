@@ -356,3 +356,24 @@ test("link: a denial, a grant without permit or a store failure for a caller tha
     assert.equal(c.getStats().storeAvailable, false);
   }
 });
+
+test("link: callers queued behind a permit request that the store answers CLOSED are refused without asking", async () => {
+  const { clock, count, make } = fleet({ halfOpenMaxCalls: 1 });
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  a.reset(); // b does not know yet (its refreshInterval is a minute)
+  await a.flush();
+  clock.tick(1_000);
+  const before = count("acquire");
+  const results = await Promise.all(
+    [1, 2, 3].map((i) => b.execute(() => `ran ${i}`).catch((e) => e)),
+  );
+  assert.equal(results[0], "ran 1", "the first runs as a CLOSED call");
+  for (const r of results.slice(1)) assert.ok(r instanceof CircuitOpenError, String(r));
+  assert.equal(count("acquire"), before + 1, "one request for the three callers");
+  assert.equal(b.state, "closed");
+  await b.flush();
+});

@@ -224,7 +224,7 @@ test("link: a permit request goes after this instance's pending reports, and alo
 });
 
 /** A fleet on a store whose permit answers wait for `release()` while `hold`; `fail` throws. */
-function gatedFleet() {
+function gatedFleet(halfOpenMaxCalls = 1) {
   clearCircuitBreakers();
   const clock = new FakeClock();
   const inner = new MemoryStore({ clock });
@@ -254,7 +254,7 @@ function gatedFleet() {
       logger: silent,
       failureThreshold: 1,
       resetTimeout: 1_000,
-      halfOpenMaxCalls: 1,
+      halfOpenMaxCalls,
       storeOptions: { batchSize: 10, refreshInterval: 60_000, timeout: 60_000 },
     });
   return { clock, g, outcomes, release, make };
@@ -375,5 +375,36 @@ test("link: callers queued behind a permit request that the store answers CLOSED
   for (const r of results.slice(1)) assert.ok(r instanceof CircuitOpenError, String(r));
   assert.equal(count("acquire"), before + 1, "one request for the three callers");
   assert.equal(b.state, "closed");
+  await b.flush();
+});
+
+test("link: a caller queued while its round of trials failed and the next came due is refused, not let into the next", async () => {
+  const { clock, g, release, make } = gatedFleet(2);
+  const b = make("b");
+  await assert.rejects(b.execute(boom));
+  await b.flush();
+  clock.tick(1_000);
+  const first = deferred<string>();
+  const t1 = b.execute(() => first.promise); // a trial: one of the two permits
+  await b.flush();
+  assert.equal(b.state, "half_open");
+  g.hold = true;
+  const asking = b.execute(() => "second").catch((e) => e); // asks, held
+  await macrotask();
+  const queued = b.execute(() => "third").catch((e) => e); // behind it
+  await macrotask();
+  first.reject(new Error("trial failed")); // OPEN again, this instance's own evidence
+  await assert.rejects(t1);
+  // A caller arriving now (OPEN, not due) is refused at once, not queued behind the request.
+  let refused: unknown;
+  b.execute(() => "fourth").catch((e) => (refused = e));
+  await macrotask();
+  assert.ok(refused instanceof CircuitOpenError, "refused while the request is still held");
+  clock.tick(1_000); // and due again, while both wait
+  g.hold = false;
+  await release();
+  assert.ok((await asking) instanceof CircuitOpenError, "a stale answer: refused");
+  const r = await queued;
+  assert.ok(r instanceof CircuitOpenError, `the next round is not its round: ${r}`);
   await b.flush();
 });

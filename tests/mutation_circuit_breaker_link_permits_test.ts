@@ -223,17 +223,26 @@ test("link: a permit request goes after this instance's pending reports, and alo
   await b.flush();
 });
 
-/** A fleet on a store whose permit answers wait for `release()` while `hold`; `fail` throws. */
-function gatedFleet(halfOpenMaxCalls = 1) {
+/**
+ * A fleet on a store whose permit answers wait for `release()` while `hold` (`fail`: then
+ * throws), or are decided at once and delivered on `release()` while `after`.
+ */
+function gatedFleet(halfOpenMaxCalls = 1, refreshInterval = 60_000) {
   clearCircuitBreakers();
   const clock = new FakeClock();
   const inner = new MemoryStore({ clock });
   const outcomes: Outcome[] = [];
-  const g = { hold: false, fail: false, waiting: [] as (() => void)[] };
+  const g = { hold: false, after: false, fail: false, waiting: [] as (() => void)[] };
   const store = sharedStore({
     kind: "authoritative" as const,
     async run(key: string, op: StoreOp) {
       if (op.type === "circuit" && op.action === "sync") outcomes.push(...op.outcomes);
+      if (op.type === "circuit" && op.action === "acquire" && g.after) {
+        // Answered now, delivered on release.
+        const answer = await inner.run(key, op);
+        await new Promise<void>((r) => g.waiting.push(r));
+        return answer;
+      }
       if (op.type === "circuit" && op.action === "acquire" && g.hold) {
         await new Promise<void>((r) => g.waiting.push(r));
         if (g.fail) throw new Error("store down");
@@ -255,7 +264,7 @@ function gatedFleet(halfOpenMaxCalls = 1) {
       failureThreshold: 1,
       resetTimeout: 1_000,
       halfOpenMaxCalls,
-      storeOptions: { batchSize: 10, refreshInterval: 60_000, timeout: 60_000 },
+      storeOptions: { batchSize: 10, refreshInterval, timeout: 60_000 },
     });
   return { clock, g, outcomes, release, make };
 }
@@ -406,5 +415,35 @@ test("link: a caller queued while its round of trials failed and the next came d
   assert.ok((await asking) instanceof CircuitOpenError, "a stale answer: refused");
   const r = await queued;
   assert.ok(r instanceof CircuitOpenError, `the next round is not its round: ${r}`);
+  await b.flush();
+});
+
+test("link: a caller queued behind a denial is refused even when its own copy no longer shows the fleet full", async () => {
+  // refreshInterval 0: a denial does not answer later callers by itself.
+  const { clock, g, release, make } = gatedFleet(1, 0);
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  const hang = deferred<string>();
+  const trial = a.execute(() => hang.promise); // the only permit, until +1,000 ms
+  await a.flush();
+  g.after = true;
+  let ran = false;
+  const first = b.execute(() => "first").catch((e) => e); // denied now, told on release
+  await macrotask();
+  const second = b.execute(() => (ran = true, "second")).catch((e) => e); // behind it
+  await macrotask();
+  clock.tick(1_000); // a's permit expires meanwhile: the denial's state shows no permit running
+  g.after = false;
+  await release();
+  assert.ok((await first) instanceof CircuitOpenError);
+  assert.ok((await second) instanceof CircuitOpenError, "it arrived while the fleet was full");
+  assert.equal(ran, false);
+  hang.resolve("late");
+  await trial;
+  await a.flush();
   await b.flush();
 });

@@ -2,7 +2,11 @@
 // constructor, run and the startup gate, admission, the permit queue, the
 // store being unavailable, reports and commands) found untested: the key
 // checks when a shared breaker is built (which option an error names, which
-// class it keeps), ...
+// class it keeps); which callers queued behind a permit request are refused
+// without asking (behind a denial, a CLOSED answer, a round of trials that
+// ended); a permit given back for a caller that left (and nothing else given
+// back); a denial cleared by a trial's end; reports sent before a permit
+// request; an operator command's answer loaded.
 import assert from "node:assert/strict";
 import {
   circuitBreaker,
@@ -446,4 +450,34 @@ test("link: a caller queued behind a denial is refused even when its own copy no
   await trial;
   await a.flush();
   await b.flush();
+});
+
+test("link: a caller queued while the fleet's next round of trials began (its copy HALF_OPEN again) is refused", async () => {
+  const { clock, g, release, make } = gatedFleet(2);
+  const a = make("a");
+  const b = make("b");
+  await assert.rejects(a.execute(boom));
+  await a.flush();
+  await b.flush();
+  clock.tick(1_000);
+  const fails = deferred<string>();
+  const t1 = a.execute(() => fails.promise); // a's trial in the first round
+  await a.flush();
+  g.hold = true;
+  const ran: string[] = [];
+  const second = b.execute(() => (ran.push("second"), "second")).catch((e) => e); // held
+  await macrotask();
+  const third = b.execute(() => (ran.push("third"), "third")).catch((e) => e); // behind it
+  await macrotask();
+  fails.reject(new Error("trial failed")); // the store reopens
+  await assert.rejects(t1);
+  await a.flush();
+  clock.tick(2_000); // and is due again: b's held request opens the next round
+  g.hold = false;
+  await release();
+  assert.equal(await second, "second", "granted in the new round");
+  assert.ok((await third) instanceof CircuitOpenError, "arrived in the round before: refused");
+  assert.deepEqual(ran, ["second"]);
+  await b.flush();
+  await a.flush();
 });

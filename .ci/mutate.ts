@@ -51,13 +51,6 @@ const EXTRA: Record<string, string[]> = {
       SHARED_CIRCUIT,
     ]),
   ),
-  // The link's transport, advisory broadcast and startup gate (mutation tests by part).
-  "src/circuit_breaker/link.ts": [
-    ...["advisory", "startup", "sync"].map((p) =>
-      `tests/mutation_circuit_breaker_link_${p}_test.ts`
-    ),
-    ...SHARED_CIRCUIT,
-  ],
   "src/memory_store.ts": [
     "tests/store_listener_test.ts",
     "tests/rate_limit_shared_test.ts",
@@ -75,7 +68,6 @@ const EXTRA: Record<string, string[]> = {
   // The windows' saved form is exercised by the shared-rate tests (store round trips).
   "src/circuit_breaker/count_window.ts": ["tests/shared_rate_test.ts"],
   "src/circuit_breaker/time_window.ts": ["tests/shared_rate_test.ts"],
-  "src/circuit_breaker/shared_rules.ts": ["tests/shared_rate_test.ts"],
 };
 
 /**
@@ -84,6 +76,35 @@ const EXTRA: Record<string, string[]> = {
  * Its `tests/mutation_*` file is added when present.
  */
 const ONLY: Record<string, string[]> = {
+  // The link's transport, advisory broadcast, startup gate, permits (mutation tests by part),
+  // the breaker tests that give a breaker a store, and the shared-circuit tests; not the
+  // circuit_breaker_* tests of local breakers, which never load the link.
+  "src/circuit_breaker/link.ts": [
+    ...["advisory", "permits", "startup", "sync"].map((p) =>
+      `tests/mutation_circuit_breaker_link_${p}_test.ts`
+    ),
+    "tests/circuit_breaker_test.ts",
+    "tests/circuit_breaker_rules_test.ts",
+    ...SHARED_CIRCUIT,
+  ],
+  // A store's rate rules and window (reached through shared_data.ts): the store-side tests,
+  // not every circuit_breaker_* test (a local breaker never loads it).
+  "src/circuit_breaker/shared_rules.ts": [
+    "tests/mutation_circuit_breaker_shared_data_test.ts",
+    "tests/mutation_circuit_breaker_reducer_test.ts",
+    "tests/shared_rate_test.ts",
+    "tests/shared_state_test.ts",
+    "tests/shared_differential_test.ts",
+  ],
+  // The store port: keys (the link's `cb:` keys, the Cloudflare stores' prefixes), applyOp
+  // (every store), sharedStore() (the link): their mutation tests and the fast store tests.
+  "src/shared/keys.ts": [
+    "tests/shared_state_test.ts",
+    "tests/mutation_cloudflare_kv_store_test.ts",
+    "tests/mutation_cloudflare_durable_object_store_test.ts",
+  ],
+  "src/shared/port.ts": ["tests/shared_state_test.ts", "tests/rate_limit_store_test.ts"],
+  "src/shared/link_store.ts": ["tests/shared_state_test.ts", "tests/shared_rate_test.ts"],
   // The Cloudflare stores: every cloudflare_*_test.ts starts workerd (miniflare), seconds per
   // mutant; their mutation tests drive them through fakes (binding, namespace, KV, storage).
   "src/cloudflare/durable_object.ts": [],

@@ -1,11 +1,10 @@
 // The trip rules of a shared circuit: what a store needs to run the same
 // rules as a local breaker (rules.ts and the windows), on a window kept in
-// the shared state. Stores call these through store.ts's applyOutcomes.
+// the shared state. Stores call these through
+// shared_data.ts (restoreMachine, loadState, parseSharedState).
 import { CountWindow } from "./count_window.ts";
-import { type RateRules, trialVerdict, tripsRate } from "./rules.ts";
-import type { Verdict, WindowStats } from "./strategy.ts";
+import type { RateRules } from "./rules.ts";
 import { type SavedBuckets, TimeWindow } from "./time_window.ts";
-import { windowStats } from "./window.ts";
 
 /** The rate rules of a breaker, as a store receives them (part of `SharedConfig`). */
 export interface SharedRates {
@@ -65,40 +64,6 @@ export function loadWindow(w: CountWindow | TimeWindow, saved: SavedWindow | und
   if (w instanceof CountWindow) w.load(typeof saved === "string" ? saved : "");
   else if (typeof saved === "object") w.load(saved);
   else w.clear();
-}
-
-/** Counts a CLOSED call in the shared window; the rate rule that trips, if any. */
-export function countShared(
-  rules: RateRules,
-  w: CountWindow | TimeWindow,
-  failed: boolean,
-  slow: boolean,
-  now: number,
-): "failure_rate" | "slow_call_rate" | undefined {
-  w.add(failed, slow, now);
-  return tripsRate(rules, w.calls, w.failures, w.slowCalls);
-}
-
-/** The half-open verdict of the shared trials so far. */
-export function sharedVerdict(
-  rules: RateRules,
-  max: number,
-  calls: number,
-  failures: number,
-  slowCalls: number,
-): Verdict {
-  return trialVerdict(rules, max, calls, failures, slowCalls);
-}
-
-/** A stored window's counts and rates at `now` (wall ms), for stats. */
-export function savedWindowStats(
-  rates: SharedRates,
-  saved: SavedWindow | undefined,
-  now: number,
-): WindowStats {
-  const { window: w } = sharedRules(rates, Infinity);
-  loadWindow(w, saved);
-  return windowStats(w, now);
 }
 
 /** Whether data read from a store is a stored window. */

@@ -168,3 +168,51 @@ test("shared review (4th): a fresh instance's quick open() then reset() ends clo
     assert.deepEqual([b.state, other.state], [want, want], given.join(", "));
   }
 });
+
+test("shared review (4th): with a store on each process's clock (Deno KV), an instance behind another can still reset or open the circuit", async () => {
+  // Deno KV runs the reducer at each process's own time. a's clock is 10 s (or 1 h) ahead: its
+  // trip (or reset) was dated in b's future, and b's reset() (or open()) a second later was taken
+  // for one given before it and ignored, for as long as the clocks disagree.
+  for (const offset of [10_000, 3_600_000]) {
+    for (const command of ["reset", "open"] as const) {
+      clearCircuitBreakers();
+      const clock = new FakeClock();
+      const entries = new Map<string, unknown>();
+      const make = (name: string, c: Clock) =>
+        circuitBreaker({
+          name,
+          storeKey: "per-process",
+          store: new MemoryStore({ clock: c, entries }),
+          clock: c,
+          logger: silent,
+          failureThreshold: 2,
+          resetTimeout: 60_000,
+          storeOptions: { refreshInterval: 100 },
+        });
+      const a = make("a", steppable(clock, offset));
+      const b = make("b", clock);
+      await Promise.all([a.execute(() => 1), b.execute(() => 1)]);
+      if (command === "reset") {
+        for (let i = 0; i < 2; i++) {
+          await a.execute(() => Promise.reject(new Error("x"))).catch(() => {});
+        }
+      } else a.reset();
+      await a.flush();
+      await clock.tickAsync(1_000);
+      b[command]();
+      await b.flush();
+      const want = command === "reset" ? "closed" : "open";
+      const stored = entries.get("cb:per-process") as { state: string };
+      assert.equal(stored.state, want, `stored, b.${command}(), a ${offset} ms ahead`);
+      assert.equal(b.state, want, `b.${command}(), a ${offset} ms ahead`);
+      if (command === "reset") {
+        // (An OPEN circuit reads due at once on a clock ahead by resetTimeout or more: see the
+        // docs' Clocks. A reset reads closed everywhere.)
+        await clock.tickAsync(200);
+        await a.execute(() => 1);
+        await a.flush();
+        assert.equal(a.state, "closed", `a, b.reset(), a ${offset} ms ahead`);
+      }
+    }
+  }
+});

@@ -89,9 +89,9 @@ export class StoreLink {
   /** Whether a store answer has been loaded (the first calls wait for it). */
   #synced = false;
   #fetchedAt = -Infinity;
-  /** This instance's outcomes not yet sent. */
+  /** This instance's outcomes not yet sent (`at` on the monotonic clock until sent: see `#wall`). */
   #pending: Outcome[] = [];
-  /** Operator commands not yet acknowledged by the store (kept through an outage), with when. */
+  /** Operator commands not yet acknowledged by the store (kept through an outage), with when (monotonic). */
   #commands: { command: Command; at: number }[] = [];
   /** A future-dated `openedAt` read from the store, and the bound it got when first seen. */
   #futureAt = NaN;
@@ -443,7 +443,13 @@ export class StoreLink {
   report(token: Token, result: Result, slow: boolean, at: number, moved = false): void {
     const trial = typeof token !== "number";
     if (this.#down || this.#store.kind === "advisory" || (result === NEUTRAL && !trial)) return;
-    const o: Outcome = { ok: result !== FAILURE, generation: trial ? token.gen : token, at };
+    const clock = this.#host.clock;
+    // Kept on the monotonic clock until sent (see `#wall`).
+    const o: Outcome = {
+      ok: result !== FAILURE,
+      generation: trial ? token.gen : token,
+      at: clock.now() - (clock.wallNow() - at),
+    };
     if (result === NEUTRAL) o.neutral = true;
     if (slow) o.slow = true;
     if (trial) {
@@ -467,19 +473,36 @@ export class StoreLink {
   command(c: Command): void {
     if (this.#store.kind === "advisory") return;
     if (c === "reset") this.#pending = []; // counted before the reset: they must not count after it
-    this.#commands.push({ command: c, at: this.#host.clock.wallNow() });
+    this.#commands.push({ command: c, at: this.#host.clock.now() });
     this.#spawn(this.#chain = this.#chain.then(async () => void await this.#sendCommands()));
   }
 
   /** Sends the operator commands not yet acknowledged, in order; false if the store failed. */
   async #sendCommands(): Promise<boolean> {
+    // No round trip measured yet (a fresh instance's first operation): one read first, so that
+    // the command's time in transit counts (else it is dated when it reaches the store: a later
+    // command, of this instance or another, given within that time would be taken as older).
+    if (this.#commands.length > 0 && this.#trips.length === 0) {
+      const read: CircuitOp = {
+        type: "circuit",
+        action: "sync",
+        outcomes: [],
+        config: this.#config,
+      };
+      const r = await this.#op(
+        () => this.#store.run!(this.#key, read),
+        (v) => (v === undefined ? initialSharedState() : this.#read(v)),
+      );
+      if (r === FAILED) return false;
+      this.#adopt(r);
+    }
     while (this.#commands.length > 0) {
       const { command, at } = this.#commands[0];
       const op: CircuitOp = {
         type: "circuit",
         action: "command",
         command,
-        at,
+        at: this.#wall(at),
         sentAt: this.#sentAt(),
         config: this.#config,
       };
@@ -541,11 +564,14 @@ export class StoreLink {
           gen: o.generation,
           permit: o.permitId,
         };
-        // On top of what the store said: its times are on the store's clock, this instance's on
-        // its own, so a failure of this instance is not ordered before the store's last outcome
-        // (a clock behind would drop it from this copy; stricter is the safe side: the store
-        // decides for the fleet). A success keeps its own time (it never ends a later run).
-        const at = o.ok ? o.at ?? 0 : Math.max(o.at ?? 0, host.lastSuccessAt, host.lastFailureAt);
+        // On top of what the store said, in their own order, as when they settled (see
+        // `Breaker.finish`): the store's times are on its clock, shifted by an estimate of the
+        // time in transit; this instance's on its own. A success of this instance ordered by
+        // its own time before the store's last failure (its clock behind, or a way to the store
+        // longer than the way back) did not end the run it ends locally: F s F F F tripped a
+        // threshold of 4 here, and the copy refused calls a local breaker runs. The store,
+        // which gets the report, decides for the fleet.
+        const at = Math.max(this.#wall(o.at ?? 0), host.lastSuccessAt, host.lastFailureAt);
         host.settle(token, result, o.slow === true, at);
       }
     } finally {
@@ -657,6 +683,18 @@ export class StoreLink {
     return this.#host.clock.wallNow() + (this.#trips.length ? Math.min(...this.#trips) / 2 : 0);
   }
 
+  /**
+   * A time of this instance's monotonic clock as wall time now: outcomes and
+   * commands are dated by their age on the monotonic clock, so a step of the
+   * wall clock between when they happened and when they are sent (NTP, a
+   * resumed VM) does not move them (a success dated 1 h ahead hid every
+   * failure of the fleet for the skew allowance).
+   */
+  #wall(mono: number): number {
+    const clock = this.#host.clock;
+    return clock.wallNow() - (clock.now() - mono);
+  }
+
   #fail(error: unknown): void {
     const host = this.#host;
     this.#retryAt = host.clock.now() + this.#s.retry;
@@ -717,6 +755,7 @@ export class StoreLink {
       // Taken when the send starts: outcomes recorded while it is under way go in the next one.
       const outcomes = this.#pending;
       this.#pending = [];
+      for (const o of outcomes) o.at = this.#wall(o.at ?? 0);
       const op: CircuitOp = {
         type: "circuit",
         action: "sync",

@@ -243,9 +243,14 @@ export function circuitReducer(
     const at = typeof op.at === "number" && Number.isFinite(op.at)
       ? Math.max(0, Math.min(op.at + shift, now))
       : now;
-    if (at < (read.changedAt ?? 0)) {
+    const last = read.changedAt ?? 0;
+    if (at < last && last <= now) {
       // Stale (given before the circuit's last transition, e.g. kept through an outage or
       // delivered late by a client's queue): the later word stands. Answered as a read.
+      // (A transition dated after this clock's now was dated by a clock ahead of it — Deno KV
+      // runs on each process's clock, a store's clock may step back: it cannot be ordered
+      // against this command, which stands; else an instance 10 s behind another could not
+      // reset or open the circuit for 10 s.)
       return circuitReducer(stored, { type: "circuit", action: "sync", outcomes: [], config }, now);
     }
     const next = applyCommand(read, op.command, config, now);

@@ -62,12 +62,21 @@ test(
     health.register("self", () => true);
     app.route(
       "/status",
-      statusPage({ app, health, interval: 200, instance: "browser-test", authorize: () => true }),
+      // Every circuit listed: on Bun every test file runs in this process, and more than the
+      // default 50 of their breakers (OPEN ones first) are alive.
+      statusPage({
+        app,
+        health,
+        interval: 200,
+        instance: "browser-test",
+        authorize: () => true,
+        maxBreakers: 1_000_000,
+      }),
     );
     // The same page polling, and one whose event stream is refused (it falls back to polling).
-    app.route("/polled", statusPage({ app, live: "poll", interval: 200 }));
+    app.route("/polled", statusPage({ app, live: "poll", interval: 200, maxBreakers: 1_000_000 }));
     app.get("/fallback/events", (c) => c.text("no streams here", 503));
-    app.route("/fallback", statusPage({ app, interval: 200 }));
+    app.route("/fallback", statusPage({ app, interval: 200, maxBreakers: 1_000_000 }));
     let server!: ReturnType<typeof serve>;
     await new Promise<void>((ready) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => ready());
